@@ -1,0 +1,124 @@
+# emsguard -- build, test, install.
+#
+#   make                 library, provider module, test programs, demo
+#   make check           unit tests, in-memory handshake tests, integration
+#   make check SANITIZE=1  the same under ASan+UBSan (objects in build-san/)
+#   make demo            the side-by-side table: stock OpenSSL vs emsguard
+#   make install         honours PREFIX, DESTDIR, LIBDIR, MODULESDIR
+#   make clean
+
+VERSION    := 0.1.0
+SOVERSION  := 0
+
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+# The provider module goes where libcrypto looks for modules by default.
+MODULESDIR ?= $(shell pkg-config --variable=modulesdir libcrypto)
+
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+SSL_CFLAGS := $(shell pkg-config --cflags libssl libcrypto)
+SSL_LIBS   := $(shell pkg-config --libs libssl libcrypto)
+CHECK_CFLAGS := $(shell pkg-config --cflags check)
+CHECK_LIBS   := $(shell pkg-config --libs check)
+
+ifeq ($(SANITIZE),1)
+BUILD    := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else
+BUILD    := build
+SANFLAGS :=
+endif
+
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -Iinclude -Iprovider $(SSL_CFLAGS) $(WARN) $(CFLAGS) $(SANFLAGS)
+
+LIB_SRCS := provider/errors.c provider/log.c provider/policy.c \
+            provider/conf_check.c provider/session_flags.c \
+            provider/ctx_hooks.c provider/provider.c
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+
+LIBNAME  := libemsguard.so
+SONAME   := $(LIBNAME).$(SOVERSION)
+LIBFILE  := $(LIBNAME).$(VERSION)
+
+TEST_BINS := $(BUILD)/test/check_config $(BUILD)/test/check_handshake \
+             $(BUILD)/test/eg_peer
+DEMO_BIN  := $(BUILD)/demo/emsguard-demo
+
+.PHONY: all check unit-check integration-check demo install uninstall clean
+
+all: $(BUILD)/$(LIBFILE) $(BUILD)/$(SONAME) $(BUILD)/$(LIBNAME) \
+     $(BUILD)/emsguard.so $(BUILD)/emsguard.pc $(TEST_BINS) $(DEMO_BIN)
+
+$(BUILD)/%.o: %.c $(wildcard provider/*.h) include/emsguard.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/$(LIBFILE): $(LIB_OBJS) provider/emsguard.map
+	$(CC) -shared $(SANFLAGS) -Wl,-soname,$(SONAME) \
+	    -Wl,--version-script=provider/emsguard.map -Wl,-z,defs -Wl,-z,nodelete \
+	    -o $@ $(LIB_OBJS) $(SSL_LIBS)
+
+$(BUILD)/$(SONAME) $(BUILD)/$(LIBNAME) $(BUILD)/emsguard.so: $(BUILD)/$(LIBFILE)
+	ln -sf $(LIBFILE) $@
+
+$(BUILD)/emsguard.pc: emsguard.pc.in Makefile
+	@mkdir -p $(BUILD)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@MODULESDIR@|$(MODULESDIR)|' $< > $@
+
+# Test programs link the library from the build tree.
+TEST_LDFLAGS := $(SANFLAGS) -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lemsguard $(SSL_LIBS) -lpthread
+
+$(BUILD)/test/check_config: $(BUILD)/test/check_config.o $(BUILD)/$(SONAME)
+	$(CC) -o $@ $< $(TEST_LDFLAGS) $(CHECK_LIBS)
+
+$(BUILD)/test/check_handshake: $(BUILD)/test/check_handshake.o $(BUILD)/test/harness.o $(BUILD)/$(SONAME)
+	$(CC) -o $@ $(BUILD)/test/check_handshake.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)
+
+$(BUILD)/test/eg_peer: $(BUILD)/test/eg_peer.o $(BUILD)/$(SONAME)
+	$(CC) -o $@ $< $(TEST_LDFLAGS)
+
+$(BUILD)/test/%.o: test/%.c $(wildcard test/*.h) include/emsguard.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itest -c -o $@ $<
+
+$(DEMO_BIN): $(BUILD)/demo/emsguard-demo.o $(BUILD)/$(SONAME)
+	$(CC) -o $@ $< $(TEST_LDFLAGS)
+
+check: all unit-check integration-check
+
+unit-check: all
+	BUILD=$(BUILD) CK_FORK=yes $(BUILD)/test/check_config
+	BUILD=$(BUILD) CK_FORK=yes $(BUILD)/test/check_handshake
+
+integration-check: all
+	BUILD=$(BUILD) SANITIZE=$(SANITIZE) bash test/integration.sh
+
+demo: all
+	BUILD=$(BUILD) $(DEMO_BIN)
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MODULESDIR)
+	install -m 0755 $(BUILD)/$(LIBFILE) $(DESTDIR)$(LIBDIR)/$(LIBFILE)
+	ln -sf $(LIBFILE) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(LIBFILE) $(DESTDIR)$(LIBDIR)/$(LIBNAME)
+	install -m 0644 include/emsguard.h $(DESTDIR)$(INCLUDEDIR)/emsguard.h
+	install -m 0644 $(BUILD)/emsguard.pc $(DESTDIR)$(PKGCONFIGDIR)/emsguard.pc
+	# The module is the same file as the library, so an application that
+	# links libemsguard and loads the provider shares one copy of it.
+	ln -sf $(LIBDIR)/$(LIBFILE) $(DESTDIR)$(MODULESDIR)/emsguard.so
+	-[ -z "$(DESTDIR)" ] && command -v ldconfig >/dev/null && ldconfig || true
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/$(LIBFILE) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	    $(DESTDIR)$(LIBDIR)/$(LIBNAME) $(DESTDIR)$(INCLUDEDIR)/emsguard.h \
+	    $(DESTDIR)$(PKGCONFIGDIR)/emsguard.pc $(DESTDIR)$(MODULESDIR)/emsguard.so
+
+clean:
+	rm -rf build build-san

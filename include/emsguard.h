@@ -1,0 +1,234 @@
+/*
+ * emsguard -- Schannel's "resume TLS 1.2 only with Extended Master Secret"
+ * policy (CVE-2019-1318, KB4528489, RFC 7627 section 5.3) for OpenSSL 3.
+ *
+ * NAME
+ *   emsguard.h - public API of libemsguard
+ *
+ * DESCRIPTION
+ *   A TLS 1.2 (or DTLS 1.2) session is resumed only if it was established
+ *   with the Extended Master Secret extension.  A peer without EMS still
+ *   connects, but always with a full handshake and without an alert; the
+ *   non-EMS session it gets is never made resumable (not cached, no ticket).
+ *   TLS 1.3 is not affected: EMS is part of its key schedule.
+ *
+ *   The policy is a handful of registry-style DWORD values, named as in
+ *   HKLM\System\CurrentControlSet\Control\SecurityProviders\Schannel:
+ *
+ *     DisableServerExtendedMasterSecret  default 0. 1: the server role
+ *                                         neither offers nor accepts EMS;
+ *                                         it then resumes only non-EMS
+ *                                         sessions (Schannel's legacy mode)
+ *                                         and gives EMS sessions a full
+ *                                         handshake instead of an abort.
+ *     DisableClientExtendedMasterSecret  default 0. The same for the
+ *                                         client role.
+ *     AllowLegacyResumption               default 0. 1: stock OpenSSL
+ *                                         behaviour (non-EMS sessions may
+ *                                         resume). An interop exception,
+ *                                         logged when the policy is loaded.
+ *     EventLogging                        default 1. Schannel bitmask of
+ *                                         what is logged: 1 errors,
+ *                                         2 warnings, 4 informational.
+ *
+ *   and one emsguard-specific key that is not a DWORD:
+ *
+ *     LogTarget                           "stderr" (default) or "syslog".
+ *
+ *   DWORD values are written in decimal, as 0x-prefixed hex, or in the
+ *   regedit form dword:XXXXXXXX (1 to 8 hex digits).  Anything else -- an
+ *   unknown name, an empty value, trailing garbage, a value out of the key's
+ *   range -- is an error; emsguard never falls back to a weaker policy.
+ *
+ * WHAT IS LOGGED, AND AT WHICH EVENTLOGGING LEVEL
+ *   1 (error)   an aborted resumption (EMS session offered without EMS),
+ *               a resumption that bypassed the policy, and load-time notices
+ *               that a policy value weakens the default (AllowLegacyResumption,
+ *               Disable...ExtendedMasterSecret).
+ *   2 (warning) every refused resumption: one line with role, reason, peer
+ *               address (when the transport has one) and SNI.
+ *   4 (info)    a non-EMS session that was not cached, a withheld ticket.
+ *   Setting the environment variable EMSGUARD_DEBUG=1 adds debug lines.
+ *
+ * ERRORS
+ *   Every function returns 1 on success and 0 on failure unless said
+ *   otherwise.  On failure the reason is on OpenSSL's error queue, raised by
+ *   the library "emsguard" (see EMSGUARD_get_error_lib()) with one of the
+ *   EMSGUARD_R_* reason codes and a message naming the key, the value and
+ *   what is accepted.
+ *
+ * THREADS
+ *   An EMSGUARD_POLICY is not locked: do not change one that another thread
+ *   reads.  An SSL_CTX with the policy enabled may be used by any number of
+ *   threads, as usual with OpenSSL; the counters are atomic.
+ */
+#ifndef EMSGUARD_H
+#define EMSGUARD_H
+
+#include <stdint.h>
+#include <openssl/ssl.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EMSGUARD_VERSION_STR "0.1.0"
+
+/* Policy value names, as the Schannel registry spells them. */
+#define EMSGUARD_DISABLE_SERVER_EMS "DisableServerExtendedMasterSecret"
+#define EMSGUARD_DISABLE_CLIENT_EMS "DisableClientExtendedMasterSecret"
+#define EMSGUARD_ALLOW_LEGACY_RESUMPTION "AllowLegacyResumption"
+#define EMSGUARD_EVENT_LOGGING "EventLogging"
+#define EMSGUARD_LOG_TARGET "LogTarget"
+
+/* EventLogging bits. */
+#define EMSGUARD_LOG_ERRORS 0x1
+#define EMSGUARD_LOG_WARNINGS 0x2
+#define EMSGUARD_LOG_INFO 0x4
+
+/* Reason codes raised on the OpenSSL error queue. */
+#define EMSGUARD_R_UNKNOWN_KEY 100 /* name is not a policy key */
+#define EMSGUARD_R_EMPTY_VALUE 101 /* value is empty */
+#define EMSGUARD_R_BAD_VALUE 102 /* not decimal, 0x hex or dword:hex */
+#define EMSGUARD_R_TRAILING_GARBAGE 103 /* a number followed by junk */
+#define EMSGUARD_R_OUT_OF_RANGE 104 /* a number the key does not allow */
+#define EMSGUARD_R_ALREADY_ENABLED 105 /* ctx has a different policy */
+#define EMSGUARD_R_INVALID_ARGUMENT 106 /* NULL or unknown argument */
+#define EMSGUARD_R_CONFIG_FILE 107 /* openssl.cnf could not be checked */
+#define EMSGUARD_R_PROVIDER 108 /* provider params could not be read */
+#define EMSGUARD_R_NOT_ENABLED 109 /* ctx has no emsguard policy */
+#define EMSGUARD_R_SESSION 110 /* session could not be inspected */
+
+/* The OpenSSL library code of emsguard's errors (ERR_GET_LIB()). */
+int EMSGUARD_get_error_lib(void);
+
+/*
+ * Policies.
+ *
+ * EMSGUARD_POLICY_new() returns a policy with the built-in defaults, or NULL
+ * on allocation failure.  EMSGUARD_POLICY_dup() copies one.
+ * EMSGUARD_POLICY_free() accepts NULL.
+ *
+ * EMSGUARD_POLICY_set() sets |name| (exact, case-sensitive registry name) from
+ * its text form, exactly as a value in openssl.cnf is parsed.  On error the
+ * policy is unchanged.  EMSGUARD_POLICY_set_dword() does the same from a
+ * number (not for LogTarget).
+ *
+ * EMSGUARD_POLICY_get_dword() reads a DWORD value; EMSGUARD_POLICY_get_text()
+ * writes any value's text form ("1", "stderr", ...) to |buf|, NUL-terminated.
+ *
+ * EMSGUARD_POLICY_from_provider() replaces |policy| with the policy of the
+ * emsguard provider activated in |libctx| (NULL: the default library
+ * context).  It returns 1 and sets *found to 1 when such a provider exists,
+ * returns 1 and sets *found to 0 (policy unchanged) when none does.
+ */
+typedef struct emsguard_policy_st EMSGUARD_POLICY;
+
+EMSGUARD_POLICY *EMSGUARD_POLICY_new(void);
+EMSGUARD_POLICY *EMSGUARD_POLICY_dup(const EMSGUARD_POLICY *policy);
+void EMSGUARD_POLICY_free(EMSGUARD_POLICY *policy);
+int EMSGUARD_POLICY_set(EMSGUARD_POLICY *policy, const char *name,
+    const char *value);
+int EMSGUARD_POLICY_set_dword(EMSGUARD_POLICY *policy, const char *name,
+    uint32_t value);
+int EMSGUARD_POLICY_get_dword(const EMSGUARD_POLICY *policy, const char *name,
+    uint32_t *value);
+int EMSGUARD_POLICY_get_text(const EMSGUARD_POLICY *policy, const char *name,
+    char *buf, size_t buflen);
+int EMSGUARD_POLICY_from_provider(EMSGUARD_POLICY *policy,
+    OSSL_LIB_CTX *libctx, int *found);
+
+/*
+ * Enabling the policy on an SSL_CTX.
+ *
+ * EMSGUARD_enable() applies the policy of the emsguard provider activated in
+ * the default library context, or the built-in defaults when none is.
+ * OpenSSL 3.0 has no way to ask an SSL_CTX for its library context, so an
+ * SSL_CTX made with SSL_CTX_new_ex() on another library context should use
+ * EMSGUARD_enable_ex() and name it.
+ *
+ * EMSGUARD_enable_policy() applies an explicit policy (copied; the caller
+ * keeps |policy|).
+ *
+ * All three return 1 on success.  On failure they return 0, leave |ctx|
+ * exactly as it was and put the reason on the error queue.  Enabling a ctx a
+ * second time with the same policy changes nothing and returns 1; with a
+ * different policy it fails with EMSGUARD_R_ALREADY_ENABLED.
+ *
+ * What it installs on |ctx|, and how the application's own callbacks fare:
+ *  - new-session, get-session and info callbacks: the ones already set are
+ *    chained (called by emsguard's), so set them before EMSGUARD_enable();
+ *    a later SSL_CTX_sess_set_*_cb() or SSL_CTX_set_info_callback() call
+ *    replaces emsguard's and silently removes the policy.
+ *  - the remove-session callback and ticket key callbacks are not touched.
+ *  - the session-ticket callbacks (SSL_CTX_set_session_ticket_cb()):
+ *    OpenSSL 3.0 offers no way to read them back, so emsguard takes that slot;
+ *    applications that need them call EMSGUARD_CTX_set_session_ticket_cb()
+ *    after EMSGUARD_enable(), which chains them.
+ *  - a per-SSL info callback (SSL_set_info_callback()) hides the ctx's, and
+ *    with it the client-side session filter and the counters: use the ctx
+ *    callback instead.
+ *
+ * Server role: a non-EMS session (internal cache, external cache callbacks or
+ * a ticket, including tickets from other processes sharing the ticket keys)
+ * is never resumed; the client gets a full handshake.  A ClientHello without
+ * EMS that offers an EMS session is aborted with handshake_failure, as RFC
+ * 7627 section 5.3 requires.  A new session without EMS is removed from the
+ * cache, not passed to the application's new-session callback, and gets no
+ * ticket.
+ *
+ * Client role: a non-EMS session set with SSL_set_session() is not offered;
+ * the connection does a full handshake instead.
+ */
+int EMSGUARD_enable(SSL_CTX *ctx);
+int EMSGUARD_enable_ex(SSL_CTX *ctx, OSSL_LIB_CTX *libctx);
+int EMSGUARD_enable_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *policy);
+
+/* 1 if the policy is enabled on |ctx|, 0 if not. */
+int EMSGUARD_CTX_is_enabled(const SSL_CTX *ctx);
+
+/*
+ * Chains the application's session-ticket callbacks (the arguments of
+ * SSL_CTX_set_session_ticket_cb()) behind emsguard's on a ctx where the
+ * policy is enabled.  The application's decrypt callback is asked first; the
+ * policy may then only make its answer stricter.
+ */
+int EMSGUARD_CTX_set_session_ticket_cb(SSL_CTX *ctx,
+    SSL_CTX_generate_session_ticket_fn gen_cb,
+    SSL_CTX_decrypt_session_ticket_fn dec_cb, void *arg);
+
+/*
+ * Counters, per SSL_CTX, since EMSGUARD_enable().  Handshakes are counted when
+ * they complete; refusals when emsguard refuses a session.
+ */
+typedef enum {
+    EMSGUARD_CNT_FULL_HANDSHAKES = 0, /* completed full handshakes */
+    EMSGUARD_CNT_RESUMPTIONS, /* completed resumed handshakes */
+    EMSGUARD_CNT_REFUSED_NO_EMS, /* session without EMS refused */
+    EMSGUARD_CNT_REFUSED_EMS_DISABLED, /* EMS session, role has EMS off */
+    EMSGUARD_CNT_REFUSED_UNREADABLE, /* session flags unreadable */
+    EMSGUARD_CNT_FULL_WITHOUT_EMS, /* completed TLS<=1.2 full, no EMS */
+    EMSGUARD_CNT_ABORTED_INCONSISTENT, /* EMS session, no-EMS ClientHello */
+    EMSGUARD_CNT_SESSIONS_NOT_CACHED, /* new non-EMS session not cached */
+    EMSGUARD_CNT_TICKETS_WITHHELD, /* no ticket for a non-EMS session */
+    EMSGUARD_CNT_POLICY_BYPASSED, /* resumed a forbidden session anyway */
+    EMSGUARD_CNT_MAX
+} EMSGUARD_COUNTER;
+
+/* Reads one counter into *value. */
+int EMSGUARD_CTX_get_counter(const SSL_CTX *ctx, EMSGUARD_COUNTER which,
+    uint64_t *value);
+/* A stable lower-case name for a counter ("full_handshakes"), or NULL. */
+const char *EMSGUARD_counter_name(EMSGUARD_COUNTER which);
+
+/*
+ * Sets *has_ems to 1 if |sess| was established with Extended Master Secret,
+ * 0 if not.  OpenSSL 3.0 has no getter for this before a handshake
+ * completes; emsguard reads the session's flags from its DER encoding.
+ */
+int EMSGUARD_SESSION_has_ems(const SSL_SESSION *sess, int *has_ems);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EMSGUARD_H */

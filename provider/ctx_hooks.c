@@ -1,0 +1,574 @@
+/*
+ * Applying the policy to an SSL_CTX through OpenSSL 3.0's public callbacks.
+ *
+ * Server role:
+ *  - get-session callback (external cache) and ticket decrypt callback see
+ *    the session before libssl decides; a refused session becomes a cache
+ *    miss, i.e. a full handshake without an alert.
+ *  - the internal cache is never given a session that may not be resumed:
+ *    the new-session callback removes it, so internal lookups only ever find
+ *    sessions the policy allows.
+ *  - the ticket decrypt callback also withholds tickets from a handshake
+ *    whose new session will lack EMS.
+ * Client role:
+ *  - the info callback at handshake start drops a session that may not be
+ *    offered, before the ClientHello is written.
+ * Both: the info callback applies the Disable toggles per connection and
+ * counts completed handshakes.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+#include <openssl/tls1.h>
+#include "internal.h"
+
+typedef int (*new_session_fn)(SSL *, SSL_SESSION *);
+typedef SSL_SESSION *(*get_session_fn)(SSL *, const unsigned char *, int, int *);
+typedef void (*info_fn)(const SSL *, int, int);
+
+struct eg_ctx_state {
+    EMSGUARD_POLICY policy;
+    SSL_CTX *ctx;
+    new_session_fn app_new_cb;
+    get_session_fn app_get_cb;
+    info_fn app_info_cb;
+    SSL_CTX_generate_session_ticket_fn app_gen_cb;
+    SSL_CTX_decrypt_session_ticket_fn app_dec_cb;
+    void *app_ticket_arg;
+    _Atomic uint64_t counters[EMSGUARD_CNT_MAX];
+};
+
+/* Per-SSL flags, kept in ex_data as an integer: no allocation per handshake. */
+#define CONN_IN_HANDSHAKE 0x1
+
+static CRYPTO_ONCE index_once = CRYPTO_ONCE_STATIC_INIT;
+static int ctx_state_idx = -1; /* SSL_CTX -> struct eg_ctx_state */
+static int ssl_state_idx = -1; /* SSL -> the state that saw its start */
+static int ssl_flags_idx = -1; /* SSL -> CONN_* flags */
+
+static void free_ctx_state(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
+    int idx, long argl, void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    OPENSSL_free(ptr);
+}
+
+static void init_indices(void)
+{
+    ctx_state_idx = SSL_CTX_get_ex_new_index(0, "emsguard state", NULL, NULL,
+        free_ctx_state);
+    ssl_state_idx = SSL_get_ex_new_index(0, "emsguard state", NULL, NULL, NULL);
+    ssl_flags_idx = SSL_get_ex_new_index(0, "emsguard flags", NULL, NULL, NULL);
+}
+
+static int indices_ready(void)
+{
+    return CRYPTO_THREAD_run_once(&index_once, init_indices)
+        && ctx_state_idx >= 0 && ssl_state_idx >= 0 && ssl_flags_idx >= 0;
+}
+
+static struct eg_ctx_state *state_of_ctx(const SSL_CTX *ctx)
+{
+    if (ctx == NULL || !indices_ready())
+        return NULL;
+    return SSL_CTX_get_ex_data(ctx, ctx_state_idx);
+}
+
+/*
+ * The state whose callbacks libssl is calling.  Session callbacks come from
+ * the SSL's session context, which SNI switching (SSL_set_SSL_CTX) does not
+ * change, so prefer the state recorded at handshake start over SSL_get_SSL_CTX.
+ */
+static struct eg_ctx_state *state_of_ssl(const SSL *ssl)
+{
+    struct eg_ctx_state *st;
+
+    if (!indices_ready())
+        return NULL;
+    if ((st = SSL_get_ex_data(ssl, ssl_state_idx)) != NULL)
+        return st;
+    return state_of_ctx(SSL_get_SSL_CTX(ssl));
+}
+
+static uintptr_t conn_flags(const SSL *ssl)
+{
+    return (uintptr_t)SSL_get_ex_data(ssl, ssl_flags_idx);
+}
+
+static int set_conn_flags(SSL *ssl, uintptr_t flags)
+{
+    return SSL_set_ex_data(ssl, ssl_flags_idx, (void *)flags);
+}
+
+static void count(struct eg_ctx_state *st, EMSGUARD_COUNTER which)
+{
+    atomic_fetch_add_explicit(&st->counters[which], 1, memory_order_relaxed);
+}
+
+static int is_tls13_session(const SSL_SESSION *sess)
+{
+    return SSL_SESSION_get_protocol_version(sess) == TLS1_3_VERSION;
+}
+
+/* ---- describing the peer for log lines ---------------------------------- */
+
+static void peer_address(SSL *ssl, char *buf, size_t len)
+{
+    BIO *b = SSL_get_rbio(ssl);
+    struct sockaddr_storage sa;
+    socklen_t salen = sizeof(sa);
+    char host[INET6_ADDRSTRLEN] = "";
+    int fd = -1;
+
+    snprintf(buf, len, "unknown");
+    if (b == NULL || (b = BIO_find_type(b, BIO_TYPE_DESCRIPTOR)) == NULL
+        || BIO_get_fd(b, &fd) <= 0 || fd < 0
+        || getpeername(fd, (struct sockaddr *)&sa, &salen) != 0)
+        return;
+    if (sa.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
+
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
+    } else if (sa.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&sa;
+
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+    }
+}
+
+/* Copies a host name for a log line, replacing anything unprintable. */
+static void copy_printable(char *dst, size_t dstlen, const unsigned char *src,
+    size_t srclen)
+{
+    size_t i;
+
+    if (dstlen == 0)
+        return;
+    for (i = 0; i < srclen && i + 1 < dstlen; i++)
+        dst[i] = (src[i] > 0x20 && src[i] < 0x7f) ? (char)src[i] : '?';
+    dst[i] = '\0';
+}
+
+/*
+ * The SNI host name.  During ClientHello processing libssl has not parsed
+ * server_name yet, so read the raw extension: a 2-byte list length, then
+ * entries of type (1), length (2), name.
+ */
+static void sni_name(SSL *ssl, char *buf, size_t len)
+{
+    const unsigned char *ext;
+    size_t extlen;
+    const char *name;
+
+    snprintf(buf, len, "-");
+    if (SSL_is_server(ssl)
+        && SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &extlen)) {
+        size_t list, pos = 2;
+
+        if (extlen < 2 || (list = ((size_t)ext[0] << 8) | ext[1]) != extlen - 2)
+            return;
+        while (pos + 3 <= extlen) {
+            size_t nlen = ((size_t)ext[pos + 1] << 8) | ext[pos + 2];
+
+            if (pos + 3 + nlen > extlen)
+                return;
+            if (ext[pos] == TLSEXT_NAMETYPE_host_name) {
+                copy_printable(buf, len, ext + pos + 3, nlen);
+                return;
+            }
+            pos += 3 + nlen;
+        }
+        return;
+    }
+    if ((name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) != NULL)
+        copy_printable(buf, len, (const unsigned char *)name, strlen(name));
+}
+
+static const char *reason_text(eg_verdict v)
+{
+    switch (v) {
+    case EG_REFUSE_NO_EMS:
+        return "reason=no-ems (session was established without Extended Master Secret)";
+    case EG_REFUSE_EMS_DISABLED:
+        return "reason=ems-disabled (session has Extended Master Secret, this role has it disabled)";
+    case EG_REFUSE_UNREADABLE:
+        return "reason=unreadable (session flags could not be read)";
+    default:
+        return "reason=none";
+    }
+}
+
+static void log_event(struct eg_ctx_state *st, SSL *ssl, eg_level level,
+    const char *event, const char *detail, const char *via)
+{
+    char peer[80], sni[256];
+
+    peer_address(ssl, peer, sizeof(peer));
+    sni_name(ssl, sni, sizeof(sni));
+    emsguard_log(&st->policy, level, "role=%s %s %s via=%s peer=%s sni=%s",
+        SSL_is_server(ssl) ? "server" : "client", event, detail, via, peer, sni);
+}
+
+/* ---- the decision, shared by every server-side path --------------------- */
+
+static int hello_has_ems(SSL *ssl)
+{
+    return SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_extended_master_secret,
+        NULL, NULL);
+}
+
+/*
+ * Whether the session this handshake creates, if it does not resume, may be
+ * resumed later: it gets EMS when this role uses it and the ClientHello
+ * offered it.
+ */
+static int new_session_allowed(struct eg_ctx_state *st, SSL *ssl)
+{
+    int ems = emsguard_role_uses_ems(&st->policy, EG_ROLE_SERVER)
+        && (SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) == 0
+        && hello_has_ems(ssl);
+
+    return emsguard_resumption_verdict(&st->policy, EG_ROLE_SERVER, ems) == EG_ALLOW;
+}
+
+static void count_refusal(struct eg_ctx_state *st, eg_verdict v)
+{
+    count(st, v == EG_REFUSE_NO_EMS ? EMSGUARD_CNT_REFUSED_NO_EMS
+            : v == EG_REFUSE_EMS_DISABLED ? EMSGUARD_CNT_REFUSED_EMS_DISABLED
+                                          : EMSGUARD_CNT_REFUSED_UNREADABLE);
+}
+
+/* Returns 1 if the server may try to resume |sess|, 0 if it must not. */
+static int server_may_resume(struct eg_ctx_state *st, SSL *ssl,
+    const SSL_SESSION *sess, const char *via)
+{
+    int ems;
+    eg_verdict v;
+
+    if (is_tls13_session(sess))
+        return 1;
+    ems = emsguard_session_ems(sess);
+    v = emsguard_resumption_verdict(&st->policy, EG_ROLE_SERVER, ems);
+    if (v != EG_ALLOW) {
+        count_refusal(st, v);
+        log_event(st, ssl, EG_LEVEL_WARNING,
+            "refused resumption, full handshake instead:", reason_text(v), via);
+        return 0;
+    }
+    if (ems == 1 && !hello_has_ems(ssl)) {
+        /* libssl aborts here with handshake_failure, as RFC 7627 requires. */
+        count(st, EMSGUARD_CNT_ABORTED_INCONSISTENT);
+        log_event(st, ssl, EG_LEVEL_ERROR, "aborting resumption:",
+            "reason=inconsistent (EMS session offered in a ClientHello without "
+            "Extended Master Secret, RFC 7627 section 5.3)",
+            via);
+    }
+    return 1;
+}
+
+/* ---- callbacks ---------------------------------------------------------- */
+
+static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+    struct eg_ctx_state *st = state_of_ssl(ssl);
+
+    if (st == NULL)
+        return 0;
+    if (SSL_is_server(ssl) && !is_tls13_session(sess)) {
+        int ems = emsguard_session_ems(sess);
+        eg_verdict v = emsguard_resumption_verdict(&st->policy, EG_ROLE_SERVER, ems);
+
+        if (v != EG_ALLOW) {
+            /* Also marks the session not resumable, cached or not. */
+            SSL_CTX_remove_session(st->ctx, sess);
+            count(st, EMSGUARD_CNT_SESSIONS_NOT_CACHED);
+            log_event(st, ssl, EG_LEVEL_INFO, "session not cached:",
+                reason_text(v), "session-cache");
+            return 0;
+        }
+    }
+    return st->app_new_cb != NULL ? st->app_new_cb(ssl, sess) : 0;
+}
+
+static SSL_SESSION *get_session_cb(SSL *ssl, const unsigned char *id, int idlen,
+    int *copy)
+{
+    struct eg_ctx_state *st = state_of_ssl(ssl);
+    SSL_SESSION *sess;
+
+    if (st == NULL || st->app_get_cb == NULL)
+        return NULL;
+    if ((sess = st->app_get_cb(ssl, id, idlen, copy)) == NULL)
+        return NULL;
+    if (!server_may_resume(st, ssl, sess, "external-cache")) {
+        if (!*copy) /* the application handed us its reference */
+            SSL_SESSION_free(sess);
+        return NULL;
+    }
+    return sess;
+}
+
+/* What libssl does with a ticket when no decrypt callback is set. */
+static SSL_TICKET_RETURN default_ticket_return(SSL_TICKET_STATUS status)
+{
+    switch (status) {
+    case SSL_TICKET_SUCCESS:
+        return SSL_TICKET_RETURN_USE;
+    case SSL_TICKET_SUCCESS_RENEW:
+        return SSL_TICKET_RETURN_USE_RENEW;
+    default:
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
+}
+
+static SSL_TICKET_RETURN decrypt_ticket_cb(SSL *ssl, SSL_SESSION *sess,
+    const unsigned char *keyname, size_t keyname_len, SSL_TICKET_STATUS status,
+    void *arg)
+{
+    struct eg_ctx_state *st = arg;
+    SSL_TICKET_RETURN r = st->app_dec_cb != NULL
+        ? st->app_dec_cb(ssl, sess, keyname, keyname_len, status, st->app_ticket_arg)
+        : default_ticket_return(status);
+
+    if (SSL_version(ssl) == TLS1_3_VERSION)
+        return r;
+    switch (r) {
+    case SSL_TICKET_RETURN_USE:
+    case SSL_TICKET_RETURN_USE_RENEW:
+        if (sess == NULL || server_may_resume(st, ssl, sess, "ticket"))
+            return r;
+        /* Refused: full handshake; a new ticket only for a resumable session. */
+        r = SSL_TICKET_RETURN_IGNORE_RENEW;
+        /* fall through */
+    case SSL_TICKET_RETURN_IGNORE_RENEW:
+        if (!new_session_allowed(st, ssl)) {
+            count(st, EMSGUARD_CNT_TICKETS_WITHHELD);
+            log_event(st, ssl, EG_LEVEL_INFO, "ticket withheld:",
+                "reason=no-ems (the new session will lack Extended Master Secret)",
+                "ticket");
+            return SSL_TICKET_RETURN_IGNORE;
+        }
+        return r;
+    default:
+        return r;
+    }
+}
+
+static int generate_ticket_cb(SSL *ssl, void *arg)
+{
+    struct eg_ctx_state *st = arg;
+
+    return st->app_gen_cb != NULL ? st->app_gen_cb(ssl, st->app_ticket_arg) : 1;
+}
+
+/* Client: drop a session the policy forbids offering, before ClientHello. */
+static void filter_offered_session(struct eg_ctx_state *st, SSL *ssl)
+{
+    SSL_SESSION *sess = SSL_get_session(ssl);
+    eg_verdict v;
+
+    if (sess == NULL || !SSL_in_before(ssl) || is_tls13_session(sess)
+        || !SSL_SESSION_is_resumable(sess))
+        return;
+    v = emsguard_resumption_verdict(&st->policy, EG_ROLE_CLIENT,
+        emsguard_session_ems(sess));
+    if (v == EG_ALLOW)
+        return;
+    count_refusal(st, v);
+    log_event(st, ssl, EG_LEVEL_WARNING,
+        "did not offer session, full handshake instead:", reason_text(v),
+        "set-session");
+    SSL_set_session(ssl, NULL);
+}
+
+static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
+{
+    eg_role role = SSL_is_server(ssl) ? EG_ROLE_SERVER : EG_ROLE_CLIENT;
+
+    if (SSL_get_ex_data(ssl, ssl_state_idx) == NULL)
+        SSL_set_ex_data(ssl, ssl_state_idx, st);
+    set_conn_flags(ssl, conn_flags(ssl) | CONN_IN_HANDSHAKE);
+    if (!emsguard_role_uses_ems(&st->policy, role))
+        SSL_set_options(ssl, SSL_OP_NO_EXTENDED_MASTER_SECRET);
+    if (role == EG_ROLE_CLIENT)
+        filter_offered_session(st, ssl);
+}
+
+static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
+{
+    uintptr_t flags = conn_flags(ssl);
+    SSL_SESSION *sess = SSL_get_session(ssl);
+    int tls13 = SSL_version(ssl) == TLS1_3_VERSION;
+    int ems;
+
+    /* TLS 1.3 post-handshake messages report "done" without a start. */
+    if ((flags & CONN_IN_HANDSHAKE) == 0)
+        return;
+    set_conn_flags(ssl, flags & ~(uintptr_t)CONN_IN_HANDSHAKE);
+    ems = (sess != NULL && !tls13) ? emsguard_session_ems(sess) : 1;
+    if (!SSL_session_reused(ssl)) {
+        count(st, EMSGUARD_CNT_FULL_HANDSHAKES);
+        if (ems == 0)
+            count(st, EMSGUARD_CNT_FULL_WITHOUT_EMS);
+        return;
+    }
+    count(st, EMSGUARD_CNT_RESUMPTIONS);
+    if (!tls13
+        && emsguard_resumption_verdict(&st->policy,
+               SSL_is_server(ssl) ? EG_ROLE_SERVER : EG_ROLE_CLIENT, ems)
+            != EG_ALLOW) {
+        /* A path we do not hook (e.g. SSL_CTX_add_session by the app). */
+        count(st, EMSGUARD_CNT_POLICY_BYPASSED);
+        log_event(st, ssl, EG_LEVEL_ERROR, "resumed a session the policy forbids:",
+            "reason=bypass (session reached libssl outside emsguard's hooks)",
+            "unknown");
+        if (SSL_is_server(ssl))
+            SSL_CTX_remove_session(st->ctx, sess);
+    }
+}
+
+static void info_cb(const SSL *cssl, int where, int ret)
+{
+    SSL *ssl = (SSL *)cssl; /* libssl hands out const; ex_data needs it */
+    struct eg_ctx_state *st = state_of_ctx(SSL_get_SSL_CTX(ssl));
+
+    if (st == NULL)
+        return;
+    if (where & SSL_CB_HANDSHAKE_START)
+        on_handshake_start(st, ssl);
+    if (where & SSL_CB_HANDSHAKE_DONE)
+        on_handshake_done(st, ssl);
+    if (st->app_info_cb != NULL)
+        st->app_info_cb(cssl, where, ret);
+}
+
+/* ---- public API --------------------------------------------------------- */
+
+int EMSGUARD_enable_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *policy)
+{
+    struct eg_ctx_state *st;
+
+    if (ctx == NULL || policy == NULL) {
+        emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT, "EMSGUARD_enable: ctx or policy is NULL");
+        return 0;
+    }
+    if (!indices_ready()) {
+        emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot allocate ex_data indices");
+        return 0;
+    }
+    if ((st = SSL_CTX_get_ex_data(ctx, ctx_state_idx)) != NULL) {
+        if (memcmp(&st->policy, policy, sizeof(*policy)) == 0)
+            return 1;
+        emsguard_raise(EMSGUARD_R_ALREADY_ENABLED,
+            "this SSL_CTX already has an emsguard policy with other values");
+        return 0;
+    }
+    if ((st = OPENSSL_zalloc(sizeof(*st))) == NULL) {
+        emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot allocate emsguard state");
+        return 0;
+    }
+    st->policy = *policy;
+    st->ctx = ctx;
+    st->app_new_cb = SSL_CTX_sess_get_new_cb(ctx);
+    st->app_get_cb = SSL_CTX_sess_get_get_cb(ctx);
+    st->app_info_cb = SSL_CTX_get_info_callback(ctx);
+    if (!SSL_CTX_set_ex_data(ctx, ctx_state_idx, st)) {
+        OPENSSL_free(st);
+        emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot attach emsguard state to the SSL_CTX");
+        return 0;
+    }
+    /* Nothing below can fail, so the ctx is never left half-configured. */
+    SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
+    SSL_CTX_sess_set_get_cb(ctx, get_session_cb);
+    SSL_CTX_set_info_callback(ctx, info_cb);
+    SSL_CTX_set_session_ticket_cb(ctx, generate_ticket_cb, decrypt_ticket_cb, st);
+    emsguard_policy_log_weakenings(&st->policy, "SSL_CTX policy");
+    return 1;
+}
+
+int EMSGUARD_enable_ex(SSL_CTX *ctx, OSSL_LIB_CTX *libctx)
+{
+    EMSGUARD_POLICY policy;
+    int found = 0;
+
+    emsguard_policy_defaults(&policy);
+    if (!EMSGUARD_POLICY_from_provider(&policy, libctx, &found))
+        return 0;
+    emsguard_log(&policy, EG_LEVEL_DEBUG, "EMSGUARD_enable: policy from %s",
+        found ? "the emsguard provider" : "built-in defaults");
+    return EMSGUARD_enable_policy(ctx, &policy);
+}
+
+int EMSGUARD_enable(SSL_CTX *ctx)
+{
+    return EMSGUARD_enable_ex(ctx, NULL);
+}
+
+int EMSGUARD_CTX_is_enabled(const SSL_CTX *ctx)
+{
+    return state_of_ctx(ctx) != NULL;
+}
+
+int EMSGUARD_CTX_set_session_ticket_cb(SSL_CTX *ctx,
+    SSL_CTX_generate_session_ticket_fn gen_cb,
+    SSL_CTX_decrypt_session_ticket_fn dec_cb, void *arg)
+{
+    struct eg_ctx_state *st = state_of_ctx(ctx);
+
+    if (st == NULL) {
+        emsguard_raise(EMSGUARD_R_NOT_ENABLED,
+            "EMSGUARD_CTX_set_session_ticket_cb: call EMSGUARD_enable() first");
+        return 0;
+    }
+    st->app_gen_cb = gen_cb;
+    st->app_dec_cb = dec_cb;
+    st->app_ticket_arg = arg;
+    return 1;
+}
+
+static const char *const counter_names[EMSGUARD_CNT_MAX] = {
+    [EMSGUARD_CNT_FULL_HANDSHAKES] = "full_handshakes",
+    [EMSGUARD_CNT_RESUMPTIONS] = "resumptions",
+    [EMSGUARD_CNT_REFUSED_NO_EMS] = "refused_no_ems",
+    [EMSGUARD_CNT_REFUSED_EMS_DISABLED] = "refused_ems_disabled",
+    [EMSGUARD_CNT_REFUSED_UNREADABLE] = "refused_unreadable",
+    [EMSGUARD_CNT_FULL_WITHOUT_EMS] = "full_without_ems",
+    [EMSGUARD_CNT_ABORTED_INCONSISTENT] = "aborted_inconsistent",
+    [EMSGUARD_CNT_SESSIONS_NOT_CACHED] = "sessions_not_cached",
+    [EMSGUARD_CNT_TICKETS_WITHHELD] = "tickets_withheld",
+    [EMSGUARD_CNT_POLICY_BYPASSED] = "policy_bypassed",
+};
+
+const char *EMSGUARD_counter_name(EMSGUARD_COUNTER which)
+{
+    return (unsigned)which < EMSGUARD_CNT_MAX ? counter_names[which] : NULL;
+}
+
+int EMSGUARD_CTX_get_counter(const SSL_CTX *ctx, EMSGUARD_COUNTER which,
+    uint64_t *value)
+{
+    struct eg_ctx_state *st = state_of_ctx(ctx);
+
+    if (st == NULL) {
+        emsguard_raise(EMSGUARD_R_NOT_ENABLED, "EMSGUARD_CTX_get_counter: emsguard is not enabled on this SSL_CTX");
+        return 0;
+    }
+    if ((unsigned)which >= EMSGUARD_CNT_MAX || value == NULL) {
+        emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT, "EMSGUARD_CTX_get_counter: unknown counter %d or NULL value", (int)which);
+        return 0;
+    }
+    *value = atomic_load_explicit(&st->counters[which], memory_order_relaxed);
+    return 1;
+}

@@ -1,0 +1,239 @@
+/*
+ * The provider entry point.  The provider offers no algorithms yet; it
+ * carries the policy from openssl.cnf, validated strictly at activation, and
+ * re-exports it as provider parameters so that EMSGUARD_enable() -- in this
+ * copy of the library or another -- can read it with
+ * OSSL_PROVIDER_get_params().
+ */
+#include <stdio.h>
+#include <string.h>
+#include <openssl/core.h>
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/opensslv.h>
+#include <openssl/params.h>
+#include <openssl/provider.h>
+#include "internal.h"
+
+#define PROVIDER_NAME "emsguard"
+#define BUILDINFO "emsguard " EMSGUARD_VERSION_STR " built with " OPENSSL_VERSION_TEXT
+
+typedef struct {
+    EMSGUARD_POLICY policy;
+} eg_provctx;
+
+static OSSL_FUNC_provider_teardown_fn eg_teardown;
+static OSSL_FUNC_provider_gettable_params_fn eg_gettable_params;
+static OSSL_FUNC_provider_get_params_fn eg_get_params;
+static OSSL_FUNC_provider_query_operation_fn eg_query;
+
+static void eg_teardown(void *provctx)
+{
+    OPENSSL_free(provctx);
+}
+
+static const OSSL_PARAM *eg_gettable_params(void *provctx)
+{
+    static const OSSL_PARAM table[] = {
+        OSSL_PARAM_DEFN(OSSL_PROV_PARAM_NAME, OSSL_PARAM_UTF8_PTR, NULL, 0),
+        OSSL_PARAM_DEFN(OSSL_PROV_PARAM_VERSION, OSSL_PARAM_UTF8_PTR, NULL, 0),
+        OSSL_PARAM_DEFN(OSSL_PROV_PARAM_BUILDINFO, OSSL_PARAM_UTF8_PTR, NULL, 0),
+        OSSL_PARAM_DEFN(OSSL_PROV_PARAM_STATUS, OSSL_PARAM_INTEGER, NULL, 0),
+        OSSL_PARAM_DEFN(EMSGUARD_PARAM_MARKER, OSSL_PARAM_UTF8_STRING, NULL, 0),
+        OSSL_PARAM_DEFN(EMSGUARD_DISABLE_SERVER_EMS, OSSL_PARAM_UTF8_STRING, NULL, 0),
+        OSSL_PARAM_DEFN(EMSGUARD_DISABLE_CLIENT_EMS, OSSL_PARAM_UTF8_STRING, NULL, 0),
+        OSSL_PARAM_DEFN(EMSGUARD_ALLOW_LEGACY_RESUMPTION, OSSL_PARAM_UTF8_STRING, NULL, 0),
+        OSSL_PARAM_DEFN(EMSGUARD_EVENT_LOGGING, OSSL_PARAM_UTF8_STRING, NULL, 0),
+        OSSL_PARAM_DEFN(EMSGUARD_LOG_TARGET, OSSL_PARAM_UTF8_STRING, NULL, 0),
+        OSSL_PARAM_END
+    };
+
+    (void)provctx;
+    return table;
+}
+
+static int eg_get_params(void *provctx, OSSL_PARAM params[])
+{
+    const eg_provctx *pc = provctx;
+    OSSL_PARAM *p;
+    char text[32];
+    int key;
+
+    if ((p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_NAME)) != NULL
+        && !OSSL_PARAM_set_utf8_ptr(p, PROVIDER_NAME))
+        return 0;
+    if ((p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_VERSION)) != NULL
+        && !OSSL_PARAM_set_utf8_ptr(p, EMSGUARD_VERSION_STR))
+        return 0;
+    if ((p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_BUILDINFO)) != NULL
+        && !OSSL_PARAM_set_utf8_ptr(p, BUILDINFO))
+        return 0;
+    if ((p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS)) != NULL
+        && !OSSL_PARAM_set_int(p, 1))
+        return 0;
+    if ((p = OSSL_PARAM_locate(params, EMSGUARD_PARAM_MARKER)) != NULL
+        && !OSSL_PARAM_set_utf8_string(p, EMSGUARD_VERSION_STR))
+        return 0;
+    for (key = 0; key < EG_KEY_COUNT; key++) {
+        const char *name = emsguard_key_name((eg_key)key);
+
+        if ((p = OSSL_PARAM_locate(params, name)) == NULL)
+            continue;
+        if (!EMSGUARD_POLICY_get_text(&pc->policy, name, text, sizeof(text))
+            || !OSSL_PARAM_set_utf8_string(p, text))
+            return 0;
+    }
+    return 1;
+}
+
+static const OSSL_ALGORITHM *eg_query(void *provctx, int operation_id,
+    int *no_cache)
+{
+    (void)provctx;
+    (void)operation_id;
+    *no_cache = 0;
+    return NULL;
+}
+
+static const OSSL_DISPATCH eg_dispatch[] = {
+    { OSSL_FUNC_PROVIDER_TEARDOWN, (void (*)(void))eg_teardown },
+    { OSSL_FUNC_PROVIDER_GETTABLE_PARAMS, (void (*)(void))eg_gettable_params },
+    { OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))eg_get_params },
+    { OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))eg_query },
+    { 0, NULL }
+};
+
+/* Reads and validates every policy key the core has for this provider. */
+static int read_config(OSSL_FUNC_core_get_params_fn *core_get_params,
+    const OSSL_CORE_HANDLE *handle, EMSGUARD_POLICY *policy)
+{
+    const char *values[EG_KEY_COUNT] = { NULL };
+    const char *prov_name = NULL;
+    OSSL_PARAM req[EG_KEY_COUNT + 2];
+    char where[160];
+    int key, n = 0, checked = 0;
+
+    req[n++] = OSSL_PARAM_construct_utf8_ptr(OSSL_PROV_PARAM_CORE_PROV_NAME,
+        (char **)&prov_name, 0);
+    for (key = 0; key < EG_KEY_COUNT; key++)
+        req[n++] = OSSL_PARAM_construct_utf8_ptr(
+            (char *)emsguard_key_name((eg_key)key), (char **)&values[key], 0);
+    req[n] = OSSL_PARAM_construct_end();
+    if (!core_get_params(handle, req)) {
+        emsguard_raise(EMSGUARD_R_PROVIDER, "cannot read the provider's configuration from the core");
+        return 0;
+    }
+    snprintf(where, sizeof(where), "provider '%s' configuration: ",
+        prov_name != NULL ? prov_name : PROVIDER_NAME);
+    emsguard_policy_defaults(policy);
+    for (key = 0; key < EG_KEY_COUNT; key++)
+        if (values[key] != NULL
+            && !emsguard_parse_value((eg_key)key, values[key],
+                &policy->values[key], where))
+            return 0;
+    /* Section keys we were not asked about: typos must not pass unseen. */
+    if (!emsguard_conf_check_section(prov_name, &checked))
+        return 0;
+    if (!checked)
+        emsguard_log(policy, EG_LEVEL_DEBUG,
+            "provider '%s': section not found in the default configuration "
+            "file, unknown keys could not be checked",
+            prov_name != NULL ? prov_name : PROVIDER_NAME);
+    return 1;
+}
+
+int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
+    const OSSL_DISPATCH **out, void **provctx)
+{
+    OSSL_FUNC_core_get_params_fn *core_get_params = NULL;
+    eg_provctx *pc;
+
+    for (; in != NULL && in->function_id != 0; in++)
+        if (in->function_id == OSSL_FUNC_CORE_GET_PARAMS)
+            core_get_params = OSSL_FUNC_core_get_params(in);
+    if (core_get_params == NULL) {
+        emsguard_raise(EMSGUARD_R_PROVIDER, "the core offers no get_params function");
+        return 0;
+    }
+    if ((pc = OPENSSL_zalloc(sizeof(*pc))) == NULL) {
+        emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot allocate the provider context");
+        return 0;
+    }
+    if (!read_config(core_get_params, handle, &pc->policy)) {
+        OPENSSL_free(pc);
+        return 0;
+    }
+    emsguard_policy_log_weakenings(&pc->policy, "provider " PROVIDER_NAME);
+    *out = eg_dispatch;
+    *provctx = pc;
+    return 1;
+}
+
+/* ---- reading the policy back, for EMSGUARD_enable() --------------------- */
+
+struct find_state {
+    EMSGUARD_POLICY *policy;
+    int found;
+    int failed;
+};
+
+static int find_one(OSSL_PROVIDER *prov, void *arg)
+{
+    struct find_state *fs = arg;
+    char marker[32] = "";
+    char values[EG_KEY_COUNT][32];
+    OSSL_PARAM req[EG_KEY_COUNT + 2];
+    EMSGUARD_POLICY candidate;
+    int key, n = 0;
+
+    memset(values, 0, sizeof(values));
+    req[n++] = OSSL_PARAM_construct_utf8_string(EMSGUARD_PARAM_MARKER, marker,
+        sizeof(marker));
+    for (key = 0; key < EG_KEY_COUNT; key++)
+        req[n++] = OSSL_PARAM_construct_utf8_string(
+            (char *)emsguard_key_name((eg_key)key), values[key], sizeof(values[key]));
+    req[n] = OSSL_PARAM_construct_end();
+    ERR_set_mark();
+    if (!OSSL_PROVIDER_get_params(prov, req) || !OSSL_PARAM_modified(&req[0])) {
+        ERR_pop_to_mark(); /* not ours */
+        return 1;
+    }
+    ERR_pop_to_mark();
+    emsguard_policy_defaults(&candidate);
+    for (key = 0; key < EG_KEY_COUNT; key++) {
+        if (!OSSL_PARAM_modified(&req[key + 1])) {
+            emsguard_raise(EMSGUARD_R_PROVIDER,
+                "provider '%s' did not report '%s'",
+                OSSL_PROVIDER_get0_name(prov), emsguard_key_name((eg_key)key));
+            fs->failed = 1;
+            return 0;
+        }
+        if (!emsguard_parse_value((eg_key)key, values[key],
+                &candidate.values[key], "emsguard provider parameter: ")) {
+            fs->failed = 1;
+            return 0;
+        }
+    }
+    *fs->policy = candidate;
+    fs->found = 1;
+    return 0; /* the first emsguard provider wins */
+}
+
+int EMSGUARD_POLICY_from_provider(EMSGUARD_POLICY *policy,
+    OSSL_LIB_CTX *libctx, int *found)
+{
+    struct find_state fs = { NULL, 0, 0 };
+
+    if (policy == NULL || found == NULL) {
+        emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT,
+            "EMSGUARD_POLICY_from_provider: policy or found is NULL");
+        return 0;
+    }
+    fs.policy = policy;
+    OSSL_PROVIDER_do_all(libctx, find_one, &fs);
+    if (fs.failed)
+        return 0;
+    *found = fs.found;
+    return 1;
+}

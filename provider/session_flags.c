@@ -1,0 +1,127 @@
+/*
+ * Reading the Extended Master Secret flag of an SSL_SESSION.  OpenSSL 3.0
+ * exposes it only after a handshake (SSL_get_extms_support), so we read the
+ * session's own encoding: a SEQUENCE whose optional field [13] EXPLICIT
+ * INTEGER carries the session flags, bit 0x1 meaning EMS.
+ */
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+#include "internal.h"
+
+#define SESSION_FLAG_EXTMS 0x1 /* SSL_SESS_FLAG_EXTMS in libssl */
+#define TAG_SEQUENCE 0x30
+#define TAG_INTEGER 0x02
+#define TAG_FLAGS 0xAD /* [13], context-specific, constructed */
+
+/* Reads one TLV header at *p; returns 0 when it does not fit in |end|. */
+static int read_tlv(const unsigned char **p, const unsigned char *end,
+    unsigned int *tag, size_t *len)
+{
+    const unsigned char *q = *p;
+    size_t n, i;
+
+    if (q >= end)
+        return 0;
+    *tag = *q++;
+    if ((*tag & 0x1f) == 0x1f) /* high tag number: skip its bytes */
+        do {
+            if (q >= end)
+                return 0;
+        } while (*q++ & 0x80);
+    if (q >= end)
+        return 0;
+    if ((*q & 0x80) == 0) {
+        *len = *q++;
+    } else {
+        n = *q++ & 0x7f;
+        if (n == 0 || n > sizeof(size_t) - 1) /* indefinite or absurd */
+            return 0;
+        for (*len = 0, i = 0; i < n; i++) {
+            if (q >= end)
+                return 0;
+            *len = (*len << 8) | *q++;
+        }
+    }
+    if (*len > (size_t)(end - q))
+        return 0;
+    *p = q;
+    return 1;
+}
+
+int emsguard_der_session_flags(const unsigned char *der, size_t len,
+    uint64_t *flags)
+{
+    const unsigned char *p = der, *end = der + len, *seq_end;
+    unsigned int tag;
+    size_t l;
+
+    if (der == NULL || !read_tlv(&p, end, &tag, &l) || tag != TAG_SEQUENCE)
+        return 0;
+    seq_end = p + l;
+    *flags = 0; /* an absent field means no flags */
+    while (p < seq_end) {
+        if (!read_tlv(&p, seq_end, &tag, &l))
+            return 0;
+        if (tag == TAG_FLAGS) {
+            const unsigned char *in = p, *in_end = p + l;
+            uint64_t v = 0;
+            size_t il, i;
+
+            if (!read_tlv(&in, in_end, &tag, &il) || tag != TAG_INTEGER
+                || il == 0 || in + il != in_end)
+                return 0;
+            if (in[0] & 0x80) /* negative: not a valid flags word */
+                return 0;
+            if (il > 9 || (il == 9 && in[0] != 0))
+                return 0;
+            for (i = 0; i < il; i++)
+                v = (v << 8) | in[i];
+            *flags = v;
+            return 1;
+        }
+        p += l;
+    }
+    return p == seq_end;
+}
+
+int emsguard_session_ems(const SSL_SESSION *sess)
+{
+    unsigned char *der = NULL, *w;
+    int len;
+    uint64_t flags;
+    int ok;
+
+    if (sess == NULL || (len = i2d_SSL_SESSION(sess, NULL)) <= 0)
+        return -1;
+    if ((der = OPENSSL_malloc((size_t)len)) == NULL)
+        return -1;
+    w = der;
+    if (i2d_SSL_SESSION(sess, &w) != len) {
+        OPENSSL_clear_free(der, (size_t)len);
+        return -1;
+    }
+    ok = emsguard_der_session_flags(der, (size_t)len, &flags);
+    /* The encoding holds the master secret. */
+    OPENSSL_clear_free(der, (size_t)len);
+    if (!ok)
+        return -1;
+    return (flags & SESSION_FLAG_EXTMS) != 0;
+}
+
+int EMSGUARD_SESSION_has_ems(const SSL_SESSION *sess, int *has_ems)
+{
+    int ems;
+
+    if (sess == NULL || has_ems == NULL) {
+        emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT,
+            "EMSGUARD_SESSION_has_ems: session or result pointer is NULL");
+        return 0;
+    }
+    if ((ems = emsguard_session_ems(sess)) < 0) {
+        emsguard_raise(EMSGUARD_R_SESSION,
+            "cannot read the session's flags from its encoding");
+        return 0;
+    }
+    *has_ems = ems;
+    return 1;
+}
