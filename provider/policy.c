@@ -103,8 +103,8 @@ void emsguard_raise_unknown_key(const char *where, const char *name)
     emsguard_raise(EMSGUARD_R_UNKNOWN_KEY,
         "%sunknown key '%s'%s%s%s; known keys: %s, %s, %s, %s, %s",
         where != NULL ? where : "", name,
-        hint != NULL ? "; did you mean '" : "", hint != NULL ? hint : "",
-        hint != NULL ? "'?" : "",
+        hint != NULL ? " (did you mean '" : "", hint != NULL ? hint : "",
+        hint != NULL ? "'?)" : "",
         keys[0].name, keys[1].name, keys[2].name, keys[3].name, keys[4].name);
 }
 

@@ -161,6 +161,18 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
         return 0;
     }
     if (!read_config(core_get_params, handle, &pc->policy)) {
+        const char *why = NULL;
+        int flags = 0;
+
+        /*
+         * Many applications (the openssl CLI among them) ignore configuration
+         * errors, so say it ourselves: a policy that failed to load must not
+         * go unnoticed.
+         */
+        ERR_peek_last_error_data(&why, &flags);
+        emsguard_log(NULL, EG_LEVEL_ERROR, "provider not activated: %s",
+            why != NULL && (flags & ERR_TXT_STRING) ? why
+                                                    : "see the OpenSSL error queue");
         OPENSSL_free(pc);
         return 0;
     }
