@@ -90,14 +90,24 @@ $(BUILD)/test/%.o: test/%.c $(wildcard test/*.h) include/emsguard.h
 $(DEMO_BIN): $(BUILD)/demo/emsguard-demo.o $(BUILD)/$(SONAME)
 	$(CC) -o $@ $< $(TEST_LDFLAGS)
 
+# `make check` runs the suite on the normal build, then again under
+# ASan+UBSan; `make check SANITIZE=1` runs only the sanitizer pass.
+ifeq ($(SANITIZE),1)
 check: all unit-check integration-check
+else
+check: all unit-check integration-check
+	$(MAKE) SANITIZE=1 check
+endif
+
+# Leak checking stays on under ASan; UBSan findings are fatal.
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 unit-check: all
-	BUILD=$(BUILD) CK_FORK=yes $(BUILD)/test/check_config
-	BUILD=$(BUILD) CK_FORK=yes $(BUILD)/test/check_handshake
+	$(SAN_ENV) BUILD=$(BUILD) SANITIZE=$(SANITIZE) $(BUILD)/test/check_config
+	$(SAN_ENV) BUILD=$(BUILD) SANITIZE=$(SANITIZE) $(BUILD)/test/check_handshake
 
 integration-check: all
-	BUILD=$(BUILD) SANITIZE=$(SANITIZE) bash test/integration.sh
+	$(SAN_ENV) BUILD=$(BUILD) SANITIZE=$(SANITIZE) bash test/integration.sh
 
 demo: all
 	BUILD=$(BUILD) $(DEMO_BIN)
