@@ -35,7 +35,7 @@ static int check_section(CONF *conf, const char *file, const char *section)
 {
     STACK_OF(CONF_VALUE) *values = NCONF_get_section(conf, section);
     char where[512];
-    int i;
+    int i, key;
 
     if (values == NULL)
         return 1;
@@ -45,8 +45,21 @@ static int check_section(CONF *conf, const char *file, const char *section)
 
         if (emsguard_conf_is_reserved_key(v->name))
             continue;
-        if (emsguard_key_lookup(v->name) < 0) {
+        if ((key = emsguard_key_lookup(v->name)) < 0) {
             emsguard_raise_unknown_key(where, v->name);
+            return 0;
+        }
+        /*
+         * OpenSSL treats a value that names a section as a nested section
+         * and would hand us "<key>.<name>" instead of the key: the setting
+         * would vanish and the default would apply.
+         */
+        if (NCONF_get_section(conf, v->value) != NULL) {
+            emsguard_raise(EMSGUARD_R_BAD_VALUE,
+                "%skey '%s': value '%s' is the name of a section, which "
+                "OpenSSL would read as a nested section instead of a value; "
+                "accepted: %s",
+                where, v->name, v->value, emsguard_key_accepted((eg_key)key));
             return 0;
         }
     }

@@ -31,6 +31,8 @@ struct emsguard_policy_st {
 
 /* The table of keys; names in the order of eg_key. */
 const char *emsguard_key_name(eg_key key);
+/* What |key| accepts, for error messages ("0 or 1"). */
+const char *emsguard_key_accepted(eg_key key);
 /* Looks up an exact, case-sensitive key name; returns -1 if unknown. */
 int emsguard_key_lookup(const char *name);
 /* Raises EMSGUARD_R_UNKNOWN_KEY for |name|, suggesting the closest key. */

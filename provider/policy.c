@@ -33,6 +33,11 @@ const char *emsguard_key_name(eg_key key)
     return key < EG_KEY_COUNT ? keys[key].name : NULL;
 }
 
+const char *emsguard_key_accepted(eg_key key)
+{
+    return key < EG_KEY_COUNT ? keys[key].accepted : NULL;
+}
+
 int emsguard_key_lookup(const char *name)
 {
     int i;
