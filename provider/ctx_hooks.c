@@ -46,6 +46,9 @@ struct eg_ctx_state {
 
 /* Per-SSL flags, kept in ex_data as an integer: no allocation per handshake. */
 #define CONN_IN_HANDSHAKE 0x1
+#define CONN_VIA_TICKET 0x2 /* the offered session came from a ticket */
+#define CONN_VIA_EXTERNAL 0x4 /* ... from the application's cache */
+#define CONN_ABORT_REPORTED 0x8
 
 static CRYPTO_ONCE index_once = CRYPTO_ONCE_STATIC_INIT;
 static int ctx_state_idx = -1; /* SSL_CTX -> struct eg_ctx_state */
@@ -267,14 +270,14 @@ static int server_may_resume(struct eg_ctx_state *st, SSL *ssl,
             "refused resumption, full handshake instead:", reason_text(v), via);
         return 0;
     }
-    if (ems == 1 && !hello_has_ems(ssl)) {
-        /* libssl aborts here with handshake_failure, as RFC 7627 requires. */
-        count(st, EMSGUARD_CNT_ABORTED_INCONSISTENT);
-        log_event(st, ssl, EG_LEVEL_ERROR, "aborting resumption:",
-            "reason=inconsistent (EMS session offered in a ClientHello without "
-            "Extended Master Secret, RFC 7627 section 5.3)",
-            via);
-    }
+    /*
+     * An EMS session in a ClientHello without EMS: libssl aborts with
+     * handshake_failure, as RFC 7627 requires.  It is counted when the alert
+     * goes out (on_alert_sent), which also covers the internal cache, where
+     * no callback sees the session; here we only note where it came from.
+     */
+    set_conn_flags(ssl, conn_flags(ssl)
+        | (strcmp(via, "ticket") == 0 ? CONN_VIA_TICKET : CONN_VIA_EXTERNAL));
     return 1;
 }
 
@@ -399,7 +402,7 @@ static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
 
     if (SSL_get_ex_data(ssl, ssl_state_idx) == NULL)
         SSL_set_ex_data(ssl, ssl_state_idx, st);
-    set_conn_flags(ssl, conn_flags(ssl) | CONN_IN_HANDSHAKE);
+    set_conn_flags(ssl, CONN_IN_HANDSHAKE); /* forget the last handshake */
     if (!emsguard_role_uses_ems(&st->policy, role))
         SSL_set_options(ssl, SSL_OP_NO_EXTENDED_MASTER_SECRET);
     if (role == EG_ROLE_CLIENT)
@@ -439,6 +442,32 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
     }
 }
 
+/*
+ * Server: libssl has just sent a fatal alert.  If it is the RFC 7627 abort of
+ * an EMS session offered without EMS, count and log it.  The reason is on
+ * this thread's error queue: SSLfatal() raises it right before the alert.
+ */
+static void on_alert_sent(struct eg_ctx_state *st, SSL *ssl, int alert)
+{
+    uintptr_t flags = conn_flags(ssl);
+    unsigned long err = ERR_peek_last_error();
+    const char *via;
+
+    if (!SSL_is_server(ssl) || (alert & 0xff) != SSL_AD_HANDSHAKE_FAILURE
+        || (flags & CONN_ABORT_REPORTED) != 0
+        || ERR_GET_LIB(err) != ERR_LIB_SSL
+        || ERR_GET_REASON(err) != SSL_R_INCONSISTENT_EXTMS)
+        return;
+    set_conn_flags(ssl, flags | CONN_ABORT_REPORTED);
+    via = (flags & CONN_VIA_TICKET) ? "ticket"
+        : (flags & CONN_VIA_EXTERNAL) ? "external-cache" : "session-cache";
+    count(st, EMSGUARD_CNT_ABORTED_INCONSISTENT);
+    log_event(st, ssl, EG_LEVEL_ERROR, "aborted resumption:",
+        "reason=inconsistent (EMS session offered in a ClientHello without "
+        "Extended Master Secret, RFC 7627 section 5.3)",
+        via);
+}
+
 static void info_cb(const SSL *cssl, int where, int ret)
 {
     SSL *ssl = (SSL *)cssl; /* libssl hands out const; ex_data needs it */
@@ -450,6 +479,8 @@ static void info_cb(const SSL *cssl, int where, int ret)
         on_handshake_start(st, ssl);
     if (where & SSL_CB_HANDSHAKE_DONE)
         on_handshake_done(st, ssl);
+    if ((where & SSL_CB_WRITE_ALERT) && (ret >> 8) == SSL3_AL_FATAL)
+        on_alert_sent(st, ssl, ret);
     if (st->app_info_cb != NULL)
         st->app_info_cb(cssl, where, ret);
 }
