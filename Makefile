@@ -74,20 +74,24 @@ $(BUILD)/emsguard.pc: emsguard.pc.in Makefile
 # Test programs link the library from the build tree.
 TEST_LDFLAGS := $(SANFLAGS) -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lemsguard $(SSL_LIBS) -lpthread
 
-$(BUILD)/test/check_config: $(BUILD)/test/check_config.o $(BUILD)/$(SONAME)
+# -lemsguard resolves through the unversioned symlink, and the provider
+# module name (emsguard.so) must exist before any test loads it.
+TEST_DEPS := $(BUILD)/$(SONAME) $(BUILD)/$(LIBNAME) $(BUILD)/emsguard.so
+
+$(BUILD)/test/check_config: $(BUILD)/test/check_config.o $(TEST_DEPS)
 	$(CC) -o $@ $< $(TEST_LDFLAGS) $(CHECK_LIBS)
 
-$(BUILD)/test/check_handshake: $(BUILD)/test/check_handshake.o $(BUILD)/test/harness.o $(BUILD)/$(SONAME)
+$(BUILD)/test/check_handshake: $(BUILD)/test/check_handshake.o $(BUILD)/test/harness.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_handshake.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)
 
-$(BUILD)/test/eg_peer: $(BUILD)/test/eg_peer.o $(BUILD)/$(SONAME)
+$(BUILD)/test/eg_peer: $(BUILD)/test/eg_peer.o $(TEST_DEPS)
 	$(CC) -o $@ $< $(TEST_LDFLAGS)
 
 $(BUILD)/test/%.o: test/%.c $(wildcard test/*.h) include/emsguard.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itest -c -o $@ $<
 
-$(DEMO_BIN): $(BUILD)/demo/emsguard-demo.o $(BUILD)/$(SONAME)
+$(DEMO_BIN): $(BUILD)/demo/emsguard-demo.o $(TEST_DEPS)
 	$(CC) -o $@ $< $(TEST_LDFLAGS)
 
 # `make check` runs the suite on the normal build, then again under
