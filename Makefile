@@ -36,7 +36,7 @@ endif
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -Iinclude -Iprovider $(SSL_CFLAGS) $(WARN) $(CFLAGS) $(SANFLAGS)
 
 LIB_SRCS := provider/errors.c provider/log.c provider/policy.c \
-            provider/conf_check.c provider/session_flags.c \
+            provider/conf_file.c provider/session_flags.c \
             provider/ctx_hooks.c provider/provider.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 

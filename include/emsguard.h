@@ -121,6 +121,17 @@ int EMSGUARD_get_error_lib(void);
  * emsguard provider activated in |libctx| (NULL: the default library
  * context).  It returns 1 and sets *found to 1 when such a provider exists,
  * returns 1 and sets *found to 0 (policy unchanged) when none does.
+ *
+ * EMSGUARD_POLICY_from_config() reads the policy from an openssl.cnf-style
+ * file (NULL: the file OpenSSL itself would read, OPENSSL_CONF or the
+ * default) without loading any provider: it follows openssl_conf ->
+ * providers to the first provider named "emsguard" or whose module is
+ * emsguard.so / libemsguard.so*, and parses that section exactly as the
+ * provider does (unknown keys and bad values fail).  It returns 1 and sets
+ * *found to 1 when the section exists, 1 with *found 0 (policy unchanged)
+ * when the file configures no emsguard provider, and 0 with the reason --
+ * file:line for a syntax error -- on the error queue otherwise; |policy| is
+ * unchanged on error.
  */
 typedef struct emsguard_policy_st EMSGUARD_POLICY;
 
@@ -137,6 +148,8 @@ int EMSGUARD_POLICY_get_text(const EMSGUARD_POLICY *policy, const char *name,
     char *buf, size_t buflen);
 int EMSGUARD_POLICY_from_provider(EMSGUARD_POLICY *policy,
     OSSL_LIB_CTX *libctx, int *found);
+int EMSGUARD_POLICY_from_config(EMSGUARD_POLICY *policy, const char *file,
+    int *found);
 
 /*
  * Enabling the policy on an SSL_CTX.
@@ -157,17 +170,19 @@ int EMSGUARD_POLICY_from_provider(EMSGUARD_POLICY *policy,
  *
  * What it installs on |ctx|, and how the application's own callbacks fare:
  *  - new-session, get-session and info callbacks: the ones already set are
- *    chained (called by emsguard's), so set them before EMSGUARD_enable();
- *    a later SSL_CTX_sess_set_*_cb() or SSL_CTX_set_info_callback() call
- *    replaces emsguard's and silently removes the policy.
+ *    chained (called by emsguard's).  To set them after EMSGUARD_enable(),
+ *    use EMSGUARD_CTX_sess_set_new_cb(), EMSGUARD_CTX_sess_set_get_cb() and
+ *    EMSGUARD_CTX_set_info_callback(): a plain SSL_CTX_sess_set_*_cb() or
+ *    SSL_CTX_set_info_callback() call replaces emsguard's and removes the
+ *    policy.  (libemsguard-preload.so redirects those calls for you.)
  *  - the remove-session callback and ticket key callbacks are not touched.
  *  - the session-ticket callbacks (SSL_CTX_set_session_ticket_cb()):
  *    OpenSSL 3.0 offers no way to read them back, so emsguard takes that slot;
  *    applications that need them call EMSGUARD_CTX_set_session_ticket_cb()
  *    after EMSGUARD_enable(), which chains them.
- *  - a per-SSL info callback (SSL_set_info_callback()) hides the ctx's, and
- *    with it the client-side session filter and the counters: use the ctx
- *    callback instead.
+ *  - a per-SSL info callback set with SSL_set_info_callback() hides the
+ *    ctx's, and with it the client-side session filter and the counters:
+ *    set it with EMSGUARD_set_info_callback() instead.
  *
  * Server role: a non-EMS session (internal cache, external cache callbacks or
  * a ticket, including tickets from other processes sharing the ticket keys)
@@ -196,6 +211,24 @@ int EMSGUARD_CTX_is_enabled(const SSL_CTX *ctx);
 int EMSGUARD_CTX_set_session_ticket_cb(SSL_CTX *ctx,
     SSL_CTX_generate_session_ticket_fn gen_cb,
     SSL_CTX_decrypt_session_ticket_fn dec_cb, void *arg);
+
+/*
+ * Setting the application's callbacks after EMSGUARD_enable(), without
+ * removing the policy: each stores |cb| where emsguard's own callback calls
+ * it, exactly as if it had been set before EMSGUARD_enable().  NULL removes
+ * the application's callback.  They fail with EMSGUARD_R_NOT_ENABLED on a ctx
+ * without the policy.  EMSGUARD_set_info_callback() is the per-SSL variant
+ * (see SSL_set_info_callback()); the SSL's ctx must have the policy.
+ */
+int EMSGUARD_CTX_sess_set_new_cb(SSL_CTX *ctx,
+    int (*new_session_cb)(SSL *ssl, SSL_SESSION *sess));
+int EMSGUARD_CTX_sess_set_get_cb(SSL_CTX *ctx,
+    SSL_SESSION *(*get_session_cb)(SSL *ssl, const unsigned char *id,
+        int idlen, int *copy));
+int EMSGUARD_CTX_set_info_callback(SSL_CTX *ctx,
+    void (*cb)(const SSL *ssl, int where, int ret));
+int EMSGUARD_set_info_callback(SSL *ssl,
+    void (*cb)(const SSL *ssl, int where, int ret));
 
 /*
  * Counters, per SSL_CTX, since EMSGUARD_enable().  Handshakes are counted when

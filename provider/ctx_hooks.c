@@ -35,9 +35,10 @@ typedef void (*info_fn)(const SSL *, int, int);
 struct eg_ctx_state {
     EMSGUARD_POLICY policy;
     SSL_CTX *ctx;
-    new_session_fn app_new_cb;
-    get_session_fn app_get_cb;
-    info_fn app_info_cb;
+    /* The application may replace these while handshakes run. */
+    _Atomic(new_session_fn) app_new_cb;
+    _Atomic(get_session_fn) app_get_cb;
+    _Atomic(info_fn) app_info_cb;
     SSL_CTX_generate_session_ticket_fn app_gen_cb;
     SSL_CTX_decrypt_session_ticket_fn app_dec_cb;
     void *app_ticket_arg;
@@ -54,6 +55,7 @@ static CRYPTO_ONCE index_once = CRYPTO_ONCE_STATIC_INIT;
 static int ctx_state_idx = -1; /* SSL_CTX -> struct eg_ctx_state */
 static int ssl_state_idx = -1; /* SSL -> the state that saw its start */
 static int ssl_flags_idx = -1; /* SSL -> CONN_* flags */
+static int ssl_info_idx = -1; /* SSL -> the application's per-SSL info_fn */
 
 static void free_ctx_state(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
     int idx, long argl, void *argp)
@@ -72,12 +74,14 @@ static void init_indices(void)
         free_ctx_state);
     ssl_state_idx = SSL_get_ex_new_index(0, "emsguard state", NULL, NULL, NULL);
     ssl_flags_idx = SSL_get_ex_new_index(0, "emsguard flags", NULL, NULL, NULL);
+    ssl_info_idx = SSL_get_ex_new_index(0, "emsguard app info cb", NULL, NULL, NULL);
 }
 
 static int indices_ready(void)
 {
     return CRYPTO_THREAD_run_once(&index_once, init_indices)
-        && ctx_state_idx >= 0 && ssl_state_idx >= 0 && ssl_flags_idx >= 0;
+        && ctx_state_idx >= 0 && ssl_state_idx >= 0 && ssl_flags_idx >= 0
+        && ssl_info_idx >= 0;
 }
 
 static struct eg_ctx_state *state_of_ctx(const SSL_CTX *ctx)
@@ -302,18 +306,23 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
             return 0;
         }
     }
-    return st->app_new_cb != NULL ? st->app_new_cb(ssl, sess) : 0;
+    {
+        new_session_fn app_cb = atomic_load(&st->app_new_cb);
+
+        return app_cb != NULL ? app_cb(ssl, sess) : 0;
+    }
 }
 
 static SSL_SESSION *get_session_cb(SSL *ssl, const unsigned char *id, int idlen,
     int *copy)
 {
     struct eg_ctx_state *st = state_of_ssl(ssl);
+    get_session_fn app_cb = st != NULL ? atomic_load(&st->app_get_cb) : NULL;
     SSL_SESSION *sess;
 
-    if (st == NULL || st->app_get_cb == NULL)
+    if (app_cb == NULL)
         return NULL;
-    if ((sess = st->app_get_cb(ssl, id, idlen, copy)) == NULL)
+    if ((sess = app_cb(ssl, id, idlen, copy)) == NULL)
         return NULL;
     if (!server_may_resume(st, ssl, sess, "external-cache")) {
         if (!*copy) /* the application handed us its reference */
@@ -472,7 +481,10 @@ static void info_cb(const SSL *cssl, int where, int ret)
 {
     SSL *ssl = (SSL *)cssl; /* libssl hands out const; ex_data needs it */
     struct eg_ctx_state *st = state_of_ctx(SSL_get_SSL_CTX(ssl));
+    info_fn app_cb;
 
+    if (st == NULL)
+        st = state_of_ssl(ssl); /* per-SSL callback on a ctx we never saw */
     if (st == NULL)
         return;
     if (where & SSL_CB_HANDSHAKE_START)
@@ -481,8 +493,12 @@ static void info_cb(const SSL *cssl, int where, int ret)
         on_handshake_done(st, ssl);
     if ((where & SSL_CB_WRITE_ALERT) && (ret >> 8) == SSL3_AL_FATAL)
         on_alert_sent(st, ssl, ret);
-    if (st->app_info_cb != NULL)
-        st->app_info_cb(cssl, where, ret);
+    /* libssl calls a per-SSL info callback instead of the ctx's, not both. */
+    if (SSL_get_info_callback(ssl) == info_cb
+        && (app_cb = (info_fn)SSL_get_ex_data(ssl, ssl_info_idx)) != NULL)
+        app_cb(cssl, where, ret);
+    else if ((app_cb = atomic_load(&st->app_info_cb)) != NULL)
+        app_cb(cssl, where, ret);
 }
 
 /* ---- public API --------------------------------------------------------- */
@@ -512,9 +528,9 @@ int EMSGUARD_enable_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *policy)
     }
     st->policy = *policy;
     st->ctx = ctx;
-    st->app_new_cb = SSL_CTX_sess_get_new_cb(ctx);
-    st->app_get_cb = SSL_CTX_sess_get_get_cb(ctx);
-    st->app_info_cb = SSL_CTX_get_info_callback(ctx);
+    atomic_init(&st->app_new_cb, SSL_CTX_sess_get_new_cb(ctx));
+    atomic_init(&st->app_get_cb, SSL_CTX_sess_get_get_cb(ctx));
+    atomic_init(&st->app_info_cb, SSL_CTX_get_info_callback(ctx));
     if (!SSL_CTX_set_ex_data(ctx, ctx_state_idx, st)) {
         OPENSSL_free(st);
         emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot attach emsguard state to the SSL_CTX");
@@ -552,20 +568,75 @@ int EMSGUARD_CTX_is_enabled(const SSL_CTX *ctx)
     return state_of_ctx(ctx) != NULL;
 }
 
+static struct eg_ctx_state *enabled_state(const SSL_CTX *ctx, const char *func)
+{
+    struct eg_ctx_state *st = state_of_ctx(ctx);
+
+    if (st == NULL)
+        emsguard_raise(EMSGUARD_R_NOT_ENABLED,
+            "%s: emsguard is not enabled on this SSL_CTX; call EMSGUARD_enable() first",
+            func);
+    return st;
+}
+
 int EMSGUARD_CTX_set_session_ticket_cb(SSL_CTX *ctx,
     SSL_CTX_generate_session_ticket_fn gen_cb,
     SSL_CTX_decrypt_session_ticket_fn dec_cb, void *arg)
 {
-    struct eg_ctx_state *st = state_of_ctx(ctx);
+    struct eg_ctx_state *st = enabled_state(ctx, "EMSGUARD_CTX_set_session_ticket_cb");
 
-    if (st == NULL) {
-        emsguard_raise(EMSGUARD_R_NOT_ENABLED,
-            "EMSGUARD_CTX_set_session_ticket_cb: call EMSGUARD_enable() first");
+    if (st == NULL)
         return 0;
-    }
     st->app_gen_cb = gen_cb;
     st->app_dec_cb = dec_cb;
     st->app_ticket_arg = arg;
+    return 1;
+}
+
+int EMSGUARD_CTX_sess_set_new_cb(SSL_CTX *ctx, new_session_fn app_cb)
+{
+    struct eg_ctx_state *st = enabled_state(ctx, "EMSGUARD_CTX_sess_set_new_cb");
+
+    if (st == NULL)
+        return 0;
+    atomic_store(&st->app_new_cb, app_cb);
+    return 1;
+}
+
+int EMSGUARD_CTX_sess_set_get_cb(SSL_CTX *ctx, get_session_fn app_cb)
+{
+    struct eg_ctx_state *st = enabled_state(ctx, "EMSGUARD_CTX_sess_set_get_cb");
+
+    if (st == NULL)
+        return 0;
+    atomic_store(&st->app_get_cb, app_cb);
+    return 1;
+}
+
+int EMSGUARD_CTX_set_info_callback(SSL_CTX *ctx, info_fn cb)
+{
+    struct eg_ctx_state *st = enabled_state(ctx, "EMSGUARD_CTX_set_info_callback");
+
+    if (st == NULL)
+        return 0;
+    atomic_store(&st->app_info_cb, cb);
+    return 1;
+}
+
+int EMSGUARD_set_info_callback(SSL *ssl, info_fn cb)
+{
+    if (ssl == NULL) {
+        emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT, "EMSGUARD_set_info_callback: ssl is NULL");
+        return 0;
+    }
+    if (enabled_state(SSL_get_SSL_CTX(ssl), "EMSGUARD_set_info_callback") == NULL)
+        return 0;
+    if (!SSL_set_ex_data(ssl, ssl_info_idx, (void *)cb)) {
+        emsguard_raise(ERR_R_MALLOC_FAILURE, "EMSGUARD_set_info_callback: cannot store the callback");
+        return 0;
+    }
+    /* NULL restores the ctx callback, emsguard's own. */
+    SSL_set_info_callback(ssl, cb != NULL ? info_cb : NULL);
     return 1;
 }
 

@@ -85,7 +85,7 @@ typedef enum {
 void emsguard_log(const EMSGUARD_POLICY *policy, eg_level level,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* ---- conf_check.c ------------------------------------------------------ */
+/* ---- conf_file.c ------------------------------------------------------- */
 /*
  * Validates every key of the openssl.cnf section that configures the
  * provider named |prov_name|. Returns 1 when the section was found and valid

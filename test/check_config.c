@@ -1245,7 +1245,161 @@ START_TEST(test_conf_value_names_a_section)
 }
 END_TEST
 
-/* ---- 4. the stock openssl CLI ------------------------------------------ */
+
+/* ---- 4. EMSGUARD_POLICY_from_config: the file read without a provider ---- */
+
+/* Writes |text| verbatim to a file named after |tag|. */
+static char *write_raw(const char *tag, const char *text)
+{
+    char *path = conf_path(tag);
+    FILE *f = fopen(path, "w");
+
+    ck_assert_msg(f != NULL, "cannot write %s: %s", path, strerror(errno));
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+    return path;
+}
+
+START_TEST(test_from_config_valid)
+{
+    char *file = write_conf("fc-valid", "emsguard", 0, BODY_A);
+    EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
+    int found = -1;
+
+    ck_assert_int_eq(EMSGUARD_POLICY_from_config(p, file, &found), 1);
+    ck_assert_int_eq(found, 1);
+    expect_no_error();
+    expect_policy_texts(p, texts_a);
+    EMSGUARD_POLICY_free(p);
+    free(file);
+}
+END_TEST
+
+/* Found by its module even under another name in [provider_sect]. */
+START_TEST(test_from_config_by_module)
+{
+    char *file = write_conf("fc-renamed", "guard", 1, "EventLogging = 6");
+    EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
+    uint32_t v = 0;
+    int found = -1;
+
+    ck_assert_int_eq(EMSGUARD_POLICY_from_config(p, file, &found), 1);
+    ck_assert_int_eq(found, 1);
+    ck_assert_int_eq(EMSGUARD_POLICY_get_dword(p, K_EVL, &v), 1);
+    ck_assert_uint_eq(v, 6);
+    EMSGUARD_POLICY_free(p);
+    free(file);
+}
+END_TEST
+
+/* No emsguard provider: found 0, policy untouched, no error. */
+START_TEST(test_from_config_absent)
+{
+    char *file = write_raw("fc-absent",
+        "openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n"
+        "[provider_sect]\ndefault = default_sect\n[default_sect]\nactivate = 1\n");
+    EMSGUARD_POLICY *p = non_default_policy();
+    int found = -1;
+
+    ck_assert_int_eq(EMSGUARD_POLICY_from_config(p, file, &found), 1);
+    ck_assert_int_eq(found, 0);
+    expect_no_error();
+    expect_policy_texts(p, non_default_texts);
+    EMSGUARD_POLICY_free(p);
+    free(file);
+}
+END_TEST
+
+/* Every bad file the provider rejects, rejected here with the same words. */
+START_TEST(test_from_config_bad_file)
+{
+    const struct bad_file *b = &bad_files[_i];
+    char *tag = xasprintf("fc-%s", b->tag);
+    char *file = write_conf(tag, b->prov_name, 0, b->body);
+    char *data = xasprintf("%s, section [" SECTION "]: %s", file, b->tail);
+    EMSGUARD_POLICY *p = non_default_policy();
+    int found = -1;
+
+    ck_assert_int_eq(EMSGUARD_POLICY_from_config(p, file, &found), 0);
+    ck_assert_int_eq(found, 0);
+    expect_one_error(b->reason, data);
+    expect_policy_texts(p, non_default_texts);
+    EMSGUARD_POLICY_free(p);
+    free(data);
+    free(file);
+    free(tag);
+}
+END_TEST
+
+START_TEST(test_from_config_value_is_section)
+{
+    char *file = write_conf("fc-section", "emsguard", 0, "EventLogging = default_sect");
+    char *data = xasprintf("%s, section [" SECTION "]: key 'EventLogging': value "
+        "'default_sect' is the name of a section, which OpenSSL would read as a "
+        "nested section instead of a value; accepted: 0 to 7 (bitmask: 1 errors, "
+        "2 warnings, 4 informational)", file);
+    EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
+    int found = -1;
+
+    ck_assert_int_eq(EMSGUARD_POLICY_from_config(p, file, &found), 0);
+    expect_one_error(EMSGUARD_R_BAD_VALUE, data);
+    EMSGUARD_POLICY_free(p);
+    free(data);
+    free(file);
+}
+END_TEST
+
+START_TEST(test_from_config_syntax_error)
+{
+    char *file = write_raw("fc-syntax",
+        "openssl_conf = openssl_init\n[openssl_init]\nthis line has no equals sign\n");
+    char *data = xasprintf("%s:3: syntax error (missing equal sign)", file);
+    EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
+    int found = -1;
+
+    ck_assert_int_eq(EMSGUARD_POLICY_from_config(p, file, &found), 0);
+    expect_one_error(EMSGUARD_R_CONFIG_FILE, data);
+    EMSGUARD_POLICY_free(p);
+    free(data);
+    free(file);
+}
+END_TEST
+
+START_TEST(test_from_config_missing_file)
+{
+    char *file = conf_path("fc-does-not-exist");
+    char *data = xasprintf("%s: cannot read (no such file)", file);
+    EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
+    int found = -1;
+
+    ck_assert_int_eq(EMSGUARD_POLICY_from_config(p, file, &found), 0);
+    expect_one_error(EMSGUARD_R_CONFIG_FILE, data);
+    ck_assert_int_eq(EMSGUARD_POLICY_from_config(NULL, file, &found), 0);
+    expect_one_error(EMSGUARD_R_INVALID_ARGUMENT,
+        "EMSGUARD_POLICY_from_config: policy or found is NULL");
+    EMSGUARD_POLICY_free(p);
+    free(data);
+    free(file);
+}
+END_TEST
+
+/* NULL file: the one OpenSSL reads, OPENSSL_CONF. */
+START_TEST(test_from_config_default_file)
+{
+    char *file = write_conf("fc-default", "emsguard", 0, BODY_A);
+    EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
+    int found = -1;
+
+    ck_assert_int_eq(setenv("OPENSSL_CONF", file, 1), 0);
+    ck_assert_int_eq(EMSGUARD_POLICY_from_config(p, NULL, &found), 1);
+    ck_assert_int_eq(found, 1);
+    expect_policy_texts(p, texts_a);
+    EMSGUARD_POLICY_free(p);
+    free(file);
+}
+END_TEST
+
+/* ---- 5. the stock openssl CLI ------------------------------------------ */
 
 /* Single-quotes |s| for /bin/sh (caller frees). */
 static char *shell_quote(const char *s)
@@ -1442,6 +1596,19 @@ static Suite *config_suite(void)
         (int)(sizeof(bad_files) / sizeof(bad_files[0])));
     tcase_add_test(tc, test_conf_good_file_explicit_load);
     tcase_add_test(tc, test_conf_value_names_a_section);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("from-config");
+    tcase_add_checked_fixture(tc, setup_clean, teardown_capture);
+    tcase_add_test(tc, test_from_config_valid);
+    tcase_add_test(tc, test_from_config_by_module);
+    tcase_add_test(tc, test_from_config_absent);
+    tcase_add_loop_test(tc, test_from_config_bad_file, 0,
+        (int)(sizeof(bad_files) / sizeof(bad_files[0])));
+    tcase_add_test(tc, test_from_config_value_is_section);
+    tcase_add_test(tc, test_from_config_syntax_error);
+    tcase_add_test(tc, test_from_config_missing_file);
+    tcase_add_test(tc, test_from_config_default_file);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("openssl-cli");

@@ -1,0 +1,217 @@
+/*
+ * The provider's section of openssl.cnf, read directly.
+ *
+ * The core hands a provider only the keys it asks for by exact name, so a
+ * misspelt key would otherwise be ignored without a word.  We read the same
+ * configuration file OpenSSL read (OPENSSL_CONF or the default), follow
+ * openssl_conf -> providers -> <our name> to our section, and reject any key
+ * in it that neither we nor OpenSSL know.
+ *
+ * The same walk gives the policy to code that has no provider to ask: the
+ * preload library and the command-line tool (EMSGUARD_POLICY_from_config).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/conf.h>
+#include <openssl/crypto.h>
+#include "internal.h"
+
+int emsguard_conf_is_reserved_key(const char *name)
+{
+    return strcmp(name, "module") == 0 || strcmp(name, "activate") == 0
+        || strcmp(name, "identity") == 0 || strcmp(name, "soft_load") == 0;
+}
+
+static const char *conf_string(CONF *conf, const char *section,
+    const char *name)
+{
+    /* NCONF_get_string raises an error for a missing name; we expect some. */
+    const char *v;
+
+    ERR_set_mark();
+    v = NCONF_get_string(conf, section, name);
+    ERR_pop_to_mark();
+    return v;
+}
+
+static int check_section(CONF *conf, const char *file, const char *section)
+{
+    STACK_OF(CONF_VALUE) *values = NCONF_get_section(conf, section);
+    char where[512];
+    int i, key;
+
+    if (values == NULL)
+        return 1;
+    snprintf(where, sizeof(where), "%s, section [%s]: ", file, section);
+    for (i = 0; i < sk_CONF_VALUE_num(values); i++) {
+        const CONF_VALUE *v = sk_CONF_VALUE_value(values, i);
+
+        if (emsguard_conf_is_reserved_key(v->name))
+            continue;
+        if ((key = emsguard_key_lookup(v->name)) < 0) {
+            emsguard_raise_unknown_key(where, v->name);
+            return 0;
+        }
+        /*
+         * OpenSSL treats a value that names a section as a nested section
+         * and would hand us "<key>.<name>" instead of the key: the setting
+         * would vanish and the default would apply.
+         */
+        if (NCONF_get_section(conf, v->value) != NULL) {
+            emsguard_raise(EMSGUARD_R_BAD_VALUE,
+                "%skey '%s': value '%s' is the name of a section, which "
+                "OpenSSL would read as a nested section instead of a value; "
+                "accepted: %s",
+                where, v->name, v->value, emsguard_key_accepted((eg_key)key));
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* True when a provider section entry |name| is emsguard: by name or module. */
+static int is_emsguard_entry(CONF *conf, const CONF_VALUE *entry)
+{
+    const char *module, *base;
+
+    if (strcmp(entry->name, "emsguard") == 0)
+        return 1;
+    if ((module = conf_string(conf, entry->value, "module")) == NULL)
+        return 0;
+    base = strrchr(module, '/');
+    base = base != NULL ? base + 1 : module;
+    return strncmp(base, "emsguard.", 9) == 0
+        || strncmp(base, "libemsguard.", 12) == 0;
+}
+
+/*
+ * Finds the section configuring provider |prov_name|, or, with a NULL
+ * |prov_name|, the first provider that is emsguard by name or module.
+ */
+static const char *find_section(CONF *conf, const char *prov_name)
+{
+    const char *init, *providers;
+    STACK_OF(CONF_VALUE) *entries;
+    int i;
+
+    if ((init = conf_string(conf, NULL, "openssl_conf")) == NULL
+        || (providers = conf_string(conf, init, "providers")) == NULL)
+        return NULL;
+    if (prov_name != NULL)
+        return conf_string(conf, providers, prov_name);
+    if ((entries = NCONF_get_section(conf, providers)) == NULL)
+        return NULL;
+    for (i = 0; i < sk_CONF_VALUE_num(entries); i++) {
+        const CONF_VALUE *entry = sk_CONF_VALUE_value(entries, i);
+
+        if (is_emsguard_entry(conf, entry))
+            return entry->value;
+    }
+    return NULL;
+}
+
+/* Loads |file|; on failure raises an error naming file:line. */
+static CONF *load_conf(const char *file)
+{
+    CONF *conf = NCONF_new(NULL);
+    long eline = 0;
+
+    if (conf == NULL) {
+        emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot allocate a CONF");
+        return NULL;
+    }
+    ERR_set_mark();
+    if (NCONF_load(conf, file, &eline) <= 0) {
+        unsigned long err = ERR_peek_last_error();
+
+        ERR_pop_to_mark();
+        if (eline > 0)
+            emsguard_raise(EMSGUARD_R_CONFIG_FILE, "%s:%ld: syntax error (%s)",
+                file, eline, ERR_reason_error_string(err));
+        else
+            emsguard_raise(EMSGUARD_R_CONFIG_FILE, "%s: cannot read (%s)",
+                file, ERR_reason_error_string(err));
+        NCONF_free(conf);
+        return NULL;
+    }
+    ERR_pop_to_mark();
+    return conf;
+}
+
+int emsguard_conf_check_section(const char *prov_name, int *checked)
+{
+    char *file = CONF_get1_default_config_file();
+    CONF *conf = NULL;
+    const char *ours;
+    int ok = 1;
+
+    *checked = 0;
+    if (file == NULL || prov_name == NULL)
+        goto done;
+    ERR_set_mark();
+    conf = load_conf(file);
+    /* OpenSSL reports its own parse errors; ours would only repeat them. */
+    ERR_pop_to_mark();
+    if (conf == NULL) {
+        emsguard_log(NULL, EG_LEVEL_DEBUG, "cannot read %s to check keys", file);
+        goto done;
+    }
+    if ((ours = find_section(conf, prov_name)) == NULL) {
+        emsguard_log(NULL, EG_LEVEL_DEBUG,
+            "no section for provider '%s' in %s; unknown keys not checked",
+            prov_name, file);
+        goto done;
+    }
+    *checked = 1;
+    ok = check_section(conf, file, ours);
+done:
+    NCONF_free(conf);
+    OPENSSL_free(file);
+    return ok;
+}
+
+int EMSGUARD_POLICY_from_config(EMSGUARD_POLICY *policy, const char *file,
+    int *found)
+{
+    char *default_file = NULL;
+    CONF *conf = NULL;
+    EMSGUARD_POLICY parsed;
+    const char *ours;
+    char where[512];
+    int key, ok = 0;
+
+    if (policy == NULL || found == NULL) {
+        emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT,
+            "EMSGUARD_POLICY_from_config: policy or found is NULL");
+        return 0;
+    }
+    *found = 0;
+    if (file == NULL && (file = default_file = CONF_get1_default_config_file()) == NULL) {
+        emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot name the default config file");
+        return 0;
+    }
+    if ((conf = load_conf(file)) == NULL)
+        goto done;
+    if ((ours = find_section(conf, NULL)) == NULL) {
+        ok = 1; /* no emsguard provider configured: policy unchanged */
+        goto done;
+    }
+    if (!check_section(conf, file, ours))
+        goto done;
+    snprintf(where, sizeof(where), "%s, section [%s]: ", file, ours);
+    parsed = *policy;
+    for (key = 0; key < EG_KEY_COUNT; key++) {
+        const char *text = conf_string(conf, ours, emsguard_key_name((eg_key)key));
+
+        if (text != NULL
+            && !emsguard_parse_value((eg_key)key, text, &parsed.values[key], where))
+            goto done;
+    }
+    *policy = parsed;
+    *found = 1;
+    ok = 1;
+done:
+    NCONF_free(conf);
+    OPENSSL_free(default_file);
+    return ok;
+}
