@@ -124,7 +124,8 @@ int EMSGUARD_get_error_lib(void);
  *
  * EMSGUARD_POLICY_from_config() reads the policy from an openssl.cnf-style
  * file (NULL: the file OpenSSL itself would read, OPENSSL_CONF or the
- * default) without loading any provider: it follows openssl_conf ->
+ * default; a missing default file counts as no configuration, as in
+ * OpenSSL) without loading any provider: it follows openssl_conf ->
  * providers to the first provider named "emsguard" or whose module is
  * emsguard.so / libemsguard.so*, and parses that section exactly as the
  * provider does (unknown keys and bad values fail).  It returns 1 and sets

@@ -12,6 +12,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <openssl/conf.h>
 #include <openssl/crypto.h>
 #include "internal.h"
@@ -189,6 +190,11 @@ int EMSGUARD_POLICY_from_config(EMSGUARD_POLICY *policy, const char *file,
     if (file == NULL && (file = default_file = CONF_get1_default_config_file()) == NULL) {
         emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot name the default config file");
         return 0;
+    }
+    /* Like OpenSSL, treat a missing default file as no configuration. */
+    if (default_file != NULL && access(default_file, F_OK) != 0) {
+        ok = 1;
+        goto done;
     }
     if ((conf = load_conf(file)) == NULL)
         goto done;

@@ -635,8 +635,11 @@ int EMSGUARD_set_info_callback(SSL *ssl, info_fn cb)
         emsguard_raise(ERR_R_MALLOC_FAILURE, "EMSGUARD_set_info_callback: cannot store the callback");
         return 0;
     }
-    /* NULL restores the ctx callback, emsguard's own. */
-    SSL_set_info_callback(ssl, cb != NULL ? info_cb : NULL);
+    /*
+     * Always ours, even for NULL: info_cb then falls back to the ctx's
+     * application callback, which is what a NULL per-SSL callback means.
+     */
+    SSL_set_info_callback(ssl, info_cb);
     return 1;
 }
 

@@ -1399,6 +1399,23 @@ START_TEST(test_from_config_default_file)
 }
 END_TEST
 
+/* A missing default file is no configuration; a named missing file fails. */
+START_TEST(test_from_config_missing_default_file)
+{
+    char *file = conf_path("fc-no-default");
+    EMSGUARD_POLICY *p = non_default_policy();
+    int found = -1;
+
+    ck_assert_int_eq(setenv("OPENSSL_CONF", file, 1), 0);
+    ck_assert_int_eq(EMSGUARD_POLICY_from_config(p, NULL, &found), 1);
+    ck_assert_int_eq(found, 0);
+    expect_no_error();
+    expect_policy_texts(p, non_default_texts);
+    EMSGUARD_POLICY_free(p);
+    free(file);
+}
+END_TEST
+
 /* ---- 5. the stock openssl CLI ------------------------------------------ */
 
 /* Single-quotes |s| for /bin/sh (caller frees). */
@@ -1609,6 +1626,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_from_config_syntax_error);
     tcase_add_test(tc, test_from_config_missing_file);
     tcase_add_test(tc, test_from_config_default_file);
+    tcase_add_test(tc, test_from_config_missing_default_file);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("openssl-cli");
