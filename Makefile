@@ -43,6 +43,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIBNAME  := libemsguard.so
 SONAME   := $(LIBNAME).$(SOVERSION)
 LIBFILE  := $(LIBNAME).$(VERSION)
+PRELOAD  := $(BUILD)/libemsguard-preload.so
 
 TEST_BINS := $(BUILD)/test/check_config $(BUILD)/test/check_handshake \
              $(BUILD)/test/eg_peer
@@ -51,7 +52,7 @@ DEMO_BIN  := $(BUILD)/demo/emsguard-demo
 .PHONY: all check unit-check integration-check demo install uninstall clean
 
 all: $(BUILD)/$(LIBFILE) $(BUILD)/$(SONAME) $(BUILD)/$(LIBNAME) \
-     $(BUILD)/emsguard.so $(BUILD)/emsguard.pc $(TEST_BINS) $(DEMO_BIN)
+     $(BUILD)/emsguard.so $(PRELOAD) $(BUILD)/emsguard.pc $(TEST_BINS) $(DEMO_BIN)
 
 $(BUILD)/%.o: %.c $(wildcard provider/*.h) include/emsguard.h
 	@mkdir -p $(dir $@)
@@ -64,6 +65,12 @@ $(BUILD)/$(LIBFILE): $(LIB_OBJS) provider/emsguard.map
 
 $(BUILD)/$(SONAME) $(BUILD)/$(LIBNAME) $(BUILD)/emsguard.so: $(BUILD)/$(LIBFILE)
 	ln -sf $(LIBFILE) $@
+
+# The preload library links only libc (-z defs proves it calls nothing in
+# libssl directly); it finds libssl and libemsguard at run time.
+$(PRELOAD): $(BUILD)/provider/preload.o provider/preload.map
+	$(CC) -shared $(SANFLAGS) -Wl,--version-script=provider/preload.map \
+	    -Wl,-z,defs -Wl,-z,nodelete -o $@ $(BUILD)/provider/preload.o -ldl -lpthread
 
 $(BUILD)/emsguard.pc: emsguard.pc.in Makefile
 	@mkdir -p $(BUILD)
@@ -122,6 +129,7 @@ install: all
 	install -m 0755 $(BUILD)/$(LIBFILE) $(DESTDIR)$(LIBDIR)/$(LIBFILE)
 	ln -sf $(LIBFILE) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(LIBFILE) $(DESTDIR)$(LIBDIR)/$(LIBNAME)
+	install -m 0755 $(PRELOAD) $(DESTDIR)$(LIBDIR)/libemsguard-preload.so
 	install -m 0644 include/emsguard.h $(DESTDIR)$(INCLUDEDIR)/emsguard.h
 	install -m 0644 $(BUILD)/emsguard.pc $(DESTDIR)$(PKGCONFIGDIR)/emsguard.pc
 	# The module is the same file as the library, so an application that
@@ -131,7 +139,8 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/$(LIBFILE) $(DESTDIR)$(LIBDIR)/$(SONAME) \
-	    $(DESTDIR)$(LIBDIR)/$(LIBNAME) $(DESTDIR)$(INCLUDEDIR)/emsguard.h \
+	    $(DESTDIR)$(LIBDIR)/$(LIBNAME) $(DESTDIR)$(LIBDIR)/libemsguard-preload.so \
+	    $(DESTDIR)$(INCLUDEDIR)/emsguard.h \
 	    $(DESTDIR)$(PKGCONFIGDIR)/emsguard.pc $(DESTDIR)$(MODULESDIR)/emsguard.so
 
 clean:
