@@ -177,6 +177,10 @@ int EMSGUARD_POLICY_from_config(EMSGUARD_POLICY *policy, const char *file,
  *    SSL_CTX_set_info_callback() call replaces emsguard's and removes the
  *    policy.  (libemsguard-preload.so redirects those calls for you.)
  *  - the remove-session callback and ticket key callbacks are not touched.
+ *  - the internal session cache of a server ctx is emptied (without calling
+ *    the remove-session callback), because libssl resumes from it without
+ *    asking any callback: a session cached before the policy could otherwise
+ *    bypass it.  Enable the policy before the ctx serves connections.
  *  - the session-ticket callbacks (SSL_CTX_set_session_ticket_cb()):
  *    OpenSSL 3.0 offers no way to read them back, so emsguard takes that slot;
  *    applications that need them call EMSGUARD_CTX_set_session_ticket_cb()

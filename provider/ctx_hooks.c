@@ -18,6 +18,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -503,6 +504,26 @@ static void info_cb(const SSL *cssl, int where, int ret)
 
 /* ---- public API --------------------------------------------------------- */
 
+/*
+ * libssl looks up its internal cache before any callback, so a non-EMS
+ * session cached before the policy was enabled would resume unchecked.
+ * Empty that cache (an EMS session only costs its client one full handshake)
+ * without telling the application's remove callback: its external cache is
+ * checked on every lookup and stays valid.
+ */
+static void flush_internal_cache(SSL_CTX *ctx)
+{
+    void (*app_remove_cb)(SSL_CTX *, SSL_SESSION *);
+
+    if ((SSL_CTX_get_session_cache_mode(ctx) & SSL_SESS_CACHE_SERVER) == 0
+        || (SSL_CTX_get_session_cache_mode(ctx) & SSL_SESS_CACHE_NO_INTERNAL_STORE) != 0)
+        return;
+    app_remove_cb = SSL_CTX_sess_get_remove_cb(ctx);
+    SSL_CTX_sess_set_remove_cb(ctx, NULL);
+    SSL_CTX_flush_sessions(ctx, LONG_MAX); /* "expired by the end of time" */
+    SSL_CTX_sess_set_remove_cb(ctx, app_remove_cb);
+}
+
 int EMSGUARD_enable_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *policy)
 {
     struct eg_ctx_state *st;
@@ -541,6 +562,7 @@ int EMSGUARD_enable_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *policy)
     SSL_CTX_sess_set_get_cb(ctx, get_session_cb);
     SSL_CTX_set_info_callback(ctx, info_cb);
     SSL_CTX_set_session_ticket_cb(ctx, generate_ticket_cb, decrypt_ticket_cb, st);
+    flush_internal_cache(ctx);
     emsguard_policy_log_weakenings(&st->policy, "SSL_CTX policy");
     return 1;
 }

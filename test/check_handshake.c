@@ -1,0 +1,1006 @@
+/*
+ * In-memory handshake tests (BIO pairs, no sockets) for the SSL_CTX policy.
+ *
+ * Every row of the server and client tables in the README runs three ways --
+ * internal session-ID cache, external cache callbacks, RFC 5077 tickets --
+ * next to a stock-OpenSSL control that shows what the policy changes.  Each
+ * resumption attempt offers a fresh copy of the session (hs_handshake does
+ * that), because OpenSSL marks an offered session not resumable once an
+ * attempt fails.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <check.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include "emsguard.h"
+#include "harness.h"
+
+#define ALERT_HANDSHAKE_FAILURE SSL_AD_HANDSHAKE_FAILURE /* 40 */
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/*
+ * Applies a policy built from NULL-terminated name/value pairs on top of the
+ * defaults.  EventLogging is 0 unless named, to keep the test output clean;
+ * test_log_lines checks the log itself.
+ */
+static void enable_with(SSL_CTX *ctx, ...)
+{
+    EMSGUARD_POLICY *policy = EMSGUARD_POLICY_new();
+    const char *name;
+    va_list ap;
+
+    ck_assert_ptr_nonnull(policy);
+    ck_assert_int_eq(EMSGUARD_POLICY_set(policy, EMSGUARD_EVENT_LOGGING, "0"), 1);
+    va_start(ap, ctx);
+    while ((name = va_arg(ap, const char *)) != NULL)
+        ck_assert_int_eq(EMSGUARD_POLICY_set(policy, name, va_arg(ap, const char *)), 1);
+    va_end(ap);
+    ck_assert_int_eq(EMSGUARD_enable_policy(ctx, policy), 1);
+    EMSGUARD_POLICY_free(policy);
+}
+
+static SSL_CTX *server(hs_mech mech, int flags)
+{
+    SSL_CTX *ctx = hs_server_ctx(mech, flags);
+
+    ck_assert_ptr_nonnull(ctx);
+    return ctx;
+}
+
+static SSL_CTX *policy_server(hs_mech mech, int flags)
+{
+    SSL_CTX *ctx = server(mech, flags);
+
+    enable_with(ctx, NULL);
+    return ctx;
+}
+
+static SSL_CTX *client(int flags)
+{
+    SSL_CTX *ctx = hs_client_ctx(flags);
+
+    ck_assert_ptr_nonnull(ctx);
+    return ctx;
+}
+
+static SSL_CTX *policy_client(int flags)
+{
+    SSL_CTX *ctx = client(flags);
+
+    enable_with(ctx, NULL);
+    return ctx;
+}
+
+static uint64_t counter(const SSL_CTX *ctx, EMSGUARD_COUNTER which)
+{
+    uint64_t v = 0;
+
+    ck_assert_int_eq(EMSGUARD_CTX_get_counter(ctx, which, &v), 1);
+    return v;
+}
+
+static int session_ems(const SSL_SESSION *sess)
+{
+    int ems = -1;
+
+    ck_assert_int_eq(EMSGUARD_SESSION_has_ems(sess, &ems), 1);
+    return ems;
+}
+
+/* A full handshake that must succeed; returns the client's session. */
+static SSL_SESSION *new_session(SSL_CTX *sctx, SSL_CTX *cctx)
+{
+    hs_result r;
+    SSL_SESSION *sess;
+
+    ck_assert_msg(hs_handshake(sctx, cctx, NULL, &r), "first handshake failed");
+    ck_assert_int_eq(r.reused, 0);
+    ck_assert_ptr_nonnull(r.session);
+    sess = r.session;
+    r.session = NULL;
+    return sess;
+}
+
+static void assert_resumed(const hs_result *r)
+{
+    ck_assert_msg(r->ok, "handshake failed (server alert %d, client alert %d)",
+        r->server_alert, r->client_alert);
+    ck_assert_msg(r->reused && r->server_reused, "expected a resumption, got a full handshake");
+}
+
+static void assert_full(const hs_result *r)
+{
+    ck_assert_msg(r->ok, "handshake failed (server alert %d, client alert %d)",
+        r->server_alert, r->client_alert);
+    ck_assert_msg(!r->reused && !r->server_reused, "expected a full handshake, got a resumption");
+    ck_assert_int_eq(r->server_alert, -1);
+    ck_assert_int_eq(r->client_alert, -1);
+}
+
+static void assert_aborted(const hs_result *r, int alert)
+{
+    ck_assert_msg(!r->ok, "expected an abort, the handshake succeeded");
+    ck_assert_int_eq(r->server_alert, alert);
+}
+
+/*
+ * A non-EMS session the policy server |pctx| may meet for |mech|: for
+ * tickets and the external cache it comes from a stock server sharing the
+ * ticket keys / cache (the rolling-upgrade fleet); a server's internal cache
+ * is its own, so there it comes from |pctx| itself.
+ */
+static SSL_SESSION *legacy_session(hs_mech mech, SSL_CTX *pctx, SSL_CTX **stock_out)
+{
+    SSL_CTX *legacy = client(HS_NO_EMS);
+    SSL_CTX *donor = mech == HS_MECH_SESSION_ID ? pctx : server(mech, 0);
+    SSL_SESSION *sess = new_session(donor, legacy);
+
+    ck_assert_int_eq(session_ems(sess), 0);
+    if (stock_out != NULL && donor != pctx)
+        *stock_out = donor;
+    else if (donor != pctx)
+        SSL_CTX_free(donor);
+    SSL_CTX_free(legacy);
+    return sess;
+}
+
+static void setup(void)
+{
+    hs_ext_cache_reset();
+    hs_set_sni(NULL);
+}
+
+/* ---- server table --------------------------------------------------------- */
+
+/* Row 1: non-EMS session, ClientHello with EMS -> full handshake. */
+START_TEST(test_server_nonems_session_ems_hello)
+{
+    hs_mech mech = (hs_mech)_i;
+    SSL_CTX *pctx = policy_server(mech, 0);
+    SSL_CTX *ems_client = client(0);
+    SSL_SESSION *sess = legacy_session(mech, pctx, NULL);
+    hs_result r;
+
+    hs_handshake(pctx, ems_client, sess, &r);
+    assert_full(&r);
+    ck_assert_int_eq(r.hello_ems, 1);
+    ck_assert_int_eq(r.ems, 1);
+    ck_assert_int_eq(session_ems(r.session), 1);
+    hs_result_clear(&r);
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(ems_client);
+    SSL_CTX_free(pctx);
+}
+END_TEST
+
+/*
+ * Row 2: non-EMS session, ClientHello without EMS -> full handshake, no
+ * alert, and the new session is never resumable (not cached, no ticket).
+ * Stock OpenSSL resumes it: the control shows the session is resumable.
+ */
+START_TEST(test_server_nonems_session_nonems_hello)
+{
+    hs_mech mech = (hs_mech)_i;
+    SSL_CTX *pctx = policy_server(mech, 0);
+    SSL_CTX *legacy = client(HS_NO_EMS);
+    SSL_CTX *stock = NULL;
+    SSL_SESSION *sess = legacy_session(mech, pctx, &stock);
+    int new_calls;
+    hs_result r, again;
+
+    /* Control: where the session came from, stock OpenSSL resumes it. */
+    if (stock != NULL) {
+        hs_handshake(stock, legacy, sess, &r);
+        assert_resumed(&r);
+        ck_assert_int_eq(r.ems, 0);
+        hs_result_clear(&r);
+    }
+    new_calls = hs_ext_cache_new_calls();
+    hs_handshake(pctx, legacy, sess, &r);
+    if (mech != HS_MECH_SESSION_ID) /* an internal-cache session never got in */
+        ck_assert_int_eq(r.hello_offered, 1);
+    assert_full(&r);
+    ck_assert_int_eq(r.ems, 0);
+    ck_assert_int_eq(r.server_sent_ticket, 0);
+    ck_assert_int_eq(hs_ext_cache_new_calls(), new_calls);
+    /* This handshake's session; for session IDs also the first one's. */
+    ck_assert_int_eq(counter(pctx, EMSGUARD_CNT_SESSIONS_NOT_CACHED)
+            + counter(pctx, EMSGUARD_CNT_TICKETS_WITHHELD),
+        mech == HS_MECH_SESSION_ID ? 2 : 1);
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_REFUSED_NO_EMS),
+        mech == HS_MECH_SESSION_ID ? 0 : 1);
+
+    /* The session this handshake made is not resumable either. */
+    hs_handshake(pctx, legacy, r.session, &again);
+    assert_full(&again);
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_RESUMPTIONS), 0);
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_WITHOUT_EMS),
+        mech == HS_MECH_SESSION_ID ? 3 : 2);
+    hs_result_clear(&again);
+    hs_result_clear(&r);
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(stock);
+    SSL_CTX_free(legacy);
+    SSL_CTX_free(pctx);
+}
+END_TEST
+
+/* Row 3: EMS session, ClientHello without EMS -> handshake_failure. */
+START_TEST(test_server_ems_session_nonems_hello)
+{
+    hs_mech mech = (hs_mech)_i;
+    SSL_CTX *pctx = policy_server(mech, 0);
+    SSL_CTX *ems_client = client(0), *legacy = client(HS_NO_EMS);
+    SSL_SESSION *sess = new_session(pctx, ems_client);
+    hs_result r;
+
+    ck_assert_int_eq(session_ems(sess), 1);
+    hs_handshake(pctx, legacy, sess, &r);
+    ck_assert_int_eq(r.hello_offered, 1);
+    ck_assert_int_eq(r.hello_ems, 0);
+    assert_aborted(&r, ALERT_HANDSHAKE_FAILURE);
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_ABORTED_INCONSISTENT), 1);
+    hs_result_clear(&r);
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(legacy);
+    SSL_CTX_free(ems_client);
+    SSL_CTX_free(pctx);
+}
+END_TEST
+
+/* Row 4: EMS session, ClientHello with EMS -> resumes. */
+START_TEST(test_server_ems_session_ems_hello)
+{
+    hs_mech mech = (hs_mech)_i;
+    SSL_CTX *pctx = policy_server(mech, 0);
+    SSL_CTX *ems_client = client(0);
+    SSL_SESSION *sess = new_session(pctx, ems_client);
+    hs_result r;
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        hs_handshake(pctx, ems_client, sess, &r);
+        assert_resumed(&r);
+        ck_assert_int_eq(r.ems, 1);
+        hs_result_clear(&r);
+    }
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_RESUMPTIONS), 3);
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(ems_client);
+    SSL_CTX_free(pctx);
+}
+END_TEST
+
+/*
+ * A fleet sharing ticket keys and an external cache, one server upgraded:
+ * the decision rests only on the session, whoever issued it.
+ */
+START_TEST(test_fleet_shared_keys)
+{
+    hs_mech mech = (hs_mech)_i; /* tickets or external cache */
+    SSL_CTX *stock = server(mech, 0), *pctx = policy_server(mech, 0);
+    SSL_CTX *ems_client = client(0), *legacy = client(HS_NO_EMS);
+    SSL_SESSION *from_stock_legacy = new_session(stock, legacy);
+    SSL_SESSION *from_stock_ems = new_session(stock, ems_client);
+    SSL_SESSION *from_policy_ems = new_session(pctx, ems_client);
+    hs_result r;
+
+    hs_handshake(pctx, legacy, from_stock_legacy, &r); /* refused */
+    assert_full(&r);
+    ck_assert_int_eq(r.server_sent_ticket, 0);
+    hs_result_clear(&r);
+    hs_handshake(stock, legacy, from_stock_legacy, &r); /* stock still resumes */
+    assert_resumed(&r);
+    hs_result_clear(&r);
+    hs_handshake(pctx, ems_client, from_stock_ems, &r);
+    assert_resumed(&r);
+    hs_result_clear(&r);
+    hs_handshake(stock, ems_client, from_policy_ems, &r);
+    assert_resumed(&r);
+    hs_result_clear(&r);
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
+    SSL_SESSION_free(from_policy_ems);
+    SSL_SESSION_free(from_stock_ems);
+    SSL_SESSION_free(from_stock_legacy);
+    SSL_CTX_free(legacy);
+    SSL_CTX_free(ems_client);
+    SSL_CTX_free(pctx);
+    SSL_CTX_free(stock);
+}
+END_TEST
+
+/* ---- client table --------------------------------------------------------- */
+
+/* A non-EMS session handed to the client is not offered: full handshake. */
+START_TEST(test_client_does_not_offer_nonems)
+{
+    hs_mech mech = (hs_mech)_i;
+    SSL_CTX *legacy_server = server(mech, HS_NO_EMS);
+    SSL_CTX *stock_client = client(0), *pclient = policy_client(0);
+    SSL_SESSION *sess = new_session(legacy_server, stock_client);
+    hs_result r;
+    int i;
+
+    ck_assert_int_eq(session_ems(sess), 0);
+    /* Control: a stock client offers it and the legacy server resumes. */
+    hs_handshake(legacy_server, stock_client, sess, &r);
+    ck_assert_int_eq(r.hello_offered, 1);
+    assert_resumed(&r);
+    hs_result_clear(&r);
+    /* Against a legacy server every connection succeeds, fully. */
+    for (i = 0; i < 3; i++) {
+        hs_handshake(legacy_server, pclient, sess, &r);
+        ck_assert_int_eq(r.hello_offered, 0);
+        assert_full(&r);
+        ck_assert_int_eq(r.ems, 0);
+        hs_result_clear(&r);
+    }
+    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_REFUSED_NO_EMS), 3);
+    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_FULL_HANDSHAKES), 3);
+    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_FULL_WITHOUT_EMS), 3);
+    /* A session it made itself with the legacy server is not offered either. */
+    {
+        SSL_SESSION *own = new_session(legacy_server, pclient);
+
+        hs_handshake(legacy_server, pclient, own, &r);
+        ck_assert_int_eq(r.hello_offered, 0);
+        assert_full(&r);
+        hs_result_clear(&r);
+        SSL_SESSION_free(own);
+    }
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(pclient);
+    SSL_CTX_free(stock_client);
+    SSL_CTX_free(legacy_server);
+}
+END_TEST
+
+/* An EMS session is offered and resumes, on a policy or stock server. */
+START_TEST(test_client_offers_ems)
+{
+    hs_mech mech = (hs_mech)_i;
+    SSL_CTX *stock = server(mech, 0), *pclient = policy_client(0);
+    SSL_SESSION *sess = new_session(stock, pclient);
+    hs_result r;
+
+    ck_assert_int_eq(session_ems(sess), 1);
+    hs_handshake(stock, pclient, sess, &r);
+    ck_assert_int_eq(r.hello_offered, 1);
+    assert_resumed(&r);
+    ck_assert_int_eq(r.ems, 1);
+    hs_result_clear(&r);
+    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_RESUMPTIONS), 1);
+    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_REFUSED_NO_EMS), 0);
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(pclient);
+    SSL_CTX_free(stock);
+}
+END_TEST
+
+/* ---- TLS 1.3 -------------------------------------------------------------- */
+
+START_TEST(test_tls13_unaffected)
+{
+    hs_mech mech = (hs_mech)_i;
+    SSL_CTX *pctx = policy_server(mech, HS_TLS13);
+    SSL_CTX *legacy = policy_client(HS_TLS13 | HS_NO_EMS);
+    SSL_CTX *ems_client = policy_client(HS_TLS13);
+    SSL_CTX *clients[2] = { legacy, ems_client };
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        SSL_SESSION *sess = new_session(pctx, clients[i]);
+        hs_result r;
+
+        hs_handshake(pctx, clients[i], sess, &r);
+        ck_assert_int_eq(r.version, TLS1_3_VERSION);
+        ck_assert_int_eq(r.hello_ems, i == 1); /* extension 23 or not */
+        assert_resumed(&r);
+        hs_result_clear(&r);
+        SSL_SESSION_free(sess);
+    }
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_RESUMPTIONS), 2);
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_REFUSED_NO_EMS), 0);
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_WITHOUT_EMS), 0);
+    ck_assert_uint_eq(counter(legacy, EMSGUARD_CNT_RESUMPTIONS), 1);
+    SSL_CTX_free(ems_client);
+    SSL_CTX_free(legacy);
+    SSL_CTX_free(pctx);
+}
+END_TEST
+
+/* ---- Disable toggles ------------------------------------------------------ */
+
+/*
+ * DisableServerExtendedMasterSecret=1: the server neither offers nor accepts
+ * EMS, and the non-EMS sessions it makes resume, as in Schannel.
+ */
+START_TEST(test_disable_server_ems)
+{
+    hs_mech mech = (hs_mech)_i;
+    SSL_CTX *pctx = server(mech, 0), *ems_client = client(0);
+    SSL_SESSION *sess;
+    hs_result r;
+
+    enable_with(pctx, EMSGUARD_DISABLE_SERVER_EMS, "1", NULL);
+    sess = new_session(pctx, ems_client);
+    ck_assert_int_eq(session_ems(sess), 0);
+    hs_handshake(pctx, ems_client, sess, &r);
+    ck_assert_int_eq(r.hello_ems, 1);
+    ck_assert_int_eq(r.ems, 0);
+    ck_assert_int_eq(r.hello_offered, 1);
+    /* The server ignores extension 23, as Schannel's does: it resumes. */
+    assert_resumed(&r);
+    hs_result_clear(&r);
+    {
+        SSL_CTX *legacy = client(HS_NO_EMS);
+        SSL_SESSION *lsess = new_session(pctx, legacy);
+
+        hs_handshake(pctx, legacy, lsess, &r);
+        assert_resumed(&r); /* Schannel's legacy mode resumes legacy sessions */
+        hs_result_clear(&r);
+        SSL_SESSION_free(lsess);
+        SSL_CTX_free(legacy);
+    }
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(ems_client);
+    SSL_CTX_free(pctx);
+}
+END_TEST
+
+/*
+ * Flipping DisableServerExtendedMasterSecret to 1 on a fleet with live EMS
+ * tickets / externally cached sessions: the clients get a full handshake.
+ * Stock OpenSSL with EMS turned off aborts them with alert 40.  (The internal
+ * cache does not outlive its SSL_CTX, so it has no live sessions to flip.)
+ */
+START_TEST(test_disable_server_ems_live_flip)
+{
+    hs_mech mech = (hs_mech)_i; /* tickets or external cache */
+    SSL_CTX *before = policy_server(mech, 0), *ems_client = client(0);
+    SSL_CTX *after = server(mech, 0), *stock_after = server(mech, HS_NO_EMS);
+    SSL_SESSION *sess = new_session(before, ems_client);
+    hs_result r;
+
+    enable_with(after, EMSGUARD_DISABLE_SERVER_EMS, "1", NULL);
+    ck_assert_int_eq(session_ems(sess), 1);
+    hs_handshake(stock_after, ems_client, sess, &r);
+    assert_aborted(&r, ALERT_HANDSHAKE_FAILURE);
+    hs_result_clear(&r);
+    hs_handshake(after, ems_client, sess, &r);
+    ck_assert_int_eq(r.hello_offered, 1);
+    assert_full(&r);
+    ck_assert_int_eq(r.ems, 0);
+    hs_result_clear(&r);
+    ck_assert_uint_eq(counter(after, EMSGUARD_CNT_REFUSED_EMS_DISABLED), 1);
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(stock_after);
+    SSL_CTX_free(after);
+    SSL_CTX_free(ems_client);
+    SSL_CTX_free(before);
+}
+END_TEST
+
+/* DisableClientExtendedMasterSecret=1: no EMS offered, EMS sessions dropped. */
+START_TEST(test_disable_client_ems)
+{
+    hs_mech mech = (hs_mech)_i;
+    SSL_CTX *stock = server(mech, 0), *ems_client = client(0);
+    SSL_CTX *pclient = client(0), *stock_noems = client(HS_NO_EMS);
+    SSL_SESSION *ems_sess = new_session(stock, ems_client);
+    SSL_SESSION *own;
+    hs_result r;
+
+    enable_with(pclient, EMSGUARD_DISABLE_CLIENT_EMS, "1", NULL);
+    /* Control: stock OpenSSL without EMS offers it and the server aborts. */
+    hs_handshake(stock, stock_noems, ems_sess, &r);
+    assert_aborted(&r, ALERT_HANDSHAKE_FAILURE);
+    hs_result_clear(&r);
+    hs_handshake(stock, pclient, ems_sess, &r);
+    ck_assert_int_eq(r.hello_ems, 0);
+    ck_assert_int_eq(r.hello_offered, 0);
+    assert_full(&r);
+    ck_assert_int_eq(r.ems, 0);
+    own = r.session;
+    r.session = NULL;
+    hs_result_clear(&r);
+    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_REFUSED_EMS_DISABLED), 1);
+    /* Its own non-EMS sessions are consistent with its policy: they resume. */
+    hs_handshake(stock, pclient, own, &r);
+    assert_resumed(&r);
+    hs_result_clear(&r);
+    SSL_SESSION_free(own);
+    SSL_SESSION_free(ems_sess);
+    SSL_CTX_free(stock_noems);
+    SSL_CTX_free(pclient);
+    SSL_CTX_free(ems_client);
+    SSL_CTX_free(stock);
+}
+END_TEST
+
+/* AllowLegacyResumption=1 restores stock behaviour for legacy clients. */
+START_TEST(test_allow_legacy_resumption)
+{
+    SSL_CTX *pctx = server(HS_MECH_TICKET, 0), *legacy = client(HS_NO_EMS);
+    SSL_SESSION *sess;
+    hs_result r;
+
+    enable_with(pctx, EMSGUARD_ALLOW_LEGACY_RESUMPTION, "1", NULL);
+    sess = new_session(pctx, legacy);
+    hs_handshake(pctx, legacy, sess, &r);
+    assert_resumed(&r);
+    hs_result_clear(&r);
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_REFUSED_NO_EMS), 0);
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(legacy);
+    SSL_CTX_free(pctx);
+}
+END_TEST
+
+/* ---- callbacks ------------------------------------------------------------ */
+
+static int app_new_calls, app_get_calls, app_info_calls, app_gen_calls, app_dec_calls;
+
+static int app_new_cb(SSL *ssl, SSL_SESSION *sess)
+{
+    (void)ssl;
+    (void)sess;
+    app_new_calls++;
+    return 0;
+}
+
+static SSL_SESSION *app_get_cb(SSL *ssl, const unsigned char *id, int len, int *copy)
+{
+    (void)ssl;
+    (void)id;
+    (void)len;
+    app_get_calls++;
+    *copy = 0;
+    return NULL;
+}
+
+static void app_info_cb(const SSL *ssl, int where, int ret)
+{
+    (void)ssl;
+    (void)ret;
+    if (where & SSL_CB_HANDSHAKE_DONE)
+        app_info_calls++;
+}
+
+static int app_gen_cb(SSL *ssl, void *arg)
+{
+    (void)ssl;
+    ck_assert_ptr_eq(arg, &app_gen_calls);
+    app_gen_calls++;
+    return 1;
+}
+
+/* A careless application callback that accepts every ticket. */
+static SSL_TICKET_RETURN app_dec_cb(SSL *ssl, SSL_SESSION *sess,
+    const unsigned char *keyname, size_t keyname_len, SSL_TICKET_STATUS status,
+    void *arg)
+{
+    (void)ssl;
+    (void)sess;
+    (void)keyname;
+    (void)keyname_len;
+    ck_assert_ptr_eq(arg, &app_gen_calls);
+    app_dec_calls++;
+    return status == SSL_TICKET_SUCCESS || status == SSL_TICKET_SUCCESS_RENEW
+        ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_IGNORE_RENEW;
+}
+
+static void reset_app_calls(void)
+{
+    app_new_calls = app_get_calls = app_info_calls = app_gen_calls = app_dec_calls = 0;
+}
+
+/* The application's cache and info callbacks, set before EMSGUARD_enable. */
+START_TEST(test_chain_callbacks_set_before)
+{
+    SSL_CTX *pctx = server(HS_MECH_EXT_CACHE, 0); /* harness's cache callbacks */
+    SSL_CTX *ems_client = client(0), *legacy = client(HS_NO_EMS);
+    SSL_SESSION *sess, *lsess;
+    hs_result r;
+
+    reset_app_calls();
+    SSL_CTX_set_info_callback(pctx, app_info_cb);
+    enable_with(pctx, NULL);
+    sess = new_session(pctx, ems_client);
+    ck_assert_int_eq(hs_ext_cache_new_calls(), 1);
+    ck_assert_uint_eq(hs_ext_cache_size(), 1);
+    hs_handshake(pctx, ems_client, sess, &r);
+    assert_resumed(&r);
+    hs_result_clear(&r);
+    ck_assert_int_ge(hs_ext_cache_get_calls(), 1);
+    lsess = new_session(pctx, legacy);
+    ck_assert_int_eq(hs_ext_cache_new_calls(), 1); /* not handed to the app */
+    ck_assert_int_eq(app_info_calls, 3);
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 2);
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_RESUMPTIONS), 1);
+    SSL_SESSION_free(lsess);
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(legacy);
+    SSL_CTX_free(ems_client);
+    SSL_CTX_free(pctx);
+}
+END_TEST
+
+/* The same callbacks set after EMSGUARD_enable, through emsguard's setters. */
+START_TEST(test_chain_callbacks_set_after)
+{
+    SSL_CTX *pctx = policy_server(HS_MECH_SESSION_ID, 0);
+    SSL_CTX *ems_client = client(0), *legacy = client(HS_NO_EMS);
+    SSL_SESSION *sess, *lsess;
+    hs_result r;
+
+    reset_app_calls();
+    ck_assert_int_eq(EMSGUARD_CTX_sess_set_new_cb(pctx, app_new_cb), 1);
+    ck_assert_int_eq(EMSGUARD_CTX_sess_set_get_cb(pctx, app_get_cb), 1);
+    ck_assert_int_eq(EMSGUARD_CTX_set_info_callback(pctx, app_info_cb), 1);
+    sess = new_session(pctx, ems_client);
+    lsess = new_session(pctx, legacy);
+    ck_assert_int_eq(app_new_calls, 1); /* only the EMS session */
+    hs_handshake(pctx, ems_client, sess, &r); /* internal cache hit */
+    assert_resumed(&r);
+    hs_result_clear(&r);
+    hs_handshake(pctx, legacy, lsess, &r); /* internal miss -> app's get cb */
+    assert_full(&r);
+    hs_result_clear(&r);
+    ck_assert_int_eq(app_get_calls, 1);
+    ck_assert_int_eq(app_info_calls, 4);
+    /* NULL removes the application's callback, not the policy. */
+    ck_assert_int_eq(EMSGUARD_CTX_sess_set_new_cb(pctx, NULL), 1);
+    SSL_SESSION_free(new_session(pctx, ems_client));
+    ck_assert_int_eq(app_new_calls, 1);
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 4);
+    SSL_SESSION_free(lsess);
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(legacy);
+    SSL_CTX_free(ems_client);
+    SSL_CTX_free(pctx);
+}
+END_TEST
+
+/* Ticket callbacks chain; the policy overrides an application's "use it". */
+START_TEST(test_chain_ticket_callbacks)
+{
+    SSL_CTX *pctx = policy_server(HS_MECH_TICKET, 0), *stock = server(HS_MECH_TICKET, 0);
+    SSL_CTX *ems_client = client(0), *legacy = client(HS_NO_EMS);
+    SSL_SESSION *sess, *lsess = new_session(stock, legacy);
+    hs_result r;
+
+    reset_app_calls();
+    ck_assert_int_eq(EMSGUARD_CTX_set_session_ticket_cb(pctx, app_gen_cb, app_dec_cb,
+                         &app_gen_calls), 1);
+    sess = new_session(pctx, ems_client);
+    ck_assert_int_eq(app_gen_calls, 1);
+    hs_handshake(pctx, ems_client, sess, &r);
+    assert_resumed(&r);
+    hs_result_clear(&r);
+    /* Also asked about the first ClientHello's empty ticket extension. */
+    ck_assert_int_eq(app_dec_calls, 2);
+    hs_handshake(pctx, legacy, lsess, &r);
+    ck_assert_int_eq(app_dec_calls, 3);
+    ck_assert_int_eq(app_gen_calls, 1);
+    assert_full(&r);
+    ck_assert_int_eq(r.server_sent_ticket, 0);
+    hs_result_clear(&r);
+    SSL_SESSION_free(lsess);
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(legacy);
+    SSL_CTX_free(ems_client);
+    SSL_CTX_free(stock);
+    SSL_CTX_free(pctx);
+}
+END_TEST
+
+START_TEST(test_setters_need_policy)
+{
+    SSL_CTX *ctx = client(0);
+
+    ERR_clear_error();
+    ck_assert_int_eq(EMSGUARD_CTX_sess_set_new_cb(ctx, app_new_cb), 0);
+    ck_assert_int_eq(ERR_GET_REASON(ERR_peek_last_error()), EMSGUARD_R_NOT_ENABLED);
+    ck_assert_int_eq(EMSGUARD_CTX_set_session_ticket_cb(ctx, NULL, NULL, NULL), 0);
+    ck_assert_int_eq(EMSGUARD_CTX_is_enabled(ctx), 0);
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+}
+END_TEST
+
+/* ---- enabling ------------------------------------------------------------- */
+
+START_TEST(test_enable_twice)
+{
+    SSL_CTX *pctx = server(HS_MECH_TICKET, 0), *ems_client = client(0);
+    EMSGUARD_POLICY *other = EMSGUARD_POLICY_new();
+
+    ck_assert_int_eq(EMSGUARD_enable(pctx), 1);
+    SSL_SESSION_free(new_session(pctx, ems_client));
+    ck_assert_int_eq(EMSGUARD_enable(pctx), 1); /* changes nothing */
+    ck_assert_int_eq(EMSGUARD_CTX_is_enabled(pctx), 1);
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 1);
+    ck_assert_int_eq(EMSGUARD_POLICY_set(other, EMSGUARD_ALLOW_LEGACY_RESUMPTION, "1"), 1);
+    ERR_clear_error();
+    ck_assert_int_eq(EMSGUARD_enable_policy(pctx, other), 0);
+    ck_assert_int_eq(ERR_GET_LIB(ERR_peek_last_error()), EMSGUARD_get_error_lib());
+    ck_assert_int_eq(ERR_GET_REASON(ERR_peek_last_error()), EMSGUARD_R_ALREADY_ENABLED);
+    ERR_clear_error();
+    SSL_SESSION_free(new_session(pctx, ems_client));
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 2);
+    EMSGUARD_POLICY_free(other);
+    SSL_CTX_free(ems_client);
+    SSL_CTX_free(pctx);
+}
+END_TEST
+
+/* A non-EMS session cached before EMSGUARD_enable cannot slip through. */
+START_TEST(test_enable_flushes_internal_cache)
+{
+    SSL_CTX *ctx = server(HS_MECH_SESSION_ID, 0), *legacy = client(HS_NO_EMS);
+    SSL_SESSION *sess = new_session(ctx, legacy);
+    hs_result r;
+
+    hs_handshake(ctx, legacy, sess, &r); /* stock: cached and resumable */
+    assert_resumed(&r);
+    hs_result_clear(&r);
+    ck_assert_int_eq(SSL_CTX_sess_number(ctx), 1);
+    enable_with(ctx, NULL);
+    ck_assert_int_eq(SSL_CTX_sess_number(ctx), 0);
+    hs_handshake(ctx, legacy, sess, &r);
+    assert_full(&r);
+    hs_result_clear(&r);
+    ck_assert_uint_eq(counter(ctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(legacy);
+    SSL_CTX_free(ctx);
+}
+END_TEST
+
+/*
+ * SSL_CTX_add_session() puts a session in the internal cache, where libssl
+ * resumes it without asking any callback.  emsguard cannot stop that
+ * resumption; it counts it, logs it and evicts the session.
+ */
+START_TEST(test_bypass_is_detected)
+{
+    SSL_CTX *pctx = policy_server(HS_MECH_SESSION_ID, 0), *stock = server(HS_MECH_SESSION_ID, 0);
+    SSL_CTX *legacy = client(HS_NO_EMS);
+    SSL_SESSION *sess = new_session(stock, legacy);
+    SSL_SESSION *server_copy = hs_session_copy(sess);
+    hs_result r;
+
+    /* A client-side session carries no session-ID context; the server's does. */
+    ck_assert_int_eq(SSL_SESSION_set1_id_context(server_copy, (const unsigned char *)"eg", 2), 1);
+    ck_assert_int_eq(SSL_CTX_add_session(pctx, server_copy), 1);
+    hs_handshake(pctx, legacy, sess, &r);
+    assert_resumed(&r);
+    hs_result_clear(&r);
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_POLICY_BYPASSED), 1);
+    hs_handshake(pctx, legacy, sess, &r); /* evicted */
+    assert_full(&r);
+    hs_result_clear(&r);
+    SSL_SESSION_free(server_copy);
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(legacy);
+    SSL_CTX_free(stock);
+    SSL_CTX_free(pctx);
+}
+END_TEST
+
+/* ---- counters and logging ------------------------------------------------- */
+
+/* A scripted mix of clients; every counter must match exactly. */
+START_TEST(test_counters_exact)
+{
+    SSL_CTX *pctx = policy_server(HS_MECH_TICKET, 0), *stock = server(HS_MECH_TICKET, 0);
+    SSL_CTX *ems_client = client(0), *legacy = client(HS_NO_EMS);
+    SSL_SESSION *ems_sess = new_session(pctx, ems_client); /* full 1 */
+    SSL_SESSION *legacy_sess = new_session(stock, legacy);
+    SSL_SESSION *own_legacy = new_session(pctx, legacy); /* full 2, withheld 1 */
+    static const uint64_t expected[EMSGUARD_CNT_MAX] = {
+        [EMSGUARD_CNT_FULL_HANDSHAKES] = 3,
+        [EMSGUARD_CNT_RESUMPTIONS] = 2,
+        [EMSGUARD_CNT_REFUSED_NO_EMS] = 1,
+        [EMSGUARD_CNT_FULL_WITHOUT_EMS] = 2,
+        [EMSGUARD_CNT_ABORTED_INCONSISTENT] = 1,
+        [EMSGUARD_CNT_TICKETS_WITHHELD] = 2,
+    };
+    hs_result r;
+    int i;
+
+    for (i = 0; i < 2; i++) { /* resumptions 2 */
+        hs_handshake(pctx, ems_client, ems_sess, &r);
+        assert_resumed(&r);
+        hs_result_clear(&r);
+    }
+    hs_handshake(pctx, legacy, legacy_sess, &r); /* refused 1, full 3, withheld 2 */
+    assert_full(&r);
+    hs_result_clear(&r);
+    hs_handshake(pctx, legacy, ems_sess, &r); /* aborted 1 */
+    assert_aborted(&r, ALERT_HANDSHAKE_FAILURE);
+    hs_result_clear(&r);
+    for (i = 0; i < EMSGUARD_CNT_MAX; i++)
+        ck_assert_msg(counter(pctx, (EMSGUARD_COUNTER)i) == expected[i],
+            "counter %s is %llu, expected %llu", EMSGUARD_counter_name((EMSGUARD_COUNTER)i),
+            (unsigned long long)counter(pctx, (EMSGUARD_COUNTER)i),
+            (unsigned long long)expected[i]);
+    SSL_SESSION_free(own_legacy);
+    SSL_SESSION_free(legacy_sess);
+    SSL_SESSION_free(ems_sess);
+    SSL_CTX_free(legacy);
+    SSL_CTX_free(ems_client);
+    SSL_CTX_free(stock);
+    SSL_CTX_free(pctx);
+}
+END_TEST
+
+START_TEST(test_counter_arguments)
+{
+    SSL_CTX *ctx = policy_client(0);
+    uint64_t v = 7;
+
+    ck_assert_int_eq(EMSGUARD_CTX_get_counter(ctx, EMSGUARD_CNT_MAX, &v), 0);
+    ck_assert_int_eq(EMSGUARD_CTX_get_counter(ctx, EMSGUARD_CNT_RESUMPTIONS, NULL), 0);
+    ck_assert_ptr_null(EMSGUARD_counter_name(EMSGUARD_CNT_MAX));
+    ck_assert_str_eq(EMSGUARD_counter_name(EMSGUARD_CNT_FULL_HANDSHAKES), "full_handshakes");
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+}
+END_TEST
+
+/* Runs |fn| with stderr sent to a file; returns what was written. */
+static char *capture_stderr(void (*fn)(void))
+{
+    FILE *tmp = tmpfile();
+    int saved = dup(STDERR_FILENO);
+    static char buf[8192];
+    size_t n;
+
+    ck_assert_ptr_nonnull(tmp);
+    ck_assert_int_ge(saved, 0);
+    fflush(stderr);
+    ck_assert_int_ge(dup2(fileno(tmp), STDERR_FILENO), 0);
+    fn();
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    rewind(tmp);
+    n = fread(buf, 1, sizeof(buf) - 1, tmp);
+    buf[n] = '\0';
+    fclose(tmp);
+    return buf;
+}
+
+static void refuse_one_legacy_ticket(void)
+{
+    SSL_CTX *pctx = server(HS_MECH_TICKET, 0), *stock = server(HS_MECH_TICKET, 0);
+    SSL_CTX *legacy = client(HS_NO_EMS);
+    SSL_SESSION *sess = new_session(stock, legacy);
+    hs_result r;
+
+    enable_with(pctx, EMSGUARD_EVENT_LOGGING, "7", NULL);
+    hs_set_sni("www.example.test");
+    hs_handshake(pctx, legacy, sess, &r);
+    hs_set_sni(NULL);
+    assert_full(&r);
+    hs_result_clear(&r);
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(legacy);
+    SSL_CTX_free(stock);
+    SSL_CTX_free(pctx);
+}
+
+/* One line per refusal: role, reason, where from, peer, SNI. */
+START_TEST(test_log_lines)
+{
+    const char *out = capture_stderr(refuse_one_legacy_ticket);
+    const char *line = strstr(out, "emsguard: warning: role=server refused resumption");
+
+    ck_assert_msg(line != NULL, "no refusal line in: %s", out);
+    ck_assert_ptr_nonnull(strstr(line, "reason=no-ems"));
+    ck_assert_ptr_nonnull(strstr(line, "via=ticket"));
+    ck_assert_ptr_nonnull(strstr(line, "peer="));
+    ck_assert_ptr_nonnull(strstr(line, "sni=www.example.test"));
+    ck_assert_msg(strstr(strstr(line, "refused") + 1, "refused") == NULL, "two lines: %s", out);
+    ck_assert_ptr_nonnull(strstr(out, "emsguard: info: role=server ticket withheld"));
+}
+END_TEST
+
+static void refuse_quietly(void)
+{
+    SSL_CTX *pctx = server(HS_MECH_TICKET, 0), *stock = server(HS_MECH_TICKET, 0);
+    SSL_CTX *legacy = client(HS_NO_EMS);
+    SSL_SESSION *sess = new_session(stock, legacy);
+    hs_result r;
+
+    enable_with(pctx, EMSGUARD_EVENT_LOGGING, "1", NULL); /* errors only */
+    hs_handshake(pctx, legacy, sess, &r);
+    assert_full(&r);
+    hs_result_clear(&r);
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(legacy);
+    SSL_CTX_free(stock);
+    SSL_CTX_free(pctx);
+}
+
+START_TEST(test_log_filtered_by_event_logging)
+{
+    const char *out = capture_stderr(refuse_quietly);
+
+    ck_assert_msg(strstr(out, "refused resumption") == NULL, "unexpected: %s", out);
+}
+END_TEST
+
+/* ---- suite ---------------------------------------------------------------- */
+
+static Suite *handshake_suite(void)
+{
+    Suite *s = suite_create("emsguard-handshake");
+    TCase *tc;
+
+    tc = tcase_create("server-table");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_loop_test(tc, test_server_nonems_session_ems_hello, 0, HS_MECH_COUNT);
+    tcase_add_loop_test(tc, test_server_nonems_session_nonems_hello, 0, HS_MECH_COUNT);
+    tcase_add_loop_test(tc, test_server_ems_session_nonems_hello, 0, HS_MECH_COUNT);
+    tcase_add_loop_test(tc, test_server_ems_session_ems_hello, 0, HS_MECH_COUNT);
+    tcase_add_loop_test(tc, test_fleet_shared_keys, HS_MECH_EXT_CACHE, HS_MECH_COUNT);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("client-table");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_loop_test(tc, test_client_does_not_offer_nonems, 0, HS_MECH_COUNT);
+    tcase_add_loop_test(tc, test_client_offers_ems, 0, HS_MECH_COUNT);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("tls13-and-toggles");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_loop_test(tc, test_tls13_unaffected, 0, HS_MECH_COUNT);
+    tcase_add_loop_test(tc, test_disable_server_ems, 0, HS_MECH_COUNT);
+    tcase_add_loop_test(tc, test_disable_server_ems_live_flip, HS_MECH_EXT_CACHE, HS_MECH_COUNT);
+    tcase_add_loop_test(tc, test_disable_client_ems, 0, HS_MECH_COUNT);
+    tcase_add_test(tc, test_allow_legacy_resumption);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("callbacks-and-enable");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, test_chain_callbacks_set_before);
+    tcase_add_test(tc, test_chain_callbacks_set_after);
+    tcase_add_test(tc, test_chain_ticket_callbacks);
+    tcase_add_test(tc, test_setters_need_policy);
+    tcase_add_test(tc, test_enable_twice);
+    tcase_add_test(tc, test_enable_flushes_internal_cache);
+    tcase_add_test(tc, test_bypass_is_detected);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("counters-and-log");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, test_counters_exact);
+    tcase_add_test(tc, test_counter_arguments);
+    tcase_add_test(tc, test_log_lines);
+    tcase_add_test(tc, test_log_filtered_by_event_logging);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(handshake_suite());
+    int failed;
+
+    /* One process: leak checking sees everything, and failures stay readable. */
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    hs_cleanup();
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
