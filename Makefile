@@ -37,7 +37,7 @@ ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -Iinclude -Iprovider $(SSL_CFLAGS) $(
 
 LIB_SRCS := provider/errors.c provider/log.c provider/policy.c \
             provider/conf_file.c provider/session_flags.c \
-            provider/ctx_hooks.c provider/provider.c
+            provider/ctx_hooks.c provider/prf_guard.c provider/provider.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 
 LIBNAME  := libemsguard.so
@@ -46,7 +46,7 @@ LIBFILE  := $(LIBNAME).$(VERSION)
 PRELOAD  := $(BUILD)/libemsguard-preload.so
 
 TEST_BINS := $(BUILD)/test/check_config $(BUILD)/test/check_handshake \
-             $(BUILD)/test/eg_peer
+             $(BUILD)/test/check_guard $(BUILD)/test/eg_peer
 DEMO_BIN  := $(BUILD)/demo/emsguard-demo
 
 .PHONY: all check unit-check integration-check demo install uninstall clean
@@ -91,6 +91,9 @@ $(BUILD)/test/check_config: $(BUILD)/test/check_config.o $(TEST_DEPS)
 $(BUILD)/test/check_handshake: $(BUILD)/test/check_handshake.o $(BUILD)/test/harness.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_handshake.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)
 
+$(BUILD)/test/check_guard: $(BUILD)/test/check_guard.o $(BUILD)/test/harness.o $(TEST_DEPS)
+	$(CC) -o $@ $(BUILD)/test/check_guard.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)
+
 $(BUILD)/test/eg_peer: $(BUILD)/test/eg_peer.o $(TEST_DEPS)
 	$(CC) -o $@ $< $(TEST_LDFLAGS)
 
@@ -116,6 +119,7 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stac
 unit-check: all
 	$(SAN_ENV) BUILD=$(BUILD) SANITIZE=$(SANITIZE) $(BUILD)/test/check_config
 	$(SAN_ENV) BUILD=$(BUILD) SANITIZE=$(SANITIZE) $(BUILD)/test/check_handshake
+	$(SAN_ENV) BUILD=$(BUILD) SANITIZE=$(SANITIZE) $(BUILD)/test/check_guard
 
 integration-check: all
 	$(SAN_ENV) BUILD=$(BUILD) SANITIZE=$(SANITIZE) bash test/integration.sh

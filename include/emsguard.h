@@ -80,6 +80,7 @@ extern "C" {
 #define EMSGUARD_ALLOW_LEGACY_RESUMPTION "AllowLegacyResumption"
 #define EMSGUARD_EVENT_LOGGING "EventLogging"
 #define EMSGUARD_LOG_TARGET "LogTarget"
+#define EMSGUARD_REQUIRE_EMS "RequireExtendedMasterSecret"
 
 /* EventLogging bits. */
 #define EMSGUARD_LOG_ERRORS 0x1
@@ -98,6 +99,8 @@ extern "C" {
 #define EMSGUARD_R_PROVIDER 108 /* provider params could not be read */
 #define EMSGUARD_R_NOT_ENABLED 109 /* ctx has no emsguard policy */
 #define EMSGUARD_R_SESSION 110 /* session could not be inspected */
+#define EMSGUARD_R_EMS_REQUIRED 111 /* peer without EMS, and it is required */
+#define EMSGUARD_R_GUARD 112 /* the TLS1-PRF guard cannot delegate */
 
 /* The OpenSSL library code of emsguard's errors (ERR_GET_LIB()). */
 int EMSGUARD_get_error_lib(void);
@@ -199,6 +202,14 @@ int EMSGUARD_POLICY_from_config(EMSGUARD_POLICY *policy, const char *file,
  *
  * Client role: a non-EMS session set with SSL_set_session() is not offered;
  * the connection does a full handshake instead.
+ *
+ * RequireExtendedMasterSecret=1, server role with EMS enabled: a ClientHello
+ * without EMS that would negotiate TLS <= 1.2 is rejected with a
+ * handshake_failure alert (counted as rejected_no_ems).  emsguard installs a
+ * ClientHello callback for this; OpenSSL 3.0 cannot read back one set
+ * before, so set the application's with EMSGUARD_CTX_set_client_hello_cb().
+ * The client role does not check it here: a client that must refuse servers
+ * without EMS selects the provider's TLS1-PRF guard (see below).
  */
 int EMSGUARD_enable(SSL_CTX *ctx);
 int EMSGUARD_enable_ex(SSL_CTX *ctx, OSSL_LIB_CTX *libctx);
@@ -232,6 +243,14 @@ int EMSGUARD_CTX_sess_set_get_cb(SSL_CTX *ctx,
         int idlen, int *copy));
 int EMSGUARD_CTX_set_info_callback(SSL_CTX *ctx,
     void (*cb)(const SSL *ssl, int where, int ret));
+/*
+ * With RequireExtendedMasterSecret=1 the policy installs a ClientHello
+ * callback (see below); an application that sets its own afterwards uses
+ * this setter, which chains it in front of emsguard's check.  On a ctx
+ * without the policy it is SSL_CTX_set_client_hello_cb().
+ */
+int EMSGUARD_CTX_set_client_hello_cb(SSL_CTX *ctx, SSL_client_hello_cb_fn cb,
+    void *arg);
 int EMSGUARD_set_info_callback(SSL *ssl,
     void (*cb)(const SSL *ssl, int where, int ret));
 
@@ -250,6 +269,7 @@ typedef enum {
     EMSGUARD_CNT_SESSIONS_NOT_CACHED, /* new non-EMS session not cached */
     EMSGUARD_CNT_TICKETS_WITHHELD, /* no ticket for a non-EMS session */
     EMSGUARD_CNT_POLICY_BYPASSED, /* resumed a forbidden session anyway */
+    EMSGUARD_CNT_REJECTED_NO_EMS, /* ClientHello without EMS, EMS required */
     EMSGUARD_CNT_MAX
 } EMSGUARD_COUNTER;
 
@@ -265,6 +285,46 @@ const char *EMSGUARD_counter_name(EMSGUARD_COUNTER which);
  * completes; emsguard reads the session's flags from its DER encoding.
  */
 int EMSGUARD_SESSION_has_ems(const SSL_SESSION *sess, int *has_ems);
+
+/*
+ * The provider's TLS1-PRF guard.
+ *
+ * The emsguard provider implements the TLS1-PRF KDF with the properties
+ * "provider=emsguard,emsguard.guard=yes".  Selected from openssl.cnf with
+ *
+ *     [algorithm_sect]
+ *     default_properties = ?emsguard.guard=yes
+ *
+ * it becomes the TLS1-PRF libssl uses for every TLS <= 1.2 handshake of the
+ * process; it delegates the computation to another provider's TLS1-PRF (the
+ * default provider's) and only looks at the label:
+ *  - with RequireExtendedMasterSecret=1 it refuses to derive a master secret
+ *    without Extended Master Secret, so such handshakes fail (the peer sees
+ *    internal_error) in any OpenSSL 3.0 application, without preload or
+ *    code changes;
+ *  - always, it counts for the whole process: EMS master secrets, master
+ *    secrets without EMS, refused derivations, and key expansions whose
+ *    master secret no derivation in this process produced (resumptions).
+ *    Those counters show how many peers lack EMS before enforcement is on.
+ *
+ * EMSGUARD_audit_get() reads one counter (0 until the guard has run).
+ * EMSGUARD_audit_log() writes the summary line now, through the policy of
+ * the emsguard provider in the default library context (stderr or syslog;
+ * nothing if its EventLogging is 0).  The provider also writes it when it is
+ * unloaded, normally at process exit, if the guard was used.
+ * No secret is kept: a derived master secret leaves only a 64-bit keyed
+ * hash, forgotten at its key expansion.
+ */
+typedef enum {
+    EMSGUARD_AUDIT_EMS_DERIVATIONS = 0, /* master secrets with EMS */
+    EMSGUARD_AUDIT_NON_EMS_DERIVATIONS, /* master secrets without EMS */
+    EMSGUARD_AUDIT_RESUMPTIONS, /* key expansions without a derivation */
+    EMSGUARD_AUDIT_REFUSED, /* derivations refused (EMS required) */
+    EMSGUARD_AUDIT_MAX
+} EMSGUARD_AUDIT_COUNTER;
+
+int EMSGUARD_audit_get(EMSGUARD_AUDIT_COUNTER which, uint64_t *value);
+int EMSGUARD_audit_log(void);
 
 #ifdef __cplusplus
 }

@@ -43,6 +43,8 @@ struct eg_ctx_state {
     SSL_CTX_generate_session_ticket_fn app_gen_cb;
     SSL_CTX_decrypt_session_ticket_fn app_dec_cb;
     void *app_ticket_arg;
+    SSL_client_hello_cb_fn app_hello_cb;
+    void *app_hello_arg;
     _Atomic uint64_t counters[EMSGUARD_CNT_MAX];
 };
 
@@ -386,6 +388,55 @@ static int generate_ticket_cb(SSL *ssl, void *arg)
     return st->app_gen_cb != NULL ? st->app_gen_cb(ssl, st->app_ticket_arg) : 1;
 }
 
+/* True if the ClientHello lists TLS 1.3 and this server may negotiate it. */
+static int hello_will_be_tls13(SSL *ssl)
+{
+    const unsigned char *ext;
+    size_t len, i;
+    long max = SSL_get_max_proto_version(ssl);
+
+    if ((max != 0 && max < TLS1_3_VERSION)
+        || (SSL_get_options(ssl) & SSL_OP_NO_TLSv1_3) != 0
+        || !SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &ext, &len)
+        || len < 1 || ext[0] != len - 1)
+        return 0;
+    for (i = 1; i + 1 < len; i += 2)
+        if (ext[i] == 0x03 && ext[i + 1] == 0x04)
+            return 1;
+    return 0;
+}
+
+/*
+ * RequireExtendedMasterSecret=1: a ClientHello that would negotiate TLS <= 1.2
+ * without EMS is rejected with handshake_failure, before any key exchange.
+ */
+static int client_hello_cb(SSL *ssl, int *al, void *arg)
+{
+    struct eg_ctx_state *st = arg;
+    const unsigned char *ext;
+    size_t len;
+
+    if (st->app_hello_cb != NULL) {
+        int r = st->app_hello_cb(ssl, al, st->app_hello_arg);
+
+        if (r != SSL_CLIENT_HELLO_SUCCESS)
+            return r;
+    }
+    if (!st->policy.values[EG_KEY_REQUIRE_EMS]
+        || !emsguard_role_uses_ems(&st->policy, EG_ROLE_SERVER)
+        || SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_extended_master_secret, &ext, &len)
+        || hello_will_be_tls13(ssl))
+        return SSL_CLIENT_HELLO_SUCCESS;
+    count(st, EMSGUARD_CNT_REJECTED_NO_EMS);
+    log_event(st, ssl, EG_LEVEL_ERROR, "rejected ClientHello:",
+        "reason=ems-required (no Extended Master Secret, RequireExtendedMasterSecret=1)",
+        "client-hello");
+    *al = SSL_AD_HANDSHAKE_FAILURE;
+    ERR_raise_data(EMSGUARD_get_error_lib(), EMSGUARD_R_EMS_REQUIRED,
+        "ClientHello without Extended Master Secret (RequireExtendedMasterSecret=1)");
+    return SSL_CLIENT_HELLO_ERROR;
+}
+
 /* Client: drop a session the policy forbids offering, before ClientHello. */
 static void filter_offered_session(struct eg_ctx_state *st, SSL *ssl)
 {
@@ -562,6 +613,8 @@ int EMSGUARD_enable_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *policy)
     SSL_CTX_sess_set_get_cb(ctx, get_session_cb);
     SSL_CTX_set_info_callback(ctx, info_cb);
     SSL_CTX_set_session_ticket_cb(ctx, generate_ticket_cb, decrypt_ticket_cb, st);
+    if (st->policy.values[EG_KEY_REQUIRE_EMS])
+        SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, st);
     flush_internal_cache(ctx);
     emsguard_policy_log_weakenings(&st->policy, "SSL_CTX policy");
     return 1;
@@ -612,6 +665,31 @@ int EMSGUARD_CTX_set_session_ticket_cb(SSL_CTX *ctx,
     st->app_gen_cb = gen_cb;
     st->app_dec_cb = dec_cb;
     st->app_ticket_arg = arg;
+    return 1;
+}
+
+int EMSGUARD_CTX_set_client_hello_cb(SSL_CTX *ctx, SSL_client_hello_cb_fn cb,
+    void *arg)
+{
+    struct eg_ctx_state *st = ctx != NULL ? state_of_ctx(ctx) : NULL;
+
+    if (ctx == NULL) {
+        emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT,
+            "EMSGUARD_CTX_set_client_hello_cb: ctx is NULL");
+        return 0;
+    }
+    if (st == NULL) {
+        SSL_CTX_set_client_hello_cb(ctx, cb, arg); /* nothing of ours to keep */
+        return 1;
+    }
+    st->app_hello_cb = cb;
+    st->app_hello_arg = arg;
+    /*
+     * Our wrapper calls it.  Installing the wrapper (recognised as emsguard's
+     * by libemsguard-preload) rather than |cb| keeps a preloaded process
+     * from routing this call back here.
+     */
+    SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, st);
     return 1;
 }
 
@@ -676,6 +754,7 @@ static const char *const counter_names[EMSGUARD_CNT_MAX] = {
     [EMSGUARD_CNT_SESSIONS_NOT_CACHED] = "sessions_not_cached",
     [EMSGUARD_CNT_TICKETS_WITHHELD] = "tickets_withheld",
     [EMSGUARD_CNT_POLICY_BYPASSED] = "policy_bypassed",
+    [EMSGUARD_CNT_REJECTED_NO_EMS] = "rejected_no_ems",
 };
 
 const char *EMSGUARD_counter_name(EMSGUARD_COUNTER which)

@@ -21,6 +21,8 @@ static ERR_STRING_DATA reason_strings[] = {
     { EMSGUARD_R_PROVIDER, "emsguard provider error" },
     { EMSGUARD_R_NOT_ENABLED, "emsguard not enabled on this SSL_CTX" },
     { EMSGUARD_R_SESSION, "session could not be inspected" },
+    { EMSGUARD_R_EMS_REQUIRED, "Extended Master Secret required" },
+    { EMSGUARD_R_GUARD, "TLS1-PRF guard cannot delegate" },
     { 0, NULL }
 };
 

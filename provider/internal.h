@@ -5,7 +5,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <openssl/core.h>
 #include <openssl/err.h>
+#include <openssl/kdf.h>
 #include "emsguard.h"
 
 /* ---- errors.c ---------------------------------------------------------- */
@@ -20,6 +22,7 @@ typedef enum {
     EG_KEY_ALLOW_LEGACY_RESUMPTION,
     EG_KEY_EVENT_LOGGING,
     EG_KEY_LOG_TARGET,
+    EG_KEY_REQUIRE_EMS,
     EG_KEY_COUNT
 } eg_key;
 
@@ -99,5 +102,27 @@ int emsguard_conf_is_reserved_key(const char *name);
 /* ---- provider.c -------------------------------------------------------- */
 /* Parameter that marks emsguard among a library context's providers. */
 #define EMSGUARD_PARAM_MARKER "emsguard-policy-version"
+
+typedef struct eg_provctx_st eg_provctx;
+const EMSGUARD_POLICY *emsguard_prov_policy(const eg_provctx *prov);
+/*
+ * The TLS1-PRF the guard delegates to: another provider's, fetched once
+ * from the provider's child library context.  NULL (error raised) if none.
+ */
+EVP_KDF *emsguard_prov_inner_prf(eg_provctx *prov);
+
+/* ---- prf_guard.c ------------------------------------------------------- */
+typedef enum {
+    EG_AUDIT_EMS_DERIVATIONS = 0,
+    EG_AUDIT_NON_EMS_DERIVATIONS,
+    EG_AUDIT_RESUMED_EXPANSIONS,
+    EG_AUDIT_REFUSED,
+    EG_AUDIT_COUNT
+} eg_audit;
+
+extern const OSSL_DISPATCH emsguard_prf_guard_functions[];
+void emsguard_audit_read(uint64_t out[EG_AUDIT_COUNT]);
+/* Logs the one-line audit summary (nothing if EventLogging is 0). */
+void emsguard_audit_summary(const EMSGUARD_POLICY *policy, const char *when);
 
 #endif /* EMSGUARD_INTERNAL_H */

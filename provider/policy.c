@@ -24,6 +24,7 @@ static const struct key_info keys[EG_KEY_COUNT] = {
     [EG_KEY_EVENT_LOGGING] = { EMSGUARD_EVENT_LOGGING, EMSGUARD_LOG_ERRORS, 7,
         "0 to 7 (bitmask: 1 errors, 2 warnings, 4 informational)" },
     [EG_KEY_LOG_TARGET] = { EMSGUARD_LOG_TARGET, EG_LOG_TO_STDERR, 1, "stderr or syslog" },
+    [EG_KEY_REQUIRE_EMS] = { EMSGUARD_REQUIRE_EMS, 0, 1, "0 or 1" },
 };
 
 #define DWORD_FORMS "decimal, 0x hex, or dword:XXXXXXXX"
@@ -106,11 +107,12 @@ void emsguard_raise_unknown_key(const char *where, const char *name)
     const char *hint = closest_key(name);
 
     emsguard_raise(EMSGUARD_R_UNKNOWN_KEY,
-        "%sunknown key '%s'%s%s%s; known keys: %s, %s, %s, %s, %s",
+        "%sunknown key '%s'%s%s%s; known keys: %s, %s, %s, %s, %s, %s",
         where != NULL ? where : "", name,
         hint != NULL ? " (did you mean '" : "", hint != NULL ? hint : "",
         hint != NULL ? "'?)" : "",
-        keys[0].name, keys[1].name, keys[2].name, keys[3].name, keys[4].name);
+        keys[0].name, keys[1].name, keys[2].name, keys[3].name, keys[4].name,
+        keys[5].name);
 }
 
 static int hexval(int c)

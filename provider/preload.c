@@ -45,6 +45,7 @@ static struct {
     void (*set_info_callback)(SSL *, info_fn);
     int (*set_session_ticket_cb)(SSL_CTX *, SSL_CTX_generate_session_ticket_fn,
         SSL_CTX_decrypt_session_ticket_fn, void *);
+    void (*set_client_hello_cb)(SSL_CTX *, SSL_client_hello_cb_fn, void *);
     SSL_CTX *(*get_ssl_ctx)(const SSL *);
 } real;
 
@@ -61,6 +62,7 @@ static struct {
     int (*set_info_callback)(SSL *, info_fn);
     int (*set_session_ticket_cb)(SSL_CTX *, SSL_CTX_generate_session_ticket_fn,
         SSL_CTX_decrypt_session_ticket_fn, void *);
+    int (*set_client_hello_cb)(SSL_CTX *, SSL_client_hello_cb_fn, void *);
     void *base; /* load address of libemsguard, to recognise its callbacks */
 } eg;
 
@@ -113,6 +115,7 @@ static void resolve_libssl(void)
     RESOLVE(RTLD_NEXT, real.ctx_set_info_callback, "SSL_CTX_set_info_callback");
     RESOLVE(RTLD_NEXT, real.set_info_callback, "SSL_set_info_callback");
     RESOLVE(RTLD_NEXT, real.set_session_ticket_cb, "SSL_CTX_set_session_ticket_cb");
+    RESOLVE(RTLD_NEXT, real.set_client_hello_cb, "SSL_CTX_set_client_hello_cb");
     RESOLVE(RTLD_NEXT, real.get_ssl_ctx, "SSL_get_SSL_CTX");
 }
 
@@ -173,13 +176,14 @@ static int resolve_libemsguard(void *h)
     RESOLVE(h, eg.ctx_set_info_callback, "EMSGUARD_CTX_set_info_callback");
     RESOLVE(h, eg.set_info_callback, "EMSGUARD_set_info_callback");
     RESOLVE(h, eg.set_session_ticket_cb, "EMSGUARD_CTX_set_session_ticket_cb");
+    RESOLVE(h, eg.set_client_hello_cb, "EMSGUARD_CTX_set_client_hello_cb");
     memcpy(&fn, &eg.enable_policy, sizeof(fn));
     if (eg.policy_new == NULL || eg.policy_free == NULL
         || eg.policy_from_config == NULL || eg.enable_policy == NULL
         || eg.is_enabled == NULL || eg.sess_set_new_cb == NULL
         || eg.sess_set_get_cb == NULL || eg.ctx_set_info_callback == NULL
         || eg.set_info_callback == NULL || eg.set_session_ticket_cb == NULL
-        || dladdr(fn, &info) == 0)
+        || eg.set_client_hello_cb == NULL || dladdr(fn, &info) == 0)
         return 0;
     eg.base = info.dli_fbase;
     return 1;
@@ -339,4 +343,13 @@ int SSL_CTX_set_session_ticket_cb(SSL_CTX *ctx,
     return real.set_session_ticket_cb != NULL
         ? real.set_session_ticket_cb(ctx, gen_cb, dec_cb, arg)
         : 0;
+}
+
+void SSL_CTX_set_client_hello_cb(SSL_CTX *ctx, SSL_client_hello_cb_fn cb, void *arg)
+{
+    if (ctx_has_policy(ctx) && !is_emsguard_callback(&cb, sizeof(cb))
+        && eg.set_client_hello_cb(ctx, cb, arg))
+        return;
+    if (real.set_client_hello_cb != NULL)
+        real.set_client_hello_cb(ctx, cb, arg);
 }

@@ -1,15 +1,18 @@
 /*
- * The provider entry point.  The provider offers no algorithms yet; it
- * carries the policy from openssl.cnf, validated strictly at activation, and
- * re-exports it as provider parameters so that EMSGUARD_enable() -- in this
- * copy of the library or another -- can read it with
- * OSSL_PROVIDER_get_params().
+ * The provider entry point.  It carries the policy from openssl.cnf,
+ * validated strictly at activation, and re-exports it as provider parameters
+ * so that EMSGUARD_enable() -- in this copy of the library or another -- can
+ * read it with OSSL_PROVIDER_get_params().  Its one algorithm is the TLS1-PRF
+ * guard (prf_guard.c), which delegates to another provider's TLS1-PRF
+ * fetched from a child library context.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
+#include <openssl/kdf.h>
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 #include <openssl/params.h>
@@ -19,9 +22,67 @@
 #define PROVIDER_NAME "emsguard"
 #define BUILDINFO "emsguard " EMSGUARD_VERSION_STR " built with " OPENSSL_VERSION_TEXT
 
-typedef struct {
+/* What the guard's own implementation is fetched with, and excluded by. */
+#define GUARD_PROPERTIES "provider=emsguard,emsguard.guard=yes"
+#define INNER_PRF_QUERY "provider!=emsguard"
+
+struct eg_provctx_st {
     EMSGUARD_POLICY policy;
-} eg_provctx;
+    OSSL_LIB_CTX *child; /* sees the providers of the loading library context */
+    _Atomic(EVP_KDF *) inner_prf;
+};
+
+static const OSSL_ALGORITHM eg_kdfs[] = {
+    { OSSL_KDF_NAME_TLS1_PRF, GUARD_PROPERTIES, emsguard_prf_guard_functions,
+        "TLS1-PRF that counts master secrets and can require Extended Master Secret" },
+    { NULL, NULL, NULL, NULL }
+};
+
+const EMSGUARD_POLICY *emsguard_prov_policy(const eg_provctx *prov)
+{
+    return &prov->policy;
+}
+
+/* 1 if |prov| answers emsguard's marker parameter: delegating would recurse. */
+static int is_emsguard(const OSSL_PROVIDER *prov)
+{
+    char marker[32] = "";
+    OSSL_PARAM req[2];
+    int ours;
+
+    req[0] = OSSL_PARAM_construct_utf8_string(EMSGUARD_PARAM_MARKER, marker, sizeof(marker));
+    req[1] = OSSL_PARAM_construct_end();
+    ERR_set_mark();
+    ours = OSSL_PROVIDER_get_params(prov, req) && OSSL_PARAM_modified(&req[0]);
+    ERR_pop_to_mark();
+    return ours;
+}
+
+EVP_KDF *emsguard_prov_inner_prf(eg_provctx *prov)
+{
+    EVP_KDF *kdf = atomic_load(&prov->inner_prf), *expected = NULL;
+
+    if (kdf != NULL)
+        return kdf;
+    if ((kdf = EVP_KDF_fetch(prov->child, OSSL_KDF_NAME_TLS1_PRF, INNER_PRF_QUERY)) == NULL) {
+        emsguard_raise(EMSGUARD_R_GUARD,
+            "TLS1-PRF guard: no other provider offers TLS1-PRF (load the "
+            "default provider next to emsguard)");
+        return NULL;
+    }
+    if (is_emsguard(EVP_KDF_get0_provider(kdf))) {
+        EVP_KDF_free(kdf);
+        emsguard_raise(EMSGUARD_R_GUARD,
+            "TLS1-PRF guard: the TLS1-PRF found is emsguard's own; refusing to recurse");
+        return NULL;
+    }
+    /* Another thread may have fetched it first; keep one. */
+    if (!atomic_compare_exchange_strong(&prov->inner_prf, &expected, kdf)) {
+        EVP_KDF_free(kdf);
+        kdf = expected;
+    }
+    return kdf;
+}
 
 static OSSL_FUNC_provider_teardown_fn eg_teardown;
 static OSSL_FUNC_provider_gettable_params_fn eg_gettable_params;
@@ -30,7 +91,14 @@ static OSSL_FUNC_provider_query_operation_fn eg_query;
 
 static void eg_teardown(void *provctx)
 {
-    OPENSSL_free(provctx);
+    eg_provctx *pc = provctx;
+    EVP_KDF *kdf = atomic_load(&pc->inner_prf);
+
+    if (kdf != NULL) /* the guard ran: leave the administrator its summary */
+        emsguard_audit_summary(&pc->policy, "at exit");
+    EVP_KDF_free(kdf);
+    OSSL_LIB_CTX_free(pc->child);
+    OPENSSL_free(pc);
 }
 
 static const OSSL_PARAM *eg_gettable_params(void *provctx)
@@ -46,6 +114,7 @@ static const OSSL_PARAM *eg_gettable_params(void *provctx)
         OSSL_PARAM_DEFN(EMSGUARD_ALLOW_LEGACY_RESUMPTION, OSSL_PARAM_UTF8_STRING, NULL, 0),
         OSSL_PARAM_DEFN(EMSGUARD_EVENT_LOGGING, OSSL_PARAM_UTF8_STRING, NULL, 0),
         OSSL_PARAM_DEFN(EMSGUARD_LOG_TARGET, OSSL_PARAM_UTF8_STRING, NULL, 0),
+        OSSL_PARAM_DEFN(EMSGUARD_REQUIRE_EMS, OSSL_PARAM_UTF8_STRING, NULL, 0),
         OSSL_PARAM_END
     };
 
@@ -91,9 +160,8 @@ static const OSSL_ALGORITHM *eg_query(void *provctx, int operation_id,
     int *no_cache)
 {
     (void)provctx;
-    (void)operation_id;
     *no_cache = 0;
-    return NULL;
+    return operation_id == OSSL_OP_KDF ? eg_kdfs : NULL;
 }
 
 static const OSSL_DISPATCH eg_dispatch[] = {
@@ -147,6 +215,7 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     const OSSL_DISPATCH **out, void **provctx)
 {
     OSSL_FUNC_core_get_params_fn *core_get_params = NULL;
+    const OSSL_DISPATCH *in_start = in;
     eg_provctx *pc;
 
     for (; in != NULL && in->function_id != 0; in++)
@@ -173,6 +242,13 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
         emsguard_log(NULL, EG_LEVEL_ERROR, "provider not activated: %s",
             why != NULL && (flags & ERR_TXT_STRING) ? why
                                                     : "see the OpenSSL error queue");
+        OPENSSL_free(pc);
+        return 0;
+    }
+    if ((pc->child = OSSL_LIB_CTX_new_child(handle, in_start)) == NULL) {
+        emsguard_raise(EMSGUARD_R_PROVIDER,
+            "cannot create the child library context the TLS1-PRF guard delegates through");
+        emsguard_log(NULL, EG_LEVEL_ERROR, "provider not activated: no child library context");
         OPENSSL_free(pc);
         return 0;
     }

@@ -42,7 +42,7 @@
 #define KNOWN_KEYS                                                       \
     "known keys: DisableServerExtendedMasterSecret, "                    \
     "DisableClientExtendedMasterSecret, AllowLegacyResumption, "         \
-    "EventLogging, LogTarget"
+    "EventLogging, LogTarget, RequireExtendedMasterSecret"
 #define DWORD_FORMS " (decimal, 0x hex, or dword:XXXXXXXX)"
 #define ACC_BOOL "accepted: 0 or 1" DWORD_FORMS
 #define ACC_LOG \

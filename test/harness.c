@@ -18,6 +18,12 @@
 
 static EVP_PKEY *server_key;
 static const char *client_sni;
+static OSSL_LIB_CTX *ctx_libctx;
+
+void hs_set_libctx(OSSL_LIB_CTX *libctx)
+{
+    ctx_libctx = libctx;
+}
 static X509 *server_cert;
 
 const char *hs_mech_name(hs_mech mech)
@@ -63,7 +69,8 @@ SSL_CTX *hs_server_ctx(hs_mech mech, int flags)
     static const unsigned char ticket_keys[80] = "emsguard test ticket keys, shared by every server ctx";
     SSL_CTX *ctx;
 
-    if (!make_credentials() || (ctx = SSL_CTX_new(TLS_server_method())) == NULL)
+    if (!make_credentials()
+        || (ctx = SSL_CTX_new_ex(ctx_libctx, NULL, TLS_server_method())) == NULL)
         return NULL;
     if (!set_versions(ctx, flags)
         || SSL_CTX_use_certificate(ctx, server_cert) != 1
@@ -100,7 +107,7 @@ err:
 
 SSL_CTX *hs_client_ctx(int flags)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX *ctx = SSL_CTX_new_ex(ctx_libctx, NULL, TLS_client_method());
 
     if (ctx == NULL)
         return NULL;

@@ -56,6 +56,8 @@ typedef struct {
 int hs_handshake(SSL_CTX *sctx, SSL_CTX *cctx, const SSL_SESSION *offer,
     hs_result *res);
 void hs_result_clear(hs_result *res);
+/* Library context for the ctxs made from now on (NULL: the default). */
+void hs_set_libctx(OSSL_LIB_CTX *libctx);
 /* Server name the client sends from now on (NULL: none). */
 void hs_set_sni(const char *name);
 

@@ -1,0 +1,408 @@
+/*
+ * The TLS1-PRF guard: a TLS1-PRF KDF that delegates every computation to
+ * another provider's TLS1-PRF (the default provider's), and looks at the
+ * label libssl passes as the first seed:
+ *
+ *   "extended master secret"  an EMS master secret       -> counted
+ *   "master secret"           a master secret without EMS -> counted, or
+ *                             refused with RequireExtendedMasterSecret=1
+ *   "key expansion"           key block from a master secret; if no
+ *                             derivation in this process produced that
+ *                             secret, the handshake was a resumption
+ *
+ * This works in any OpenSSL 3.0 application whose openssl.cnf selects the
+ * guard (default_properties = ?emsguard.guard=yes); it needs no SSL_CTX hook.
+ *
+ * To link a key expansion to its derivation without keeping secrets, each
+ * derived master secret leaves a 64-bit keyed fingerprint (SipHash-2-4 with
+ * a per-process random key) in a small lock-free table.  A lost fingerprint
+ * (table collision) can only make a full handshake look like a resumption in
+ * the audit; it never affects enforcement.
+ */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/tls1.h>
+#include "internal.h"
+
+/* ---- process-wide audit --------------------------------------------------- */
+
+static _Atomic uint64_t audit_counts[EG_AUDIT_COUNT];
+
+/* EMSGUARD_audit_get() indexes the internal array with the public enum. */
+_Static_assert((int)EMSGUARD_AUDIT_EMS_DERIVATIONS == (int)EG_AUDIT_EMS_DERIVATIONS
+        && (int)EMSGUARD_AUDIT_NON_EMS_DERIVATIONS == (int)EG_AUDIT_NON_EMS_DERIVATIONS
+        && (int)EMSGUARD_AUDIT_RESUMPTIONS == (int)EG_AUDIT_RESUMED_EXPANSIONS
+        && (int)EMSGUARD_AUDIT_REFUSED == (int)EG_AUDIT_REFUSED
+        && (int)EMSGUARD_AUDIT_MAX == (int)EG_AUDIT_COUNT,
+    "audit counter orders differ");
+
+void emsguard_audit_read(uint64_t out[EG_AUDIT_COUNT])
+{
+    int i;
+
+    for (i = 0; i < EG_AUDIT_COUNT; i++)
+        out[i] = atomic_load_explicit(&audit_counts[i], memory_order_relaxed);
+}
+
+static void audit_count(eg_audit which)
+{
+    atomic_fetch_add_explicit(&audit_counts[which], 1, memory_order_relaxed);
+}
+
+/* ---- fingerprints of derived master secrets ------------------------------ */
+
+#define FP_SLOTS 4096 /* handshakes between derivation and key expansion */
+
+static _Atomic uint64_t fp_table[FP_SLOTS];
+static unsigned char fp_key[16];
+static CRYPTO_ONCE fp_once = CRYPTO_ONCE_STATIC_INIT;
+static int fp_ready;
+
+static void fp_init(void)
+{
+    fp_ready = RAND_bytes(fp_key, sizeof(fp_key)) == 1;
+}
+
+static uint64_t rotl(uint64_t x, int b)
+{
+    return (x << b) | (x >> (64 - b));
+}
+
+static uint64_t load_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    int i;
+
+    for (i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+#define SIPROUND(v0, v1, v2, v3)                                        \
+    do {                                                                \
+        v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);       \
+        v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;                          \
+        v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;                          \
+        v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);       \
+    } while (0)
+
+/* SipHash-2-4 (Aumasson and Bernstein), written from the paper. */
+static uint64_t siphash24(const unsigned char key[16], const unsigned char *in,
+    size_t len)
+{
+    uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
+    uint64_t v[4] = { k0 ^ 0x736f6d6570736575ULL, k1 ^ 0x646f72616e646f6dULL,
+        k0 ^ 0x6c7967656e657261ULL, k1 ^ 0x7465646279746573ULL };
+    unsigned char tail[8] = { 0 };
+    uint64_t m, out;
+    size_t i;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        m = load_le64(in + i);
+        v[3] ^= m;
+        SIPROUND(v[0], v[1], v[2], v[3]);
+        SIPROUND(v[0], v[1], v[2], v[3]);
+        v[0] ^= m;
+    }
+    memcpy(tail, in + i, len - i);
+    tail[7] = (unsigned char)len;
+    m = load_le64(tail);
+    v[3] ^= m;
+    SIPROUND(v[0], v[1], v[2], v[3]);
+    SIPROUND(v[0], v[1], v[2], v[3]);
+    v[0] ^= m;
+    v[2] ^= 0xff;
+    for (i = 0; i < 4; i++)
+        SIPROUND(v[0], v[1], v[2], v[3]);
+    out = v[0] ^ v[1] ^ v[2] ^ v[3];
+    /* The state and the last block depend on the secret. */
+    OPENSSL_cleanse(v, sizeof(v));
+    OPENSSL_cleanse(tail, sizeof(tail));
+    m = 0;
+    return out;
+}
+
+/* 0 means "no fingerprint" (the RNG failed); real ones are never 0. */
+static uint64_t fingerprint(const unsigned char *secret, size_t len)
+{
+    CRYPTO_THREAD_run_once(&fp_once, fp_init);
+    if (!fp_ready)
+        return 0;
+    return siphash24(fp_key, secret, len) | 1;
+}
+
+static void fp_remember(uint64_t fp)
+{
+    size_t i = (size_t)(fp >> 1) % FP_SLOTS, j;
+    uint64_t empty;
+
+    for (j = 0; j < 2; j++) {
+        empty = 0;
+        if (atomic_compare_exchange_strong(&fp_table[(i + j) % FP_SLOTS], &empty, fp))
+            return;
+    }
+    atomic_store(&fp_table[i], fp); /* both full: the oldest guess loses */
+}
+
+/* 1 if |fp| was remembered (and forgets it), 0 if not. */
+static int fp_take(uint64_t fp)
+{
+    size_t i = (size_t)(fp >> 1) % FP_SLOTS, j;
+
+    for (j = 0; j < 2; j++) {
+        uint64_t expected = fp;
+
+        if (atomic_compare_exchange_strong(&fp_table[(i + j) % FP_SLOTS], &expected, 0))
+            return 1;
+    }
+    return 0;
+}
+
+/* ---- the KDF ------------------------------------------------------------- */
+
+typedef enum {
+    LABEL_NONE = 0, /* no seed yet */
+    LABEL_OTHER, /* finished, exporters: passed through */
+    LABEL_MASTER_SECRET,
+    LABEL_EXTENDED_MASTER_SECRET,
+    LABEL_KEY_EXPANSION
+} prf_label;
+
+struct guard_ctx {
+    eg_provctx *prov;
+    EVP_KDF_CTX *inner;
+    prf_label label;
+    uint64_t secret_fp; /* of the secret set, for key expansion; 0 if none */
+};
+
+static OSSL_FUNC_kdf_newctx_fn guard_new;
+static OSSL_FUNC_kdf_freectx_fn guard_free;
+static OSSL_FUNC_kdf_reset_fn guard_reset;
+static OSSL_FUNC_kdf_derive_fn guard_derive;
+static OSSL_FUNC_kdf_settable_ctx_params_fn guard_settable_ctx_params;
+static OSSL_FUNC_kdf_set_ctx_params_fn guard_set_ctx_params;
+static OSSL_FUNC_kdf_gettable_ctx_params_fn guard_gettable_ctx_params;
+static OSSL_FUNC_kdf_get_ctx_params_fn guard_get_ctx_params;
+
+static void *guard_new(void *provctx)
+{
+    eg_provctx *prov = provctx;
+    EVP_KDF *kdf = emsguard_prov_inner_prf(prov);
+    struct guard_ctx *g;
+
+    if (kdf == NULL)
+        return NULL; /* the reason is on the error queue */
+    if ((g = OPENSSL_zalloc(sizeof(*g))) == NULL
+        || (g->inner = EVP_KDF_CTX_new(kdf)) == NULL) {
+        OPENSSL_free(g);
+        emsguard_raise(ERR_R_MALLOC_FAILURE, "TLS1-PRF guard: cannot allocate a context");
+        return NULL;
+    }
+    g->prov = prov;
+    return g;
+}
+
+static void guard_free(void *vctx)
+{
+    struct guard_ctx *g = vctx;
+
+    if (g == NULL)
+        return;
+    EVP_KDF_CTX_free(g->inner); /* the inner KDF cleanses its secret */
+    OPENSSL_clear_free(g, sizeof(*g));
+}
+
+static void guard_reset(void *vctx)
+{
+    struct guard_ctx *g = vctx;
+
+    EVP_KDF_CTX_reset(g->inner);
+    g->label = LABEL_NONE;
+    g->secret_fp = 0;
+}
+
+static prf_label classify(const OSSL_PARAM *seed)
+{
+    static const struct {
+        const char *text;
+        size_t len;
+        prf_label label;
+    } labels[] = {
+        { TLS_MD_EXTENDED_MASTER_SECRET_CONST, TLS_MD_EXTENDED_MASTER_SECRET_CONST_SIZE,
+            LABEL_EXTENDED_MASTER_SECRET },
+        { TLS_MD_MASTER_SECRET_CONST, TLS_MD_MASTER_SECRET_CONST_SIZE, LABEL_MASTER_SECRET },
+        { TLS_MD_KEY_EXPANSION_CONST, TLS_MD_KEY_EXPANSION_CONST_SIZE, LABEL_KEY_EXPANSION },
+    };
+    size_t i;
+
+    if (seed->data_type != OSSL_PARAM_OCTET_STRING || seed->data == NULL)
+        return LABEL_OTHER;
+    /* libssl passes the label alone as the first seed. */
+    for (i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
+        if (seed->data_size == labels[i].len
+            && memcmp(seed->data, labels[i].text, labels[i].len) == 0)
+            return labels[i].label;
+    return LABEL_OTHER;
+}
+
+static int guard_set_ctx_params(void *vctx, const OSSL_PARAM params[])
+{
+    struct guard_ctx *g = vctx;
+    const OSSL_PARAM *p;
+
+    if (params == NULL)
+        return 1;
+    if (!EVP_KDF_CTX_set_params(g->inner, params))
+        return 0;
+    if ((p = OSSL_PARAM_locate_const(params, OSSL_KDF_PARAM_SECRET)) != NULL)
+        g->secret_fp = p->data_type == OSSL_PARAM_OCTET_STRING && p->data != NULL
+            ? fingerprint(p->data, p->data_size)
+            : 0;
+    /* Seeds concatenate; the label is the first one since new/reset. */
+    if (g->label == LABEL_NONE
+        && (p = OSSL_PARAM_locate_const(params, OSSL_KDF_PARAM_SEED)) != NULL)
+        g->label = classify(p);
+    return 1;
+}
+
+static int guard_derive(void *vctx, unsigned char *key, size_t keylen,
+    const OSSL_PARAM params[])
+{
+    struct guard_ctx *g = vctx;
+    const EMSGUARD_POLICY *policy = emsguard_prov_policy(g->prov);
+
+    if (!guard_set_ctx_params(g, params))
+        return 0;
+    if (g->label == LABEL_MASTER_SECRET && policy->values[EG_KEY_REQUIRE_EMS]) {
+        audit_count(EG_AUDIT_REFUSED);
+        emsguard_raise(EMSGUARD_R_EMS_REQUIRED,
+            "TLS1-PRF guard: refused a master secret without Extended Master "
+            "Secret (RequireExtendedMasterSecret=1); the peer must support RFC 7627");
+        emsguard_log(policy, EG_LEVEL_ERROR,
+            "TLS1-PRF guard: refused a TLS 1.2 handshake without Extended "
+            "Master Secret (RequireExtendedMasterSecret=1)");
+        return 0;
+    }
+    if (EVP_KDF_derive(g->inner, key, keylen, NULL) <= 0)
+        return 0;
+    switch (g->label) {
+    case LABEL_MASTER_SECRET:
+    case LABEL_EXTENDED_MASTER_SECRET:
+        audit_count(g->label == LABEL_MASTER_SECRET ? EG_AUDIT_NON_EMS_DERIVATIONS
+                                                    : EG_AUDIT_EMS_DERIVATIONS);
+        {
+            uint64_t fp = fingerprint(key, keylen);
+
+            if (fp != 0)
+                fp_remember(fp);
+        }
+        break;
+    case LABEL_KEY_EXPANSION:
+        if (g->secret_fp != 0 && !fp_take(g->secret_fp))
+            audit_count(EG_AUDIT_RESUMED_EXPANSIONS);
+        break;
+    default:
+        break;
+    }
+    return 1;
+}
+
+static const OSSL_PARAM *guard_settable_ctx_params(void *vctx, void *provctx)
+{
+    EVP_KDF *kdf = emsguard_prov_inner_prf(provctx);
+
+    (void)vctx;
+    return kdf != NULL ? EVP_KDF_settable_ctx_params(kdf) : NULL;
+}
+
+static const OSSL_PARAM *guard_gettable_ctx_params(void *vctx, void *provctx)
+{
+    EVP_KDF *kdf = emsguard_prov_inner_prf(provctx);
+
+    (void)vctx;
+    return kdf != NULL ? EVP_KDF_gettable_ctx_params(kdf) : NULL;
+}
+
+static int guard_get_ctx_params(void *vctx, OSSL_PARAM params[])
+{
+    struct guard_ctx *g = vctx;
+
+    return EVP_KDF_CTX_get_params(g->inner, params);
+}
+
+const OSSL_DISPATCH emsguard_prf_guard_functions[] = {
+    { OSSL_FUNC_KDF_NEWCTX, (void (*)(void))guard_new },
+    { OSSL_FUNC_KDF_FREECTX, (void (*)(void))guard_free },
+    { OSSL_FUNC_KDF_RESET, (void (*)(void))guard_reset },
+    { OSSL_FUNC_KDF_DERIVE, (void (*)(void))guard_derive },
+    { OSSL_FUNC_KDF_SETTABLE_CTX_PARAMS, (void (*)(void))guard_settable_ctx_params },
+    { OSSL_FUNC_KDF_SET_CTX_PARAMS, (void (*)(void))guard_set_ctx_params },
+    { OSSL_FUNC_KDF_GETTABLE_CTX_PARAMS, (void (*)(void))guard_gettable_ctx_params },
+    { OSSL_FUNC_KDF_GET_CTX_PARAMS, (void (*)(void))guard_get_ctx_params },
+    { 0, NULL }
+};
+
+/* ---- reporting ------------------------------------------------------------ */
+
+void emsguard_audit_summary(const EMSGUARD_POLICY *policy, const char *when)
+{
+    EMSGUARD_POLICY p;
+    uint64_t c[EG_AUDIT_COUNT];
+    uint64_t full;
+
+    if (policy != NULL)
+        p = *policy;
+    else
+        emsguard_policy_defaults(&p);
+    /* The administrator selected the guard to get this line: any bit shows it. */
+    if (p.values[EG_KEY_EVENT_LOGGING] == 0)
+        return;
+    p.values[EG_KEY_EVENT_LOGGING] |= EMSGUARD_LOG_INFO;
+    emsguard_audit_read(c);
+    full = c[EG_AUDIT_EMS_DERIVATIONS] + c[EG_AUDIT_NON_EMS_DERIVATIONS];
+    emsguard_log(&p, EG_LEVEL_INFO,
+        "TLS1-PRF audit (%s): ems_derivations=%llu non_ems_derivations=%llu "
+        "resumptions=%llu refused=%llu; %llu of %llu full TLS<=1.2 handshakes "
+        "lacked Extended Master Secret",
+        when, (unsigned long long)c[EG_AUDIT_EMS_DERIVATIONS],
+        (unsigned long long)c[EG_AUDIT_NON_EMS_DERIVATIONS],
+        (unsigned long long)c[EG_AUDIT_RESUMED_EXPANSIONS],
+        (unsigned long long)c[EG_AUDIT_REFUSED],
+        (unsigned long long)c[EG_AUDIT_NON_EMS_DERIVATIONS], (unsigned long long)full);
+}
+
+int EMSGUARD_audit_get(EMSGUARD_AUDIT_COUNTER which, uint64_t *value)
+{
+    uint64_t c[EG_AUDIT_COUNT];
+
+    /* The public and internal orders are the same, by construction. */
+    if ((unsigned)which >= EMSGUARD_AUDIT_MAX || value == NULL) {
+        emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT,
+            "EMSGUARD_audit_get: unknown counter or NULL value");
+        return 0;
+    }
+    emsguard_audit_read(c);
+    *value = c[which];
+    return 1;
+}
+
+int EMSGUARD_audit_log(void)
+{
+    EMSGUARD_POLICY policy;
+    int found = 0;
+
+    emsguard_policy_defaults(&policy);
+    if (!EMSGUARD_POLICY_from_provider(&policy, NULL, &found))
+        return 0;
+    emsguard_audit_summary(&policy, "on demand");
+    return 1;
+}
