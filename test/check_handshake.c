@@ -382,6 +382,46 @@ START_TEST(test_client_offers_ems)
 }
 END_TEST
 
+/*
+ * A server that resumes an EMS session without EMS in its ServerHello: the
+ * client must abort (RFC 7627 section 5.3), with or without the policy.  The
+ * server here has EMS off and a forged cache record saying the session had
+ * none, so it resumes.
+ */
+static void inconsistent_resumption(SSL_CTX *cctx, hs_result *r)
+{
+    SSL_CTX *sctx = server(HS_MECH_EXT_CACHE, 0), *ems_client = client(0);
+    SSL_SESSION *sess = new_session(sctx, ems_client);
+
+    ck_assert_int_eq(session_ems(sess), 1);
+    ck_assert_int_eq(hs_ext_cache_forget_ems(), 1);
+    SSL_CTX_set_options(sctx, SSL_OP_NO_EXTENDED_MASTER_SECRET);
+    hs_handshake(sctx, cctx, sess, r);
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(ems_client);
+    SSL_CTX_free(sctx);
+    hs_ext_cache_reset(); /* the failed attempt evicted the forged record */
+}
+
+START_TEST(test_client_inconsistent_resumption_aborts)
+{
+    SSL_CTX *stock_client = client(0), *pclient = policy_client(0);
+    SSL_CTX *clients[2] = { stock_client, pclient };
+    hs_result r;
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        inconsistent_resumption(clients[i], &r);
+        ck_assert_int_eq(r.hello_offered, 1);
+        ck_assert_msg(!r.ok, "client %d accepted an inconsistent resumption", i);
+        ck_assert_int_eq(r.client_alert, ALERT_HANDSHAKE_FAILURE);
+        hs_result_clear(&r);
+    }
+    SSL_CTX_free(pclient);
+    SSL_CTX_free(stock_client);
+}
+END_TEST
+
 /* ---- TLS 1.3 -------------------------------------------------------------- */
 
 START_TEST(test_tls13_unaffected)
@@ -959,6 +999,7 @@ static Suite *handshake_suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_loop_test(tc, test_client_does_not_offer_nonems, 0, HS_MECH_COUNT);
     tcase_add_loop_test(tc, test_client_offers_ems, 0, HS_MECH_COUNT);
+    tcase_add_test(tc, test_client_inconsistent_resumption_aborts);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("tls13-and-toggles");

@@ -357,6 +357,24 @@ int hs_ext_cache_put(const SSL_SESSION *sess)
     return 1;
 }
 
+int hs_ext_cache_forget_ems(void)
+{
+    /* flags [13] EXPLICIT INTEGER, one content byte: AD 03 02 01 xx */
+    static const unsigned char field[] = { 0xad, 0x03, 0x02, 0x01 };
+    size_t i;
+    int n = 0, j;
+
+    for (i = 0; i < EXT_CACHE_SLOTS; i++)
+        for (j = 0; ext_cache[i].der != NULL && j + 5 <= ext_cache[i].der_len; j++)
+            if (memcmp(ext_cache[i].der + j, field, sizeof(field)) == 0
+                && (ext_cache[i].der[j + 4] & 0x01) != 0) { /* SSL_SESS_FLAG_EXTMS */
+                ext_cache[i].der[j + 4] &= (unsigned char)~0x01;
+                n++;
+                break;
+            }
+    return n;
+}
+
 static int ext_new_cb(SSL *ssl, SSL_SESSION *sess)
 {
     (void)ssl;

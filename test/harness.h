@@ -76,6 +76,11 @@ int hs_ext_cache_get_calls(void);
 int hs_ext_cache_remove_calls(void);
 /* Installs the cache's callbacks on |ctx| (used by hs_server_ctx). */
 void hs_ext_cache_install(SSL_CTX *ctx);
+/*
+ * Clears the EMS flag in every stored session (a forged server-side record,
+ * for the client-side consistency check); returns how many it changed.
+ */
+int hs_ext_cache_forget_ems(void);
 /* Stores |sess| directly, as another server of the fleet would. */
 int hs_ext_cache_put(const SSL_SESSION *sess);
 
