@@ -2,6 +2,8 @@
 #
 #   make                 library, provider module, test programs, demo
 #   make check           unit tests, in-memory handshake tests, integration
+#                        (eg_peer, and libemsguard-preload.so with stock
+#                        openssl, curl and nginx)
 #   make check SANITIZE=1  the same under ASan+UBSan (objects in build-san/)
 #   make demo            the side-by-side table: stock OpenSSL vs emsguard
 #   make install         honours PREFIX, DESTDIR, LIBDIR, MODULESDIR
@@ -123,6 +125,7 @@ unit-check: all
 
 integration-check: all
 	$(SAN_ENV) BUILD=$(BUILD) SANITIZE=$(SANITIZE) bash test/integration.sh
+	$(SAN_ENV) BUILD=$(BUILD) SANITIZE=$(SANITIZE) bash test/preload.sh
 
 demo: all
 	BUILD=$(BUILD) $(DEMO_BIN)
