@@ -6,6 +6,7 @@
 #                        openssl, curl and nginx)
 #   make check SANITIZE=1  the same under ASan+UBSan (objects in build-san/)
 #   make demo            the side-by-side table: stock OpenSSL vs emsguard
+#   make bench           handshake benchmark: ratios to stock, CSV, SVG chart
 #   make install         honours PREFIX, DESTDIR, LIBDIR, MODULESDIR
 #   make clean
 
@@ -51,7 +52,7 @@ TEST_BINS := $(BUILD)/test/check_config $(BUILD)/test/check_handshake \
              $(BUILD)/test/check_guard $(BUILD)/test/eg_peer
 DEMO_BIN  := $(BUILD)/demo/emsguard-demo
 
-.PHONY: all check unit-check integration-check demo install uninstall clean
+.PHONY: all check unit-check integration-check demo bench install uninstall clean
 
 all: $(BUILD)/$(LIBFILE) $(BUILD)/$(SONAME) $(BUILD)/$(LIBNAME) \
      $(BUILD)/emsguard.so $(PRELOAD) $(BUILD)/emsguard.pc $(TEST_BINS) $(DEMO_BIN)
@@ -129,6 +130,21 @@ integration-check: all
 
 demo: all
 	BUILD=$(BUILD) $(DEMO_BIN)
+
+BENCH_BIN  := $(BUILD)/bench/emsguard-bench
+BENCH_OBJS := $(BUILD)/bench/bench.o $(BUILD)/bench/report.o
+
+$(BUILD)/bench/%.o: bench/%.c bench/bench.h test/harness.h include/emsguard.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itest -c -o $@ $<
+
+$(BENCH_BIN): $(BENCH_OBJS) $(BUILD)/test/harness.o $(TEST_DEPS)
+	$(CC) -o $@ $(BENCH_OBJS) $(BUILD)/test/harness.o $(TEST_LDFLAGS) -lm
+
+# Exit status 1 when a gating ratio target fails.  BENCH_ARGS=--quick: ~10 s.
+bench: $(BENCH_BIN) $(BUILD)/emsguard.so
+	BUILD=$(BUILD) $(BENCH_BIN) --csv $(BUILD)/bench/results.csv \
+	    --svg $(BUILD)/bench/results.svg $(BENCH_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \

@@ -1,0 +1,301 @@
+/*
+ * emsguard-bench reporting: statistics over rounds, the text summary with the
+ * PASS/FAIL targets, the raw CSV and a self-contained SVG chart.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bench.h"
+
+static const char *const suite_names[SUITE_COUNT] = {
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256"
+};
+static const char *const suite_short[SUITE_COUNT] = { "ECDSA P-256", "RSA-2048" };
+static const char *const mode_names[MODE_COUNT] = { "full", "resume-session-id", "resume-ticket" };
+static const char *const variant_names[VAR_COUNT] = {
+    "stock", "api-policy", "guard-audit", "guard-enforce", "all"
+};
+/* Chart colours of the non-stock variants (index = variant). */
+static const char *const variant_colours[VAR_COUNT] = {
+    "#999999", "#1f77b4", "#2ca02c", "#ff7f0e", "#d62728"
+};
+
+const char *bench_suite_name(int suite)
+{
+    return suite >= 0 && suite < SUITE_COUNT ? suite_names[suite] : "?";
+}
+
+const char *bench_mode_name(int mode)
+{
+    return mode >= 0 && mode < MODE_COUNT ? mode_names[mode] : "?";
+}
+
+const char *bench_variant_name(int variant)
+{
+    return variant >= 0 && variant < VAR_COUNT ? variant_names[variant] : "?";
+}
+
+double bench_target(int mode)
+{
+    /* A full handshake is dominated by public-key work, so it gets the tighter bound. */
+    return mode == MODE_FULL ? 0.99 : 0.98;
+}
+
+double bench_rate(const struct bench_cell *c)
+{
+    return c->seconds > 0 ? (double)c->handshakes / c->seconds : 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* min/median/max of |n| values (the even case averages the middle two). */
+static void stat_of(double *v, int n, struct bench_stat *out)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    out->min = v[0];
+    out->max = v[n - 1];
+    out->median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+void bench_rate_stat(const struct bench_results *r, int suite, int mode,
+    int variant, struct bench_stat *out)
+{
+    double v[BENCH_MAX_ROUNDS];
+    int i;
+
+    for (i = 0; i < r->rounds; i++)
+        v[i] = bench_rate(&r->cell[suite][mode][variant][i]);
+    stat_of(v, r->rounds, out);
+}
+
+void bench_ratio_stat(const struct bench_results *r, int suite, int mode,
+    int variant, struct bench_stat *out)
+{
+    double v[BENCH_MAX_ROUNDS];
+    int i;
+
+    /* Per round: both rates come from the same interleaved stretch of time. */
+    for (i = 0; i < r->rounds; i++) {
+        double base = bench_rate(&r->cell[suite][mode][VAR_STOCK][i]);
+
+        v[i] = base > 0 ? bench_rate(&r->cell[suite][mode][variant][i]) / base : 0;
+    }
+    stat_of(v, r->rounds, out);
+}
+
+/* ---- text summary --------------------------------------------------------- */
+
+int bench_print_summary(FILE *out, const struct bench_results *r)
+{
+    int s, m, v, failed = 0;
+
+    fprintf(out, "\nhandshakes/s (%s clock) and ratio to stock, min / median / max over %d rounds\n",
+        r->clock_name, r->rounds);
+    for (s = 0; s < SUITE_COUNT; s++) {
+        fprintf(out, "\n%s\n", suite_names[s]);
+        fprintf(out, "  %-18s %-14s %8s %8s %8s   %6s %6s %6s  %-6s %s\n", "mode", "variant",
+            "hs/s min", "median", "max", "ratio", "median", "max", "target", "result");
+        for (m = 0; m < MODE_COUNT; m++)
+            for (v = 0; v < VAR_COUNT; v++) {
+                struct bench_stat rate, ratio;
+                int pass, gating = v == VAR_POLICY;
+
+                bench_rate_stat(r, s, m, v, &rate);
+                bench_ratio_stat(r, s, m, v, &ratio);
+                fprintf(out, "  %-18s %-14s %8.0f %8.0f %8.0f   %6.3f %6.3f %6.3f", mode_names[m],
+                    variant_names[v], rate.min, rate.median, rate.max, ratio.min, ratio.median,
+                    ratio.max);
+                if (v == VAR_STOCK) {
+                    fputc('\n', out);
+                    continue;
+                }
+                pass = ratio.median >= bench_target(m);
+                if (gating && !pass)
+                    failed++;
+                fprintf(out, "  >=%.2f %s%s\n", bench_target(m), pass ? "PASS" : "FAIL",
+                    gating ? "" : " (info)");
+            }
+    }
+    fprintf(out, "\ntargets (api-policy, gating): %s\n", failed ? "FAIL" : "PASS");
+    return failed;
+}
+
+/* ---- CSV ------------------------------------------------------------------ */
+
+int bench_write_csv(const char *path, const struct bench_results *r)
+{
+    FILE *f = fopen(path, "w");
+    int s, m, v, i;
+
+    if (f == NULL)
+        return 0;
+    fprintf(f, "suite,mode,variant,round,handshakes,seconds,clock,handshakes_per_s,ratio_to_stock\n");
+    for (s = 0; s < SUITE_COUNT; s++)
+        for (m = 0; m < MODE_COUNT; m++)
+            for (v = 0; v < VAR_COUNT; v++)
+                for (i = 0; i < r->rounds; i++) {
+                    const struct bench_cell *c = &r->cell[s][m][v][i];
+                    double base = bench_rate(&r->cell[s][m][VAR_STOCK][i]);
+
+                    fprintf(f, "%s,%s,%s,%d,%ld,%.6f,%s,%.1f,%.4f\n", suite_names[s],
+                        mode_names[m], variant_names[v], i + 1, c->handshakes, c->seconds,
+                        r->clock_name, bench_rate(c), base > 0 ? bench_rate(c) / base : 0);
+                }
+    return fclose(f) == 0;
+}
+
+/* ---- SVG ------------------------------------------------------------------ */
+
+/* Chart geometry, in SVG user units. */
+#define SVG_W 960.0
+#define SVG_H 460.0
+#define PLOT_L 80.0
+#define PLOT_R 20.0
+#define PLOT_T 70.0
+#define PLOT_B 80.0
+
+struct axis {
+    double lo, hi; /* ratio range shown */
+};
+
+static double y_of(const struct axis *a, double ratio)
+{
+    double h = SVG_H - PLOT_T - PLOT_B;
+
+    return PLOT_T + h * (a->hi - ratio) / (a->hi - a->lo);
+}
+
+/* A range that shows every whisker, 1.0 and the targets, with a margin. */
+static struct axis choose_axis(const struct bench_results *r)
+{
+    struct axis a = { 0.97, 1.02 };
+    int s, m, v;
+
+    for (s = 0; s < SUITE_COUNT; s++)
+        for (m = 0; m < MODE_COUNT; m++)
+            for (v = VAR_POLICY; v < VAR_COUNT; v++) {
+                struct bench_stat st;
+
+                bench_ratio_stat(r, s, m, v, &st);
+                a.lo = fmin(a.lo, st.min);
+                a.hi = fmax(a.hi, st.max);
+            }
+    a.lo = floor((a.lo - 0.005) * 100) / 100;
+    a.hi = ceil((a.hi + 0.005) * 100) / 100;
+    return a;
+}
+
+static double tick_step(const struct axis *a)
+{
+    static const double steps[] = { 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5 };
+    size_t i;
+
+    for (i = 0; i < sizeof(steps) / sizeof(steps[0]) - 1; i++)
+        if ((a->hi - a->lo) / steps[i] <= 12)
+            break;
+    return steps[i];
+}
+
+static void svg_axes(FILE *f, const struct axis *a, const char *clock_name, int rounds)
+{
+    double step = tick_step(a), t;
+
+    fprintf(f, "<text x=\"%.0f\" y=\"28\" font-size=\"18\" font-weight=\"bold\">"
+               "emsguard handshake overhead: rate relative to stock OpenSSL</text>\n", PLOT_L);
+    fprintf(f, "<text x=\"%.0f\" y=\"48\" font-size=\"12\" fill=\"#555\">bar: median ratio over %d "
+               "interleaved rounds; whisker: min-max; dashed: target; %s clock; TLS 1.2, in-memory BIO pairs</text>\n",
+        PLOT_L, rounds, clock_name);
+    for (t = ceil(a->lo / step) * step; t <= a->hi + 1e-9; t += step) {
+        double y = y_of(a, t);
+
+        fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#e5e5e5\"/>\n",
+            PLOT_L, y, SVG_W - PLOT_R, y);
+        fprintf(f, "<text x=\"%.0f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%.3f</text>\n",
+            PLOT_L - 6, y + 4, t);
+    }
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#000\" stroke-width=\"1.5\"/>\n",
+        PLOT_L, y_of(a, 1.0), SVG_W - PLOT_R, y_of(a, 1.0));
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#000\"/>\n", PLOT_L,
+        PLOT_T, PLOT_L, SVG_H - PLOT_B);
+    fprintf(f, "<text transform=\"translate(18,%.0f) rotate(-90)\" font-size=\"13\" text-anchor=\"middle\">"
+               "handshakes/s ratio to stock</text>\n", (PLOT_T + SVG_H - PLOT_B) / 2);
+}
+
+static void svg_legend(FILE *f)
+{
+    double x = SVG_W - PLOT_R - 4 * 130;
+    int v;
+
+    for (v = VAR_POLICY; v < VAR_COUNT; v++, x += 130) {
+        fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"12\" height=\"12\" fill=\"%s\"/>\n", x,
+            SVG_H - 24, variant_colours[v]);
+        fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\">%s</text>\n", x + 16, SVG_H - 14,
+            variant_names[v]);
+    }
+}
+
+/* One bar from 1.0 to the median, a whisker over min..max. */
+static void svg_bar(FILE *f, const struct axis *a, double x, double w, int v,
+    const struct bench_stat *st)
+{
+    double y1 = y_of(a, 1.0), ym = y_of(a, st->median), cx = x + w / 2;
+
+    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
+               "<title>%s: median %.4f (min %.4f, max %.4f)</title></rect>\n",
+        x, fmin(y1, ym), w, fmax(fabs(y1 - ym), 1.0), variant_colours[v], variant_names[v],
+        st->median, st->min, st->max);
+    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#222\"/>\n", cx,
+        y_of(a, st->min), cx, y_of(a, st->max));
+    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#222\"/>\n",
+        cx - w / 4, y_of(a, st->min), cx + w / 4, y_of(a, st->min));
+    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#222\"/>\n",
+        cx - w / 4, y_of(a, st->max), cx + w / 4, y_of(a, st->max));
+}
+
+static void svg_group(FILE *f, const struct axis *a, const struct bench_results *r,
+    int s, int m, double gx, double gw)
+{
+    double bw = gw / (VAR_COUNT + 1), x = gx + bw;
+    double yt = y_of(a, bench_target(m));
+    int v;
+
+    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#c00\" "
+               "stroke-dasharray=\"5,3\"/>\n", gx + 4, yt, gx + gw - 4, yt);
+    for (v = VAR_POLICY; v < VAR_COUNT; v++, x += bw) {
+        struct bench_stat st;
+
+        bench_ratio_stat(r, s, m, v, &st);
+        svg_bar(f, a, x, bw * 0.8, v, &st);
+    }
+    fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" font-size=\"12\" text-anchor=\"middle\">%s</text>\n",
+        gx + gw / 2, SVG_H - PLOT_B + 18, mode_names[m]);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" font-size=\"12\" text-anchor=\"middle\" fill=\"#555\">%s</text>\n",
+        gx + gw / 2, SVG_H - PLOT_B + 34, suite_short[s]);
+}
+
+int bench_write_svg(const char *path, const struct bench_results *r)
+{
+    FILE *f = fopen(path, "w");
+    struct axis a = choose_axis(r);
+    double gw = (SVG_W - PLOT_L - PLOT_R) / (SUITE_COUNT * MODE_COUNT);
+    int s, m;
+
+    if (f == NULL)
+        return 0;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+               "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\">\n"
+               "<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n",
+        SVG_W, SVG_H, SVG_W, SVG_H);
+    svg_axes(f, &a, r->clock_name, r->rounds);
+    for (s = 0; s < SUITE_COUNT; s++)
+        for (m = 0; m < MODE_COUNT; m++)
+            svg_group(f, &a, r, s, m, PLOT_L + gw * (s * MODE_COUNT + m), gw);
+    svg_legend(f);
+    fprintf(f, "</svg>\n");
+    return fclose(f) == 0;
+}
