@@ -895,29 +895,6 @@ START_TEST(test_counter_arguments)
 }
 END_TEST
 
-/* Runs |fn| with stderr sent to a file; returns what was written. */
-static char *capture_stderr(void (*fn)(void))
-{
-    FILE *tmp = tmpfile();
-    int saved = dup(STDERR_FILENO);
-    static char buf[8192];
-    size_t n;
-
-    ck_assert_ptr_nonnull(tmp);
-    ck_assert_int_ge(saved, 0);
-    fflush(stderr);
-    ck_assert_int_ge(dup2(fileno(tmp), STDERR_FILENO), 0);
-    fn();
-    fflush(stderr);
-    dup2(saved, STDERR_FILENO);
-    close(saved);
-    rewind(tmp);
-    n = fread(buf, 1, sizeof(buf) - 1, tmp);
-    buf[n] = '\0';
-    fclose(tmp);
-    return buf;
-}
-
 static void refuse_one_legacy_ticket(void)
 {
     SSL_CTX *pctx = server(HS_MECH_TICKET, 0), *stock = server(HS_MECH_TICKET, 0);
@@ -940,9 +917,11 @@ static void refuse_one_legacy_ticket(void)
 /* One line per refusal: role, reason, where from, peer, SNI. */
 START_TEST(test_log_lines)
 {
-    const char *out = capture_stderr(refuse_one_legacy_ticket);
-    const char *line = strstr(out, "emsguard: warning: role=server refused resumption");
+    const char *out = hs_capture_stderr(refuse_one_legacy_ticket);
+    const char *line;
 
+    ck_assert_ptr_nonnull(out);
+    line = strstr(out, "emsguard: warning: role=server refused resumption");
     ck_assert_msg(line != NULL, "no refusal line in: %s", out);
     ck_assert_ptr_nonnull(strstr(line, "reason=no-ems"));
     ck_assert_ptr_nonnull(strstr(line, "via=ticket"));
@@ -973,8 +952,9 @@ static void refuse_quietly(void)
 
 START_TEST(test_log_filtered_by_event_logging)
 {
-    const char *out = capture_stderr(refuse_quietly);
+    const char *out = hs_capture_stderr(refuse_quietly);
 
+    ck_assert_ptr_nonnull(out);
     ck_assert_msg(strstr(out, "refused resumption") == NULL, "unexpected: %s", out);
 }
 END_TEST

@@ -4,7 +4,9 @@
  * including alerts, runs deterministically in one thread.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -448,6 +450,37 @@ int hs_ext_cache_get_calls(void)
 int hs_ext_cache_remove_calls(void)
 {
     return ext_remove_calls;
+}
+
+const char *hs_capture_stderr(void (*fn)(void))
+{
+    static char buf[8192];
+    FILE *tmp = tmpfile();
+    int saved = dup(STDERR_FILENO);
+    size_t n;
+
+    if (tmp == NULL || saved < 0) {
+        if (tmp != NULL)
+            fclose(tmp);
+        if (saved >= 0)
+            close(saved);
+        return NULL;
+    }
+    fflush(stderr);
+    if (dup2(fileno(tmp), STDERR_FILENO) < 0) {
+        fclose(tmp);
+        close(saved);
+        return NULL;
+    }
+    fn();
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    rewind(tmp);
+    n = fread(buf, 1, sizeof(buf) - 1, tmp);
+    buf[n] = '\0';
+    fclose(tmp);
+    return buf;
 }
 
 void hs_cleanup(void)

@@ -84,6 +84,12 @@ int hs_ext_cache_forget_ems(void);
 /* Stores |sess| directly, as another server of the fleet would. */
 int hs_ext_cache_put(const SSL_SESSION *sess);
 
+/*
+ * Runs |fn| with stderr sent to a temporary file and returns what it wrote
+ * (a static buffer, up to 8 KiB), or NULL if stderr could not be redirected.
+ */
+const char *hs_capture_stderr(void (*fn)(void));
+
 /* Frees the harness's key and certificate and the external cache. */
 void hs_cleanup(void);
 

@@ -12,7 +12,8 @@
 # Outcomes are read as in s_client: a line starting with `Reused,` is a
 # resumption, `New,` a full handshake, a non-zero exit plus an alert line an
 # abort.  eg_peer prints the same words.  Every test case prints
-# `PASS name` or `FAIL name: details`; the last line is `N passed, M failed`.
+# `PASS name` or `FAIL name: details`; the last line is
+# `N passed, M failed, K skipped` (test/lib.sh).
 #
 # Environment: BUILD (default build), OPENSSL (default openssl),
 # KEEP_TMP=1 keeps the scratch directory, VERBOSE=1 shows artifacts of
@@ -26,9 +27,9 @@ EG=$(cd "$HERE/.." && pwd)/$BUILD/test/eg_peer
 case "$BUILD" in /*) EG=$BUILD/test/eg_peer ;; esac
 
 TO=20            # timeout for every client run, seconds
-NPASS=0
-NFAIL=0
 SERVER_PIDS=()
+# shellcheck source=test/lib.sh
+. "$HERE/lib.sh"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-integration.XXXXXX") || exit 2
 
@@ -50,107 +51,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 if [ ! -x "$EG" ]; then
-    echo "integration.sh: $EG not built (make $BUILD/test/eg_peer)" >&2
-    echo "0 passed, 1 failed"
+    fail_now 00-prerequisites "$EG not built (make $BUILD/test/eg_peer)"
+    summary
     exit 1
 fi
-
-# ---- fixtures ---------------------------------------------------------------
-
-CERT=$TMP/cert.pem
-KEY=$TMP/key.pem
-if ! timeout $TO "$OPENSSL" req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
-        -keyout "$KEY" -out "$CERT" -days 2 -nodes -subj /CN=localhost \
-        >"$TMP/req.log" 2>&1; then
-    cat "$TMP/req.log" >&2
-    echo "0 passed, 1 failed"
+if ! make_fixtures; then
+    fail_now 00-prerequisites "cannot make a certificate"
+    summary
     exit 1
 fi
-
-LEGACY_CNF=$TMP/legacy.cnf
-EMS_CNF=$TMP/ems.cnf
-write_cnf() {
-    cat >"$1" <<EOF
-openssl_conf = openssl_init
-[openssl_init]
-ssl_conf = ssl_sect
-[ssl_sect]
-system_default = system_default_sect
-[system_default_sect]
-Options = $2
-EOF
-}
-write_cnf "$LEGACY_CNF" -ExtendedMasterSecret
-write_cnf "$EMS_CNF" ExtendedMasterSecret
-
-# ---- test bookkeeping ---------------------------------------------------------
-
-CUR=""
-ERRS=()
-ARTIFACTS=()
-
-begin() {
-    CUR=$1
-    ERRS=()
-    ARTIFACTS=()
-}
-
-# artifact FILE...: shown (tail) when the case fails
-artifact() { ARTIFACTS+=("$@"); }
-
-err() { ERRS+=("$*"); }
-
-# expect_eq DESC ACTUAL EXPECTED
-expect_eq() {
-    [ "$2" = "$3" ] || err "$1: got '$2', want '$3'"
-}
-# expect_ge DESC ACTUAL MIN
-expect_ge() {
-    [ "$2" -ge "$3" ] 2>/dev/null || err "$1: got '$2', want >= $3"
-}
-# expect_ne DESC ACTUAL UNWANTED
-expect_ne() {
-    [ "$2" != "$3" ] || err "$1: got '$2', want anything else"
-}
-# expect_grep DESC EXTENDED-REGEX FILE
-expect_grep() {
-    grep -Eq -- "$2" "$3" 2>/dev/null || err "$1: no line matching /$2/ in $(basename "$3")"
-}
-# expect_nogrep DESC EXTENDED-REGEX FILE
-expect_nogrep() {
-    if grep -Eq -- "$2" "$3" 2>/dev/null; then
-        err "$1: unexpected line /$2/ in $(basename "$3"): $(grep -Em1 -- "$2" "$3")"
-    fi
-}
-
-end_test() {
-    local f
-    if [ ${#ERRS[@]} -eq 0 ]; then
-        echo "PASS $CUR"
-        NPASS=$((NPASS + 1))
-    else
-        local msg="" e
-        for e in "${ERRS[@]}"; do
-            msg+="${msg:+; }$e"
-        done
-        echo "FAIL $CUR: $msg"
-        NFAIL=$((NFAIL + 1))
-    fi
-    if [ ${#ERRS[@]} -gt 0 ] || [ "${VERBOSE:-0}" = 1 ]; then
-        for f in "${ARTIFACTS[@]}"; do
-            [ -f "$f" ] || continue
-            echo "    --- $(basename "$f") (last 20 lines)"
-            tail -n 20 "$f" | sed 's/^/    | /'
-        done
-    fi
-}
-
-# count_prefix FILE PREFIX: lines starting with PREFIX
-count_prefix() {
-    local n
-    n=$(grep -c -- "^$2" "$1" 2>/dev/null) || true
-    echo "${n:-0}"
-}
 
 # counter FILE NAME: an emsguard counter printed by eg_peer at exit
 counter() {
@@ -161,71 +70,6 @@ counter() {
 
 # ---- ports and servers --------------------------------------------------------
 
-port_listening() {
-    if command -v ss >/dev/null 2>&1; then
-        ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
-    else
-        # Fallback: a connect probe.  Only used before a server is started.
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-    fi
-}
-
-# start_server NAME CMD... ; "@PORT@" in CMD is replaced by a free port.
-# Sets SRV_PID, SRV_PORT, SRV_OUT, SRV_ERR.  Returns non-zero if no server
-# came up.  Environment for the server goes in SRV_ENV (array of VAR=VALUE).
-SRV_ENV=()
-start_server() {
-    local name=$1 port i arg
-    shift
-    SRV_OUT=$TMP/$name.out
-    SRV_ERR=$TMP/$name.err
-    SRV_PID=""
-    SRV_PORT=""
-    for _ in 1 2 3 4 5 6 7 8; do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 20000))
-        port_listening "$port" && continue
-        local cmd=()
-        for arg in "$@"; do
-            cmd+=("${arg//@PORT@/$port}")
-        done
-        env "${SRV_ENV[@]}" "${cmd[@]}" </dev/null >"$SRV_OUT" 2>"$SRV_ERR" &
-        SRV_PID=$!
-        SERVER_PIDS+=("$SRV_PID")
-        # Bounded wait (10 s) until the port listens or the server dies.
-        for ((i = 0; i < 200; i++)); do
-            if ! kill -0 "$SRV_PID" 2>/dev/null; then
-                break
-            fi
-            if port_listening "$port"; then
-                SRV_PORT=$port
-                return 0
-            fi
-            sleep 0.05
-        done
-        kill -TERM "$SRV_PID" 2>/dev/null
-        wait "$SRV_PID" 2>/dev/null
-        # Busy port (someone took it meanwhile): try another; else give up.
-        grep -qi "in use" "$SRV_ERR" 2>/dev/null || break
-    done
-    SRV_PID=""
-    return 1
-}
-
-# stop_server PID: SIGTERM, bounded wait, SIGKILL; sets SRV_RC.
-stop_server() {
-    local pid=$1 i
-    SRV_RC=""
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    SRV_RC=$?
-}
-
 # eg_server NAME ARGS...: eg_peer server on a fresh port.
 eg_server() {
     local name=$1
@@ -234,38 +78,10 @@ eg_server() {
     start_server "$name" "$EG" server --port @PORT@ --cert "$CERT" --key "$KEY" "$@"
 }
 
-# stock_server NAME CNF ARGS...: openssl s_server -www with config CNF.
-stock_server() {
-    local name=$1 cnf=$2
-    shift 2
-    SRV_ENV=(OPENSSL_CONF="$cnf")
-    start_server "$name" "$OPENSSL" s_server -accept @PORT@ -cert "$CERT" -key "$KEY" \
-        -www -quiet "$@"
-}
-
 # The eg_peer server must exit cleanly on SIGTERM (under ASan this is also
 # where leaks would be reported).
 check_eg_exit() {
     expect_eq "eg_peer server exit status" "$SRV_RC" 0
-}
-
-# sclient OUT CNF ARGS...: stock s_client, no stdin, bounded; sets CRC.
-sclient() {
-    local out=$1 cnf=$2
-    shift 2
-    OPENSSL_CONF=$cnf timeout $TO "$OPENSSL" s_client "$@" </dev/null >"$out" 2>&1
-    CRC=$?
-    artifact "$out"
-}
-
-# sclient_wait OUT CNF ARGS...: stdin open for 1 s, so that s_client reads the
-# TLS 1.3 NewSessionTicket messages before it closes (-sess_out).
-sclient_wait() {
-    local out=$1 cnf=$2
-    shift 2
-    sleep 1 | OPENSSL_CONF=$cnf timeout $TO "$OPENSSL" s_client "$@" >"$out" 2>&1
-    CRC=${PIPESTATUS[1]}
-    artifact "$out"
 }
 
 # egclient OUT ARGS...: eg_peer client, bounded; sets CRC.
@@ -275,14 +91,6 @@ egclient() {
     OPENSSL_CONF=$EMS_CNF timeout $TO "$EG" client "$@" >"$out" 2>"$out.err"
     CRC=$?
     artifact "$out" "$out.err"
-}
-
-server_up_or_fail() {
-    if [ -z "$SRV_PID" ]; then
-        err "server $1 did not start: $(tail -n 3 "$SRV_ERR" 2>/dev/null | tr '\n' ' ')"
-        return 1
-    fi
-    return 0
 }
 
 # ---- the cases ------------------------------------------------------------------
@@ -627,5 +435,5 @@ cross_process_refusal() {
 cross_process_refusal 11a-refusal-logged-shared-ticket-keys ticket
 cross_process_refusal 11b-refusal-logged-shared-external-cache session-id
 
-echo "$NPASS passed, $NFAIL failed"
+summary
 [ "$NFAIL" -eq 0 ]

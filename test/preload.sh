@@ -57,11 +57,10 @@ esac
 PRELOAD=$BDIR/libemsguard-preload.so
 
 TO=20            # timeout for every client run, seconds
-NPASS=0
-NFAIL=0
-NSKIP=0
 SERVER_PIDS=()
 NGINX_PIDS=()
+# shellcheck source=test/lib.sh
+. "$HERE/lib.sh"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-preload.XXXXXX") || exit 2
 
@@ -93,103 +92,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
-
-# ---- test bookkeeping (the pattern of test/integration.sh) -----------------
-
-CUR=""
-ERRS=()
-ARTIFACTS=()
-
-begin() {
-    CUR=$1
-    ERRS=()
-    ARTIFACTS=()
-}
-
-# artifact FILE...: shown (tail) when the case fails
-artifact() { ARTIFACTS+=("$@"); }
-
-err() { ERRS+=("$*"); }
-
-# expect_eq DESC ACTUAL EXPECTED
-expect_eq() {
-    [ "$2" = "$3" ] || err "$1: got '$2', want '$3'"
-}
-# expect_ge DESC ACTUAL MIN
-expect_ge() {
-    [ "$2" -ge "$3" ] 2>/dev/null || err "$1: got '$2', want >= $3"
-}
-# expect_ne DESC ACTUAL UNWANTED
-expect_ne() {
-    [ "$2" != "$3" ] || err "$1: got '$2', want anything else"
-}
-# expect_grep DESC EXTENDED-REGEX FILE
-expect_grep() {
-    grep -Eq -- "$2" "$3" 2>/dev/null || err "$1: no line matching /$2/ in $(basename "$3")"
-}
-# expect_nogrep DESC EXTENDED-REGEX FILE
-expect_nogrep() {
-    if grep -Eq -- "$2" "$3" 2>/dev/null; then
-        err "$1: unexpected line /$2/ in $(basename "$3"): $(grep -Em1 -- "$2" "$3")"
-    fi
-}
-# expect_empty DESC FILE
-expect_empty() {
-    [ ! -s "$2" ] || err "$1: $(basename "$2") not empty: $(head -c 200 "$2" | tr '\n' ' ')"
-}
-
-end_test() {
-    local f
-    if [ ${#ERRS[@]} -eq 0 ]; then
-        echo "PASS $CUR"
-        NPASS=$((NPASS + 1))
-    else
-        local msg="" e
-        for e in "${ERRS[@]}"; do
-            msg+="${msg:+; }$e"
-        done
-        echo "FAIL $CUR: $msg"
-        NFAIL=$((NFAIL + 1))
-    fi
-    if [ ${#ERRS[@]} -gt 0 ] || [ "${VERBOSE:-0}" = 1 ]; then
-        for f in "${ARTIFACTS[@]}"; do
-            [ -f "$f" ] || continue
-            echo "    --- $(basename "$f") (last 20 lines)"
-            tail -n 20 "$f" | sed 's/^/    | /'
-        done
-    fi
-}
-
-# skip NAME REASON: never counted as passed.
-skip() {
-    echo "SKIP $1: $2"
-    NSKIP=$((NSKIP + 1))
-}
-
-# fail_now NAME REASON: a case that cannot even start.
-fail_now() {
-    begin "$1"
-    err "$2"
-    end_test
-}
-
-summary() {
-    echo "$NPASS passed, $NFAIL failed, $NSKIP skipped"
-}
-
-# count_prefix FILE PREFIX: lines starting with PREFIX
-count_prefix() {
-    local n
-    n=$(grep -c -- "^$2" "$1" 2>/dev/null) || true
-    echo "${n:-0}"
-}
-
-# count_re FILE EXTENDED-REGEX: matching lines
-count_re() {
-    local n
-    n=$(grep -Ec -- "$2" "$1" 2>/dev/null) || true
-    echo "${n:-0}"
-}
 
 # san_clean FILE: no sanitizer report from a preloaded process.
 san_clean() {
@@ -244,32 +146,11 @@ fi
 
 # ---- fixtures -----------------------------------------------------------------
 
-CERT=$TMP/cert.pem
-KEY=$TMP/key.pem
-if ! timeout $TO "$OPENSSL" req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
-        -keyout "$KEY" -out "$CERT" -days 2 -nodes -subj /CN=localhost \
-        >"$TMP/req.log" 2>&1; then
-    cat "$TMP/req.log" >&2
+if ! make_fixtures; then
     fail_now 00-prerequisites "cannot make a certificate"
     summary
     exit 1
 fi
-
-LEGACY_CNF=$TMP/legacy.cnf
-EMS_CNF=$TMP/ems.cnf
-write_cnf() {
-    cat >"$1" <<EOF
-openssl_conf = openssl_init
-[openssl_init]
-ssl_conf = ssl_sect
-[ssl_sect]
-system_default = system_default_sect
-[system_default_sect]
-Options = $2
-EOF
-}
-write_cnf "$LEGACY_CNF" -ExtendedMasterSecret
-write_cnf "$EMS_CNF" ExtendedMasterSecret
 
 # Policy files for EMSGUARD_CONF: an openssl.cnf with an emsguard provider
 # section.  The preload only parses it (the module is never loaded from it).
@@ -305,69 +186,6 @@ write_eg_cnf "$EG_BAD" emsguard.so EventLogging=banana
 
 # ---- ports and servers (the pattern of test/integration.sh) ------------------
 
-port_listening() {
-    if command -v ss >/dev/null 2>&1; then
-        ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
-    else
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-    fi
-}
-
-random_port() { echo $((20000 + (RANDOM * 32768 + RANDOM) % 20000)); }
-
-# start_server NAME CMD... ; "@PORT@" in CMD is replaced by a free port.
-# Sets SRV_PID, SRV_PORT, SRV_OUT, SRV_ERR.  Environment in SRV_ENV.
-SRV_ENV=()
-start_server() {
-    local name=$1 port i arg
-    shift
-    SRV_OUT=$TMP/$name.out
-    SRV_ERR=$TMP/$name.err
-    SRV_PID=""
-    SRV_PORT=""
-    for _ in 1 2 3 4 5 6 7 8; do
-        port=$(random_port)
-        port_listening "$port" && continue
-        local cmd=()
-        for arg in "$@"; do
-            cmd+=("${arg//@PORT@/$port}")
-        done
-        env "${SRV_ENV[@]}" "${cmd[@]}" </dev/null >"$SRV_OUT" 2>"$SRV_ERR" &
-        SRV_PID=$!
-        SERVER_PIDS+=("$SRV_PID")
-        for ((i = 0; i < 200; i++)); do
-            if ! kill -0 "$SRV_PID" 2>/dev/null; then
-                break
-            fi
-            if port_listening "$port"; then
-                SRV_PORT=$port
-                return 0
-            fi
-            sleep 0.05
-        done
-        kill -TERM "$SRV_PID" 2>/dev/null
-        wait "$SRV_PID" 2>/dev/null
-        grep -qi "in use" "$SRV_ERR" 2>/dev/null || break
-    done
-    SRV_PID=""
-    return 1
-}
-
-# stop_server PID: SIGTERM, bounded wait, SIGKILL; sets SRV_RC.
-stop_server() {
-    local pid=$1 i
-    SRV_RC=""
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    SRV_RC=$?
-}
-
 # stop_policy_server: stops the preloaded s_server (SRV_PID), which must die
 # of the SIGTERM (status 143), not of a crash or sanitizer abort on the way,
 # and must not have reported anything to the sanitizers.
@@ -375,23 +193,6 @@ stop_policy_server() {
     stop_server "$SRV_PID"
     expect_eq "preloaded s_server exit status (SIGTERM)" "$SRV_RC" 143
     san_clean "$SRV_ERR"
-}
-
-server_up_or_fail() {
-    if [ -z "$SRV_PID" ]; then
-        err "server $1 did not start: $(tail -n 3 "$SRV_ERR" 2>/dev/null | tr '\n' ' ')"
-        return 1
-    fi
-    return 0
-}
-
-# stock_server NAME CNF ARGS...: openssl s_server -www, no preload.
-stock_server() {
-    local name=$1 cnf=$2
-    shift 2
-    SRV_ENV=(OPENSSL_CONF="$cnf")
-    start_server "$name" "$OPENSSL" s_server -accept @PORT@ -cert "$CERT" -key "$KEY" \
-        -www -quiet "$@"
 }
 
 # policy_server NAME EGCONF ARGS...: the same s_server binary, preloaded.
@@ -405,25 +206,6 @@ policy_server() {
     [ -n "$egconf" ] && SRV_ENV+=(EMSGUARD_CONF="$egconf")
     start_server "$name" "$OPENSSL" s_server -accept @PORT@ -cert "$CERT" -key "$KEY" \
         -www -quiet "$@"
-}
-
-# sclient OUT CNF ARGS...: stock s_client, no stdin, bounded; sets CRC.
-sclient() {
-    local out=$1 cnf=$2
-    shift 2
-    OPENSSL_CONF=$cnf timeout $TO "$OPENSSL" s_client "$@" </dev/null >"$out" 2>&1
-    CRC=$?
-    artifact "$out"
-}
-
-# sclient_wait OUT CNF ARGS...: stdin open for 1 s, so that s_client reads the
-# TLS 1.3 NewSessionTicket messages before it closes (-sess_out).
-sclient_wait() {
-    local out=$1 cnf=$2
-    shift 2
-    sleep 1 | OPENSSL_CONF=$cnf timeout $TO "$OPENSSL" s_client "$@" >"$out" 2>&1
-    CRC=${PIPESTATUS[1]}
-    artifact "$out"
 }
 
 # psclient OUT CNF EGCONF ARGS...: the same s_client, preloaded; stdout in

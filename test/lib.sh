@@ -1,0 +1,244 @@
+# Shared helpers of the shell integration tests (integration.sh, preload.sh):
+# case bookkeeping, expectations, ports and servers, s_client runs.
+# Sourced, not run.  The caller sets TMP (scratch directory), TO (client
+# timeout, seconds), OPENSSL, and the array SERVER_PIDS (killed by its
+# cleanup) before calling anything here.
+#
+# Every case prints `PASS name`, `FAIL name: details` or `SKIP name: reason`;
+# summary prints `N passed, M failed, K skipped`.  A skipped case is never
+# counted as passed.
+
+NPASS=0
+NFAIL=0
+NSKIP=0
+CUR=""
+ERRS=()
+ARTIFACTS=()
+
+begin() {
+    CUR=$1
+    ERRS=()
+    ARTIFACTS=()
+}
+
+# artifact FILE...: shown (tail) when the case fails
+artifact() { ARTIFACTS+=("$@"); }
+
+err() { ERRS+=("$*"); }
+
+# expect_eq DESC ACTUAL EXPECTED
+expect_eq() {
+    [ "$2" = "$3" ] || err "$1: got '$2', want '$3'"
+}
+
+# expect_ge DESC ACTUAL MIN
+expect_ge() {
+    [ "$2" -ge "$3" ] 2>/dev/null || err "$1: got '$2', want >= $3"
+}
+
+# expect_ne DESC ACTUAL UNWANTED
+expect_ne() {
+    [ "$2" != "$3" ] || err "$1: got '$2', want anything else"
+}
+
+# expect_grep DESC EXTENDED-REGEX FILE
+expect_grep() {
+    grep -Eq -- "$2" "$3" 2>/dev/null || err "$1: no line matching /$2/ in $(basename "$3")"
+}
+
+# expect_nogrep DESC EXTENDED-REGEX FILE
+expect_nogrep() {
+    if grep -Eq -- "$2" "$3" 2>/dev/null; then
+        err "$1: unexpected line /$2/ in $(basename "$3"): $(grep -Em1 -- "$2" "$3")"
+    fi
+}
+
+# expect_empty DESC FILE
+expect_empty() {
+    [ ! -s "$2" ] || err "$1: $(basename "$2") not empty: $(head -c 200 "$2" | tr '\n' ' ')"
+}
+
+end_test() {
+    local f
+    if [ ${#ERRS[@]} -eq 0 ]; then
+        echo "PASS $CUR"
+        NPASS=$((NPASS + 1))
+    else
+        local msg="" e
+        for e in "${ERRS[@]}"; do
+            msg+="${msg:+; }$e"
+        done
+        echo "FAIL $CUR: $msg"
+        NFAIL=$((NFAIL + 1))
+    fi
+    if [ ${#ERRS[@]} -gt 0 ] || [ "${VERBOSE:-0}" = 1 ]; then
+        for f in "${ARTIFACTS[@]}"; do
+            [ -f "$f" ] || continue
+            echo "    --- $(basename "$f") (last 20 lines)"
+            tail -n 20 "$f" | sed 's/^/    | /'
+        done
+    fi
+}
+
+# skip NAME REASON: never counted as passed.
+skip() {
+    echo "SKIP $1: $2"
+    NSKIP=$((NSKIP + 1))
+}
+
+# fail_now NAME REASON: a case that cannot even start.
+fail_now() {
+    begin "$1"
+    err "$2"
+    end_test
+}
+
+summary() {
+    echo "$NPASS passed, $NFAIL failed, $NSKIP skipped"
+}
+
+# count_prefix FILE PREFIX: lines starting with PREFIX
+count_prefix() {
+    local n
+    n=$(grep -c -- "^$2" "$1" 2>/dev/null) || true
+    echo "${n:-0}"
+}
+
+# count_re FILE EXTENDED-REGEX: matching lines
+count_re() {
+    local n
+    n=$(grep -Ec -- "$2" "$1" 2>/dev/null) || true
+    echo "${n:-0}"
+}
+
+write_cnf() {
+    cat >"$1" <<EOF
+openssl_conf = openssl_init
+[openssl_init]
+ssl_conf = ssl_sect
+[ssl_sect]
+system_default = system_default_sect
+[system_default_sect]
+Options = $2
+EOF
+}
+
+port_listening() {
+    if command -v ss >/dev/null 2>&1; then
+        ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
+    else
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    fi
+}
+
+random_port() { echo $((20000 + (RANDOM * 32768 + RANDOM) % 20000)); }
+
+# start_server NAME CMD... ; "@PORT@" in CMD is replaced by a free port.
+# Sets SRV_PID, SRV_PORT, SRV_OUT, SRV_ERR.  Environment in SRV_ENV.
+SRV_ENV=()
+start_server() {
+    local name=$1 port i arg
+    shift
+    SRV_OUT=$TMP/$name.out
+    SRV_ERR=$TMP/$name.err
+    SRV_PID=""
+    SRV_PORT=""
+    for _ in 1 2 3 4 5 6 7 8; do
+        port=$(random_port)
+        port_listening "$port" && continue
+        local cmd=()
+        for arg in "$@"; do
+            cmd+=("${arg//@PORT@/$port}")
+        done
+        env "${SRV_ENV[@]}" "${cmd[@]}" </dev/null >"$SRV_OUT" 2>"$SRV_ERR" &
+        SRV_PID=$!
+        SERVER_PIDS+=("$SRV_PID")
+        # Bounded wait (10 s) until the port listens or the server dies.
+        for ((i = 0; i < 200; i++)); do
+            if ! kill -0 "$SRV_PID" 2>/dev/null; then
+                break
+            fi
+            if port_listening "$port"; then
+                SRV_PORT=$port
+                return 0
+            fi
+            sleep 0.05
+        done
+        kill -TERM "$SRV_PID" 2>/dev/null
+        wait "$SRV_PID" 2>/dev/null
+        # Busy port (someone took it meanwhile): try another; else give up.
+        grep -qi "in use" "$SRV_ERR" 2>/dev/null || break
+    done
+    SRV_PID=""
+    return 1
+}
+
+# stop_server PID: SIGTERM, bounded wait, SIGKILL; sets SRV_RC.
+stop_server() {
+    local pid=$1 i
+    SRV_RC=""
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    SRV_RC=$?
+}
+
+server_up_or_fail() {
+    if [ -z "$SRV_PID" ]; then
+        err "server $1 did not start: $(tail -n 3 "$SRV_ERR" 2>/dev/null | tr '\n' ' ')"
+        return 1
+    fi
+    return 0
+}
+
+# sclient OUT CNF ARGS...: stock s_client, no stdin, bounded; sets CRC.
+sclient() {
+    local out=$1 cnf=$2
+    shift 2
+    OPENSSL_CONF=$cnf timeout $TO "$OPENSSL" s_client "$@" </dev/null >"$out" 2>&1
+    CRC=$?
+    artifact "$out"
+}
+
+# sclient_wait OUT CNF ARGS...: stdin open for 1 s, so that s_client reads the
+# TLS 1.3 NewSessionTicket messages before it closes (-sess_out).
+sclient_wait() {
+    local out=$1 cnf=$2
+    shift 2
+    sleep 1 | OPENSSL_CONF=$cnf timeout $TO "$OPENSSL" s_client "$@" >"$out" 2>&1
+    CRC=${PIPESTATUS[1]}
+    artifact "$out"
+}
+
+# stock_server NAME CNF ARGS...: openssl s_server -www with config CNF.
+stock_server() {
+    local name=$1 cnf=$2
+    shift 2
+    SRV_ENV=(OPENSSL_CONF="$cnf")
+    start_server "$name" "$OPENSSL" s_server -accept @PORT@ -cert "$CERT" -key "$KEY" \
+        -www -quiet "$@"
+}
+
+# make_fixtures: a P-256 certificate (CERT, KEY) and the peers' configs.
+# Legacy peers (no Extended Master Secret) get LEGACY_CNF, which sets
+# `Options = -ExtendedMasterSecret`; EMS peers get EMS_CNF, which makes the
+# default explicit so that the machine's own openssl.cnf cannot change it.
+make_fixtures() {
+    CERT=$TMP/cert.pem
+    KEY=$TMP/key.pem
+    LEGACY_CNF=$TMP/legacy.cnf
+    EMS_CNF=$TMP/ems.cnf
+    if ! timeout $TO "$OPENSSL" req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+            -keyout "$KEY" -out "$CERT" -days 2 -nodes -subj /CN=localhost \
+            >"$TMP/req.log" 2>&1; then
+        cat "$TMP/req.log" >&2
+        return 1
+    fi
+    write_cnf "$LEGACY_CNF" -ExtendedMasterSecret
+    write_cnf "$EMS_CNF" ExtendedMasterSecret
+}
