@@ -127,7 +127,7 @@ static uint64_t siphash24(const unsigned char key[16], const unsigned char *in,
     /* The state and the last block depend on the secret. */
     OPENSSL_cleanse(v, sizeof(v));
     OPENSSL_cleanse(tail, sizeof(tail));
-    m = 0;
+    OPENSSL_cleanse(&m, sizeof(m));
     return out;
 }
 

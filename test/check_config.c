@@ -278,6 +278,9 @@ static const struct bad_set bad_sets[] = {
         "'AllowLegacyResumption'?); " KNOWN_KEYS },
     { "LogTarge", "stderr", EMSGUARD_R_UNKNOWN_KEY,
         "unknown key 'LogTarge' (did you mean 'LogTarget'?); " KNOWN_KEYS },
+    { "RequireExtendedMasterSecrets", "1", EMSGUARD_R_UNKNOWN_KEY,
+        "unknown key 'RequireExtendedMasterSecrets' (did you mean "
+        "'RequireExtendedMasterSecret'?); " KNOWN_KEYS },
     { " EventLogging", "1", EMSGUARD_R_UNKNOWN_KEY,
         "unknown key ' EventLogging' (did you mean 'EventLogging'?); " KNOWN_KEYS },
     /* unknown keys, nothing close enough to suggest */
@@ -338,6 +341,10 @@ static const struct bad_set bad_sets[] = {
         "key 'DisableServerExtendedMasterSecret': value '2' is out of range; " ACC_BOOL },
     { K_DCLI, "2", EMSGUARD_R_OUT_OF_RANGE,
         "key 'DisableClientExtendedMasterSecret': value '2' is out of range; " ACC_BOOL },
+    { "RequireExtendedMasterSecret", "2", EMSGUARD_R_OUT_OF_RANGE,
+        "key 'RequireExtendedMasterSecret': value '2' is out of range; " ACC_BOOL },
+    { "RequireExtendedMasterSecret", "yes", EMSGUARD_R_BAD_VALUE,
+        "key 'RequireExtendedMasterSecret': value 'yes' is not a number; " ACC_BOOL },
     { K_ALR, "0x2", EMSGUARD_R_OUT_OF_RANGE,
         "key 'AllowLegacyResumption': value '0x2' is out of range; " ACC_BOOL },
     { K_DSRV, "0xFFFFFFFF", EMSGUARD_R_OUT_OF_RANGE,

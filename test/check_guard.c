@@ -335,8 +335,40 @@ START_TEST(test_audit_arguments)
 
     ck_assert_int_eq(EMSGUARD_audit_get(EMSGUARD_AUDIT_MAX, &v), 0);
     ck_assert_int_eq(EMSGUARD_audit_get(EMSGUARD_AUDIT_REFUSED, NULL), 0);
-    ck_assert_int_eq(EMSGUARD_audit_log(), 1);
     ERR_clear_error();
+}
+END_TEST
+
+static int audit_log_ret;
+
+static void log_audit(void)
+{
+    audit_log_ret = EMSGUARD_audit_log();
+}
+
+/* On demand, the summary line carries the same numbers as the API. */
+START_TEST(test_audit_log_line)
+{
+    uint64_t c[EMSGUARD_AUDIT_MAX];
+    char want[256];
+    const char *out;
+
+    snapshot(c);
+    out = hs_capture_stderr(log_audit);
+    ck_assert_ptr_nonnull(out);
+    ck_assert_int_eq(audit_log_ret, 1);
+    snprintf(want, sizeof(want),
+        "emsguard: info: TLS1-PRF audit (on demand): ems_derivations=%llu "
+        "non_ems_derivations=%llu resumptions=%llu refused=%llu; %llu of %llu full "
+        "TLS<=1.2 handshakes lacked Extended Master Secret\n",
+        (unsigned long long)c[EMSGUARD_AUDIT_EMS_DERIVATIONS],
+        (unsigned long long)c[EMSGUARD_AUDIT_NON_EMS_DERIVATIONS],
+        (unsigned long long)c[EMSGUARD_AUDIT_RESUMPTIONS],
+        (unsigned long long)c[EMSGUARD_AUDIT_REFUSED],
+        (unsigned long long)c[EMSGUARD_AUDIT_NON_EMS_DERIVATIONS],
+        (unsigned long long)(c[EMSGUARD_AUDIT_EMS_DERIVATIONS]
+            + c[EMSGUARD_AUDIT_NON_EMS_DERIVATIONS]));
+    ck_assert_str_eq(out, want);
 }
 END_TEST
 
@@ -351,6 +383,7 @@ static Suite *guard_suite(void)
     tcase_add_loop_test(tc, test_guard_audit, 0, HS_MECH_COUNT);
     tcase_add_test(tc, test_guard_enforce);
     tcase_add_test(tc, test_audit_arguments);
+    tcase_add_test(tc, test_audit_log_line);
     suite_add_tcase(s, tc);
     tc = tcase_create("ctx-require");
     tcase_add_checked_fixture(tc, NULL, teardown);
