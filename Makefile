@@ -5,6 +5,7 @@
 #                        (eg_peer, and libemsguard-preload.so with stock
 #                        openssl, curl and nginx)
 #   make check SANITIZE=1  the same under ASan+UBSan (objects in build-san/)
+#   SANITIZE=thread      a ThreadSanitizer tree (build-tsan/), for the stress test
 #   make demo            the side-by-side table: stock OpenSSL vs emsguard
 #   make bench           handshake benchmark: ratios to stock, CSV, SVG chart
 #   make install         honours PREFIX, DESTDIR, LIBDIR, MODULESDIR
@@ -28,19 +29,25 @@ SSL_LIBS   := $(shell pkg-config --libs libssl libcrypto)
 CHECK_CFLAGS := $(shell pkg-config --cflags check)
 CHECK_LIBS   := $(shell pkg-config --libs check)
 
+# BUILD_DIR lets several trees build side by side (make BUILD_DIR=build-x).
+BUILD_DIR ?= build
 ifeq ($(SANITIZE),1)
-BUILD    := build-san
+BUILD    := $(BUILD_DIR)-san
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else ifeq ($(SANITIZE),thread)
+BUILD    := $(BUILD_DIR)-tsan
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
 else
-BUILD    := build
+BUILD    := $(BUILD_DIR)
 SANFLAGS :=
 endif
 
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -Iinclude -Iprovider $(SSL_CFLAGS) $(WARN) $(CFLAGS) $(SANFLAGS)
 
 LIB_SRCS := provider/errors.c provider/log.c provider/policy.c \
-            provider/conf_file.c provider/session_flags.c \
-            provider/ctx_hooks.c provider/prf_guard.c provider/provider.c
+            provider/conf_file.c provider/reg_file.c provider/schannel.c \
+            provider/session_flags.c provider/ctx_hooks.c provider/prf_guard.c \
+            provider/provider.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 
 LIBNAME  := libemsguard.so
@@ -48,6 +55,11 @@ SONAME   := $(LIBNAME).$(SOVERSION)
 LIBFILE  := $(LIBNAME).$(VERSION)
 PRELOAD  := $(BUILD)/libemsguard-preload.so
 
+# Check suites run by unit-check, shell scripts run by integration-check.
+# Makefile fragments in mk/ append to these lists (and to TEST_BINS) and add
+# their own link rules; each fragment owns one test concern.
+UNIT_SUITES := check_config check_handshake check_guard
+INTEGRATION_SCRIPTS := integration.sh preload.sh
 TEST_BINS := $(BUILD)/test/check_config $(BUILD)/test/check_handshake \
              $(BUILD)/test/check_guard $(BUILD)/test/eg_peer
 DEMO_BIN  := $(BUILD)/demo/emsguard-demo
@@ -120,13 +132,18 @@ endif
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 unit-check: all
-	$(SAN_ENV) BUILD=$(BUILD) SANITIZE=$(SANITIZE) $(BUILD)/test/check_config
-	$(SAN_ENV) BUILD=$(BUILD) SANITIZE=$(SANITIZE) $(BUILD)/test/check_handshake
-	$(SAN_ENV) BUILD=$(BUILD) SANITIZE=$(SANITIZE) $(BUILD)/test/check_guard
+	@set -e; for t in $(UNIT_SUITES); do \
+	    echo "== $$t"; \
+	    $(SAN_ENV) BUILD=$(BUILD) SANITIZE=$(SANITIZE) $(BUILD)/test/$$t; \
+	done
 
 integration-check: all
-	$(SAN_ENV) BUILD=$(BUILD) SANITIZE=$(SANITIZE) bash test/integration.sh
-	$(SAN_ENV) BUILD=$(BUILD) SANITIZE=$(SANITIZE) bash test/preload.sh
+	@set -e; for t in $(INTEGRATION_SCRIPTS); do \
+	    echo "== $$t"; \
+	    $(SAN_ENV) BUILD=$(BUILD) SANITIZE=$(SANITIZE) bash test/$$t; \
+	done
+
+-include $(sort $(wildcard mk/*.mk))
 
 demo: all
 	BUILD=$(BUILD) $(DEMO_BIN)
@@ -167,4 +184,4 @@ uninstall:
 	    $(DESTDIR)$(PKGCONFIGDIR)/emsguard.pc $(DESTDIR)$(MODULESDIR)/emsguard.so
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san $(BUILD_DIR) $(BUILD_DIR)-san
