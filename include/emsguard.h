@@ -81,6 +81,7 @@ extern "C" {
 #define EMSGUARD_EVENT_LOGGING "EventLogging"
 #define EMSGUARD_LOG_TARGET "LogTarget"
 #define EMSGUARD_REQUIRE_EMS "RequireExtendedMasterSecret"
+#define EMSGUARD_DISABLE_DHE_WITHOUT_EMS "DisableDHEWithoutExtendedMasterSecret"
 
 /* EventLogging bits. */
 #define EMSGUARD_LOG_ERRORS 0x1
@@ -101,6 +102,9 @@ extern "C" {
 #define EMSGUARD_R_SESSION 110 /* session could not be inspected */
 #define EMSGUARD_R_EMS_REQUIRED 111 /* peer without EMS, and it is required */
 #define EMSGUARD_R_GUARD 112 /* the TLS1-PRF guard cannot delegate */
+#define EMSGUARD_R_NOT_SET 113 /* a Schannel value left to OpenSSL's default */
+#define EMSGUARD_R_REG_FILE 114 /* a .reg file cannot be read or parsed */
+#define EMSGUARD_R_OPENSSL_SETTING 115 /* OpenSSL refused a mapped setting */
 
 /* The OpenSSL library code of emsguard's errors (ERR_GET_LIB()). */
 int EMSGUARD_get_error_lib(void);
@@ -154,6 +158,41 @@ int EMSGUARD_POLICY_from_provider(EMSGUARD_POLICY *policy,
     OSSL_LIB_CTX *libctx, int *found);
 int EMSGUARD_POLICY_from_config(EMSGUARD_POLICY *policy, const char *file,
     int *found);
+
+/*
+ * Schannel registry exports.
+ *
+ * EMSGUARD_POLICY_load_reg() applies a Windows Registry Editor export to
+ * |policy|: "REGEDIT4" (ANSI) or "Windows Registry Editor Version 5.00"
+ * (UTF-16LE with a byte-order mark, as regedit writes it, or UTF-8).  CRLF,
+ * ';' comments, '\' continuations, [-KEY] and "Value"=- deletions, and
+ * dword:, hex:, hex(b): (QWORD) and hex(7): (multi-string) data are read as
+ * regedit writes them; key paths and value names are case-insensitive.
+ * Only two keys matter:
+ *   HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL
+ *   HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\Cryptography\Configuration\SSL\00010002
+ * (HKLM may be abbreviated).  Values elsewhere are ignored, with one
+ * informational line; a value inside them that has no OpenSSL meaning is a
+ * warning naming file:line; a syntax error or a bad value fails with
+ * EMSGUARD_R_REG_FILE (or the value's own reason) and "file:line: ..." on
+ * the error queue, and leaves |policy| unchanged.  Warnings are logged when
+ * the policy is enabled or the provider loads, and kept in the policy
+ * (EMSGUARD_POLICY_get0_warnings(): newline-separated, "" if none).
+ *
+ * The Schannel values that map to OpenSSL settings (the README has the
+ * table) use registry paths relative to the SCHANNEL key as names, e.g.
+ * "Protocols\\TLS 1.2\\Server\\Enabled", "Ciphers\\RC4 128/128\\Enabled",
+ * "KeyExchangeAlgorithms\\Diffie-Hellman\\ClientMinKeyBitLength",
+ * "ClientCacheTime", "Functions", "EccCurves"; EMSGUARD_POLICY_set() also
+ * accepts the openssl.cnf spelling ("Protocols.TLS_1.2.Server.Enabled").
+ * While unset they leave OpenSSL's own settings alone, and
+ * EMSGUARD_POLICY_get_dword() fails for them with EMSGUARD_R_NOT_SET.
+ *
+ * Precedence, lowest first: built-in defaults, the provider's PolicyFile,
+ * the provider's openssl.cnf keys, then API calls in the order made.
+ */
+int EMSGUARD_POLICY_load_reg(EMSGUARD_POLICY *policy, const char *file);
+const char *EMSGUARD_POLICY_get0_warnings(const EMSGUARD_POLICY *policy);
 
 /*
  * Enabling the policy on an SSL_CTX.

@@ -35,10 +35,21 @@ static const char *conf_string(CONF *conf, const char *section,
     return v;
 }
 
-static int check_section(CONF *conf, const char *file, const char *section)
+#define POLICY_FILE_KEY "PolicyFile"
+
+/*
+ * Visits every policy value of |section|, descending into the nested
+ * sections OpenSSL turns into "Group.Subkey" names.  Unknown names and
+ * misplaced sections fail with the section and key named.
+ */
+typedef int (*value_fn)(void *arg, eg_key key, const char *name,
+    const char *value, const char *where);
+
+static int walk_section(CONF *conf, const char *file, const char *section,
+    const char *prefix, value_fn fn, void *arg)
 {
     STACK_OF(CONF_VALUE) *values = NCONF_get_section(conf, section);
-    char where[512];
+    char where[512], name[256];
     int i, key;
 
     if (values == NULL)
@@ -46,28 +57,78 @@ static int check_section(CONF *conf, const char *file, const char *section)
     snprintf(where, sizeof(where), "%s, section [%s]: ", file, section);
     for (i = 0; i < sk_CONF_VALUE_num(values); i++) {
         const CONF_VALUE *v = sk_CONF_VALUE_value(values, i);
+        int is_section = NCONF_get_section(conf, v->value) != NULL;
 
-        if (emsguard_conf_is_reserved_key(v->name))
+        if (prefix[0] == '\0'
+            && (emsguard_conf_is_reserved_key(v->name) || strcmp(v->name, POLICY_FILE_KEY) == 0)) {
+            if (strcmp(v->name, POLICY_FILE_KEY) == 0 && is_section) {
+                emsguard_raise(EMSGUARD_R_BAD_VALUE,
+                    "%skey '%s': value '%s' is the name of a section; accepted: "
+                    "the path of a .reg file", where, v->name, v->value);
+                return 0;
+            }
             continue;
-        if ((key = emsguard_key_lookup(v->name)) < 0) {
+        }
+        if ((size_t)snprintf(name, sizeof(name), "%s%s", prefix, v->name) >= sizeof(name)) {
             emsguard_raise_unknown_key(where, v->name);
             return 0;
         }
-        /*
-         * OpenSSL treats a value that names a section as a nested section
-         * and would hand us "<key>.<name>" instead of the key: the setting
-         * would vanish and the default would apply.
-         */
-        if (NCONF_get_section(conf, v->value) != NULL) {
-            emsguard_raise(EMSGUARD_R_BAD_VALUE,
-                "%skey '%s': value '%s' is the name of a section, which "
-                "OpenSSL would read as a nested section instead of a value; "
-                "accepted: %s",
-                where, v->name, v->value, emsguard_key_accepted((eg_key)key));
-            return 0;
+        if ((key = emsguard_key_lookup(name)) >= 0) {
+            /*
+             * OpenSSL treats a value that names a section as a nested
+             * section and would hand us "<key>.<name>" instead of the key:
+             * the setting would vanish and the default would apply.
+             */
+            if (is_section) {
+                emsguard_raise(EMSGUARD_R_BAD_VALUE,
+                    "%skey '%s': value '%s' is the name of a section, which "
+                    "OpenSSL would read as a nested section instead of a value; "
+                    "accepted: %s",
+                    where, name, v->value, emsguard_key_accepted((eg_key)key));
+                return 0;
+            }
+            if (fn != NULL && !fn(arg, (eg_key)key, name, v->value, where))
+                return 0;
+            continue;
         }
+        if (emsguard_key_is_group(name)) {
+            char sub[260];
+
+            if (!is_section) {
+                emsguard_raise(EMSGUARD_R_BAD_VALUE,
+                    "%skey '%s': value '%s' must name a section holding its "
+                    "subkeys (e.g. %s = my_%s_section)",
+                    where, name, v->value, v->name, v->name);
+                return 0;
+            }
+            snprintf(sub, sizeof(sub), "%s.", name);
+            if (!walk_section(conf, file, v->value, sub, fn, arg))
+                return 0;
+            continue;
+        }
+        emsguard_raise_unknown_key(where, name);
+        return 0;
     }
     return 1;
+}
+
+static int check_section(CONF *conf, const char *file, const char *section)
+{
+    return walk_section(conf, file, section, "", NULL, NULL);
+}
+
+struct store_arg {
+    EMSGUARD_POLICY *policy;
+    const char *file;
+};
+
+static int store_value(void *arg, eg_key key, const char *name,
+    const char *value, const char *where)
+{
+    struct store_arg *sa = arg;
+
+    (void)name;
+    return emsguard_policy_store(sa->policy, key, value, EG_SRC_CONF, sa->file, 0, where);
 }
 
 /* True when a provider section entry |name| is emsguard: by name or module. */
@@ -176,10 +237,10 @@ int EMSGUARD_POLICY_from_config(EMSGUARD_POLICY *policy, const char *file,
 {
     char *default_file = NULL;
     CONF *conf = NULL;
-    EMSGUARD_POLICY parsed;
-    const char *ours;
-    char where[512];
-    int key, ok = 0;
+    EMSGUARD_POLICY *parsed = NULL;
+    struct store_arg sa;
+    const char *ours, *policy_file;
+    int ok = 0;
 
     if (policy == NULL || found == NULL) {
         emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT,
@@ -202,21 +263,24 @@ int EMSGUARD_POLICY_from_config(EMSGUARD_POLICY *policy, const char *file,
         ok = 1; /* no emsguard provider configured: policy unchanged */
         goto done;
     }
-    if (!check_section(conf, file, ours))
+    if ((parsed = OPENSSL_malloc(sizeof(*parsed))) == NULL) {
+        emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot allocate a policy");
         goto done;
-    snprintf(where, sizeof(where), "%s, section [%s]: ", file, ours);
-    parsed = *policy;
-    for (key = 0; key < EG_KEY_COUNT; key++) {
-        const char *text = conf_string(conf, ours, emsguard_key_name((eg_key)key));
-
-        if (text != NULL
-            && !emsguard_parse_value((eg_key)key, text, &parsed.values[key], where))
-            goto done;
     }
-    *policy = parsed;
+    *parsed = *policy;
+    /* Precedence: the PolicyFile first, the section's own keys over it. */
+    if ((policy_file = conf_string(conf, ours, POLICY_FILE_KEY)) != NULL
+        && !EMSGUARD_POLICY_load_reg(parsed, policy_file))
+        goto done;
+    sa.policy = parsed;
+    sa.file = file;
+    if (!walk_section(conf, file, ours, "", store_value, &sa))
+        goto done;
+    *policy = *parsed;
     *found = 1;
     ok = 1;
 done:
+    OPENSSL_free(parsed);
     NCONF_free(conf);
     OPENSSL_free(default_file);
     return ok;

@@ -22,11 +22,13 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include <openssl/tls1.h>
+#include <openssl/x509.h>
 #include "internal.h"
 
 typedef int (*new_session_fn)(SSL *, SSL_SESSION *);
@@ -45,6 +47,10 @@ struct eg_ctx_state {
     void *app_ticket_arg;
     SSL_client_hello_cb_fn app_hello_cb;
     void *app_hello_arg;
+    /* A both-roles ctx whose roles get different Schannel settings. */
+    int schannel_per_ssl;
+    int (*app_security_cb)(const SSL *, const SSL_CTX *, int, int, int, void *, void *);
+    SSL_verify_cb app_verify_cb;
     _Atomic uint64_t counters[EMSGUARD_CNT_MAX];
 };
 
@@ -53,12 +59,18 @@ struct eg_ctx_state {
 #define CONN_VIA_TICKET 0x2 /* the offered session came from a ticket */
 #define CONN_VIA_EXTERNAL 0x4 /* ... from the application's cache */
 #define CONN_ABORT_REPORTED 0x8
+#define CONN_WITHHELD 0x10 /* client: a non-EMS session was not offered */
+#define CONN_DONE 0x20 /* a handshake completed */
 
 static CRYPTO_ONCE index_once = CRYPTO_ONCE_STATIC_INIT;
 static int ctx_state_idx = -1; /* SSL_CTX -> struct eg_ctx_state */
 static int ssl_state_idx = -1; /* SSL -> the state that saw its start */
 static int ssl_flags_idx = -1; /* SSL -> CONN_* flags */
 static int ssl_info_idx = -1; /* SSL -> the application's per-SSL info_fn */
+static int ssl_bytes_idx = -1; /* SSL -> bytes read when the handshake ended */
+
+static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+    long argl, void *argp);
 
 static void free_ctx_state(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
     int idx, long argl, void *argp)
@@ -76,15 +88,16 @@ static void init_indices(void)
     ctx_state_idx = SSL_CTX_get_ex_new_index(0, "emsguard state", NULL, NULL,
         free_ctx_state);
     ssl_state_idx = SSL_get_ex_new_index(0, "emsguard state", NULL, NULL, NULL);
-    ssl_flags_idx = SSL_get_ex_new_index(0, "emsguard flags", NULL, NULL, NULL);
+    ssl_flags_idx = SSL_get_ex_new_index(0, "emsguard flags", NULL, NULL, on_ssl_free);
     ssl_info_idx = SSL_get_ex_new_index(0, "emsguard app info cb", NULL, NULL, NULL);
+    ssl_bytes_idx = SSL_get_ex_new_index(0, "emsguard bytes read", NULL, NULL, NULL);
 }
 
 static int indices_ready(void)
 {
     return CRYPTO_THREAD_run_once(&index_once, init_indices)
         && ctx_state_idx >= 0 && ssl_state_idx >= 0 && ssl_flags_idx >= 0
-        && ssl_info_idx >= 0;
+        && ssl_info_idx >= 0 && ssl_bytes_idx >= 0;
 }
 
 static struct eg_ctx_state *state_of_ctx(const SSL_CTX *ctx)
@@ -406,6 +419,96 @@ static int hello_will_be_tls13(SSL *ssl)
     return 0;
 }
 
+/* ---- DHE without EMS ------------------------------------------------------ */
+
+static int is_dhe(const SSL_CIPHER *c)
+{
+    int kx = SSL_CIPHER_get_kx_nid(c);
+
+    return kx == NID_kx_dhe || kx == NID_kx_dhe_psk;
+}
+
+static int is_tls13_cipher(const SSL_CIPHER *c)
+{
+    return SSL_CIPHER_get_kx_nid(c) == NID_kx_any;
+}
+
+/* Could this server authenticate |c| with its current key? */
+static int server_can_use(SSL *ssl, const SSL_CIPHER *c)
+{
+    EVP_PKEY *key = SSL_get_privatekey(ssl);
+
+    switch (SSL_CIPHER_get_auth_nid(c)) {
+    case NID_auth_rsa:
+        return key != NULL && EVP_PKEY_is_a(key, "RSA");
+    case NID_auth_ecdsa:
+        return key != NULL && EVP_PKEY_is_a(key, "EC");
+    case NID_auth_null:
+    case NID_auth_psk:
+        return 1;
+    default:
+        return 0; /* unsure: count it as not usable */
+    }
+}
+
+/* Replaces |ssl|'s cipher list by the same list without TLS_DHE_*. */
+static int drop_dhe(SSL *ssl)
+{
+    STACK_OF(SSL_CIPHER) *list = SSL_get_ciphers(ssl);
+    char buf[4096] = "";
+    size_t used = 0;
+    int i, had_dhe = 0;
+
+    for (i = 0; i < sk_SSL_CIPHER_num(list); i++) {
+        const SSL_CIPHER *c = sk_SSL_CIPHER_value(list, i);
+        const char *name = SSL_CIPHER_get_name(c);
+        int n;
+
+        if (is_dhe(c)) {
+            had_dhe = 1;
+            continue;
+        }
+        if (is_tls13_cipher(c))
+            continue; /* kept by SSL_set_ciphersuites, not this list */
+        n = snprintf(buf + used, sizeof(buf) - used, "%s%s", used > 0 ? ":" : "", name);
+        if (n < 0 || (size_t)n >= sizeof(buf) - used)
+            return 0;
+        used += (size_t)n;
+    }
+    if (!had_dhe || used == 0)
+        return 0;
+    return SSL_set_cipher_list(ssl, buf);
+}
+
+/*
+ * Server, ClientHello without EMS: steer away from TLS_DHE_* when the client
+ * shares another suite we can use.  Stacks that mishandle a DH shared secret
+ * with leading zero bytes fail 1 in 256 such handshakes with bad_record_mac.
+ */
+static void avoid_dhe_for_hello(struct eg_ctx_state *st, SSL *ssl)
+{
+    STACK_OF(SSL_CIPHER) *ours = SSL_get_ciphers(ssl);
+    const unsigned char *ids;
+    size_t len, i;
+    int shared_dhe = 0, shared_other = 0;
+
+    if ((len = SSL_client_hello_get0_ciphers(ssl, &ids)) == 0)
+        return;
+    for (i = 0; i + 1 < len; i += 2) {
+        const SSL_CIPHER *c = SSL_CIPHER_find(ssl, ids + i);
+
+        if (c == NULL || is_tls13_cipher(c) || sk_SSL_CIPHER_find(ours, (SSL_CIPHER *)c) < 0)
+            continue;
+        if (is_dhe(c))
+            shared_dhe = 1;
+        else if (server_can_use(ssl, c))
+            shared_other = 1;
+    }
+    if (shared_dhe && shared_other && drop_dhe(ssl))
+        emsguard_log(&st->policy, EG_LEVEL_DEBUG,
+            "server: ClientHello without EMS: TLS_DHE_* suites not selected");
+}
+
 /*
  * RequireExtendedMasterSecret=1: a ClientHello that would negotiate TLS <= 1.2
  * without EMS is rejected with handshake_failure, before any key exchange.
@@ -415,6 +518,7 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
     struct eg_ctx_state *st = arg;
     const unsigned char *ext;
     size_t len;
+    int hello_ems;
 
     if (st->app_hello_cb != NULL) {
         int r = st->app_hello_cb(ssl, al, st->app_hello_arg);
@@ -422,10 +526,14 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
         if (r != SSL_CLIENT_HELLO_SUCCESS)
             return r;
     }
+    hello_ems = SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_extended_master_secret, &ext, &len);
+    if (hello_will_be_tls13(ssl))
+        return SSL_CLIENT_HELLO_SUCCESS;
+    if (st->policy.values[EG_KEY_DISABLE_DHE_WITHOUT_EMS]
+        && (!hello_ems || !emsguard_role_uses_ems(&st->policy, EG_ROLE_SERVER)))
+        avoid_dhe_for_hello(st, ssl);
     if (!st->policy.values[EG_KEY_REQUIRE_EMS]
-        || !emsguard_role_uses_ems(&st->policy, EG_ROLE_SERVER)
-        || SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_extended_master_secret, &ext, &len)
-        || hello_will_be_tls13(ssl))
+        || !emsguard_role_uses_ems(&st->policy, EG_ROLE_SERVER) || hello_ems)
         return SSL_CLIENT_HELLO_SUCCESS;
     count(st, EMSGUARD_CNT_REJECTED_NO_EMS);
     log_event(st, ssl, EG_LEVEL_ERROR, "rejected ClientHello:",
@@ -437,14 +545,33 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
     return SSL_CLIENT_HELLO_ERROR;
 }
 
+/* ClientCacheTime: is |sess| older than the client may reuse? */
+static int client_cache_expired(const struct eg_ctx_state *st, const SSL_SESSION *sess)
+{
+    uint32_t ms;
+    time_t now = time(NULL), born = (time_t)SSL_SESSION_get_time(sess);
+
+    if (!st->policy.set[EG_KEY_CLIENT_CACHE_TIME])
+        return 0;
+    ms = st->policy.values[EG_KEY_CLIENT_CACHE_TIME];
+    return ms == 0 || now < born || (uint64_t)(now - born) * 1000 >= ms;
+}
+
 /* Client: drop a session the policy forbids offering, before ClientHello. */
 static void filter_offered_session(struct eg_ctx_state *st, SSL *ssl)
 {
     SSL_SESSION *sess = SSL_get_session(ssl);
     eg_verdict v;
 
-    if (sess == NULL || !SSL_in_before(ssl) || is_tls13_session(sess)
-        || !SSL_SESSION_is_resumable(sess))
+    if (sess == NULL || !SSL_in_before(ssl) || !SSL_SESSION_is_resumable(sess))
+        return;
+    if (client_cache_expired(st, sess)) {
+        log_event(st, ssl, EG_LEVEL_INFO, "did not offer session:",
+            "reason=client-cache-time (older than ClientCacheTime)", "set-session");
+        SSL_set_session(ssl, NULL);
+        return;
+    }
+    if (is_tls13_session(sess))
         return;
     v = emsguard_resumption_verdict(&st->policy, EG_ROLE_CLIENT,
         emsguard_session_ems(sess));
@@ -455,6 +582,8 @@ static void filter_offered_session(struct eg_ctx_state *st, SSL *ssl)
         "did not offer session, full handshake instead:", reason_text(v),
         "set-session");
     SSL_set_session(ssl, NULL);
+    if (v == EG_REFUSE_NO_EMS)
+        set_conn_flags(ssl, conn_flags(ssl) | CONN_WITHHELD);
 }
 
 static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
@@ -464,10 +593,20 @@ static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
     if (SSL_get_ex_data(ssl, ssl_state_idx) == NULL)
         SSL_set_ex_data(ssl, ssl_state_idx, st);
     set_conn_flags(ssl, CONN_IN_HANDSHAKE); /* forget the last handshake */
+    if (st->schannel_per_ssl
+        && !emsguard_schannel_apply(&st->policy, role, NULL, ssl))
+        emsguard_log(&st->policy, EG_LEVEL_ERROR,
+            "%s: cannot apply the Schannel settings to this connection",
+            role == EG_ROLE_SERVER ? "server" : "client");
     if (!emsguard_role_uses_ems(&st->policy, role))
         SSL_set_options(ssl, SSL_OP_NO_EXTENDED_MASTER_SECRET);
-    if (role == EG_ROLE_CLIENT)
+    if (role == EG_ROLE_CLIENT) {
         filter_offered_session(st, ssl);
+        /* The knowledge base's advice: a client without EMS drops DHE. */
+        if ((SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) != 0
+            && st->policy.values[EG_KEY_DISABLE_DHE_WITHOUT_EMS])
+            drop_dhe(ssl);
+    }
 }
 
 static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
@@ -480,7 +619,10 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
     /* TLS 1.3 post-handshake messages report "done" without a start. */
     if ((flags & CONN_IN_HANDSHAKE) == 0)
         return;
-    set_conn_flags(ssl, flags & ~(uintptr_t)CONN_IN_HANDSHAKE);
+    set_conn_flags(ssl, (flags & ~(uintptr_t)CONN_IN_HANDSHAKE) | CONN_DONE);
+    if (flags & CONN_WITHHELD)
+        SSL_set_ex_data(ssl, ssl_bytes_idx,
+            (void *)(uintptr_t)(SSL_get_rbio(ssl) != NULL ? BIO_number_read(SSL_get_rbio(ssl)) : 0));
     ems = (sess != NULL && !tls13) ? emsguard_session_ems(sess) : 1;
     if (!SSL_session_reused(ssl)) {
         count(st, EMSGUARD_CNT_FULL_HANDSHAKES);
@@ -529,6 +671,83 @@ static void on_alert_sent(struct eg_ctx_state *st, SSL *ssl, int alert)
         via);
 }
 
+/*
+ * Client, when the connection is freed: the policy refused to resume a
+ * non-EMS session, the full handshake succeeded, and then the peer sent
+ * nothing (at most one short record, a close_notify) before the end.  That
+ * is what a server requiring session reuse does (FTPS require_ssl_reuse
+ * drops a data connection that did not resume), so say so in one line.
+ */
+static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+    long argl, void *argp)
+{
+    SSL *ssl = parent;
+    uintptr_t flags = (uintptr_t)ptr;
+    struct eg_ctx_state *st;
+    uint64_t at_done, now;
+    char peer[80];
+
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    if ((flags & (CONN_WITHHELD | CONN_DONE)) != (CONN_WITHHELD | CONN_DONE)
+        || ssl == NULL || SSL_get_rbio(ssl) == NULL
+        || (st = state_of_ssl(ssl)) == NULL)
+        return;
+    at_done = (uintptr_t)SSL_get_ex_data(ssl, ssl_bytes_idx);
+    now = BIO_number_read(SSL_get_rbio(ssl));
+    if (now - at_done > 64)
+        return;
+    peer_address(ssl, peer, sizeof(peer));
+    emsguard_log(&st->policy, EG_LEVEL_WARNING,
+        "role=client resumption of a non-EMS session was refused (full handshake "
+        "instead) and peer=%s closed the connection without sending data: the peer "
+        "requires session reuse (e.g. FTPS require_ssl_reuse); enable Extended "
+        "Master Secret on the peer", peer);
+}
+
+/* Security callback: the application's (or OpenSSL's) first, then ours. */
+static int security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
+    int nid, void *other, void *ex)
+{
+    const SSL_CTX *owner = ssl != NULL ? SSL_get_SSL_CTX(ssl) : ctx;
+    struct eg_ctx_state *st = ssl != NULL ? state_of_ssl(ssl) : state_of_ctx(owner);
+
+    if (st == NULL)
+        return 0; /* cannot happen on a ctx we set up; refuse, not allow */
+    if (st->app_security_cb != NULL
+        && !st->app_security_cb(ssl, ctx, op, bits, nid, other, ex))
+        return 0;
+    if (ssl == NULL)
+        return 1;
+    return emsguard_schannel_security_ok(&st->policy,
+        SSL_is_server((SSL *)ssl) ? EG_ROLE_SERVER : EG_ROLE_CLIENT, op, other);
+}
+
+/* Verify callback: PKCS MinKeyBitLength for the peer's RSA certificate. */
+static int verify_cb(int ok, X509_STORE_CTX *store)
+{
+    SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct eg_ctx_state *st = ssl != NULL ? state_of_ssl(ssl) : NULL;
+
+    if (st == NULL)
+        return 0;
+    if (st->app_verify_cb != NULL)
+        ok = st->app_verify_cb(ok, store);
+    if (ok && X509_STORE_CTX_get_error_depth(store) == 0
+        && !emsguard_schannel_peer_key_ok(&st->policy,
+            SSL_is_server(ssl) ? EG_ROLE_SERVER : EG_ROLE_CLIENT,
+            X509_STORE_CTX_get_current_cert(store))) {
+        X509_STORE_CTX_set_error(store, X509_V_ERR_EE_KEY_TOO_SMALL);
+        log_event(st, ssl, EG_LEVEL_ERROR, "peer certificate refused:",
+            "reason=key-too-small (RSA key below KeyExchangeAlgorithms\\PKCS MinKeyBitLength)",
+            "certificate");
+        return 0;
+    }
+    return ok;
+}
+
 static void info_cb(const SSL *cssl, int where, int ret)
 {
     SSL *ssl = (SSL *)cssl; /* libssl hands out const; ex_data needs it */
@@ -575,9 +794,72 @@ static void flush_internal_cache(SSL_CTX *ctx)
     SSL_CTX_sess_set_remove_cb(ctx, app_remove_cb);
 }
 
+/* Which roles an SSL_CTX can play, from its method. */
+static int ctx_roles(const SSL_CTX *ctx, int *server, int *client)
+{
+    const SSL_METHOD *m = SSL_CTX_get_ssl_method(ctx);
+
+    *server = !(m == TLS_client_method() || m == DTLS_client_method());
+    *client = !(m == TLS_server_method() || m == DTLS_server_method());
+    return 1;
+}
+
+/*
+ * Applies the Schannel settings to |ctx|: to the ctx itself when it plays
+ * one role or both roles get the same, otherwise per connection at handshake
+ * start (*per_ssl set).
+ */
+static int apply_schannel(const EMSGUARD_POLICY *policy, SSL_CTX *ctx, int *per_ssl)
+{
+    int server, client, ok = 1;
+
+    *per_ssl = 0;
+    if (!emsguard_schannel_any(policy))
+        return 1;
+    ctx_roles(ctx, &server, &client);
+    if (server && client && emsguard_schannel_roles_differ(policy)) {
+        *per_ssl = 1;
+        return emsguard_schannel_apply(policy, EG_ROLE_SERVER, ctx, NULL) && ok;
+    }
+    if (server)
+        ok = emsguard_schannel_apply(policy, EG_ROLE_SERVER, ctx, NULL);
+    if (ok && client && !server)
+        ok = emsguard_schannel_apply(policy, EG_ROLE_CLIENT, ctx, NULL);
+    return ok;
+}
+
+/* Tries the Schannel settings on a scratch ctx, so a refusal changes nothing. */
+static int schannel_settings_accepted(const EMSGUARD_POLICY *policy, SSL_CTX *ctx)
+{
+    SSL_CTX *scratch;
+    int per_ssl, ok;
+
+    if (!emsguard_schannel_any(policy))
+        return 1;
+    scratch = SSL_CTX_new(SSL_CTX_get_ssl_method(ctx));
+    if (scratch == NULL) {
+        emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot allocate a scratch SSL_CTX");
+        return 0;
+    }
+    ok = apply_schannel(policy, scratch, &per_ssl);
+    if (ok && per_ssl) {
+        SSL *s = SSL_new(scratch);
+
+        ok = s != NULL && emsguard_schannel_apply(policy, EG_ROLE_SERVER, NULL, s)
+            && emsguard_schannel_apply(policy, EG_ROLE_CLIENT, NULL, s);
+        SSL_free(s);
+        if (!ok)
+            emsguard_raise(EMSGUARD_R_OPENSSL_SETTING,
+                "OpenSSL refused the per-role Schannel settings");
+    }
+    SSL_CTX_free(scratch);
+    return ok;
+}
+
 int EMSGUARD_enable_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *policy)
 {
     struct eg_ctx_state *st;
+    int per_ssl = 0;
 
     if (ctx == NULL || policy == NULL) {
         emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT, "EMSGUARD_enable: ctx or policy is NULL");
@@ -588,12 +870,14 @@ int EMSGUARD_enable_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *policy)
         return 0;
     }
     if ((st = SSL_CTX_get_ex_data(ctx, ctx_state_idx)) != NULL) {
-        if (memcmp(&st->policy, policy, sizeof(*policy)) == 0)
+        if (emsguard_policy_equal(&st->policy, policy))
             return 1;
         emsguard_raise(EMSGUARD_R_ALREADY_ENABLED,
             "this SSL_CTX already has an emsguard policy with other values");
         return 0;
     }
+    if (!schannel_settings_accepted(policy, ctx))
+        return 0;
     if ((st = OPENSSL_zalloc(sizeof(*st))) == NULL) {
         emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot allocate emsguard state");
         return 0;
@@ -608,13 +892,31 @@ int EMSGUARD_enable_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *policy)
         emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot attach emsguard state to the SSL_CTX");
         return 0;
     }
-    /* Nothing below can fail, so the ctx is never left half-configured. */
+    /*
+     * The settings were accepted on a scratch ctx of the same method; the
+     * only way left to fail is allocation, after which the ctx keeps what
+     * OpenSSL applied and the policy callbacks still go in below.
+     */
+    if (!apply_schannel(&st->policy, ctx, &per_ssl))
+        emsguard_log(&st->policy, EG_LEVEL_ERROR,
+            "cannot apply every Schannel setting to the SSL_CTX");
+    st->schannel_per_ssl = per_ssl;
     SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
     SSL_CTX_sess_set_get_cb(ctx, get_session_cb);
     SSL_CTX_set_info_callback(ctx, info_cb);
     SSL_CTX_set_session_ticket_cb(ctx, generate_ticket_cb, decrypt_ticket_cb, st);
-    if (st->policy.values[EG_KEY_REQUIRE_EMS])
+    if (st->policy.values[EG_KEY_REQUIRE_EMS]
+        || st->policy.values[EG_KEY_DISABLE_DHE_WITHOUT_EMS])
         SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, st);
+    if (emsguard_schannel_min_bits(&st->policy, EG_KEY_K_DH_CLIENT_MIN) > 0) {
+        st->app_security_cb = SSL_CTX_get_security_callback(ctx);
+        SSL_CTX_set_security_callback(ctx, security_cb);
+    }
+    if (emsguard_schannel_min_bits(&st->policy, EG_KEY_K_PKCS_CLIENT_MIN) > 0
+        || emsguard_schannel_min_bits(&st->policy, EG_KEY_K_PKCS_SERVER_MIN) > 0) {
+        st->app_verify_cb = SSL_CTX_get_verify_callback(ctx);
+        SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), verify_cb);
+    }
     flush_internal_cache(ctx);
     emsguard_policy_log_weakenings(&st->policy, "SSL_CTX policy");
     return 1;

@@ -23,6 +23,9 @@ static ERR_STRING_DATA reason_strings[] = {
     { EMSGUARD_R_SESSION, "session could not be inspected" },
     { EMSGUARD_R_EMS_REQUIRED, "Extended Master Secret required" },
     { EMSGUARD_R_GUARD, "TLS1-PRF guard cannot delegate" },
+    { EMSGUARD_R_NOT_SET, "policy value not set" },
+    { EMSGUARD_R_REG_FILE, "registry file error" },
+    { EMSGUARD_R_OPENSSL_SETTING, "OpenSSL refused a mapped setting" },
     { 0, NULL }
 };
 

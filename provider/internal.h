@@ -16,6 +16,26 @@ void emsguard_raise(int reason, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* ---- policy.c ---------------------------------------------------------- */
+/*
+ * Schannel's protocol, cipher, hash and key-exchange subkeys, as X-macro
+ * lists: (identifier, registry subkey name).  Each expands to the keys
+ * "<Group>\<subkey>\..." below.
+ */
+#define EG_PROTOCOLS(X) \
+    X(SSL30, "SSL 3.0") X(TLS10, "TLS 1.0") X(TLS11, "TLS 1.1") \
+    X(TLS12, "TLS 1.2") X(TLS13, "TLS 1.3") X(DTLS10, "DTLS 1.0") \
+    X(DTLS12, "DTLS 1.2")
+#define EG_CIPHERS(X) \
+    X(NULL_, "NULL") X(DES56, "DES 56/56") X(RC2_40, "RC2 40/128") \
+    X(RC2_56, "RC2 56/128") X(RC2_128, "RC2 128/128") X(RC4_40, "RC4 40/128") \
+    X(RC4_56, "RC4 56/128") X(RC4_64, "RC4 64/128") X(RC4_128, "RC4 128/128") \
+    X(TDES, "Triple DES 168") X(TDES168, "Triple DES 168/168") \
+    X(AES128, "AES 128/128") X(AES256, "AES 256/256")
+#define EG_HASHES(X) \
+    X(MD5, "MD5") X(SHA, "SHA") X(SHA256, "SHA256") X(SHA384, "SHA384") \
+    X(SHA512, "SHA512")
+#define EG_KEXES(X) X(DH, "Diffie-Hellman") X(PKCS, "PKCS") X(ECDH, "ECDH")
+
 typedef enum {
     EG_KEY_DISABLE_SERVER_EMS = 0,
     EG_KEY_DISABLE_CLIENT_EMS,
@@ -23,30 +43,165 @@ typedef enum {
     EG_KEY_EVENT_LOGGING,
     EG_KEY_LOG_TARGET,
     EG_KEY_REQUIRE_EMS,
+    EG_KEY_DISABLE_DHE_WITHOUT_EMS,
+    /* Schannel values that map to OpenSSL settings; unset = OpenSSL's own. */
+    EG_KEY_CLIENT_CACHE_TIME,
+    EG_KEY_SERVER_CACHE_TIME,
+    EG_KEY_MAX_CACHE_SIZE,
+    EG_KEY_INSECURE_RENEGO_CLIENTS,
+    EG_KEY_INSECURE_RENEGO_SERVERS,
+    EG_KEY_DISABLE_RENEGO_SERVER,
+    EG_KEY_DISABLE_RENEGO_CLIENT,
+    EG_KEY_FUNCTIONS,
+    EG_KEY_ECC_CURVES,
+#define EG_X_PROTO(id, reg) EG_KEY_P_##id##_CLIENT_ENABLED, \
+    EG_KEY_P_##id##_CLIENT_DBD, EG_KEY_P_##id##_SERVER_ENABLED, \
+    EG_KEY_P_##id##_SERVER_DBD,
+    EG_PROTOCOLS(EG_X_PROTO)
+#undef EG_X_PROTO
+#define EG_X_CIPHER(id, reg) EG_KEY_C_##id,
+    EG_CIPHERS(EG_X_CIPHER)
+#undef EG_X_CIPHER
+#define EG_X_HASH(id, reg) EG_KEY_H_##id,
+    EG_HASHES(EG_X_HASH)
+#undef EG_X_HASH
+#define EG_X_KEX(id, reg) EG_KEY_K_##id##_ENABLED, EG_KEY_K_##id##_CLIENT_MIN, \
+    EG_KEY_K_##id##_SERVER_MIN,
+    EG_KEXES(EG_X_KEX)
+#undef EG_X_KEX
     EG_KEY_COUNT
 } eg_key;
 
+#define EG_KEY_FIRST_PROTO EG_KEY_P_SSL30_CLIENT_ENABLED
+#define EG_KEY_FIRST_CIPHER EG_KEY_C_NULL_
+#define EG_KEY_FIRST_HASH EG_KEY_H_MD5
+#define EG_KEY_FIRST_KEX EG_KEY_K_DH_ENABLED
+
 typedef enum { EG_LOG_TO_STDERR = 0, EG_LOG_TO_SYSLOG = 1 } eg_log_target;
+
+/* Where a value came from, for `emsguard policy` and diagnostics. */
+typedef enum {
+    EG_SRC_DEFAULT = 0,
+    EG_SRC_REG, /* a .reg file: files[file], line */
+    EG_SRC_CONF, /* openssl.cnf: files[file], section and key */
+    EG_SRC_PROVIDER, /* the provider's parameters (its openssl.cnf section) */
+    EG_SRC_API
+} eg_source_kind;
+
+typedef struct {
+    uint8_t kind; /* eg_source_kind */
+    uint8_t file; /* index into the policy's files[] */
+    uint32_t line;
+} eg_source;
+
+#define EG_MAX_FILES 4
+#define EG_STRING_MAX 2048
+#define EG_WARNINGS_MAX 4096
 
 struct emsguard_policy_st {
     uint32_t values[EG_KEY_COUNT]; /* LogTarget holds an eg_log_target */
+    uint8_t set[EG_KEY_COUNT]; /* given explicitly, not the default */
+    eg_source source[EG_KEY_COUNT];
+    /* Text keys: Functions and EccCurves as given, and translated. */
+    char functions[EG_STRING_MAX];
+    char ecc_curves[EG_STRING_MAX];
+    char tls12_ciphers[EG_STRING_MAX]; /* Functions, OpenSSL names */
+    char tls13_suites[512]; /* Functions, TLS 1.3 names */
+    char groups[512]; /* EccCurves, OpenSSL names */
+    char files[EG_MAX_FILES][256];
+    char warnings[EG_WARNINGS_MAX]; /* newline-separated, kept for reports */
 };
 
 /* The table of keys; names in the order of eg_key. */
 const char *emsguard_key_name(eg_key key);
 /* What |key| accepts, for error messages ("0 or 1"). */
 const char *emsguard_key_accepted(eg_key key);
-/* Looks up an exact, case-sensitive key name; returns -1 if unknown. */
+/* True for keys whose value is text (LogTarget, Functions, EccCurves). */
+int emsguard_key_is_text(eg_key key);
+/* True for Schannel keys that mean "OpenSSL's default" while unset. */
+int emsguard_key_is_optional(eg_key key);
+/*
+ * Looks up a key name; returns -1 if unknown.  Registry spelling
+ * ("Protocols\TLS 1.2\Server\Enabled") and openssl.cnf spelling
+ * ("Protocols.TLS_1.2.Server.Enabled") are both accepted; exact case.
+ */
 int emsguard_key_lookup(const char *name);
+/* The same, ignoring case (registry names are case-insensitive). */
+int emsguard_key_lookup_nocase(const char *name);
+/* Writes the openssl.cnf spelling of |key| into |buf|. */
+void emsguard_key_conf_name(eg_key key, char *buf, size_t len);
+/* True if |prefix| (cnf spelling, e.g. "Protocols.TLS_1.2") is a subkey. */
+int emsguard_key_is_group(const char *prefix);
 /* Raises EMSGUARD_R_UNKNOWN_KEY for |name|, suggesting the closest key. */
 void emsguard_raise_unknown_key(const char *where, const char *name);
 /* Parses |text| for |key| into *out; raises a precise error on failure. */
 int emsguard_parse_value(eg_key key, const char *text, uint32_t *out,
     const char *where);
+/*
+ * Parses and stores |text| as |key|'s value, recording |src| (file given
+ * by name; NULL for none).  Text keys are translated (cipher and curve
+ * names); names OpenSSL lacks become warnings naming |where|.
+ */
+int emsguard_policy_store(EMSGUARD_POLICY *policy, eg_key key,
+    const char *text, eg_source_kind kind, const char *file,
+    uint32_t line, const char *where);
+/* Stores a DWORD that came from a binary form (.reg dword:/hex:). */
+int emsguard_policy_store_dword(EMSGUARD_POLICY *policy, eg_key key,
+    uint32_t value, eg_source_kind kind, const char *file, uint32_t line,
+    const char *where);
+/* Marks |key| unset again (a .reg deletion). */
+void emsguard_policy_unset(EMSGUARD_POLICY *policy, eg_key key);
+/* Appends a warning line to the policy's report (and nothing else). */
+void emsguard_policy_warn(EMSGUARD_POLICY *policy, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Logs the stored warnings (EventLogging errors bit), once per load. */
+void emsguard_policy_log_warnings(const EMSGUARD_POLICY *policy);
+/* The value text of |key| ("" when unset), for reports and params. */
+int emsguard_policy_value_text(const EMSGUARD_POLICY *policy, eg_key key,
+    char *buf, size_t len);
+/* True when the two policies enforce the same thing (sources ignored). */
+int emsguard_policy_equal(const EMSGUARD_POLICY *a, const EMSGUARD_POLICY *b);
 void emsguard_policy_defaults(EMSGUARD_POLICY *policy);
 /* Logs, once per load, each value that weakens the default policy. */
 void emsguard_policy_log_weakenings(const EMSGUARD_POLICY *policy,
     const char *source);
+
+/* ---- reg_file.c -------------------------------------------------------- */
+/*
+ * Applies a Windows Registry Editor export (REGEDIT4 or version 5.00, ANSI,
+ * UTF-8 or UTF-16LE with BOM) to |policy|.  |name| names the file in
+ * messages.  Returns 0 with "name:line: ..." raised on a syntax error or a
+ * bad value; |policy| is then unchanged.
+ */
+int emsguard_reg_apply(EMSGUARD_POLICY *policy, const unsigned char *buf,
+    size_t len, const char *name);
+
+/* ---- schannel.c -------------------------------------------------------- */
+/* Translates a Functions list (IANA names) and EccCurves into policy. */
+int emsguard_schannel_translate_functions(EMSGUARD_POLICY *policy,
+    const char *where);
+int emsguard_schannel_translate_curves(EMSGUARD_POLICY *policy,
+    const char *where);
+/*
+ * Applies the Schannel values of |policy| that concern |role| to |ctx| (if
+ * |ssl| is NULL) or to |ssl|.  Returns 0 with an error raised if OpenSSL
+ * refuses a setting.
+ */
+int emsguard_schannel_apply(const EMSGUARD_POLICY *policy, int role,
+    SSL_CTX *ctx, SSL *ssl);
+/* True if the two roles' settings differ (a both-roles ctx then needs them
+ * per connection). */
+int emsguard_schannel_roles_differ(const EMSGUARD_POLICY *policy);
+/* True if any Schannel mapping value is set. */
+int emsguard_schannel_any(const EMSGUARD_POLICY *policy);
+/* A MinKeyBitLength value, 0 when unset. */
+uint32_t emsguard_schannel_min_bits(const EMSGUARD_POLICY *p, eg_key key);
+/* Security-callback check (DH group a client accepts); 0 refuses. */
+int emsguard_schannel_security_ok(const EMSGUARD_POLICY *p, int role, int op,
+    void *other);
+/* The peer certificate's RSA key size against PKCS MinKeyBitLength. */
+int emsguard_schannel_peer_key_ok(const EMSGUARD_POLICY *p, int role,
+    X509 *cert);
 
 typedef enum { EG_ROLE_CLIENT = 0, EG_ROLE_SERVER = 1 } eg_role;
 

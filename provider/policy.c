@@ -10,21 +10,73 @@
 #include <openssl/crypto.h>
 #include "internal.h"
 
+typedef enum {
+    EG_T_DWORD = 0, /* 0..max */
+    EG_T_ENABLED, /* Schannel "Enabled": 0, or 1 / 0xffffffff */
+    EG_T_LOG_TARGET,
+    EG_T_TEXT /* free text, translated by schannel.c */
+} eg_type;
+
 struct key_info {
-    const char *name;
+    const char *name; /* registry spelling, relative to its subtree */
     uint32_t def;
     uint32_t max; /* DWORD keys accept 0..max */
     const char *accepted; /* human-readable range, for error messages */
+    uint8_t type; /* eg_type */
+    uint8_t optional; /* unset means OpenSSL's own default */
 };
 
+#define BOOL01 "0 or 1"
+#define ENABLED_FORMS "0 (disabled), 1 or 0xffffffff (enabled)"
+#define KEY_BOOL(n) { n, 0, 1, BOOL01, EG_T_DWORD, 1 }
+#define KEY_ENABLED(n) { n, 1, UINT32_MAX, ENABLED_FORMS, EG_T_ENABLED, 1 }
+#define KEY_BITS(n) { n, 0, 16384, "0 to 16384 (bits)", EG_T_DWORD, 1 }
+
 static const struct key_info keys[EG_KEY_COUNT] = {
-    [EG_KEY_DISABLE_SERVER_EMS] = { EMSGUARD_DISABLE_SERVER_EMS, 0, 1, "0 or 1" },
-    [EG_KEY_DISABLE_CLIENT_EMS] = { EMSGUARD_DISABLE_CLIENT_EMS, 0, 1, "0 or 1" },
-    [EG_KEY_ALLOW_LEGACY_RESUMPTION] = { EMSGUARD_ALLOW_LEGACY_RESUMPTION, 0, 1, "0 or 1" },
+    [EG_KEY_DISABLE_SERVER_EMS] = { EMSGUARD_DISABLE_SERVER_EMS, 0, 1, BOOL01, EG_T_DWORD, 0 },
+    [EG_KEY_DISABLE_CLIENT_EMS] = { EMSGUARD_DISABLE_CLIENT_EMS, 0, 1, BOOL01, EG_T_DWORD, 0 },
+    [EG_KEY_ALLOW_LEGACY_RESUMPTION] = { EMSGUARD_ALLOW_LEGACY_RESUMPTION, 0, 1, BOOL01, EG_T_DWORD, 0 },
     [EG_KEY_EVENT_LOGGING] = { EMSGUARD_EVENT_LOGGING, EMSGUARD_LOG_ERRORS, 7,
-        "0 to 7 (bitmask: 1 errors, 2 warnings, 4 informational)" },
-    [EG_KEY_LOG_TARGET] = { EMSGUARD_LOG_TARGET, EG_LOG_TO_STDERR, 1, "stderr or syslog" },
-    [EG_KEY_REQUIRE_EMS] = { EMSGUARD_REQUIRE_EMS, 0, 1, "0 or 1" },
+        "0 to 7 (bitmask: 1 errors, 2 warnings, 4 informational)", EG_T_DWORD, 0 },
+    [EG_KEY_LOG_TARGET] = { EMSGUARD_LOG_TARGET, EG_LOG_TO_STDERR, 1, "stderr or syslog",
+        EG_T_LOG_TARGET, 0 },
+    [EG_KEY_REQUIRE_EMS] = { EMSGUARD_REQUIRE_EMS, 0, 1, BOOL01, EG_T_DWORD, 0 },
+    [EG_KEY_DISABLE_DHE_WITHOUT_EMS] = { EMSGUARD_DISABLE_DHE_WITHOUT_EMS, 1, 1, BOOL01,
+        EG_T_DWORD, 0 },
+    [EG_KEY_CLIENT_CACHE_TIME] = { "ClientCacheTime", 0, UINT32_MAX,
+        "0 to 4294967295 (milliseconds; 0 = no client-side session reuse)", EG_T_DWORD, 1 },
+    [EG_KEY_SERVER_CACHE_TIME] = { "ServerCacheTime", 0, UINT32_MAX,
+        "0 to 4294967295 (milliseconds; 0 = no server-side session reuse)", EG_T_DWORD, 1 },
+    [EG_KEY_MAX_CACHE_SIZE] = { "MaximumCacheSize", 0, INT32_MAX,
+        "0 to 2147483647 (sessions; 0 = no server session cache)", EG_T_DWORD, 1 },
+    [EG_KEY_INSECURE_RENEGO_CLIENTS] = KEY_BOOL("AllowInsecureRenegoClients"),
+    [EG_KEY_INSECURE_RENEGO_SERVERS] = KEY_BOOL("AllowInsecureRenegoServers"),
+    [EG_KEY_DISABLE_RENEGO_SERVER] = KEY_BOOL("DisableRenegoOnServer"),
+    [EG_KEY_DISABLE_RENEGO_CLIENT] = KEY_BOOL("DisableRenegoOnClient"),
+    [EG_KEY_FUNCTIONS] = { "Functions", 0, 0,
+        "a comma-separated list of IANA cipher suite names", EG_T_TEXT, 1 },
+    [EG_KEY_ECC_CURVES] = { "EccCurves", 0, 0,
+        "a comma-separated list of curve names (curve25519, NistP256, NistP384, NistP521)",
+        EG_T_TEXT, 1 },
+#define EG_X_PROTO(id, reg) \
+    [EG_KEY_P_##id##_CLIENT_ENABLED] = KEY_ENABLED("Protocols\\" reg "\\Client\\Enabled"), \
+    [EG_KEY_P_##id##_CLIENT_DBD] = KEY_BOOL("Protocols\\" reg "\\Client\\DisabledByDefault"), \
+    [EG_KEY_P_##id##_SERVER_ENABLED] = KEY_ENABLED("Protocols\\" reg "\\Server\\Enabled"), \
+    [EG_KEY_P_##id##_SERVER_DBD] = KEY_BOOL("Protocols\\" reg "\\Server\\DisabledByDefault"),
+    EG_PROTOCOLS(EG_X_PROTO)
+#undef EG_X_PROTO
+#define EG_X_CIPHER(id, reg) [EG_KEY_C_##id] = KEY_ENABLED("Ciphers\\" reg "\\Enabled"),
+    EG_CIPHERS(EG_X_CIPHER)
+#undef EG_X_CIPHER
+#define EG_X_HASH(id, reg) [EG_KEY_H_##id] = KEY_ENABLED("Hashes\\" reg "\\Enabled"),
+    EG_HASHES(EG_X_HASH)
+#undef EG_X_HASH
+#define EG_X_KEX(id, reg) \
+    [EG_KEY_K_##id##_ENABLED] = KEY_ENABLED("KeyExchangeAlgorithms\\" reg "\\Enabled"), \
+    [EG_KEY_K_##id##_CLIENT_MIN] = KEY_BITS("KeyExchangeAlgorithms\\" reg "\\ClientMinKeyBitLength"), \
+    [EG_KEY_K_##id##_SERVER_MIN] = KEY_BITS("KeyExchangeAlgorithms\\" reg "\\ServerMinKeyBitLength"),
+    EG_KEXES(EG_X_KEX)
+#undef EG_X_KEX
 };
 
 #define DWORD_FORMS "decimal, 0x hex, or dword:XXXXXXXX"
@@ -39,25 +91,93 @@ const char *emsguard_key_accepted(eg_key key)
     return key < EG_KEY_COUNT ? keys[key].accepted : NULL;
 }
 
-int emsguard_key_lookup(const char *name)
+int emsguard_key_is_text(eg_key key)
+{
+    return key < EG_KEY_COUNT && keys[key].type == EG_T_TEXT;
+}
+
+int emsguard_key_is_optional(eg_key key)
+{
+    return key < EG_KEY_COUNT && keys[key].optional;
+}
+
+/* openssl.cnf cannot spell '\' or ' ' in a name: '.' and '_' stand in. */
+static int conf_char(int c)
+{
+    return c == '\\' ? '.' : c == ' ' ? '_' : c;
+}
+
+static int names_match(const char *key, const char *name, int nocase)
+{
+    for (; *key != '\0' && *name != '\0'; key++, name++) {
+        int a = conf_char((unsigned char)*key), b = conf_char((unsigned char)*name);
+
+        if (nocase) {
+            a = tolower(a);
+            b = tolower(b);
+        }
+        if (a != b)
+            return 0;
+    }
+    return *key == '\0' && *name == '\0';
+}
+
+static int lookup(const char *name, int nocase)
 {
     int i;
 
     if (name == NULL)
         return -1;
     for (i = 0; i < EG_KEY_COUNT; i++)
-        if (strcmp(keys[i].name, name) == 0)
+        if (names_match(keys[i].name, name, nocase))
             return i;
     return -1;
+}
+
+int emsguard_key_lookup(const char *name)
+{
+    return lookup(name, 0);
+}
+
+int emsguard_key_lookup_nocase(const char *name)
+{
+    return lookup(name, 1);
+}
+
+void emsguard_key_conf_name(eg_key key, char *buf, size_t len)
+{
+    size_t i;
+    const char *n = emsguard_key_name(key);
+
+    if (len == 0)
+        return;
+    for (i = 0; n != NULL && n[i] != '\0' && i + 1 < len; i++)
+        buf[i] = (char)conf_char((unsigned char)n[i]);
+    buf[i] = '\0';
+}
+
+int emsguard_key_is_group(const char *prefix)
+{
+    size_t plen = strlen(prefix);
+    int i;
+
+    for (i = 0; i < EG_KEY_COUNT; i++) {
+        char cn[128];
+
+        emsguard_key_conf_name((eg_key)i, cn, sizeof(cn));
+        if (strncmp(cn, prefix, plen) == 0 && cn[plen] == '.')
+            return 1;
+    }
+    return 0;
 }
 
 /* Case-insensitive edit distance, bounded so long junk costs little. */
 static size_t edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b), i, j;
-    size_t row[64];
+    size_t row[72];
 
-    if (la >= 64 || lb >= 64)
+    if (la >= 72 || lb >= 72)
         return (size_t)-1;
     for (j = 0; j <= lb; j++)
         row[j] = j;
@@ -67,8 +187,8 @@ static size_t edit_distance(const char *a, const char *b)
         row[0] = i;
         for (j = 1; j <= lb; j++) {
             size_t up = row[j];
-            size_t cost = tolower((unsigned char)a[i - 1])
-                    == tolower((unsigned char)b[j - 1])
+            size_t cost = tolower(conf_char((unsigned char)a[i - 1]))
+                    == tolower(conf_char((unsigned char)b[j - 1]))
                 ? 0
                 : 1;
             size_t best = diag + cost;
@@ -107,12 +227,13 @@ void emsguard_raise_unknown_key(const char *where, const char *name)
     const char *hint = closest_key(name);
 
     emsguard_raise(EMSGUARD_R_UNKNOWN_KEY,
-        "%sunknown key '%s'%s%s%s; known keys: %s, %s, %s, %s, %s, %s",
+        "%sunknown key '%s'%s%s%s; known keys: %s, %s, %s, %s, %s, %s, %s, "
+        "and the Schannel values of the README's registry table",
         where != NULL ? where : "", name,
         hint != NULL ? " (did you mean '" : "", hint != NULL ? hint : "",
         hint != NULL ? "'?)" : "",
         keys[0].name, keys[1].name, keys[2].name, keys[3].name, keys[4].name,
-        keys[5].name);
+        keys[5].name, keys[6].name);
 }
 
 static int hexval(int c)
@@ -184,7 +305,11 @@ int emsguard_parse_value(eg_key key, const char *text, uint32_t *out,
         where = "";
     if (text == NULL)
         text = "";
-    if (key == EG_KEY_LOG_TARGET) {
+    if (k->type == EG_T_TEXT) {
+        *out = 0;
+        return 1; /* the text itself is stored by emsguard_policy_store */
+    }
+    if (k->type == EG_T_LOG_TARGET) {
         if (strcmp(text, "stderr") == 0) {
             *out = EG_LOG_TO_STDERR;
             return 1;
@@ -209,7 +334,7 @@ int emsguard_parse_value(eg_key key, const char *text, uint32_t *out,
             where, k->name, text, why, k->accepted);
         return 0;
     }
-    if (v > k->max) {
+    if (v > k->max || (k->type == EG_T_ENABLED && v > 1 && v != UINT32_MAX)) {
         emsguard_raise(EMSGUARD_R_OUT_OF_RANGE,
             "%skey '%s': value '%s' is out of range; accepted: %s (" DWORD_FORMS ")",
             where, k->name, text, k->accepted);
@@ -219,10 +344,195 @@ int emsguard_parse_value(eg_key key, const char *text, uint32_t *out,
     return 1;
 }
 
+static int check_dword(eg_key key, uint32_t v, const char *where)
+{
+    const struct key_info *k = &keys[key];
+
+    if (k->type == EG_T_TEXT || k->type == EG_T_LOG_TARGET) {
+        emsguard_raise(EMSGUARD_R_BAD_VALUE,
+            "%skey '%s' takes a string, not a DWORD; accepted: %s",
+            where != NULL ? where : "", k->name, k->accepted);
+        return 0;
+    }
+    if (v > k->max || (k->type == EG_T_ENABLED && v > 1 && v != UINT32_MAX)) {
+        emsguard_raise(EMSGUARD_R_OUT_OF_RANGE,
+            "%skey '%s': value 0x%08lx is out of range; accepted: %s",
+            where != NULL ? where : "", k->name, (unsigned long)v, k->accepted);
+        return 0;
+    }
+    return 1;
+}
+
+static uint8_t file_index(EMSGUARD_POLICY *policy, const char *file)
+{
+    uint8_t i;
+
+    if (file == NULL)
+        return 0;
+    for (i = 0; i < EG_MAX_FILES; i++) {
+        if (policy->files[i][0] == '\0') {
+            snprintf(policy->files[i], sizeof(policy->files[i]), "%s", file);
+            return i;
+        }
+        if (strncmp(policy->files[i], file, sizeof(policy->files[i]) - 1) == 0)
+            return i;
+    }
+    return EG_MAX_FILES - 1; /* more files than we track: last slot */
+}
+
+static void record(EMSGUARD_POLICY *policy, eg_key key, eg_source_kind kind,
+    const char *file, uint32_t line)
+{
+    policy->set[key] = 1;
+    policy->source[key].kind = (uint8_t)kind;
+    policy->source[key].file = file_index(policy, file);
+    policy->source[key].line = line;
+}
+
+static char *text_slot(EMSGUARD_POLICY *policy, eg_key key)
+{
+    return key == EG_KEY_FUNCTIONS ? policy->functions
+        : key == EG_KEY_ECC_CURVES ? policy->ecc_curves
+                                   : NULL;
+}
+
+int emsguard_policy_store(EMSGUARD_POLICY *policy, eg_key key,
+    const char *text, eg_source_kind kind, const char *file, uint32_t line,
+    const char *where)
+{
+    uint32_t v;
+
+    if (text == NULL)
+        text = "";
+    if (keys[key].type == EG_T_TEXT) {
+        char *slot = text_slot(policy, key);
+        char saved[EG_STRING_MAX];
+        int ok;
+
+        if (strlen(text) >= EG_STRING_MAX) {
+            emsguard_raise(EMSGUARD_R_OUT_OF_RANGE,
+                "%skey '%s': value is longer than %d characters",
+                where != NULL ? where : "", keys[key].name, EG_STRING_MAX - 1);
+            return 0;
+        }
+        memcpy(saved, slot, EG_STRING_MAX);
+        snprintf(slot, EG_STRING_MAX, "%s", text);
+        ok = key == EG_KEY_FUNCTIONS
+            ? emsguard_schannel_translate_functions(policy, where)
+            : emsguard_schannel_translate_curves(policy, where);
+        if (!ok) {
+            memcpy(slot, saved, EG_STRING_MAX);
+            return 0;
+        }
+        record(policy, key, kind, file, line);
+        return 1;
+    }
+    if (!emsguard_parse_value(key, text, &v, where))
+        return 0;
+    policy->values[key] = v;
+    record(policy, key, kind, file, line);
+    return 1;
+}
+
+int emsguard_policy_store_dword(EMSGUARD_POLICY *policy, eg_key key,
+    uint32_t value, eg_source_kind kind, const char *file, uint32_t line,
+    const char *where)
+{
+    if (!check_dword(key, value, where))
+        return 0;
+    policy->values[key] = value;
+    record(policy, key, kind, file, line);
+    return 1;
+}
+
+void emsguard_policy_unset(EMSGUARD_POLICY *policy, eg_key key)
+{
+    char *slot = text_slot(policy, key);
+
+    policy->values[key] = keys[key].def;
+    policy->set[key] = 0;
+    memset(&policy->source[key], 0, sizeof(policy->source[key]));
+    if (slot != NULL) {
+        slot[0] = '\0';
+        if (key == EG_KEY_FUNCTIONS) {
+            policy->tls12_ciphers[0] = '\0';
+            policy->tls13_suites[0] = '\0';
+        } else {
+            policy->groups[0] = '\0';
+        }
+    }
+}
+
+void emsguard_policy_warn(EMSGUARD_POLICY *policy, const char *fmt, ...)
+{
+    size_t used = strlen(policy->warnings);
+    va_list ap;
+    int n;
+
+    if (used + 2 >= sizeof(policy->warnings))
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(policy->warnings + used, sizeof(policy->warnings) - used - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        policy->warnings[used] = '\0';
+        return;
+    }
+    used = strlen(policy->warnings);
+    policy->warnings[used] = '\n';
+    policy->warnings[used + 1] = '\0';
+}
+
+void emsguard_policy_log_warnings(const EMSGUARD_POLICY *policy)
+{
+    const char *p = policy->warnings;
+
+    while (*p != '\0') {
+        const char *nl = strchr(p, '\n');
+        int len = nl != NULL ? (int)(nl - p) : (int)strlen(p);
+
+        emsguard_log(policy, EG_LEVEL_ERROR, "%.*s", len, p);
+        p += len + (nl != NULL ? 1 : 0);
+    }
+}
+
+int emsguard_policy_value_text(const EMSGUARD_POLICY *policy, eg_key key,
+    char *buf, size_t len)
+{
+    int n;
+
+    if (keys[key].optional && !policy->set[key])
+        n = snprintf(buf, len, "%s", "");
+    else if (keys[key].type == EG_T_TEXT)
+        n = snprintf(buf, len, "%s", key == EG_KEY_FUNCTIONS ? policy->functions
+                                                            : policy->ecc_curves);
+    else if (keys[key].type == EG_T_LOG_TARGET)
+        n = snprintf(buf, len, "%s",
+            policy->values[key] == EG_LOG_TO_SYSLOG ? "syslog" : "stderr");
+    else if (keys[key].type == EG_T_ENABLED && policy->values[key] == UINT32_MAX)
+        n = snprintf(buf, len, "0xffffffff");
+    else
+        n = snprintf(buf, len, "%lu", (unsigned long)policy->values[key]);
+    return n >= 0 && (size_t)n < len;
+}
+
+int emsguard_policy_equal(const EMSGUARD_POLICY *a, const EMSGUARD_POLICY *b)
+{
+    int k;
+
+    /* For the non-optional keys "set" is only provenance. */
+    for (k = 0; k < EG_KEY_COUNT; k++)
+        if (a->values[k] != b->values[k] || (keys[k].optional && a->set[k] != b->set[k]))
+            return 0;
+    return strcmp(a->functions, b->functions) == 0
+        && strcmp(a->ecc_curves, b->ecc_curves) == 0;
+}
+
 void emsguard_policy_defaults(EMSGUARD_POLICY *policy)
 {
     int i;
 
+    memset(policy, 0, sizeof(*policy));
     for (i = 0; i < EG_KEY_COUNT; i++)
         policy->values[i] = keys[i].def;
 }
@@ -243,6 +553,12 @@ void emsguard_policy_log_weakenings(const EMSGUARD_POLICY *policy,
         emsguard_log(policy, EG_LEVEL_ERROR,
             "%s: DisableClientExtendedMasterSecret=1: the client role neither "
             "offers nor accepts Extended Master Secret", source);
+    if (!policy->values[EG_KEY_DISABLE_DHE_WITHOUT_EMS])
+        emsguard_log(policy, EG_LEVEL_ERROR,
+            "%s: DisableDHEWithoutExtendedMasterSecret=0: TLS_DHE_* may be "
+            "negotiated with peers without EMS (intermittent bad_record_mac "
+            "with stacks that mishandle DH leading zero bytes)", source);
+    emsguard_policy_log_warnings(policy);
 }
 
 int emsguard_role_uses_ems(const EMSGUARD_POLICY *policy, eg_role role)
@@ -320,7 +636,6 @@ int EMSGUARD_POLICY_set(EMSGUARD_POLICY *policy, const char *name,
     const char *value)
 {
     int key = lookup_or_raise(policy, name, "EMSGUARD_POLICY_set");
-    uint32_t v;
 
     if (key < 0)
         return 0;
@@ -328,10 +643,7 @@ int EMSGUARD_POLICY_set(EMSGUARD_POLICY *policy, const char *name,
         emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT, "EMSGUARD_POLICY_set: value for '%s' is NULL", name);
         return 0;
     }
-    if (!emsguard_parse_value((eg_key)key, value, &v, NULL))
-        return 0;
-    policy->values[key] = v;
-    return 1;
+    return emsguard_policy_store(policy, (eg_key)key, value, EG_SRC_API, NULL, 0, NULL);
 }
 
 int EMSGUARD_POLICY_set_dword(EMSGUARD_POLICY *policy, const char *name,
@@ -341,19 +653,21 @@ int EMSGUARD_POLICY_set_dword(EMSGUARD_POLICY *policy, const char *name,
 
     if (key < 0)
         return 0;
-    if (key == EG_KEY_LOG_TARGET) {
+    if (keys[key].type == EG_T_LOG_TARGET || keys[key].type == EG_T_TEXT) {
         emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT,
             "key '%s' is not a DWORD; use EMSGUARD_POLICY_set() with %s",
             name, keys[key].accepted);
         return 0;
     }
-    if (value > keys[key].max) {
+    if (value > keys[key].max
+        || (keys[key].type == EG_T_ENABLED && value > 1 && value != UINT32_MAX)) {
         emsguard_raise(EMSGUARD_R_OUT_OF_RANGE,
             "key '%s': value '%lu' is out of range; accepted: %s", name,
             (unsigned long)value, keys[key].accepted);
         return 0;
     }
     policy->values[key] = value;
+    record(policy, (eg_key)key, EG_SRC_API, NULL, 0);
     return 1;
 }
 
@@ -364,13 +678,18 @@ int EMSGUARD_POLICY_get_dword(const EMSGUARD_POLICY *policy, const char *name,
 
     if (key < 0)
         return 0;
-    if (key == EG_KEY_LOG_TARGET) {
+    if (keys[key].type == EG_T_LOG_TARGET || keys[key].type == EG_T_TEXT) {
         emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT,
             "key '%s' is not a DWORD; use EMSGUARD_POLICY_get_text()", name);
         return 0;
     }
     if (value == NULL) {
         emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT, "EMSGUARD_POLICY_get_dword: value is NULL");
+        return 0;
+    }
+    if (keys[key].optional && !policy->set[key]) {
+        emsguard_raise(EMSGUARD_R_NOT_SET,
+            "key '%s' is not set: OpenSSL's own default applies", name);
         return 0;
     }
     *value = policy->values[key];
@@ -381,7 +700,6 @@ int EMSGUARD_POLICY_get_text(const EMSGUARD_POLICY *policy, const char *name,
     char *buf, size_t buflen)
 {
     int key = lookup_or_raise(policy, name, "EMSGUARD_POLICY_get_text");
-    int n;
 
     if (key < 0)
         return 0;
@@ -389,14 +707,14 @@ int EMSGUARD_POLICY_get_text(const EMSGUARD_POLICY *policy, const char *name,
         emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT, "EMSGUARD_POLICY_get_text: no buffer");
         return 0;
     }
-    if (key == EG_KEY_LOG_TARGET)
-        n = snprintf(buf, buflen, "%s",
-            policy->values[key] == EG_LOG_TO_SYSLOG ? "syslog" : "stderr");
-    else
-        n = snprintf(buf, buflen, "%lu", (unsigned long)policy->values[key]);
-    if (n < 0 || (size_t)n >= buflen) {
+    if (!emsguard_policy_value_text(policy, (eg_key)key, buf, buflen)) {
         emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT, "EMSGUARD_POLICY_get_text: buffer too small");
         return 0;
     }
     return 1;
+}
+
+const char *EMSGUARD_POLICY_get0_warnings(const EMSGUARD_POLICY *policy)
+{
+    return policy != NULL ? policy->warnings : "";
 }

@@ -101,32 +101,43 @@ static void eg_teardown(void *provctx)
     OPENSSL_free(pc);
 }
 
+/* openssl.cnf names of the keys ("Protocols.TLS_1.2.Server.Enabled"). */
+static char conf_names[EG_KEY_COUNT][128];
+static OSSL_PARAM gettable[EG_KEY_COUNT + 6];
+static CRYPTO_ONCE names_once = CRYPTO_ONCE_STATIC_INIT;
+
+static void init_names(void)
+{
+    int key, n = 0;
+
+    gettable[n++] = (OSSL_PARAM)OSSL_PARAM_DEFN(OSSL_PROV_PARAM_NAME, OSSL_PARAM_UTF8_PTR, NULL, 0);
+    gettable[n++] = (OSSL_PARAM)OSSL_PARAM_DEFN(OSSL_PROV_PARAM_VERSION, OSSL_PARAM_UTF8_PTR, NULL, 0);
+    gettable[n++] = (OSSL_PARAM)OSSL_PARAM_DEFN(OSSL_PROV_PARAM_BUILDINFO, OSSL_PARAM_UTF8_PTR, NULL, 0);
+    gettable[n++] = (OSSL_PARAM)OSSL_PARAM_DEFN(OSSL_PROV_PARAM_STATUS, OSSL_PARAM_INTEGER, NULL, 0);
+    gettable[n++] = (OSSL_PARAM)OSSL_PARAM_DEFN(EMSGUARD_PARAM_MARKER, OSSL_PARAM_UTF8_STRING, NULL, 0);
+    for (key = 0; key < EG_KEY_COUNT; key++) {
+        emsguard_key_conf_name((eg_key)key, conf_names[key], sizeof(conf_names[key]));
+        gettable[n++] = (OSSL_PARAM)OSSL_PARAM_DEFN(conf_names[key], OSSL_PARAM_UTF8_STRING, NULL, 0);
+    }
+    gettable[n] = (OSSL_PARAM)OSSL_PARAM_END;
+}
+
+static int names_ready(void)
+{
+    return CRYPTO_THREAD_run_once(&names_once, init_names);
+}
+
 static const OSSL_PARAM *eg_gettable_params(void *provctx)
 {
-    static const OSSL_PARAM table[] = {
-        OSSL_PARAM_DEFN(OSSL_PROV_PARAM_NAME, OSSL_PARAM_UTF8_PTR, NULL, 0),
-        OSSL_PARAM_DEFN(OSSL_PROV_PARAM_VERSION, OSSL_PARAM_UTF8_PTR, NULL, 0),
-        OSSL_PARAM_DEFN(OSSL_PROV_PARAM_BUILDINFO, OSSL_PARAM_UTF8_PTR, NULL, 0),
-        OSSL_PARAM_DEFN(OSSL_PROV_PARAM_STATUS, OSSL_PARAM_INTEGER, NULL, 0),
-        OSSL_PARAM_DEFN(EMSGUARD_PARAM_MARKER, OSSL_PARAM_UTF8_STRING, NULL, 0),
-        OSSL_PARAM_DEFN(EMSGUARD_DISABLE_SERVER_EMS, OSSL_PARAM_UTF8_STRING, NULL, 0),
-        OSSL_PARAM_DEFN(EMSGUARD_DISABLE_CLIENT_EMS, OSSL_PARAM_UTF8_STRING, NULL, 0),
-        OSSL_PARAM_DEFN(EMSGUARD_ALLOW_LEGACY_RESUMPTION, OSSL_PARAM_UTF8_STRING, NULL, 0),
-        OSSL_PARAM_DEFN(EMSGUARD_EVENT_LOGGING, OSSL_PARAM_UTF8_STRING, NULL, 0),
-        OSSL_PARAM_DEFN(EMSGUARD_LOG_TARGET, OSSL_PARAM_UTF8_STRING, NULL, 0),
-        OSSL_PARAM_DEFN(EMSGUARD_REQUIRE_EMS, OSSL_PARAM_UTF8_STRING, NULL, 0),
-        OSSL_PARAM_END
-    };
-
     (void)provctx;
-    return table;
+    return names_ready() ? gettable : NULL;
 }
 
 static int eg_get_params(void *provctx, OSSL_PARAM params[])
 {
     const eg_provctx *pc = provctx;
     OSSL_PARAM *p;
-    char text[32];
+    char text[EG_STRING_MAX];
     int key;
 
     if ((p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_NAME)) != NULL
@@ -144,12 +155,13 @@ static int eg_get_params(void *provctx, OSSL_PARAM params[])
     if ((p = OSSL_PARAM_locate(params, EMSGUARD_PARAM_MARKER)) != NULL
         && !OSSL_PARAM_set_utf8_string(p, EMSGUARD_VERSION_STR))
         return 0;
+    if (!names_ready())
+        return 0;
+    /* Unset Schannel values travel as "": OpenSSL's default applies. */
     for (key = 0; key < EG_KEY_COUNT; key++) {
-        const char *name = emsguard_key_name((eg_key)key);
-
-        if ((p = OSSL_PARAM_locate(params, name)) == NULL)
+        if ((p = OSSL_PARAM_locate(params, conf_names[key])) == NULL)
             continue;
-        if (!EMSGUARD_POLICY_get_text(&pc->policy, name, text, sizeof(text))
+        if (!emsguard_policy_value_text(&pc->policy, (eg_key)key, text, sizeof(text))
             || !OSSL_PARAM_set_utf8_string(p, text))
             return 0;
     }
@@ -177,16 +189,20 @@ static int read_config(OSSL_FUNC_core_get_params_fn *core_get_params,
     const OSSL_CORE_HANDLE *handle, EMSGUARD_POLICY *policy)
 {
     const char *values[EG_KEY_COUNT] = { NULL };
-    const char *prov_name = NULL;
-    OSSL_PARAM req[EG_KEY_COUNT + 2];
+    const char *prov_name = NULL, *policy_file = NULL;
+    OSSL_PARAM req[EG_KEY_COUNT + 3];
     char where[160];
     int key, n = 0, checked = 0;
 
+    if (!names_ready()) {
+        emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot prepare the key names");
+        return 0;
+    }
     req[n++] = OSSL_PARAM_construct_utf8_ptr(OSSL_PROV_PARAM_CORE_PROV_NAME,
         (char **)&prov_name, 0);
+    req[n++] = OSSL_PARAM_construct_utf8_ptr("PolicyFile", (char **)&policy_file, 0);
     for (key = 0; key < EG_KEY_COUNT; key++)
-        req[n++] = OSSL_PARAM_construct_utf8_ptr(
-            (char *)emsguard_key_name((eg_key)key), (char **)&values[key], 0);
+        req[n++] = OSSL_PARAM_construct_utf8_ptr(conf_names[key], (char **)&values[key], 0);
     req[n] = OSSL_PARAM_construct_end();
     if (!core_get_params(handle, req)) {
         emsguard_raise(EMSGUARD_R_PROVIDER, "cannot read the provider's configuration from the core");
@@ -195,14 +211,17 @@ static int read_config(OSSL_FUNC_core_get_params_fn *core_get_params,
     snprintf(where, sizeof(where), "provider '%s' configuration: ",
         prov_name != NULL ? prov_name : PROVIDER_NAME);
     emsguard_policy_defaults(policy);
-    for (key = 0; key < EG_KEY_COUNT; key++)
-        if (values[key] != NULL
-            && !emsguard_parse_value((eg_key)key, values[key],
-                &policy->values[key], where))
-            return 0;
     /* Section keys we were not asked about: typos must not pass unseen. */
     if (!emsguard_conf_check_section(prov_name, &checked))
         return 0;
+    /* Precedence: defaults, then the PolicyFile, then the section's keys. */
+    if (policy_file != NULL && !EMSGUARD_POLICY_load_reg(policy, policy_file))
+        return 0;
+    for (key = 0; key < EG_KEY_COUNT; key++)
+        if (values[key] != NULL
+            && !emsguard_policy_store(policy, (eg_key)key, values[key],
+                EG_SRC_PROVIDER, NULL, 0, where))
+            return 0;
     if (!checked)
         emsguard_log(policy, EG_LEVEL_DEBUG,
             "provider '%s': section not found in the default configuration "
@@ -266,46 +285,75 @@ struct find_state {
     int failed;
 };
 
+static size_t text_size(eg_key key)
+{
+    return emsguard_key_is_text(key) ? EG_STRING_MAX : 32;
+}
+
 static int find_one(OSSL_PROVIDER *prov, void *arg)
 {
     struct find_state *fs = arg;
     char marker[32] = "";
-    char values[EG_KEY_COUNT][32];
+    char *values[EG_KEY_COUNT], *block;
     OSSL_PARAM req[EG_KEY_COUNT + 2];
-    EMSGUARD_POLICY candidate;
-    int key, n = 0;
+    EMSGUARD_POLICY *candidate;
+    size_t total = 0;
+    int key, n = 0, ret = 0;
 
-    memset(values, 0, sizeof(values));
+    if (!names_ready()) {
+        fs->failed = 1;
+        return 0;
+    }
+    for (key = 0; key < EG_KEY_COUNT; key++)
+        total += text_size((eg_key)key);
+    block = OPENSSL_zalloc(total);
+    candidate = OPENSSL_malloc(sizeof(*candidate));
+    if (block == NULL || candidate == NULL) {
+        emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot allocate the provider's policy");
+        fs->failed = 1;
+        goto end;
+    }
     req[n++] = OSSL_PARAM_construct_utf8_string(EMSGUARD_PARAM_MARKER, marker,
         sizeof(marker));
-    for (key = 0; key < EG_KEY_COUNT; key++)
-        req[n++] = OSSL_PARAM_construct_utf8_string(
-            (char *)emsguard_key_name((eg_key)key), values[key], sizeof(values[key]));
+    for (total = 0, key = 0; key < EG_KEY_COUNT; key++) {
+        values[key] = block + total;
+        total += text_size((eg_key)key);
+        req[n++] = OSSL_PARAM_construct_utf8_string(conf_names[key], values[key],
+            text_size((eg_key)key));
+    }
     req[n] = OSSL_PARAM_construct_end();
     ERR_set_mark();
     if (!OSSL_PROVIDER_get_params(prov, req) || !OSSL_PARAM_modified(&req[0])) {
         ERR_pop_to_mark(); /* not ours */
-        return 1;
+        ret = 1;
+        goto end;
     }
     ERR_pop_to_mark();
-    emsguard_policy_defaults(&candidate);
+    emsguard_policy_defaults(candidate);
     for (key = 0; key < EG_KEY_COUNT; key++) {
         if (!OSSL_PARAM_modified(&req[key + 1])) {
             emsguard_raise(EMSGUARD_R_PROVIDER,
                 "provider '%s' did not report '%s'",
                 OSSL_PROVIDER_get0_name(prov), emsguard_key_name((eg_key)key));
             fs->failed = 1;
-            return 0;
+            goto end;
         }
-        if (!emsguard_parse_value((eg_key)key, values[key],
-                &candidate.values[key], "emsguard provider parameter: ")) {
+        if (values[key][0] == '\0' && emsguard_key_is_optional((eg_key)key))
+            continue; /* unset: OpenSSL's default */
+        if (!emsguard_policy_store(candidate, (eg_key)key, values[key],
+                EG_SRC_PROVIDER, NULL, 0, "emsguard provider parameter: ")) {
             fs->failed = 1;
-            return 0;
+            goto end;
         }
     }
-    *fs->policy = candidate;
+    /* The provider logged its warnings when it loaded. */
+    candidate->warnings[0] = '\0';
+    *fs->policy = *candidate;
     fs->found = 1;
-    return 0; /* the first emsguard provider wins */
+end:
+    OPENSSL_free(block);
+    OPENSSL_free(candidate);
+    return ret; /* 0: the first emsguard provider wins */
 }
 
 int EMSGUARD_POLICY_from_provider(EMSGUARD_POLICY *policy,

@@ -42,7 +42,9 @@
 #define KNOWN_KEYS                                                       \
     "known keys: DisableServerExtendedMasterSecret, "                    \
     "DisableClientExtendedMasterSecret, AllowLegacyResumption, "         \
-    "EventLogging, LogTarget, RequireExtendedMasterSecret"
+    "EventLogging, LogTarget, RequireExtendedMasterSecret, "             \
+    "DisableDHEWithoutExtendedMasterSecret, and the Schannel values of " \
+    "the README's registry table"
 #define DWORD_FORMS " (decimal, 0x hex, or dword:XXXXXXXX)"
 #define ACC_BOOL "accepted: 0 or 1" DWORD_FORMS
 #define ACC_LOG \

@@ -1,0 +1,553 @@
+/*
+ * Schannel values with an OpenSSL meaning, applied to an SSL_CTX or SSL.
+ *
+ * Every mapping is a restriction or a choice among what OpenSSL already
+ * offers: emsguard never adds a cipher, protocol or curve that OpenSSL's own
+ * configuration left out.  An unset value leaves OpenSSL's setting alone.
+ * The table of what maps to what is in the README ("Schannel registry
+ * values and their OpenSSL meaning").
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include "internal.h"
+#include "suite_names.h"
+
+/* ---- translating names -------------------------------------------------- */
+
+static const struct suite_name *find_suite(const char *iana)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(suite_names) / sizeof(suite_names[0]); i++)
+        if (strcasecmp(suite_names[i].iana, iana) == 0)
+            return &suite_names[i];
+    return NULL;
+}
+
+/* Copies the next comma-separated item of *p, trimmed, into |item|. */
+static int next_item(const char **p, char *item, size_t len)
+{
+    const char *s = *p, *e;
+    size_t n;
+
+    while (*s == ' ' || *s == '\t' || *s == ',')
+        s++;
+    if (*s == '\0')
+        return 0;
+    e = strchr(s, ',');
+    if (e == NULL)
+        e = s + strlen(s);
+    *p = e;
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    n = (size_t)(e - s) < len - 1 ? (size_t)(e - s) : len - 1;
+    memcpy(item, s, n);
+    item[n] = '\0';
+    return 1;
+}
+
+static int append(char *buf, size_t len, const char *sep, const char *item)
+{
+    size_t used = strlen(buf);
+    int n = snprintf(buf + used, len - used, "%s%s", used > 0 ? sep : "", item);
+
+    return n >= 0 && (size_t)n < len - used;
+}
+
+int emsguard_schannel_translate_functions(EMSGUARD_POLICY *policy,
+    const char *where)
+{
+    const char *p = policy->functions;
+    char item[128], tls12[EG_STRING_MAX] = "", tls13[512] = "";
+    int known = 0;
+
+    if (where == NULL)
+        where = "";
+    while (next_item(&p, item, sizeof(item))) {
+        const struct suite_name *s = find_suite(item);
+        size_t len = strlen(item);
+
+        /*
+         * Windows 7 to 8.1 listed ECDHE suites once per curve, with a
+         * _P256/_P384/_P521 suffix; the curve is EccCurves' business here.
+         */
+        if (s == NULL && len > 5 && item[len - 5] == '_' && item[len - 4] == 'P') {
+            item[len - 5] = '\0';
+            if ((s = find_suite(item)) != NULL)
+                emsguard_policy_warn(policy,
+                    "%swarning: Functions: '%s_%s' read as '%s' (the curve "
+                    "suffix is not part of the suite in OpenSSL; use EccCurves)",
+                    where, item, item + len - 4, item);
+            else
+                item[len - 5] = '_';
+        }
+        if (s == NULL) {
+            emsguard_policy_warn(policy,
+                "%swarning: Functions: cipher suite '%s' is not implemented "
+                "by OpenSSL; ignored", where, item);
+            continue;
+        }
+        if (strstr(s->tls13 ? tls13 : tls12, s->openssl) != NULL)
+            continue; /* listed twice (e.g. once per curve suffix) */
+        if (!append(s->tls13 ? tls13 : tls12, s->tls13 ? sizeof(tls13) : sizeof(tls12),
+                s->tls13 ? ":" : ":", s->openssl)) {
+            emsguard_raise(EMSGUARD_R_OUT_OF_RANGE, "%skey 'Functions': list too long", where);
+            return 0;
+        }
+        known++;
+    }
+    if (policy->functions[0] != '\0' && tls12[0] == '\0') {
+        emsguard_raise(EMSGUARD_R_BAD_VALUE,
+            "%skey 'Functions': no TLS 1.2 cipher suite that OpenSSL implements "
+            "is listed (%d TLS 1.3 suites); the list would disable TLS 1.2 "
+            "entirely; accepted: %s",
+            where, known, emsguard_key_accepted(EG_KEY_FUNCTIONS));
+        return 0;
+    }
+    snprintf(policy->tls12_ciphers, sizeof(policy->tls12_ciphers), "%s", tls12);
+    snprintf(policy->tls13_suites, sizeof(policy->tls13_suites), "%s", tls13);
+    return 1;
+}
+
+static const struct {
+    const char *windows, *openssl;
+} curve_names[] = {
+    { "curve25519", "X25519" },
+    { "curve448", "X448" },
+    { "NistP256", "P-256" },
+    { "NistP384", "P-384" },
+    { "NistP521", "P-521" },
+    { "secP256r1", "P-256" },
+    { "secP384r1", "P-384" },
+    { "secP521r1", "P-521" },
+};
+
+int emsguard_schannel_translate_curves(EMSGUARD_POLICY *policy,
+    const char *where)
+{
+    const char *p = policy->ecc_curves;
+    char item[64], groups[512] = "";
+    size_t i;
+
+    if (where == NULL)
+        where = "";
+    while (next_item(&p, item, sizeof(item))) {
+        const char *name = NULL;
+
+        for (i = 0; i < sizeof(curve_names) / sizeof(curve_names[0]); i++)
+            if (strcasecmp(curve_names[i].windows, item) == 0)
+                name = curve_names[i].openssl;
+        if (name == NULL) {
+            emsguard_policy_warn(policy,
+                "%swarning: EccCurves: curve '%s' has no OpenSSL TLS group; ignored",
+                where, item);
+            continue;
+        }
+        if (strstr(groups, name) != NULL)
+            continue;
+        if (!append(groups, sizeof(groups), ":", name)) {
+            emsguard_raise(EMSGUARD_R_OUT_OF_RANGE, "%skey 'EccCurves': list too long", where);
+            return 0;
+        }
+    }
+    if (policy->ecc_curves[0] != '\0' && groups[0] == '\0') {
+        emsguard_raise(EMSGUARD_R_BAD_VALUE,
+            "%skey 'EccCurves': no curve OpenSSL supports is listed; accepted: %s",
+            where, emsguard_key_accepted(EG_KEY_ECC_CURVES));
+        return 0;
+    }
+    snprintf(policy->groups, sizeof(policy->groups), "%s", groups);
+    return 1;
+}
+
+/* ---- what one role gets ------------------------------------------------- */
+
+struct role_cfg {
+    int versions_touched;
+    int min_version, max_version; /* 0: none left */
+    int dtls_touched;
+    int dtls_min, dtls_max;
+    uint64_t opts_set, opts_clear;
+    char ciphers[EG_STRING_MAX + 256]; /* "" leaves OpenSSL's */
+    char suites[512];
+    int suites_touched;
+    const char *groups; /* NULL leaves OpenSSL's */
+};
+
+static int is_set(const EMSGUARD_POLICY *p, eg_key k)
+{
+    return p->set[k];
+}
+
+/* Off when set to 0 ("Enabled"=0). */
+static int disabled(const EMSGUARD_POLICY *p, eg_key k)
+{
+    return p->set[k] && p->values[k] == 0;
+}
+
+/* Version state for |role|: -1 disabled, 1 enabled, 0 untouched. */
+static int version_state(const EMSGUARD_POLICY *p, int proto_index, int role)
+{
+    eg_key base = (eg_key)(EG_KEY_FIRST_PROTO + proto_index * 4 + (role == EG_ROLE_SERVER ? 2 : 0));
+    eg_key enabled = base, dbd = (eg_key)(base + 1);
+
+    /*
+     * DisabledByDefault=1 means "only if the application asks for it"; an
+     * OpenSSL application cannot ask Schannel-style, so it means off.
+     */
+    if (disabled(p, enabled) || (is_set(p, dbd) && p->values[dbd] != 0))
+        return -1;
+    if (is_set(p, enabled) || is_set(p, dbd))
+        return 1;
+    return 0;
+}
+
+/*
+ * OpenSSL takes a range min..max: the highest run of allowed versions.
+ * Untouched versions count as allowed (OpenSSL's own configuration decides
+ * about them).
+ */
+static void version_range(const EMSGUARD_POLICY *p, int role, const int *protos,
+    const int *versions, int n, int *touched, int *min, int *max)
+{
+    int i, top = -1, bottom = -1;
+
+    *touched = 0;
+    for (i = 0; i < n; i++)
+        if (version_state(p, protos[i], role) != 0)
+            *touched = 1;
+    if (!*touched)
+        return;
+    for (i = n - 1; i >= 0; i--) {
+        int allowed = version_state(p, protos[i], role) >= 0;
+
+        if (allowed && top < 0)
+            top = i;
+        if (allowed && top >= 0)
+            bottom = i;
+        if (!allowed && top >= 0)
+            break;
+    }
+    *min = top >= 0 ? versions[bottom] : 0;
+    *max = top >= 0 ? versions[top] : 0;
+}
+
+enum { P_SSL30, P_TLS10, P_TLS11, P_TLS12, P_TLS13, P_DTLS10, P_DTLS12 };
+
+static void exclusions(const EMSGUARD_POLICY *p, char *buf, size_t len)
+{
+    static const struct {
+        eg_key key;
+        const char *exclude;
+    } map[] = {
+        { EG_KEY_C_NULL_, "!eNULL" },
+        { EG_KEY_C_DES56, "!DES" },
+        { EG_KEY_C_RC2_40, "!RC2" }, { EG_KEY_C_RC2_56, "!RC2" }, { EG_KEY_C_RC2_128, "!RC2" },
+        { EG_KEY_C_RC4_40, "!RC4" }, { EG_KEY_C_RC4_56, "!RC4" }, { EG_KEY_C_RC4_64, "!RC4" },
+        { EG_KEY_C_RC4_128, "!RC4" },
+        { EG_KEY_C_TDES, "!3DES" }, { EG_KEY_C_TDES168, "!3DES" },
+        { EG_KEY_C_AES128, "!AES128" }, { EG_KEY_C_AES256, "!AES256" },
+        { EG_KEY_H_MD5, "!MD5" }, { EG_KEY_H_SHA, "!SHA1" },
+        { EG_KEY_H_SHA256, "!SHA256" }, { EG_KEY_H_SHA384, "!SHA384" },
+        { EG_KEY_K_DH_ENABLED, "!kDHE" }, { EG_KEY_K_PKCS_ENABLED, "!kRSA" },
+        { EG_KEY_K_ECDH_ENABLED, "!kECDHE" },
+    };
+    size_t i;
+
+    buf[0] = '\0';
+    for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (disabled(p, map[i].key) && strstr(buf, map[i].exclude) == NULL)
+            append(buf, len, ":", map[i].exclude);
+}
+
+/* TLS 1.3 suites minus the ones a disabled AES size removes. */
+static void tls13_suites(const EMSGUARD_POLICY *p, char *buf, size_t len,
+    int *touched)
+{
+    const char *base = p->tls13_suites[0] != '\0' || is_set(p, EG_KEY_FUNCTIONS)
+        ? p->tls13_suites
+        : "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256";
+    char item[64];
+    const char *s = base;
+
+    *touched = is_set(p, EG_KEY_FUNCTIONS) || disabled(p, EG_KEY_C_AES128)
+        || disabled(p, EG_KEY_C_AES256);
+    buf[0] = '\0';
+    if (!*touched)
+        return;
+    while (*s != '\0') {
+        const char *e = strchr(s, ':');
+        size_t n = e != NULL ? (size_t)(e - s) : strlen(s);
+
+        if (n >= sizeof(item))
+            n = sizeof(item) - 1;
+        memcpy(item, s, n);
+        item[n] = '\0';
+        s += n + (e != NULL ? 1 : 0);
+        if ((disabled(p, EG_KEY_C_AES128) && strncmp(item, "TLS_AES_128_", 12) == 0)
+            || (disabled(p, EG_KEY_C_AES256) && strncmp(item, "TLS_AES_256_", 12) == 0))
+            continue;
+        append(buf, len, ":", item);
+    }
+}
+
+static void role_config(const EMSGUARD_POLICY *p, int role, struct role_cfg *c)
+{
+    static const int tls_protos[] = { P_TLS10, P_TLS11, P_TLS12, P_TLS13 };
+    static const int tls_versions[] = { TLS1_VERSION, TLS1_1_VERSION, TLS1_2_VERSION,
+        TLS1_3_VERSION };
+    static const int dtls_protos[] = { P_DTLS10, P_DTLS12 };
+    static const int dtls_versions[] = { DTLS1_VERSION, DTLS1_2_VERSION };
+    char excl[256];
+
+    memset(c, 0, sizeof(*c));
+    version_range(p, role, tls_protos, tls_versions, 4, &c->versions_touched,
+        &c->min_version, &c->max_version);
+    version_range(p, role, dtls_protos, dtls_versions, 2, &c->dtls_touched,
+        &c->dtls_min, &c->dtls_max);
+    if (role == EG_ROLE_SERVER) {
+        if (is_set(p, EG_KEY_INSECURE_RENEGO_CLIENTS)) {
+            if (p->values[EG_KEY_INSECURE_RENEGO_CLIENTS])
+                c->opts_set |= SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION;
+            else
+                c->opts_clear |= SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION;
+        }
+        if (is_set(p, EG_KEY_DISABLE_RENEGO_SERVER)) {
+            if (p->values[EG_KEY_DISABLE_RENEGO_SERVER])
+                c->opts_set |= SSL_OP_NO_RENEGOTIATION;
+            else
+                c->opts_clear |= SSL_OP_NO_RENEGOTIATION;
+        }
+    } else {
+        if (is_set(p, EG_KEY_INSECURE_RENEGO_SERVERS)) {
+            uint64_t o = SSL_OP_LEGACY_SERVER_CONNECT | SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION;
+
+            if (p->values[EG_KEY_INSECURE_RENEGO_SERVERS])
+                c->opts_set |= o;
+            else
+                c->opts_clear |= o;
+        }
+        if (is_set(p, EG_KEY_DISABLE_RENEGO_CLIENT)) {
+            if (p->values[EG_KEY_DISABLE_RENEGO_CLIENT])
+                c->opts_set |= SSL_OP_NO_RENEGOTIATION;
+            else
+                c->opts_clear |= SSL_OP_NO_RENEGOTIATION;
+        }
+    }
+    exclusions(p, excl, sizeof(excl));
+    if (is_set(p, EG_KEY_FUNCTIONS) || excl[0] != '\0') {
+        snprintf(c->ciphers, sizeof(c->ciphers), "%s",
+            is_set(p, EG_KEY_FUNCTIONS) ? p->tls12_ciphers : "DEFAULT");
+        if (excl[0] != '\0')
+            append(c->ciphers, sizeof(c->ciphers), ":", excl);
+    }
+    tls13_suites(p, c->suites, sizeof(c->suites), &c->suites_touched);
+    c->groups = is_set(p, EG_KEY_ECC_CURVES) ? p->groups : NULL;
+}
+
+static int role_configs_equal(const struct role_cfg *a, const struct role_cfg *b)
+{
+    return a->versions_touched == b->versions_touched && a->min_version == b->min_version
+        && a->max_version == b->max_version && a->dtls_touched == b->dtls_touched
+        && a->dtls_min == b->dtls_min && a->dtls_max == b->dtls_max
+        && a->opts_set == b->opts_set && a->opts_clear == b->opts_clear
+        && strcmp(a->ciphers, b->ciphers) == 0 && a->suites_touched == b->suites_touched
+        && strcmp(a->suites, b->suites) == 0 && a->groups == b->groups;
+}
+
+int emsguard_schannel_roles_differ(const EMSGUARD_POLICY *policy)
+{
+    struct role_cfg c, s;
+
+    role_config(policy, EG_ROLE_CLIENT, &c);
+    role_config(policy, EG_ROLE_SERVER, &s);
+    return !role_configs_equal(&c, &s);
+}
+
+int emsguard_schannel_any(const EMSGUARD_POLICY *policy)
+{
+    int k;
+
+    for (k = EG_KEY_CLIENT_CACHE_TIME; k < EG_KEY_COUNT; k++)
+        if (policy->set[k])
+            return 1;
+    return 0;
+}
+
+/* ---- applying ------------------------------------------------------------ */
+
+static int refused(const char *what, const char *value)
+{
+    emsguard_raise(EMSGUARD_R_OPENSSL_SETTING,
+        "OpenSSL refused %s '%s' mapped from the Schannel policy", what, value);
+    return 0;
+}
+
+static int is_dtls_ctx(const SSL_CTX *ctx)
+{
+    const SSL_METHOD *m = SSL_CTX_get_ssl_method(ctx);
+
+    return m == DTLS_method() || m == DTLS_server_method() || m == DTLS_client_method();
+}
+
+/* The DH group a server uses when it must be at least |bits| strong. */
+static EVP_PKEY *ffdhe_at_least(uint32_t bits)
+{
+    static const struct {
+        uint32_t bits;
+        const char *name;
+    } groups[] = { { 2048, "ffdhe2048" }, { 3072, "ffdhe3072" }, { 4096, "ffdhe4096" },
+        { 6144, "ffdhe6144" }, { 8192, "ffdhe8192" } };
+    EVP_PKEY_CTX *pctx = NULL;
+    EVP_PKEY *pkey = NULL;
+    OSSL_PARAM params[2];
+    size_t i;
+
+    for (i = 0; i < sizeof(groups) / sizeof(groups[0]) - 1 && groups[i].bits < bits; i++)
+        ;
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+        (char *)groups[i].name, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if ((pctx = EVP_PKEY_CTX_new_from_name(NULL, "DH", NULL)) == NULL
+        || EVP_PKEY_paramgen_init(pctx) <= 0
+        || EVP_PKEY_CTX_set_params(pctx, params) <= 0
+        || EVP_PKEY_paramgen(pctx, &pkey) <= 0)
+        pkey = NULL;
+    EVP_PKEY_CTX_free(pctx);
+    return pkey;
+}
+
+static int apply_cfg(const struct role_cfg *c, SSL_CTX *ctx, SSL *ssl, int dtls)
+{
+    int touched = dtls ? c->dtls_touched : c->versions_touched;
+    int min = dtls ? c->dtls_min : c->min_version, max = dtls ? c->dtls_max : c->max_version;
+
+    if (touched) {
+        if (min == 0) {
+            /* Every version disabled: no handshake may succeed. */
+            if (ssl != NULL)
+                SSL_set_options(ssl, SSL_OP_NO_SSL_MASK | SSL_OP_NO_DTLS_MASK);
+            else
+                SSL_CTX_set_options(ctx, SSL_OP_NO_SSL_MASK | SSL_OP_NO_DTLS_MASK);
+        } else if (ssl != NULL ? !SSL_set_min_proto_version(ssl, min)
+                       || !SSL_set_max_proto_version(ssl, max)
+                               : !SSL_CTX_set_min_proto_version(ctx, min)
+                       || !SSL_CTX_set_max_proto_version(ctx, max)) {
+            return refused("the protocol range", "Protocols");
+        }
+    }
+    if (ssl != NULL) {
+        SSL_clear_options(ssl, c->opts_clear);
+        SSL_set_options(ssl, c->opts_set);
+    } else {
+        SSL_CTX_clear_options(ctx, c->opts_clear);
+        SSL_CTX_set_options(ctx, c->opts_set);
+    }
+    if (c->ciphers[0] != '\0'
+        && !(ssl != NULL ? SSL_set_cipher_list(ssl, c->ciphers)
+                         : SSL_CTX_set_cipher_list(ctx, c->ciphers)))
+        return refused("the cipher list", c->ciphers);
+    if (c->suites_touched
+        && !(ssl != NULL ? SSL_set_ciphersuites(ssl, c->suites)
+                         : SSL_CTX_set_ciphersuites(ctx, c->suites)))
+        return refused("the TLS 1.3 cipher suites", c->suites);
+    if (c->groups != NULL
+        && !(ssl != NULL ? SSL_set1_groups_list(ssl, c->groups)
+                         : SSL_CTX_set1_groups_list(ctx, c->groups)))
+        return refused("the groups", c->groups);
+    return 1;
+}
+
+/* Settings that exist only per SSL_CTX and only matter to a server. */
+static int apply_server_ctx(const EMSGUARD_POLICY *p, SSL_CTX *ctx)
+{
+    if (is_set(p, EG_KEY_SERVER_CACHE_TIME)) {
+        uint32_t ms = p->values[EG_KEY_SERVER_CACHE_TIME];
+
+        if (ms == 0) {
+            SSL_CTX_set_session_cache_mode(ctx,
+                SSL_CTX_get_session_cache_mode(ctx) & ~(long)SSL_SESS_CACHE_SERVER);
+            SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        } else {
+            SSL_CTX_set_timeout(ctx, (long)((ms + 999) / 1000));
+        }
+    }
+    if (is_set(p, EG_KEY_MAX_CACHE_SIZE)) {
+        uint32_t n = p->values[EG_KEY_MAX_CACHE_SIZE];
+
+        /* OpenSSL reads 0 as "unlimited"; Schannel means "no cache". */
+        if (n == 0)
+            SSL_CTX_set_session_cache_mode(ctx,
+                SSL_CTX_get_session_cache_mode(ctx) & ~(long)SSL_SESS_CACHE_SERVER);
+        else
+            SSL_CTX_sess_set_cache_size(ctx, (long)n);
+    }
+    if (is_set(p, EG_KEY_K_DH_SERVER_MIN) && p->values[EG_KEY_K_DH_SERVER_MIN] > 0) {
+        EVP_PKEY *dh = ffdhe_at_least(p->values[EG_KEY_K_DH_SERVER_MIN]);
+
+        if (dh == NULL)
+            return refused("the DH group for ServerMinKeyBitLength", "ffdhe");
+        if (!SSL_CTX_set0_tmp_dh_pkey(ctx, dh)) {
+            EVP_PKEY_free(dh);
+            return refused("the DH group for ServerMinKeyBitLength", "ffdhe");
+        }
+    }
+    return 1;
+}
+
+int emsguard_schannel_apply(const EMSGUARD_POLICY *policy, int role,
+    SSL_CTX *ctx, SSL *ssl)
+{
+    struct role_cfg c;
+    int dtls = ssl != NULL ? SSL_is_dtls(ssl) : is_dtls_ctx(ctx);
+
+    role_config(policy, role, &c);
+    if (!apply_cfg(&c, ctx, ssl, dtls))
+        return 0;
+    if (ssl == NULL && role == EG_ROLE_SERVER)
+        return apply_server_ctx(policy, ctx);
+    return 1;
+}
+
+/* ---- minimum key sizes --------------------------------------------------- */
+
+uint32_t emsguard_schannel_min_bits(const EMSGUARD_POLICY *p, eg_key key)
+{
+    return p->set[key] ? p->values[key] : 0;
+}
+
+/*
+ * Security callback check for a role: the DH group a client accepts from
+ * the server (ClientMinKeyBitLength).  Returns 0 to refuse.
+ */
+int emsguard_schannel_security_ok(const EMSGUARD_POLICY *p, int role, int op,
+    void *other)
+{
+    if ((op & ~SSL_SECOP_PEER) == SSL_SECOP_TMP_DH && role == EG_ROLE_CLIENT
+        && other != NULL) {
+        uint32_t min = emsguard_schannel_min_bits(p, EG_KEY_K_DH_CLIENT_MIN);
+
+        if (min > 0 && (uint32_t)EVP_PKEY_get_bits((EVP_PKEY *)other) < min)
+            return 0;
+    }
+    return 1;
+}
+
+/* The peer certificate's RSA key against PKCS's MinKeyBitLength. */
+int emsguard_schannel_peer_key_ok(const EMSGUARD_POLICY *p, int role, X509 *cert)
+{
+    EVP_PKEY *key = cert != NULL ? X509_get0_pubkey(cert) : NULL;
+    uint32_t min = emsguard_schannel_min_bits(p,
+        role == EG_ROLE_CLIENT ? EG_KEY_K_PKCS_CLIENT_MIN : EG_KEY_K_PKCS_SERVER_MIN);
+
+    if (min == 0 || key == NULL || !EVP_PKEY_is_a(key, "RSA"))
+        return 1;
+    return (uint32_t)EVP_PKEY_get_bits(key) >= min;
+}
