@@ -58,10 +58,11 @@ PRELOAD  := $(BUILD)/libemsguard-preload.so
 # Check suites run by unit-check, shell scripts run by integration-check.
 # Makefile fragments in mk/ append to these lists (and to TEST_BINS) and add
 # their own link rules; each fragment owns one test concern.
-UNIT_SUITES := check_config check_handshake check_guard
+UNIT_SUITES := check_config check_handshake check_guard check_schannel
 INTEGRATION_SCRIPTS := integration.sh preload.sh
 TEST_BINS := $(BUILD)/test/check_config $(BUILD)/test/check_handshake \
-             $(BUILD)/test/check_guard $(BUILD)/test/eg_peer
+             $(BUILD)/test/check_guard $(BUILD)/test/check_schannel \
+             $(BUILD)/test/eg_peer
 DEMO_BIN  := $(BUILD)/demo/emsguard-demo
 
 .PHONY: all check unit-check integration-check demo bench install uninstall clean
@@ -108,6 +109,9 @@ $(BUILD)/test/check_handshake: $(BUILD)/test/check_handshake.o $(BUILD)/test/har
 
 $(BUILD)/test/check_guard: $(BUILD)/test/check_guard.o $(BUILD)/test/harness.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_guard.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)
+
+$(BUILD)/test/check_schannel: $(BUILD)/test/check_schannel.o $(BUILD)/test/harness.o $(TEST_DEPS)
+	$(CC) -o $@ $(BUILD)/test/check_schannel.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)
 
 $(BUILD)/test/eg_peer: $(BUILD)/test/eg_peer.o $(TEST_DEPS)
 	$(CC) -o $@ $< $(TEST_LDFLAGS)

@@ -619,6 +619,13 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
     /* TLS 1.3 post-handshake messages report "done" without a start. */
     if ((flags & CONN_IN_HANDSHAKE) == 0)
         return;
+    /*
+     * A server that only wrote a HelloRequest: libssl reports it as a
+     * finished handshake but clears the renegotiate flag only before a real
+     * handshake's "done"; the real one is still to come.
+     */
+    if (SSL_is_server(ssl) && SSL_renegotiate_pending(ssl))
+        return;
     set_conn_flags(ssl, (flags & ~(uintptr_t)CONN_IN_HANDSHAKE) | CONN_DONE);
     if (flags & CONN_WITHHELD)
         SSL_set_ex_data(ssl, ssl_bytes_idx,

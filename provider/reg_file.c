@@ -561,7 +561,8 @@ static int parse_key_line(struct reg_parser *rp, unsigned long lineno,
 }
 
 /* Next logical line: joins '\' continuations, strips CR and whitespace. */
-static char *next_line(char **cursor, unsigned long *lineno, unsigned long *first)
+static char *next_line(char **cursor, unsigned long *lineno, unsigned long *first,
+    int *dangling)
 {
     char *p = *cursor, *out, *w;
 
@@ -577,7 +578,17 @@ static char *next_line(char **cursor, unsigned long *lineno, unsigned long *firs
         while (e > p && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
             e--;
         /* A trailing '\' continues hex data on the next line. */
-        if (e > p && e[-1] == '\\' && nl != NULL && out[0] != '[') {
+        if (e > p && e[-1] == '\\' && out[0] != '[') {
+            if (nl == NULL || nl[1] == '\0') {
+                /* Continued into nothing: the file was cut short. */
+                *dangling = 1;
+                e--;
+                memmove(w, p, (size_t)(e - p));
+                w += e - p;
+                *w = '\0';
+                *cursor = p + strlen(p);
+                return out;
+            }
             memmove(w, p, (size_t)(e - 1 - p));
             w += e - 1 - p;
             p = nl + 1;
@@ -598,11 +609,17 @@ static int parse_text(struct reg_parser *rp, char *text)
 {
     char *cursor = text, *line;
     unsigned long lineno = 0, first = 0;
-    int header = 0, seen_key = 0;
+    int header = 0, seen_key = 0, dangling = 0;
 
-    while ((line = next_line(&cursor, &lineno, &first)) != NULL) {
+    while ((line = next_line(&cursor, &lineno, &first, &dangling)) != NULL) {
         const char *p = skip_ws(line);
 
+        if (dangling) {
+            emsguard_raise(EMSGUARD_R_REG_FILE,
+                "%s:%lu: syntax error: '\\' continuation at the end of the file",
+                rp->name, lineno);
+            return 0;
+        }
         if (*p == '\0' || *p == ';')
             continue;
         if (!header) {

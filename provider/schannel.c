@@ -53,6 +53,20 @@ static int next_item(const char **p, char *item, size_t len)
     return 1;
 }
 
+/* True if |list| (':'-separated) holds exactly |item|. */
+static int has_item(const char *list, const char *item)
+{
+    size_t n = strlen(item);
+    const char *p = list;
+
+    while ((p = strstr(p, item)) != NULL) {
+        if ((p == list || p[-1] == ':') && (p[n] == '\0' || p[n] == ':'))
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
 static int append(char *buf, size_t len, const char *sep, const char *item)
 {
     size_t used = strlen(buf);
@@ -94,7 +108,7 @@ int emsguard_schannel_translate_functions(EMSGUARD_POLICY *policy,
                 "by OpenSSL; ignored", where, item);
             continue;
         }
-        if (strstr(s->tls13 ? tls13 : tls12, s->openssl) != NULL)
+        if (has_item(s->tls13 ? tls13 : tls12, s->openssl))
             continue; /* listed twice (e.g. once per curve suffix) */
         if (!append(s->tls13 ? tls13 : tls12, s->tls13 ? sizeof(tls13) : sizeof(tls12),
                 s->tls13 ? ":" : ":", s->openssl)) {
@@ -150,7 +164,7 @@ int emsguard_schannel_translate_curves(EMSGUARD_POLICY *policy,
                 where, item);
             continue;
         }
-        if (strstr(groups, name) != NULL)
+        if (has_item(groups, name))
             continue;
         if (!append(groups, sizeof(groups), ":", name)) {
             emsguard_raise(EMSGUARD_R_OUT_OF_RANGE, "%skey 'EccCurves': list too long", where);
@@ -256,14 +270,15 @@ static void exclusions(const EMSGUARD_POLICY *p, char *buf, size_t len)
         { EG_KEY_C_AES128, "!AES128" }, { EG_KEY_C_AES256, "!AES256" },
         { EG_KEY_H_MD5, "!MD5" }, { EG_KEY_H_SHA, "!SHA1" },
         { EG_KEY_H_SHA256, "!SHA256" }, { EG_KEY_H_SHA384, "!SHA384" },
-        { EG_KEY_K_DH_ENABLED, "!kDHE" }, { EG_KEY_K_PKCS_ENABLED, "!kRSA" },
-        { EG_KEY_K_ECDH_ENABLED, "!kECDHE" },
+        { EG_KEY_K_DH_ENABLED, "!kDHE" }, { EG_KEY_K_DH_ENABLED, "!kDHEPSK" },
+        { EG_KEY_K_PKCS_ENABLED, "!kRSA" }, { EG_KEY_K_PKCS_ENABLED, "!kRSAPSK" },
+        { EG_KEY_K_ECDH_ENABLED, "!kECDHE" }, { EG_KEY_K_ECDH_ENABLED, "!kECDHEPSK" },
     };
     size_t i;
 
     buf[0] = '\0';
     for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (disabled(p, map[i].key) && strstr(buf, map[i].exclude) == NULL)
+        if (disabled(p, map[i].key) && !has_item(buf, map[i].exclude))
             append(buf, len, ":", map[i].exclude);
 }
 
@@ -313,6 +328,9 @@ static void role_config(const EMSGUARD_POLICY *p, int role, struct role_cfg *c)
     version_range(p, role, dtls_protos, dtls_versions, 2, &c->dtls_touched,
         &c->dtls_min, &c->dtls_max);
     if (role == EG_ROLE_SERVER) {
+        /* Functions is the server's preference order, as in Schannel. */
+        if (is_set(p, EG_KEY_FUNCTIONS))
+            c->opts_set |= SSL_OP_CIPHER_SERVER_PREFERENCE;
         if (is_set(p, EG_KEY_INSECURE_RENEGO_CLIENTS)) {
             if (p->values[EG_KEY_INSECURE_RENEGO_CLIENTS])
                 c->opts_set |= SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION;
