@@ -707,7 +707,8 @@ static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     if (now - at_done > 64)
         return;
     peer_address(ssl, peer, sizeof(peer));
-    emsguard_log(&st->policy, EG_LEVEL_WARNING,
+    /* The connection is lost to the policy: an error, not a warning. */
+    emsguard_log(&st->policy, EG_LEVEL_ERROR,
         "role=client resumption of a non-EMS session was refused (full handshake "
         "instead) and peer=%s closed the connection without sending data: the peer "
         "requires session reuse (e.g. FTPS require_ssl_reuse); enable Extended "
