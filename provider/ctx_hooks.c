@@ -61,6 +61,10 @@ struct eg_ctx_state {
 #define CONN_ABORT_REPORTED 0x8
 #define CONN_WITHHELD 0x10 /* client: a non-EMS session was not offered */
 #define CONN_DONE 0x20 /* a handshake completed */
+/* Kept across handshakes of one connection, for renegotiation checks: */
+#define CONN_ESTABLISHED 0x40 /* a TLS <= 1.2 handshake completed before */
+#define CONN_ESTABLISHED_EMS 0x80 /* ... and it used EMS */
+#define CONN_KEPT (CONN_ESTABLISHED | CONN_ESTABLISHED_EMS)
 
 static CRYPTO_ONCE index_once = CRYPTO_ONCE_STATIC_INIT;
 static int ctx_state_idx = -1; /* SSL_CTX -> struct eg_ctx_state */
@@ -68,6 +72,7 @@ static int ssl_state_idx = -1; /* SSL -> the state that saw its start */
 static int ssl_flags_idx = -1; /* SSL -> CONN_* flags */
 static int ssl_info_idx = -1; /* SSL -> the application's per-SSL info_fn */
 static int ssl_bytes_idx = -1; /* SSL -> bytes read when the handshake ended */
+static int ssl_finished_idx = -1; /* SSL -> 8 bytes of the last Finished sent */
 
 static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     long argl, void *argp);
@@ -91,13 +96,14 @@ static void init_indices(void)
     ssl_flags_idx = SSL_get_ex_new_index(0, "emsguard flags", NULL, NULL, on_ssl_free);
     ssl_info_idx = SSL_get_ex_new_index(0, "emsguard app info cb", NULL, NULL, NULL);
     ssl_bytes_idx = SSL_get_ex_new_index(0, "emsguard bytes read", NULL, NULL, NULL);
+    ssl_finished_idx = SSL_get_ex_new_index(0, "emsguard last finished", NULL, NULL, NULL);
 }
 
 static int indices_ready(void)
 {
     return CRYPTO_THREAD_run_once(&index_once, init_indices)
         && ctx_state_idx >= 0 && ssl_state_idx >= 0 && ssl_flags_idx >= 0
-        && ssl_info_idx >= 0 && ssl_bytes_idx >= 0;
+        && ssl_info_idx >= 0 && ssl_bytes_idx >= 0 && ssl_finished_idx >= 0;
 }
 
 static struct eg_ctx_state *state_of_ctx(const SSL_CTX *ctx)
@@ -529,6 +535,25 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
     hello_ems = SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_extended_master_secret, &ext, &len);
     if (hello_will_be_tls13(ssl))
         return SSL_CLIENT_HELLO_SUCCESS;
+    /*
+     * A renegotiation must keep the connection's EMS state: libssl refuses
+     * only losing it, a ClientHello that adds it is as inconsistent.
+     */
+    if ((conn_flags(ssl) & CONN_ESTABLISHED) != 0
+        && !hello_ems != !(conn_flags(ssl) & CONN_ESTABLISHED_EMS)) {
+        count(st, EMSGUARD_CNT_ABORTED_INCONSISTENT);
+        set_conn_flags(ssl, conn_flags(ssl) | CONN_ABORT_REPORTED);
+        log_event(st, ssl, EG_LEVEL_ERROR, "rejected renegotiation:",
+            hello_ems ? "reason=inconsistent (ClientHello adds Extended Master Secret "
+                        "to a connection established without it)"
+                      : "reason=inconsistent (ClientHello drops Extended Master Secret "
+                        "from a connection established with it)",
+            "renegotiation");
+        *al = SSL_AD_HANDSHAKE_FAILURE;
+        ERR_raise_data(EMSGUARD_get_error_lib(), EMSGUARD_R_EMS_REQUIRED,
+            "renegotiation ClientHello changes Extended Master Secret");
+        return SSL_CLIENT_HELLO_ERROR;
+    }
     if (st->policy.values[EG_KEY_DISABLE_DHE_WITHOUT_EMS]
         && (!hello_ems || !emsguard_role_uses_ems(&st->policy, EG_ROLE_SERVER)))
         avoid_dhe_for_hello(st, ssl);
@@ -592,7 +617,8 @@ static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
 
     if (SSL_get_ex_data(ssl, ssl_state_idx) == NULL)
         SSL_set_ex_data(ssl, ssl_state_idx, st);
-    set_conn_flags(ssl, CONN_IN_HANDSHAKE); /* forget the last handshake */
+    /* Forget the last handshake, but not that the connection had one. */
+    set_conn_flags(ssl, CONN_IN_HANDSHAKE | (conn_flags(ssl) & CONN_KEPT));
     if (st->schannel_per_ssl
         && !emsguard_schannel_apply(&st->policy, role, NULL, ssl))
         emsguard_log(&st->policy, EG_LEVEL_ERROR,
@@ -626,11 +652,29 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
      */
     if (SSL_is_server(ssl) && SSL_renegotiate_pending(ssl))
         return;
-    set_conn_flags(ssl, (flags & ~(uintptr_t)CONN_IN_HANDSHAKE) | CONN_DONE);
+    /*
+     * A refused renegotiation (no_renegotiation warning) is also reported as
+     * done, without a new Finished: only a new Finished is a new handshake.
+     */
+    {
+        unsigned char fin[EVP_MAX_MD_SIZE] = { 0 };
+        uintptr_t tag = 0;
+
+        SSL_get_finished(ssl, fin, sizeof(fin));
+        memcpy(&tag, fin, sizeof(tag));
+        if ((flags & CONN_ESTABLISHED) && tag == (uintptr_t)SSL_get_ex_data(ssl, ssl_finished_idx)) {
+            set_conn_flags(ssl, flags & ~(uintptr_t)CONN_IN_HANDSHAKE);
+            return;
+        }
+        SSL_set_ex_data(ssl, ssl_finished_idx, (void *)tag);
+    }
+    flags &= ~(uintptr_t)(CONN_IN_HANDSHAKE | CONN_KEPT);
     if (flags & CONN_WITHHELD)
         SSL_set_ex_data(ssl, ssl_bytes_idx,
             (void *)(uintptr_t)(SSL_get_rbio(ssl) != NULL ? BIO_number_read(SSL_get_rbio(ssl)) : 0));
     ems = (sess != NULL && !tls13) ? emsguard_session_ems(sess) : 1;
+    set_conn_flags(ssl, flags | CONN_DONE
+        | (tls13 ? 0 : CONN_ESTABLISHED | (ems == 1 ? CONN_ESTABLISHED_EMS : 0)));
     if (!SSL_session_reused(ssl)) {
         count(st, EMSGUARD_CNT_FULL_HANDSHAKES);
         if (ems == 0)
@@ -913,9 +957,8 @@ int EMSGUARD_enable_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *policy)
     SSL_CTX_sess_set_get_cb(ctx, get_session_cb);
     SSL_CTX_set_info_callback(ctx, info_cb);
     SSL_CTX_set_session_ticket_cb(ctx, generate_ticket_cb, decrypt_ticket_cb, st);
-    if (st->policy.values[EG_KEY_REQUIRE_EMS]
-        || st->policy.values[EG_KEY_DISABLE_DHE_WITHOUT_EMS])
-        SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, st);
+    /* EMS consistency across renegotiation, RequireEMS, DHE avoidance. */
+    SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, st);
     if (emsguard_schannel_min_bits(&st->policy, EG_KEY_K_DH_CLIENT_MIN) > 0) {
         st->app_security_cb = SSL_CTX_get_security_callback(ctx);
         SSL_CTX_set_security_callback(ctx, security_cb);
