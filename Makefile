@@ -58,6 +58,9 @@ PRELOAD  := $(BUILD)/libemsguard-preload.so
 # Check suites run by unit-check, shell scripts run by integration-check.
 # Makefile fragments in mk/ append to these lists (and to TEST_BINS) and add
 # their own link rules; each fragment owns one test concern.
+# EXTRA_CHECKS: targets `make check` runs once after both passes (their own
+# trees: ThreadSanitizer stress, fuzzing).
+EXTRA_CHECKS :=
 UNIT_SUITES := check_config check_handshake check_guard check_schannel
 INTEGRATION_SCRIPTS := integration.sh preload.sh
 TEST_BINS := $(BUILD)/test/check_config $(BUILD)/test/check_handshake \
@@ -130,6 +133,7 @@ check: all unit-check integration-check
 else
 check: all unit-check integration-check
 	$(MAKE) SANITIZE=1 check
+	@set -e; for t in $(EXTRA_CHECKS); do $(MAKE) $$t; done
 endif
 
 # Leak checking stays on under ASan; UBSan findings are fatal.
