@@ -112,11 +112,6 @@ static int walk_section(CONF *conf, const char *file, const char *section,
     return 1;
 }
 
-static int check_section(CONF *conf, const char *file, const char *section)
-{
-    return walk_section(conf, file, section, "", NULL, NULL);
-}
-
 struct store_arg {
     EMSGUARD_POLICY *policy;
     const char *file;
@@ -172,11 +167,17 @@ static const char *find_section(CONF *conf, const char *prov_name)
     return NULL;
 }
 
-/* Loads |file|; on failure raises an error naming file:line. */
-static CONF *load_conf(const char *file)
+/*
+ * Loads |file|; on failure raises an error naming file:line and sets
+ * *syntax (if given) when the failure is a syntax error.
+ */
+static CONF *load_conf_ex(const char *file, int *syntax)
 {
     CONF *conf = NCONF_new(NULL);
     long eline = 0;
+
+    if (syntax != NULL)
+        *syntax = 0;
 
     if (conf == NULL) {
         emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot allocate a CONF");
@@ -187,6 +188,16 @@ static CONF *load_conf(const char *file)
         unsigned long err = ERR_peek_last_error();
 
         ERR_pop_to_mark();
+        /* libcrypto reports a line for any failure, memory included. */
+        if (syntax != NULL)
+            *syntax = eline > 0 && ERR_GET_LIB(err) == ERR_LIB_CONF
+                && (ERR_GET_REASON(err) == CONF_R_MISSING_EQUAL_SIGN
+                    || ERR_GET_REASON(err) == CONF_R_MISSING_CLOSE_SQUARE_BRACKET
+                    || ERR_GET_REASON(err) == CONF_R_NO_CLOSE_BRACE
+                    || ERR_GET_REASON(err) == CONF_R_VARIABLE_HAS_NO_VALUE
+                    || ERR_GET_REASON(err) == CONF_R_VARIABLE_EXPANSION_TOO_LONG
+                    || ERR_GET_REASON(err) == CONF_R_INVALID_PRAGMA
+                    || ERR_GET_REASON(err) == CONF_R_NUMBER_TOO_LARGE);
         if (eline > 0)
             emsguard_raise(EMSGUARD_R_CONFIG_FILE, "%s:%ld: syntax error (%s)",
                 file, eline, ERR_reason_error_string(err));
@@ -200,24 +211,58 @@ static CONF *load_conf(const char *file)
     return conf;
 }
 
-int emsguard_conf_check_section(const char *prov_name, int *checked)
+static CONF *load_conf(const char *file)
+{
+    return load_conf_ex(file, NULL);
+}
+
+static int mark_present(void *arg, eg_key key, const char *name,
+    const char *value, const char *where)
+{
+    unsigned char *present = arg;
+
+    (void)name;
+    (void)value;
+    (void)where;
+    present[key] = 1;
+    return 1;
+}
+
+int emsguard_conf_check_section(const char *prov_name, int *checked,
+    unsigned char present[EG_KEY_COUNT])
 {
     char *file = CONF_get1_default_config_file();
     CONF *conf = NULL;
     const char *ours;
-    int ok = 1;
+    int ok = 1, syntax = 0;
 
     *checked = 0;
-    if (file == NULL || prov_name == NULL)
+    if (prov_name == NULL)
         goto done;
+    if (file == NULL) {
+        emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot name the configuration file to check");
+        ok = 0;
+        goto done;
+    }
     ERR_set_mark();
-    conf = load_conf(file);
-    /* OpenSSL reports its own parse errors; ours would only repeat them. */
-    ERR_pop_to_mark();
+    conf = load_conf_ex(file, &syntax);
     if (conf == NULL) {
+        /* OpenSSL reports its own parse errors; ours would only repeat them. */
+        ERR_pop_to_mark();
+        /*
+         * An existing file we cannot load for any reason but its syntax (out
+         * of memory, say): the typo check would be skipped, so stop here.
+         */
+        if (!syntax && access(file, F_OK) == 0) {
+            emsguard_raise(EMSGUARD_R_CONFIG_FILE,
+                "%s: cannot be read to check the provider's keys", file);
+            ok = 0;
+            goto done;
+        }
         emsguard_log(NULL, EG_LEVEL_DEBUG, "cannot read %s to check keys", file);
         goto done;
     }
+    ERR_pop_to_mark();
     if ((ours = find_section(conf, prov_name)) == NULL) {
         emsguard_log(NULL, EG_LEVEL_DEBUG,
             "no section for provider '%s' in %s; unknown keys not checked",
@@ -225,7 +270,7 @@ int emsguard_conf_check_section(const char *prov_name, int *checked)
         goto done;
     }
     *checked = 1;
-    ok = check_section(conf, file, ours);
+    ok = walk_section(conf, file, ours, "", mark_present, present);
 done:
     NCONF_free(conf);
     OPENSSL_free(file);

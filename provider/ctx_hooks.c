@@ -682,7 +682,8 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
         return;
     }
     count(st, EMSGUARD_CNT_RESUMPTIONS);
-    if (!tls13
+    /* Unreadable here (e.g. out of memory) is not evidence of a bypass. */
+    if (!tls13 && ems >= 0
         && emsguard_resumption_verdict(&st->policy,
                SSL_is_server(ssl) ? EG_ROLE_SERVER : EG_ROLE_CLIENT, ems)
             != EG_ALLOW) {

@@ -248,9 +248,12 @@ void emsguard_log(const EMSGUARD_POLICY *policy, eg_level level,
  * Validates every key of the openssl.cnf section that configures the
  * provider named |prov_name|. Returns 1 when the section was found and valid
  * or could not be found, 0 (with an error raised) when it has a bad key.
- * *checked is set to 1 when the section was found.
+ * *checked is set to 1 when the section was found; present[k] to 1 for
+ * each key the section sets.  An existing file that cannot be read for
+ * lack of memory is an error: the check must not be skipped quietly.
  */
-int emsguard_conf_check_section(const char *prov_name, int *checked);
+int emsguard_conf_check_section(const char *prov_name, int *checked,
+    unsigned char present[EG_KEY_COUNT]);
 /* Keys OpenSSL itself consumes in a provider section. */
 int emsguard_conf_is_reserved_key(const char *name);
 

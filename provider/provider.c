@@ -190,6 +190,7 @@ static int read_config(OSSL_FUNC_core_get_params_fn *core_get_params,
 {
     const char *values[EG_KEY_COUNT] = { NULL };
     const char *prov_name = NULL, *policy_file = NULL;
+    unsigned char present[EG_KEY_COUNT] = { 0 };
     OSSL_PARAM req[EG_KEY_COUNT + 3];
     char where[160];
     int key, n = 0, checked = 0;
@@ -212,8 +213,20 @@ static int read_config(OSSL_FUNC_core_get_params_fn *core_get_params,
         prov_name != NULL ? prov_name : PROVIDER_NAME);
     emsguard_policy_defaults(policy);
     /* Section keys we were not asked about: typos must not pass unseen. */
-    if (!emsguard_conf_check_section(prov_name, &checked))
+    if (!emsguard_conf_check_section(prov_name, &checked, present))
         return 0;
+    /*
+     * OpenSSL 3.0 drops a configured parameter it fails to store (allocation
+     * failure) without failing the load: a key in our section that did not
+     * arrive must stop activation, not fall back to its default.
+     */
+    for (key = 0; checked && key < EG_KEY_COUNT; key++)
+        if (present[key] && values[key] == NULL) {
+            emsguard_raise(EMSGUARD_R_PROVIDER,
+                "%skey '%s' is in the configuration but the core did not pass it on",
+                where, conf_names[key]);
+            return 0;
+        }
     /* Precedence: defaults, then the PolicyFile, then the section's keys. */
     if (policy_file != NULL && !EMSGUARD_POLICY_load_reg(policy, policy_file))
         return 0;
@@ -367,7 +380,15 @@ int EMSGUARD_POLICY_from_provider(EMSGUARD_POLICY *policy,
         return 0;
     }
     fs.policy = policy;
-    OSSL_PROVIDER_do_all(libctx, find_one, &fs);
+    /*
+     * do_all fails when it cannot copy the provider list: "no emsguard
+     * provider" would then silently mean the built-in defaults.
+     */
+    if (!OSSL_PROVIDER_do_all(libctx, find_one, &fs) && !fs.found && !fs.failed) {
+        emsguard_raise(EMSGUARD_R_PROVIDER,
+            "cannot list the library context's providers to find emsguard's policy");
+        return 0;
+    }
     if (fs.failed)
         return 0;
     *found = fs.found;
