@@ -538,7 +538,8 @@ static int parse_key_line(struct reg_parser *rp, unsigned long lineno,
         return 0;
     }
     len = (size_t)(end - line) - 1 - (deletion ? 1 : 0);
-    if (len == 0 || len >= sizeof(path)) {
+    /* Room for the raw name, and for expanding HKLM in |path|. */
+    if (len == 0 || len >= 768) {
         emsguard_raise(EMSGUARD_R_REG_FILE, "%s:%lu: syntax error: %s key name",
             rp->name, lineno, len == 0 ? "empty" : "overlong");
         return 0;
