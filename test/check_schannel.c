@@ -66,8 +66,8 @@ static const char *write_file(const char *name, const char *content)
     return path;
 }
 
-/* The ctx's TLS <= 1.2 cipher names, colon-joined. */
-static const char *cipher_names(SSL_CTX *ctx)
+/* The ctx's cipher names, colon-joined: TLS 1.3 suites or the others. */
+static const char *suite_names(SSL_CTX *ctx, int tls13)
 {
     static char buf[4096];
     STACK_OF(SSL_CIPHER) *sk = SSL_CTX_get_ciphers(ctx);
@@ -77,7 +77,7 @@ static const char *cipher_names(SSL_CTX *ctx)
     for (i = 0; i < sk_SSL_CIPHER_num(sk); i++) {
         const SSL_CIPHER *c = sk_SSL_CIPHER_value(sk, i);
 
-        if (SSL_CIPHER_get_kx_nid(c) == NID_kx_any)
+        if ((SSL_CIPHER_get_kx_nid(c) == NID_kx_any) != tls13)
             continue;
         if (buf[0] != '\0')
             strcat(buf, ":");
@@ -86,24 +86,8 @@ static const char *cipher_names(SSL_CTX *ctx)
     return buf;
 }
 
-static const char *tls13_names(SSL_CTX *ctx)
-{
-    static char buf[512];
-    STACK_OF(SSL_CIPHER) *sk = SSL_CTX_get_ciphers(ctx);
-    int i;
-
-    buf[0] = '\0';
-    for (i = 0; i < sk_SSL_CIPHER_num(sk); i++) {
-        const SSL_CIPHER *c = sk_SSL_CIPHER_value(sk, i);
-
-        if (SSL_CIPHER_get_kx_nid(c) != NID_kx_any)
-            continue;
-        if (buf[0] != '\0')
-            strcat(buf, ":");
-        strcat(buf, SSL_CIPHER_get_name(c));
-    }
-    return buf;
-}
+#define cipher_names(ctx) suite_names((ctx), 0)
+#define tls13_names(ctx) suite_names((ctx), 1)
 
 /*
  * The groups a client of |cctx| offers, as OpenSSL names: its ClientHello
