@@ -415,13 +415,17 @@ int emsguard_policy_store(EMSGUARD_POLICY *policy, eg_key key,
                 where != NULL ? where : "", keys[key].name, EG_STRING_MAX - 1);
             return 0;
         }
+        size_t warned = strlen(policy->warnings);
+
         memcpy(saved, slot, EG_STRING_MAX);
         snprintf(slot, EG_STRING_MAX, "%s", text);
         ok = key == EG_KEY_FUNCTIONS
             ? emsguard_schannel_translate_functions(policy, where)
             : emsguard_schannel_translate_curves(policy, where);
         if (!ok) {
+            /* Unchanged on error: the text and any warnings it produced. */
             memcpy(slot, saved, EG_STRING_MAX);
+            policy->warnings[warned] = '\0';
             return 0;
         }
         record(policy, key, kind, file, line);

@@ -472,12 +472,17 @@ static int parse_value_line(struct reg_parser *rp, unsigned long lineno,
         if (*h == '(') {
             char *end;
 
+            unsigned long t;
+
             errno = 0;
-            type = (int)strtol(h + 1, &end, 16);
-            if (end == h + 1 || *end != ')' || errno != 0 || type < 0) {
-                err = "hex(N): needs a hex type number";
+            t = strtoul(h + 1, &end, 16);
+            /* Registry types are DWORDs; anything wider is damage. */
+            if (end == h + 1 || *end != ')' || errno != 0 || t > 0xffffffffUL
+                || !isxdigit((unsigned char)h[1])) {
+                err = "hex(N): needs a hex type number of at most 8 digits";
                 goto syntax;
             }
+            type = t <= 0xff ? (int)t : -1; /* no type we read is that large */
             h = end + 1;
         }
         if (*h != ':') {

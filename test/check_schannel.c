@@ -372,6 +372,9 @@ static const struct bad_file {
     { "REGEDIT4\r\n[HKLM\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL]\r\n"
       "\"ServerCacheTime\"=hex:00,01\\\r\n", 3,
         "syntax error: '\\' continuation at the end of the file" },
+    { "REGEDIT4\r\n[HKLM\\SOFTWARE\\Policies\\Microsoft\\Cryptography\\Configuration\\SSL\\00010002]\r\n"
+      "\"EccCurves\"=hex(100000001):4e,69,73,74,50,32,35,36,00\r\n", 3,
+        "syntax error: hex(N): needs a hex type number of at most 8 digits" },
 };
 
 START_TEST(test_bad_file)
@@ -391,6 +394,19 @@ START_TEST(test_bad_file)
     ck_assert_str_eq(text(p, "ClientCacheTime"), "5000");
     ck_assert_str_eq(text(p, "EventLogging"), "1");
     ck_assert_str_eq(EMSGUARD_POLICY_get0_warnings(p), "");
+    EMSGUARD_POLICY_free(p);
+}
+END_TEST
+
+START_TEST(test_failed_set_changes_nothing)
+{
+    EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
+
+    /* Only a TLS 1.3 suite and an unknown one: refused, and no warning kept. */
+    ck_assert_int_eq(EMSGUARD_POLICY_set(p, "Functions", "TLS_AES_128_GCM_SHA256,NO_SUCH_SUITE"), 0);
+    ck_assert_ptr_nonnull(strstr(last_error(), "no TLS 1.2 cipher suite"));
+    ck_assert_str_eq(EMSGUARD_POLICY_get0_warnings(p), "");
+    ck_assert_str_eq(text(p, "Functions"), "");
     EMSGUARD_POLICY_free(p);
 }
 END_TEST
@@ -653,6 +669,7 @@ static Suite *schannel_suite(void)
     tcase_add_test(tc, test_format_details);
     tcase_add_loop_test(tc, test_bad_file, 0, (int)(sizeof(bad_files) / sizeof(bad_files[0])));
     tcase_add_test(tc, test_unreadable_file);
+    tcase_add_test(tc, test_failed_set_changes_nothing);
     tcase_add_test(tc, test_precedence_and_nested_conf);
     tcase_add_test(tc, test_nested_conf_errors);
     suite_add_tcase(s, tc);
