@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Runs the libFuzzer targets (mk/fuzz.mk calls this).
 #
 #   bash fuzz/run.sh check TARGET...    fuzz each target for FUZZ_SECONDS on a
@@ -14,7 +15,7 @@
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
-# shellcheck source=../test/lib.sh
+# shellcheck source=test/lib.sh
 . test/lib.sh
 
 MODE=${1:-}
@@ -52,7 +53,7 @@ files_in() { find "$1" -maxdepth 1 -type f 2>/dev/null | wc -l; }
 bytes_in() { du -sb "$1" 2>/dev/null | cut -f1; }
 
 check_target() {
-    local t=$1 bin=$FUZZ_DIR/fuzz/$1 dir=$SCRATCH/$1 rc execs before after
+    local t=$1 bin=$FUZZ_DIR/fuzz/$1 dir=$SCRATCH/$1 rc execs before after start
     begin "fuzz $t"
     if [ ! -x "$bin" ]; then
         err "no $bin (make fuzz)"
@@ -63,6 +64,7 @@ check_target() {
     cp fuzz/corpus/"$t"/* "$dir/corpus/" 2>/dev/null
     before=$(files_in "$dir/corpus")
     expect_ge "seed files in fuzz/corpus/$t" "$before" 1
+    start=$SECONDS
     # shellcheck disable=SC2086
     "$bin" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 -timeout=20 \
         -rss_limit_mb=2048 -max_len="$(max_len "$t")" -dict="fuzz/$t.dict" \
@@ -74,13 +76,13 @@ check_target() {
     FUZZ_PID=
     execs=$(awk '/stat::number_of_executed_units:/ { print $2 }' "$dir/log" | tail -n 1)
     after=$(files_in "$dir/corpus")
-    printf '  %-14s %6ss  executions %10s  corpus %4s -> %4s files (%s bytes)\n' \
-        "$t" "$FUZZ_SECONDS" "${execs:-?}" "$before" "$after" "$(bytes_in "$dir/corpus")"
+    printf '  %-14s %4ss  executions %10s  corpus %4s -> %4s files (%s bytes)\n' \
+        "$t" "$((SECONDS - start))" "${execs:-?}" "$before" "$after" "$(bytes_in "$dir/corpus")"
     expect_eq "libFuzzer exit status" "$rc" 0
     expect_nogrep "sanitizer or check report" "$BAD" "$dir/log"
     expect_ge "executions" "${execs:-0}" 1
     if [ -n "$(ls -A "$dir/artifacts")" ]; then
-        err "inputs saved: $(ls "$dir/artifacts" | tr '\n' ' ')"
+        err "inputs saved: $(find "$dir/artifacts" -type f -printf '%f ')"
     fi
     if [ ${#ERRS[@]} -gt 0 ]; then
         mkdir -p "$FUZZ_DIR/findings/$t"
