@@ -49,21 +49,7 @@ SERVER_PIDS=()
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-gnutls.XXXXXX") || exit 2
 
-cleanup() {
-    local p
-    for p in "${SERVER_PIDS[@]}"; do
-        kill -TERM "$p" 2>/dev/null
-    done
-    for p in "${SERVER_PIDS[@]}"; do
-        wait "$p" 2>/dev/null
-    done
-    if [ "${KEEP_TMP:-0}" = 1 ]; then
-        echo "kept $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-}
-trap cleanup EXIT
+trap cleanup_servers EXIT
 trap 'exit 130' INT TERM HUP
 
 prereq_ok=1
@@ -96,34 +82,6 @@ GSERV_FAIL_RE='Error in handshake|Received alert'
 # The observed outcomes, printed as a table at the end.
 TABLE=()
 row() { TABLE+=("$(printf '%-7s %-29s %-27s %-11s %s' "$@")"); }
-
-# counter FILE NAME: an emsguard counter printed by eg_peer at exit
-counter() {
-    local v
-    v=$(awk -v n="$2" '$1 == "counter" && $2 == n { print $3 }' "$1" 2>/dev/null)
-    echo "${v:-missing}"
-}
-
-# eg_server NAME ARGS...: eg_peer server on a fresh port.
-eg_server() {
-    local name=$1
-    shift
-    SRV_ENV=(OPENSSL_CONF="$EMS_CNF")
-    start_server "$name" "$EG" server --port @PORT@ --cert "$CERT" --key "$KEY" "$@"
-}
-
-check_eg_exit() {
-    expect_eq "eg_peer server exit status" "$SRV_RC" 0
-}
-
-# egclient OUT ARGS...: eg_peer client, bounded; sets CRC.
-egclient() {
-    local out=$1
-    shift
-    OPENSSL_CONF=$EMS_CNF timeout $TO "$EG" client "$@" >"$out" 2>"$out.err"
-    CRC=$?
-    artifact "$out" "$out.err"
-}
 
 # gserv NAME PRIORITY ARGS...: gnutls-serv echo server on a fresh port.
 gserv() {

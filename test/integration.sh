@@ -33,21 +33,7 @@ SERVER_PIDS=()
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-integration.XXXXXX") || exit 2
 
-cleanup() {
-    local p
-    for p in "${SERVER_PIDS[@]}"; do
-        kill -TERM "$p" 2>/dev/null
-    done
-    for p in "${SERVER_PIDS[@]}"; do
-        wait "$p" 2>/dev/null
-    done
-    if [ "${KEEP_TMP:-0}" = 1 ]; then
-        echo "kept $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-}
-trap cleanup EXIT
+trap cleanup_servers EXIT
 trap 'exit 130' INT TERM HUP
 
 if [ ! -x "$EG" ]; then
@@ -60,38 +46,6 @@ if ! make_fixtures; then
     summary
     exit 1
 fi
-
-# counter FILE NAME: an emsguard counter printed by eg_peer at exit
-counter() {
-    local v
-    v=$(awk -v n="$2" '$1 == "counter" && $2 == n { print $3 }' "$1" 2>/dev/null)
-    echo "${v:-missing}"
-}
-
-# ---- ports and servers --------------------------------------------------------
-
-# eg_server NAME ARGS...: eg_peer server on a fresh port.
-eg_server() {
-    local name=$1
-    shift
-    SRV_ENV=(OPENSSL_CONF="$EMS_CNF")
-    start_server "$name" "$EG" server --port @PORT@ --cert "$CERT" --key "$KEY" "$@"
-}
-
-# The eg_peer server must exit cleanly on SIGTERM (under ASan this is also
-# where leaks would be reported).
-check_eg_exit() {
-    expect_eq "eg_peer server exit status" "$SRV_RC" 0
-}
-
-# egclient OUT ARGS...: eg_peer client, bounded; sets CRC.
-egclient() {
-    local out=$1
-    shift
-    OPENSSL_CONF=$EMS_CNF timeout $TO "$EG" client "$@" >"$out" 2>"$out.err"
-    CRC=$?
-    artifact "$out" "$out.err"
-}
 
 # ---- the cases ------------------------------------------------------------------
 

@@ -242,3 +242,77 @@ make_fixtures() {
     write_cnf "$LEGACY_CNF" -ExtendedMasterSecret
     write_cnf "$EMS_CNF" ExtendedMasterSecret
 }
+
+# ---- processes and scratch files ------------------------------------------------
+
+# descendants_of PID: every process below PID (vsftpd sessions, nginx workers).
+descendants_of() {
+    local c
+    for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        echo "$c"
+        descendants_of "$c"
+    done
+}
+
+# cleanup_servers [PID...]: the EXIT trap of every script.  Stops
+# SERVER_PIDS and the given PIDs, kills what they left behind (collected
+# first: once a parent is gone its children belong to init), and removes TMP
+# unless KEEP_TMP=1.
+cleanup_servers() {
+    local p kids=()
+    for p in "${SERVER_PIDS[@]}" "$@"; do
+        mapfile -t -O "${#kids[@]}" kids < <(descendants_of "$p")
+    done
+    for p in "${SERVER_PIDS[@]}" "$@"; do
+        kill -TERM "$p" 2>/dev/null
+    done
+    for p in "${SERVER_PIDS[@]}" "$@"; do
+        wait "$p" 2>/dev/null
+    done
+    for p in "${kids[@]}"; do
+        kill -KILL "$p" 2>/dev/null
+    done
+    if [ "${KEEP_TMP:-0}" = 1 ]; then
+        echo "kept $TMP" >&2
+    else
+        rm -rf "$TMP"
+    fi
+}
+
+# san_clean FILE: no sanitizer report from a preloaded process.
+san_clean() {
+    expect_nogrep "sanitizer report in $(basename "$1")" \
+        "AddressSanitizer|LeakSanitizer|runtime error:" "$1"
+}
+
+# ---- eg_peer (the caller sets EG, EMS_CNF, CERT, KEY, TO) -----------------------
+
+# counter FILE NAME: an emsguard counter printed by eg_peer at exit
+counter() {
+    local v
+    v=$(awk -v n="$2" '$1 == "counter" && $2 == n { print $3 }' "$1" 2>/dev/null)
+    echo "${v:-missing}"
+}
+
+# eg_server NAME ARGS...: eg_peer server on a fresh port.
+eg_server() {
+    local name=$1
+    shift
+    SRV_ENV=(OPENSSL_CONF="$EMS_CNF")
+    start_server "$name" "$EG" server --port @PORT@ --cert "$CERT" --key "$KEY" "$@"
+}
+
+# The eg_peer server must exit cleanly on SIGTERM (under ASan this is also
+# where leaks would be reported).
+check_eg_exit() {
+    expect_eq "eg_peer server exit status" "$SRV_RC" 0
+}
+
+# egclient OUT ARGS...: eg_peer client, bounded; sets CRC.
+egclient() {
+    local out=$1
+    shift
+    OPENSSL_CONF=$EMS_CNF timeout $TO "$EG" client "$@" >"$out" 2>"$out.err"
+    CRC=$?
+    artifact "$out" "$out.err"
+}

@@ -64,40 +64,11 @@ NGINX_PIDS=()
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-preload.XXXXXX") || exit 2
 
-# Children of a PID (nginx workers), for cleanup.
-children_of() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '; }
-
-cleanup() {
-    local p c kids=()
-    for p in "${NGINX_PIDS[@]}"; do
-        for c in $(children_of "$p"); do
-            kids+=("$c")
-        done
-    done
-    for p in "${SERVER_PIDS[@]}" "${NGINX_PIDS[@]}"; do
-        kill -TERM "$p" 2>/dev/null
-    done
-    for p in "${SERVER_PIDS[@]}" "${NGINX_PIDS[@]}"; do
-        wait "$p" 2>/dev/null
-    done
-    # nginx workers outlive a master that died abnormally.
-    for p in "${kids[@]}"; do
-        kill -KILL "$p" 2>/dev/null
-    done
-    if [ "${KEEP_TMP:-0}" = 1 ]; then
-        echo "kept $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-}
-trap cleanup EXIT
+# nginx workers outlive a master that died abnormally: cleanup_servers
+# collects them first.
+trap 'cleanup_servers "${NGINX_PIDS[@]}"' EXIT
 trap 'exit 130' INT TERM HUP
 
-# san_clean FILE: no sanitizer report from a preloaded process.
-san_clean() {
-    expect_nogrep "sanitizer report in $(basename "$1")" \
-        "AddressSanitizer|LeakSanitizer|runtime error:" "$1"
-}
 
 # ---- prerequisites ------------------------------------------------------------
 
@@ -709,7 +680,7 @@ stop_nginx() {
     local i kids
     NGX_RC=""
     [ -n "$NGX_PID" ] || return 0
-    kids=$(children_of "$NGX_PID")
+    kids=$(descendants_of "$NGX_PID")
     kill -TERM "$NGX_PID" 2>/dev/null
     for ((i = 0; i < 100; i++)); do
         kill -0 "$NGX_PID" 2>/dev/null || break

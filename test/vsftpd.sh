@@ -67,43 +67,9 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-vsftpd.XXXXXX") || exit 2
 # The policy under test is EG_CNF's, whatever the caller set.
 unset EMSGUARD_CONF EMSGUARD_DEBUG
 
-# descendants_of PID: vsftpd's per-connection processes (two per session).
-descendants_of() {
-    local c
-    for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
-        echo "$c"
-        descendants_of "$c"
-    done
-}
-
-cleanup() {
-    local p kids=()
-    # Collected first: once the listener is gone they belong to init.
-    for p in "${SERVER_PIDS[@]}"; do
-        mapfile -t -O "${#kids[@]}" kids < <(descendants_of "$p")
-    done
-    for p in "${SERVER_PIDS[@]}"; do
-        kill -TERM "$p" 2>/dev/null
-    done
-    for p in "${SERVER_PIDS[@]}"; do
-        wait "$p" 2>/dev/null
-    done
-    for p in "${kids[@]}"; do
-        kill -KILL "$p" 2>/dev/null
-    done
-    if [ "${KEEP_TMP:-0}" = 1 ]; then
-        echo "kept $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-}
-trap cleanup EXIT
+trap cleanup_servers EXIT
 trap 'exit 130' INT TERM HUP
 
-san_clean() {
-    expect_nogrep "sanitizer report in $(basename "$1")" \
-        "AddressSanitizer|LeakSanitizer|runtime error:" "$1"
-}
 
 prereq_fail() {
     echo "vsftpd.sh: $1" >&2
