@@ -242,13 +242,34 @@ const char *EMSGUARD_POLICY_get0_warnings(const EMSGUARD_POLICY *policy);
  * Client role: a non-EMS session set with SSL_set_session() is not offered;
  * the connection does a full handshake instead.
  *
- * RequireExtendedMasterSecret=1, server role with EMS enabled: a ClientHello
- * without EMS that would negotiate TLS <= 1.2 is rejected with a
- * handshake_failure alert (counted as rejected_no_ems).  emsguard installs a
- * ClientHello callback for this; OpenSSL 3.0 cannot read back one set
- * before, so set the application's with EMSGUARD_CTX_set_client_hello_cb().
- * The client role does not check it here: a client that must refuse servers
- * without EMS selects the provider's TLS1-PRF guard (see below).
+ * A client whose refused non-EMS resumption is followed by the peer closing
+ * the connection without sending data logs, at error level, that the peer
+ * requires session reuse (FTPS servers with require_ssl_reuse do this).
+ *
+ * Server role, from the ClientHello callback emsguard always installs
+ * (OpenSSL 3.0 cannot read back a ClientHello callback set before, so an
+ * application sets its own with EMSGUARD_CTX_set_client_hello_cb(); one set
+ * before EMSGUARD_enable() is replaced):
+ *  - a renegotiation ClientHello that adds or drops EMS relative to the
+ *    connection's established handshake is rejected with handshake_failure
+ *    (counted as aborted_inconsistent);
+ *  - DisableDHEWithoutExtendedMasterSecret=1 (default): for a ClientHello
+ *    without EMS, TLS_DHE_* suites are taken out of that connection's list
+ *    when the client shares another suite the server's key can use.  A
+ *    client role that does not offer EMS drops TLS_DHE_* itself;
+ *  - RequireExtendedMasterSecret=1, server role with EMS enabled: a
+ *    ClientHello without EMS that would negotiate TLS <= 1.2 is rejected
+ *    with a handshake_failure alert (counted as rejected_no_ems).  The
+ *    client role does not check it here: a client that must refuse servers
+ *    without EMS selects the provider's TLS1-PRF guard (see below).
+ *
+ * Schannel values (see EMSGUARD_POLICY_load_reg()) are applied to |ctx|
+ * once; when the ctx can play both roles and the roles' settings differ,
+ * they are applied to each connection at handshake start.  If OpenSSL
+ * refuses a mapped setting, enabling fails and |ctx| is unchanged.  The
+ * minimum key sizes chain a security callback and a verify callback in
+ * front of the ones already set; setting either again afterwards removes
+ * that check.
  */
 int EMSGUARD_enable(SSL_CTX *ctx);
 int EMSGUARD_enable_ex(SSL_CTX *ctx, OSSL_LIB_CTX *libctx);
@@ -283,10 +304,10 @@ int EMSGUARD_CTX_sess_set_get_cb(SSL_CTX *ctx,
 int EMSGUARD_CTX_set_info_callback(SSL_CTX *ctx,
     void (*cb)(const SSL *ssl, int where, int ret));
 /*
- * With RequireExtendedMasterSecret=1 the policy installs a ClientHello
- * callback (see below); an application that sets its own afterwards uses
- * this setter, which chains it in front of emsguard's check.  On a ctx
- * without the policy it is SSL_CTX_set_client_hello_cb().
+ * The policy installs a ClientHello callback (see EMSGUARD_enable()); an
+ * application that sets its own uses this setter, which chains it in front
+ * of emsguard's checks.  On a ctx without the policy it is
+ * SSL_CTX_set_client_hello_cb().
  */
 int EMSGUARD_CTX_set_client_hello_cb(SSL_CTX *ctx, SSL_client_hello_cb_fn cb,
     void *arg);
