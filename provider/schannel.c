@@ -516,6 +516,8 @@ static int apply_server_ctx(const EMSGUARD_POLICY *p, SSL_CTX *ctx)
             EVP_PKEY_free(dh);
             return refused("the DH group for ServerMinKeyBitLength", "ffdhe");
         }
+        /* libssl prefers its automatic choice over an explicit group. */
+        SSL_CTX_set_dh_auto(ctx, 0);
     }
     return 1;
 }

@@ -10,7 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <openssl/err.h>
+#include <openssl/rsa.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include "emsguard.h"
 #include "harness.h"
 
@@ -509,6 +511,22 @@ END_TEST
 
 /* ---- real handshakes ----------------------------------------------------- */
 
+/*
+ * A full handshake, then a reconnection offering its session; *r describes
+ * the reconnection (release it with hs_result_clear()).
+ */
+static void connect_twice(SSL_CTX *srv, SSL_CTX *cli, hs_result *r)
+{
+    SSL_SESSION *s;
+
+    ck_assert_int_eq(hs_handshake(srv, cli, NULL, r), 1);
+    s = r->session;
+    r->session = NULL;
+    hs_result_clear(r);
+    ck_assert_int_eq(hs_handshake(srv, cli, s, r), 1);
+    SSL_SESSION_free(s);
+}
+
 START_TEST(test_handshake_protocols_and_order)
 {
     EMSGUARD_POLICY *pci = load(REGDIR "pci.reg");
@@ -524,17 +542,11 @@ START_TEST(test_handshake_protocols_and_order)
     ck_assert_int_eq(r.version, TLS1_2_VERSION);
     ck_assert_str_eq(SSL_CIPHER_get_name(SSL_SESSION_get0_cipher(r.session)),
         "ECDHE-ECDSA-AES128-GCM-SHA256");
+    hs_result_clear(&r);
     /* The cache works and its size came from the .reg: EMS resumes. */
-    {
-        SSL_SESSION *s = r.session;
-
-        r.session = NULL;
-        hs_result_clear(&r);
-        ck_assert_int_eq(hs_handshake(srv, cli, s, &r), 1);
-        ck_assert_int_eq(r.reused, 1);
-        SSL_SESSION_free(s);
-        hs_result_clear(&r);
-    }
+    connect_twice(srv, cli, &r);
+    ck_assert_int_eq(r.reused, 1);
+    hs_result_clear(&r);
     /* A client limited to TLS 1.1 is refused. */
     SSL_CTX_set_min_proto_version(old, TLS1_VERSION);
     SSL_CTX_set_max_proto_version(old, TLS1_1_VERSION);
@@ -561,7 +573,6 @@ START_TEST(test_handshake_strict_roles)
     SSL_CTX *psrv = hs_server_ctx(HS_MECH_TICKET, HS_TLS13);
     SSL_CTX *pcli = hs_client_ctx(HS_TLS13);
     hs_result r;
-    SSL_SESSION *s;
 
     ck_assert_int_eq(EMSGUARD_enable_policy(psrv, strict), 1);
     ck_assert_int_eq(EMSGUARD_enable_policy(pcli, strict), 1);
@@ -578,14 +589,9 @@ START_TEST(test_handshake_strict_roles)
     {
         SSL_CTX *cli12 = hs_client_ctx(0);
 
-        ck_assert_int_eq(hs_handshake(srv, cli12, NULL, &r), 1);
-        s = r.session;
-        r.session = NULL;
-        hs_result_clear(&r);
-        ck_assert_int_eq(hs_handshake(srv, cli12, s, &r), 1);
+        connect_twice(srv, cli12, &r);
         ck_assert_int_eq(r.reused, 0);
         hs_result_clear(&r);
-        SSL_SESSION_free(s);
         SSL_CTX_free(cli12);
     }
     SSL_CTX_free(srv);
@@ -602,33 +608,22 @@ START_TEST(test_client_cache_time)
     SSL_CTX *srv = hs_server_ctx(HS_MECH_SESSION_ID, 0);
     SSL_CTX *cli = hs_client_ctx(0);
     hs_result r;
-    SSL_SESSION *s;
 
     /* 0 ms: the client never reuses a session. */
     ck_assert_int_eq(EMSGUARD_POLICY_set(p, "ClientCacheTime", "0"), 1);
     ck_assert_int_eq(EMSGUARD_enable_policy(cli, p), 1);
-    ck_assert_int_eq(hs_handshake(srv, cli, NULL, &r), 1);
-    s = r.session;
-    r.session = NULL;
-    hs_result_clear(&r);
-    ck_assert_int_eq(hs_handshake(srv, cli, s, &r), 1);
+    connect_twice(srv, cli, &r);
     ck_assert_int_eq(r.hello_offered, 0);
     ck_assert_int_eq(r.reused, 0);
     hs_result_clear(&r);
-    SSL_SESSION_free(s);
     SSL_CTX_free(cli);
     /* An hour: the same session is offered and resumed. */
     cli = hs_client_ctx(0);
     ck_assert_int_eq(EMSGUARD_POLICY_set(p, "ClientCacheTime", "3600000"), 1);
     ck_assert_int_eq(EMSGUARD_enable_policy(cli, p), 1);
-    ck_assert_int_eq(hs_handshake(srv, cli, NULL, &r), 1);
-    s = r.session;
-    r.session = NULL;
-    hs_result_clear(&r);
-    ck_assert_int_eq(hs_handshake(srv, cli, s, &r), 1);
+    connect_twice(srv, cli, &r);
     ck_assert_int_eq(r.reused, 1);
     hs_result_clear(&r);
-    SSL_SESSION_free(s);
     SSL_CTX_free(cli);
     SSL_CTX_free(srv);
     EMSGUARD_POLICY_free(p);
@@ -656,6 +651,107 @@ START_TEST(test_refused_mapping_leaves_ctx_alone)
 }
 END_TEST
 
+/* ---- minimum key sizes ---------------------------------------------------- */
+
+/* An RSA-1024 server ctx offering only DHE-RSA, with a 1024-bit DH group. */
+static SSL_CTX *rsa1024_dhe_server(void)
+{
+    static EVP_PKEY *key;
+    static X509 *cert;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+    if (key == NULL) {
+        X509_NAME *name;
+
+        key = EVP_RSA_gen(1024);
+        cert = X509_new();
+        ck_assert(key != NULL && cert != NULL);
+        ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+        X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+        X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+        X509_set_pubkey(cert, key);
+        name = X509_get_subject_name(cert);
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"rsa1024", -1, -1, 0);
+        X509_set_issuer_name(cert, name);
+        ck_assert_int_gt(X509_sign(cert, key, EVP_sha256()), 0);
+    }
+    ck_assert_ptr_nonnull(ctx);
+    ck_assert_int_eq(SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION), 1);
+    ck_assert_int_eq(SSL_CTX_set_cipher_list(ctx, "DHE-RSA-AES128-GCM-SHA256:@SECLEVEL=1"), 1);
+    ck_assert_int_eq(SSL_CTX_use_certificate(ctx, cert), 1);
+    ck_assert_int_eq(SSL_CTX_use_PrivateKey(ctx, key), 1);
+    SSL_CTX_set_dh_auto(ctx, 1); /* 1024-bit group for a 1024-bit key */
+    return ctx;
+}
+
+static int accept_any_cert(int ok, X509_STORE_CTX *store)
+{
+    (void)ok;
+    (void)store;
+    return 1;
+}
+
+/* A TLS 1.2 client that offers DHE-RSA and verifies (accepting anything). */
+static SSL_CTX *dhe_client(void)
+{
+    SSL_CTX *ctx = hs_client_ctx(0);
+
+    ck_assert_int_eq(SSL_CTX_set_cipher_list(ctx, "DHE-RSA-AES128-GCM-SHA256:@SECLEVEL=1"), 1);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_cert);
+    return ctx;
+}
+
+static int handshake_ok(SSL_CTX *srv, SSL_CTX *cli)
+{
+    hs_result r;
+    int ok = hs_handshake(srv, cli, NULL, &r);
+
+    hs_result_clear(&r);
+    ERR_clear_error();
+    return ok;
+}
+
+static SSL_CTX *policy_ctx(SSL_CTX *ctx, const char *name, const char *value)
+{
+    EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
+
+    ck_assert_int_eq(EMSGUARD_POLICY_set(p, name, value), 1);
+    if (EMSGUARD_enable_policy(ctx, p) != 1)
+        ck_abort_msg("enable: %s", last_error());
+    EMSGUARD_POLICY_free(p);
+    return ctx;
+}
+
+START_TEST(test_min_key_sizes)
+{
+    SSL_CTX *srv = rsa1024_dhe_server();
+    SSL_CTX *stock = dhe_client();
+    SSL_CTX *rsa2048 = policy_ctx(dhe_client(),
+        "KeyExchangeAlgorithms\\PKCS\\ClientMinKeyBitLength", "2048");
+    SSL_CTX *rsa1024 = policy_ctx(dhe_client(),
+        "KeyExchangeAlgorithms\\PKCS\\ClientMinKeyBitLength", "1024");
+    SSL_CTX *dh3072 = policy_ctx(dhe_client(),
+        "KeyExchangeAlgorithms\\Diffie-Hellman\\ClientMinKeyBitLength", "3072");
+    SSL_CTX *strong_srv = policy_ctx(rsa1024_dhe_server(),
+        "KeyExchangeAlgorithms\\Diffie-Hellman\\ServerMinKeyBitLength", "3072");
+
+    ck_assert_int_eq(handshake_ok(srv, stock), 1); /* control */
+    /* PKCS: the server's RSA-1024 certificate is below 2048, not below 1024. */
+    ck_assert_int_eq(handshake_ok(srv, rsa2048), 0);
+    ck_assert_int_eq(handshake_ok(srv, rsa1024), 1);
+    /* Diffie-Hellman: a 1024-bit group is refused by a client wanting 3072... */
+    ck_assert_int_eq(handshake_ok(srv, dh3072), 0);
+    /* ...and a server told to use at least 3072 bits satisfies it. */
+    ck_assert_int_eq(handshake_ok(strong_srv, dh3072), 1);
+    SSL_CTX_free(srv);
+    SSL_CTX_free(stock);
+    SSL_CTX_free(rsa2048);
+    SSL_CTX_free(rsa1024);
+    SSL_CTX_free(dh3072);
+    SSL_CTX_free(strong_srv);
+}
+END_TEST
+
 static Suite *schannel_suite(void)
 {
     Suite *s = suite_create("schannel");
@@ -679,6 +775,7 @@ static Suite *schannel_suite(void)
     tcase_add_test(tc, test_handshake_strict_roles);
     tcase_add_test(tc, test_client_cache_time);
     tcase_add_test(tc, test_refused_mapping_leaves_ctx_alone);
+    tcase_add_test(tc, test_min_key_sizes);
     suite_add_tcase(s, tc);
     return s;
 }
