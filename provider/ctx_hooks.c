@@ -872,7 +872,7 @@ static int apply_schannel(const EMSGUARD_POLICY *policy, SSL_CTX *ctx, int *per_
     ctx_roles(ctx, &server, &client);
     if (server && client && emsguard_schannel_roles_differ(policy)) {
         *per_ssl = 1;
-        return emsguard_schannel_apply(policy, EG_ROLE_SERVER, ctx, NULL) && ok;
+        return emsguard_schannel_apply_server_ctx(policy, ctx);
     }
     if (server)
         ok = emsguard_schannel_apply(policy, EG_ROLE_SERVER, ctx, NULL);

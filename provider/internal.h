@@ -189,6 +189,9 @@ int emsguard_schannel_translate_curves(EMSGUARD_POLICY *policy,
  */
 int emsguard_schannel_apply(const EMSGUARD_POLICY *policy, int role,
     SSL_CTX *ctx, SSL *ssl);
+/* The server settings that exist only per SSL_CTX (cache, DH group). */
+int emsguard_schannel_apply_server_ctx(const EMSGUARD_POLICY *policy,
+    SSL_CTX *ctx);
 /* True if the two roles' settings differ (a both-roles ctx then needs them
  * per connection). */
 int emsguard_schannel_roles_differ(const EMSGUARD_POLICY *policy);

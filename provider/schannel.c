@@ -484,7 +484,7 @@ static int apply_cfg(const struct role_cfg *c, SSL_CTX *ctx, SSL *ssl, int dtls)
 }
 
 /* Settings that exist only per SSL_CTX and only matter to a server. */
-static int apply_server_ctx(const EMSGUARD_POLICY *p, SSL_CTX *ctx)
+int emsguard_schannel_apply_server_ctx(const EMSGUARD_POLICY *p, SSL_CTX *ctx)
 {
     if (is_set(p, EG_KEY_SERVER_CACHE_TIME)) {
         uint32_t ms = p->values[EG_KEY_SERVER_CACHE_TIME];
@@ -532,7 +532,7 @@ int emsguard_schannel_apply(const EMSGUARD_POLICY *policy, int role,
     if (!apply_cfg(&c, ctx, ssl, dtls))
         return 0;
     if (ssl == NULL && role == EG_ROLE_SERVER)
-        return apply_server_ctx(policy, ctx);
+        return emsguard_schannel_apply_server_ctx(policy, ctx);
     return 1;
 }
 

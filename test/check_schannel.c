@@ -653,33 +653,40 @@ END_TEST
 
 /* ---- minimum key sizes ---------------------------------------------------- */
 
+/* A throwaway RSA-1024 key and self-signed certificate, made once. */
+static EVP_PKEY *rsa_key;
+static X509 *rsa_cert;
+
+static void use_rsa1024(SSL_CTX *ctx)
+{
+    if (rsa_key == NULL) {
+        X509_NAME *name;
+
+        rsa_key = EVP_RSA_gen(1024);
+        rsa_cert = X509_new();
+        ck_assert(rsa_key != NULL && rsa_cert != NULL);
+        ASN1_INTEGER_set(X509_get_serialNumber(rsa_cert), 1);
+        X509_gmtime_adj(X509_getm_notBefore(rsa_cert), 0);
+        X509_gmtime_adj(X509_getm_notAfter(rsa_cert), 3600);
+        X509_set_pubkey(rsa_cert, rsa_key);
+        name = X509_get_subject_name(rsa_cert);
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"rsa1024", -1, -1, 0);
+        X509_set_issuer_name(rsa_cert, name);
+        ck_assert_int_gt(X509_sign(rsa_cert, rsa_key, EVP_sha256()), 0);
+    }
+    ck_assert_int_eq(SSL_CTX_use_certificate(ctx, rsa_cert), 1);
+    ck_assert_int_eq(SSL_CTX_use_PrivateKey(ctx, rsa_key), 1);
+}
+
 /* An RSA-1024 server ctx offering only DHE-RSA, with a 1024-bit DH group. */
 static SSL_CTX *rsa1024_dhe_server(void)
 {
-    static EVP_PKEY *key;
-    static X509 *cert;
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 
-    if (key == NULL) {
-        X509_NAME *name;
-
-        key = EVP_RSA_gen(1024);
-        cert = X509_new();
-        ck_assert(key != NULL && cert != NULL);
-        ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
-        X509_gmtime_adj(X509_getm_notBefore(cert), 0);
-        X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
-        X509_set_pubkey(cert, key);
-        name = X509_get_subject_name(cert);
-        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"rsa1024", -1, -1, 0);
-        X509_set_issuer_name(cert, name);
-        ck_assert_int_gt(X509_sign(cert, key, EVP_sha256()), 0);
-    }
     ck_assert_ptr_nonnull(ctx);
     ck_assert_int_eq(SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION), 1);
     ck_assert_int_eq(SSL_CTX_set_cipher_list(ctx, "DHE-RSA-AES128-GCM-SHA256:@SECLEVEL=1"), 1);
-    ck_assert_int_eq(SSL_CTX_use_certificate(ctx, cert), 1);
-    ck_assert_int_eq(SSL_CTX_use_PrivateKey(ctx, key), 1);
+    use_rsa1024(ctx);
     SSL_CTX_set_dh_auto(ctx, 1); /* 1024-bit group for a 1024-bit key */
     return ctx;
 }
@@ -752,6 +759,38 @@ START_TEST(test_min_key_sizes)
 }
 END_TEST
 
+/*
+ * One TLS_method() ctx playing both roles, with roles that differ (strict:
+ * servers allow TLS 1.3, clients stop at 1.2): the settings are applied per
+ * connection, so each role gets its own.
+ */
+START_TEST(test_both_roles_ctx)
+{
+    EMSGUARD_POLICY *strict = load(REGDIR "strict.reg");
+    SSL_CTX *both = SSL_CTX_new(TLS_method());
+    SSL_CTX *cli13 = hs_client_ctx(HS_TLS13);
+    SSL_CTX *srv13 = hs_server_ctx(HS_MECH_TICKET, HS_TLS13);
+    hs_result r;
+
+    ck_assert_ptr_nonnull(both);
+    ck_assert_int_eq(SSL_CTX_set_cipher_list(both, "DEFAULT:@SECLEVEL=1"), 1);
+    use_rsa1024(both);
+    ck_assert_int_eq(EMSGUARD_enable_policy(both, strict), 1);
+    /* Nothing role-specific was put on the ctx itself. */
+    ck_assert_int_eq(SSL_CTX_get_max_proto_version(both), 0);
+    ck_assert_int_eq(hs_handshake(both, cli13, NULL, &r), 1);
+    ck_assert_int_eq(r.version, TLS1_3_VERSION);
+    hs_result_clear(&r);
+    ck_assert_int_eq(hs_handshake(srv13, both, NULL, &r), 1);
+    ck_assert_int_eq(r.version, TLS1_2_VERSION);
+    hs_result_clear(&r);
+    SSL_CTX_free(both);
+    SSL_CTX_free(cli13);
+    SSL_CTX_free(srv13);
+    EMSGUARD_POLICY_free(strict);
+}
+END_TEST
+
 static Suite *schannel_suite(void)
 {
     Suite *s = suite_create("schannel");
@@ -776,6 +815,7 @@ static Suite *schannel_suite(void)
     tcase_add_test(tc, test_client_cache_time);
     tcase_add_test(tc, test_refused_mapping_leaves_ctx_alone);
     tcase_add_test(tc, test_min_key_sizes);
+    tcase_add_test(tc, test_both_roles_ctx);
     suite_add_tcase(s, tc);
     return s;
 }
@@ -795,6 +835,8 @@ int main(void)
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     hs_cleanup();
+    EVP_PKEY_free(rsa_key);
+    X509_free(rsa_cert);
     {
         char cmd[300];
 
