@@ -46,7 +46,8 @@ ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -Iinclude -Iprovider $(SSL_CFLAGS) $(
 
 LIB_SRCS := provider/errors.c provider/log.c provider/policy.c \
             provider/conf_file.c provider/reg_file.c provider/schannel.c \
-            provider/session_flags.c provider/ctx_hooks.c provider/prf_guard.c \
+            provider/session_flags.c provider/fingerprint.c provider/ctx_hooks.c \
+            provider/prf_guard.c \
             provider/provider.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 
@@ -155,21 +156,6 @@ integration-check: all
 
 demo: all
 	BUILD=$(BUILD) $(DEMO_BIN)
-
-BENCH_BIN  := $(BUILD)/bench/emsguard-bench
-BENCH_OBJS := $(BUILD)/bench/bench.o $(BUILD)/bench/report.o
-
-$(BUILD)/bench/%.o: bench/%.c bench/bench.h test/harness.h include/emsguard.h
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itest -c -o $@ $<
-
-$(BENCH_BIN): $(BENCH_OBJS) $(BUILD)/test/harness.o $(TEST_DEPS)
-	$(CC) -o $@ $(BENCH_OBJS) $(BUILD)/test/harness.o $(TEST_LDFLAGS) -lm
-
-# Exit status 1 when a gating ratio target fails.  BENCH_ARGS=--quick: ~10 s.
-bench: $(BENCH_BIN) $(BUILD)/emsguard.so
-	BUILD=$(BUILD) $(BENCH_BIN) --csv $(BUILD)/bench/results.csv \
-	    --svg $(BUILD)/bench/results.svg $(BENCH_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \

@@ -65,6 +65,20 @@ struct eg_ctx_state {
 #define CONN_ESTABLISHED 0x40 /* a TLS <= 1.2 handshake completed before */
 #define CONN_ESTABLISHED_EMS 0x80 /* ... and it used EMS */
 #define CONN_KEPT (CONN_ESTABLISHED | CONN_ESTABLISHED_EMS)
+/*
+ * What this handshake already knows about its session's EMS bit, so that
+ * handshake end need not DER-encode the session again:
+ *   server: the ClientHello's EMS extension, seen by the ClientHello callback.
+ *     libssl gives a new session EMS exactly when the hello had it (and EMS
+ *     is not switched off), and resumes only a session that agrees with the
+ *     hello, so at handshake end the two are the same.
+ *   client: the EMS bit of the session it offered, which is the session of
+ *     a resumed handshake.
+ */
+#define CONN_HELLO_SEEN 0x100
+#define CONN_HELLO_EMS 0x200
+#define CONN_OFFER_READ 0x400
+#define CONN_OFFER_EMS 0x800
 
 static CRYPTO_ONCE index_once = CRYPTO_ONCE_STATIC_INIT;
 static int ctx_state_idx = -1; /* SSL_CTX -> struct eg_ctx_state */
@@ -533,6 +547,8 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
             return r;
     }
     hello_ems = SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_extended_master_secret, &ext, &len);
+    set_conn_flags(ssl, (conn_flags(ssl) & ~(uintptr_t)CONN_HELLO_EMS)
+        | CONN_HELLO_SEEN | (hello_ems ? CONN_HELLO_EMS : 0));
     if (hello_will_be_tls13(ssl))
         return SSL_CLIENT_HELLO_SUCCESS;
     /*
@@ -587,6 +603,7 @@ static void filter_offered_session(struct eg_ctx_state *st, SSL *ssl)
 {
     SSL_SESSION *sess = SSL_get_session(ssl);
     eg_verdict v;
+    int ems;
 
     if (sess == NULL || !SSL_in_before(ssl) || !SSL_SESSION_is_resumable(sess))
         return;
@@ -598,10 +615,13 @@ static void filter_offered_session(struct eg_ctx_state *st, SSL *ssl)
     }
     if (is_tls13_session(sess))
         return;
-    v = emsguard_resumption_verdict(&st->policy, EG_ROLE_CLIENT,
-        emsguard_session_ems(sess));
-    if (v == EG_ALLOW)
+    ems = emsguard_session_ems(sess);
+    v = emsguard_resumption_verdict(&st->policy, EG_ROLE_CLIENT, ems);
+    if (v == EG_ALLOW) {
+        set_conn_flags(ssl, conn_flags(ssl) | CONN_OFFER_READ
+            | (ems == 1 ? CONN_OFFER_EMS : 0));
         return;
+    }
     count_refusal(st, v);
     log_event(st, ssl, EG_LEVEL_WARNING,
         "did not offer session, full handshake instead:", reason_text(v),
@@ -633,6 +653,17 @@ static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
             && st->policy.values[EG_KEY_DISABLE_DHE_WITHOUT_EMS])
             drop_dhe(ssl);
     }
+}
+
+/* The EMS bit of the session a TLS <= 1.2 handshake ended with. */
+static int session_ems_at_end(SSL *ssl, const SSL_SESSION *sess, uintptr_t flags)
+{
+    if (SSL_is_server(ssl) && (flags & CONN_HELLO_SEEN))
+        return (flags & CONN_HELLO_EMS)
+            && (SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) == 0;
+    if (!SSL_is_server(ssl) && (flags & CONN_OFFER_READ) && SSL_session_reused(ssl))
+        return (flags & CONN_OFFER_EMS) != 0;
+    return emsguard_session_ems(sess);
 }
 
 static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
@@ -672,7 +703,16 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
     if (flags & CONN_WITHHELD)
         SSL_set_ex_data(ssl, ssl_bytes_idx,
             (void *)(uintptr_t)(SSL_get_rbio(ssl) != NULL ? BIO_number_read(SSL_get_rbio(ssl)) : 0));
-    ems = (sess != NULL && !tls13) ? emsguard_session_ems(sess) : 1;
+    ems = 1;
+    if (sess != NULL && !tls13) {
+        ems = session_ems_at_end(ssl, sess, flags);
+        /*
+         * A new session's later offer or ticket is then answered cheaply; a
+         * resumed one was answered when it was offered or decrypted.
+         */
+        if (!SSL_session_reused(ssl))
+            emsguard_session_ems_note(sess, ems);
+    }
     set_conn_flags(ssl, flags | CONN_DONE
         | (tls13 ? 0 : CONN_ESTABLISHED | (ems == 1 ? CONN_ESTABLISHED_EMS : 0)));
     if (!SSL_session_reused(ssl)) {
@@ -801,12 +841,29 @@ static int verify_cb(int ok, X509_STORE_CTX *store)
     return ok;
 }
 
+/*
+ * Set once any application info callback is chained through emsguard.
+ * libssl reports every state change (a dozen per handshake and side); until
+ * then, the ones emsguard ignores return at once.
+ */
+static atomic_int app_info_cb_seen;
+
+static void note_app_info_cb(info_fn cb)
+{
+    if (cb != NULL)
+        atomic_store_explicit(&app_info_cb_seen, 1, memory_order_relaxed);
+}
+
 static void info_cb(const SSL *cssl, int where, int ret)
 {
     SSL *ssl = (SSL *)cssl; /* libssl hands out const; ex_data needs it */
-    struct eg_ctx_state *st = state_of_ctx(SSL_get_SSL_CTX(ssl));
+    struct eg_ctx_state *st;
     info_fn app_cb;
 
+    if ((where & (SSL_CB_HANDSHAKE_START | SSL_CB_HANDSHAKE_DONE | SSL_CB_WRITE_ALERT)) == 0
+        && !atomic_load_explicit(&app_info_cb_seen, memory_order_relaxed))
+        return;
+    st = state_of_ctx(SSL_get_SSL_CTX(ssl));
     if (st == NULL)
         st = state_of_ssl(ssl); /* per-SSL callback on a ctx we never saw */
     if (st == NULL)
@@ -940,6 +997,7 @@ int EMSGUARD_enable_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *policy)
     atomic_init(&st->app_new_cb, SSL_CTX_sess_get_new_cb(ctx));
     atomic_init(&st->app_get_cb, SSL_CTX_sess_get_get_cb(ctx));
     atomic_init(&st->app_info_cb, SSL_CTX_get_info_callback(ctx));
+    note_app_info_cb(SSL_CTX_get_info_callback(ctx));
     if (!SSL_CTX_set_ex_data(ctx, ctx_state_idx, st)) {
         OPENSSL_free(st);
         emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot attach emsguard state to the SSL_CTX");
@@ -1073,6 +1131,7 @@ int EMSGUARD_CTX_set_info_callback(SSL_CTX *ctx, info_fn cb)
 
     if (st == NULL)
         return 0;
+    note_app_info_cb(cb);
     atomic_store(&st->app_info_cb, cb);
     return 1;
 }
@@ -1085,6 +1144,7 @@ int EMSGUARD_set_info_callback(SSL *ssl, info_fn cb)
     }
     if (enabled_state(SSL_get_SSL_CTX(ssl), "EMSGUARD_set_info_callback") == NULL)
         return 0;
+    note_app_info_cb(cb);
     if (!SSL_set_ex_data(ssl, ssl_info_idx, (void *)cb)) {
         emsguard_raise(ERR_R_MALLOC_FAILURE, "EMSGUARD_set_info_callback: cannot store the callback");
         return 0;

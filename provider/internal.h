@@ -232,8 +232,19 @@ int emsguard_role_uses_ems(const EMSGUARD_POLICY *policy, eg_role role);
  */
 int emsguard_der_session_flags(const unsigned char *der, size_t len,
     uint64_t *flags);
-/* 1 EMS, 0 no EMS, -1 unreadable (allocation failure, bad encoding). */
+/*
+ * The EMS bit of |sess|: 1 EMS, 0 no EMS, -1 unreadable (allocation
+ * failure, bad encoding).  Answers from a small process-wide memo keyed by a
+ * fingerprint of the session's master secret when it can, because reading
+ * the bit means DER-encoding the whole session; a miss reads and remembers.
+ */
 int emsguard_session_ems(const SSL_SESSION *sess);
+/* Remembers |ems| for |sess|: only for what libssl itself guarantees. */
+void emsguard_session_ems_note(const SSL_SESSION *sess, int ems);
+
+/* ---- fingerprint.c ----------------------------------------------------- */
+/* A keyed 64-bit fingerprint of |secret|; 0 (only) if the RNG failed. */
+uint64_t emsguard_fingerprint(const unsigned char *secret, size_t len);
 
 /* ---- log.c ------------------------------------------------------------- */
 typedef enum {

@@ -28,7 +28,6 @@
 #include <openssl/err.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
-#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/tls1.h>
 #include "internal.h"
@@ -63,83 +62,6 @@ static void audit_count(eg_audit which)
 #define FP_SLOTS 4096 /* handshakes between derivation and key expansion */
 
 static _Atomic uint64_t fp_table[FP_SLOTS];
-static unsigned char fp_key[16];
-static CRYPTO_ONCE fp_once = CRYPTO_ONCE_STATIC_INIT;
-static int fp_ready;
-
-static void fp_init(void)
-{
-    fp_ready = RAND_bytes(fp_key, sizeof(fp_key)) == 1;
-}
-
-static uint64_t rotl(uint64_t x, int b)
-{
-    return (x << b) | (x >> (64 - b));
-}
-
-static uint64_t load_le64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    int i;
-
-    for (i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-#define SIPROUND(v0, v1, v2, v3)                                        \
-    do {                                                                \
-        v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);       \
-        v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;                          \
-        v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;                          \
-        v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);       \
-    } while (0)
-
-/* SipHash-2-4 (Aumasson and Bernstein), written from the paper. */
-static uint64_t siphash24(const unsigned char key[16], const unsigned char *in,
-    size_t len)
-{
-    uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
-    uint64_t v[4] = { k0 ^ 0x736f6d6570736575ULL, k1 ^ 0x646f72616e646f6dULL,
-        k0 ^ 0x6c7967656e657261ULL, k1 ^ 0x7465646279746573ULL };
-    unsigned char tail[8] = { 0 };
-    uint64_t m, out;
-    size_t i;
-
-    for (i = 0; i + 8 <= len; i += 8) {
-        m = load_le64(in + i);
-        v[3] ^= m;
-        SIPROUND(v[0], v[1], v[2], v[3]);
-        SIPROUND(v[0], v[1], v[2], v[3]);
-        v[0] ^= m;
-    }
-    memcpy(tail, in + i, len - i);
-    tail[7] = (unsigned char)len;
-    m = load_le64(tail);
-    v[3] ^= m;
-    SIPROUND(v[0], v[1], v[2], v[3]);
-    SIPROUND(v[0], v[1], v[2], v[3]);
-    v[0] ^= m;
-    v[2] ^= 0xff;
-    for (i = 0; i < 4; i++)
-        SIPROUND(v[0], v[1], v[2], v[3]);
-    out = v[0] ^ v[1] ^ v[2] ^ v[3];
-    /* The state and the last block depend on the secret. */
-    OPENSSL_cleanse(v, sizeof(v));
-    OPENSSL_cleanse(tail, sizeof(tail));
-    OPENSSL_cleanse(&m, sizeof(m));
-    return out;
-}
-
-/* 0 means "no fingerprint" (the RNG failed); real ones are never 0. */
-static uint64_t fingerprint(const unsigned char *secret, size_t len)
-{
-    CRYPTO_THREAD_run_once(&fp_once, fp_init);
-    if (!fp_ready)
-        return 0;
-    return siphash24(fp_key, secret, len) | 1;
-}
-
 static void fp_remember(uint64_t fp)
 {
     size_t i = (size_t)(fp >> 1) % FP_SLOTS, j;
@@ -265,7 +187,7 @@ static int guard_set_ctx_params(void *vctx, const OSSL_PARAM params[])
         return 0;
     if ((p = OSSL_PARAM_locate_const(params, OSSL_KDF_PARAM_SECRET)) != NULL)
         g->secret_fp = p->data_type == OSSL_PARAM_OCTET_STRING && p->data != NULL
-            ? fingerprint(p->data, p->data_size)
+            ? emsguard_fingerprint(p->data, p->data_size)
             : 0;
     /* Seeds concatenate; the label is the first one since new/reset. */
     if (g->label == LABEL_NONE
@@ -300,7 +222,7 @@ static int guard_derive(void *vctx, unsigned char *key, size_t keylen,
         audit_count(g->label == LABEL_MASTER_SECRET ? EG_AUDIT_NON_EMS_DERIVATIONS
                                                     : EG_AUDIT_EMS_DERIVATIONS);
         {
-            uint64_t fp = fingerprint(key, keylen);
+            uint64_t fp = emsguard_fingerprint(key, keylen);
 
             if (fp != 0)
                 fp_remember(fp);

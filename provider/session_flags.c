@@ -4,6 +4,7 @@
  * session's own encoding: a SEQUENCE whose optional field [13] EXPLICIT
  * INTEGER carries the session flags, bit 0x1 meaning EMS.
  */
+#include <stdatomic.h>
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include "internal.h"
@@ -84,28 +85,83 @@ int emsguard_der_session_flags(const unsigned char *der, size_t len,
     return p == seq_end;
 }
 
-int emsguard_session_ems(const SSL_SESSION *sess)
+/* Reads the bit from the session's encoding: about a microsecond or more. */
+static int read_session_ems(const SSL_SESSION *sess)
 {
-    unsigned char *der = NULL, *w;
+    unsigned char *der = NULL;
     int len;
     uint64_t flags;
     int ok;
 
-    if (sess == NULL || (len = i2d_SSL_SESSION(sess, NULL)) <= 0)
+    /* One pass: i2d allocates the buffer itself when *pp is NULL. */
+    if ((len = i2d_SSL_SESSION(sess, &der)) <= 0 || der == NULL)
         return -1;
-    if ((der = OPENSSL_malloc((size_t)len)) == NULL)
-        return -1;
-    w = der;
-    if (i2d_SSL_SESSION(sess, &w) != len) {
-        OPENSSL_clear_free(der, (size_t)len);
-        return -1;
-    }
     ok = emsguard_der_session_flags(der, (size_t)len, &flags);
     /* The encoding holds the master secret. */
     OPENSSL_clear_free(der, (size_t)len);
     if (!ok)
         return -1;
     return (flags & SESSION_FLAG_EXTMS) != 0;
+}
+
+/*
+ * The memo: one atomic word per slot, the fingerprint of a master secret
+ * with its two low bits replaced by "used" (2) and the EMS bit (1).  The
+ * EMS flag and the master secret are fixed together when a session is made
+ * (RFC 7627 derives the secret differently), and copies of a session keep
+ * both, so the fingerprint identifies the answer.  A fixed table: nothing
+ * is allocated per session, and a lost slot only costs a re-read.
+ */
+#define MEMO_SLOTS 1024
+#define MEMO_USED 0x2
+#define MEMO_EMS 0x1
+
+static _Atomic uint64_t ems_memo[MEMO_SLOTS];
+
+static uint64_t master_secret_fp(const SSL_SESSION *sess)
+{
+    unsigned char secret[SSL_MAX_MASTER_KEY_LENGTH];
+    size_t len = SSL_SESSION_get_master_key(sess, secret, sizeof(secret));
+    uint64_t fp = len > 0 ? emsguard_fingerprint(secret, len) : 0;
+
+    OPENSSL_cleanse(secret, sizeof(secret));
+    return fp & ~(uint64_t)(MEMO_USED | MEMO_EMS);
+}
+
+static _Atomic uint64_t *memo_slot(uint64_t fp)
+{
+    return &ems_memo[(fp >> 2) % MEMO_SLOTS];
+}
+
+static void memo_store(uint64_t fp, int ems)
+{
+    if (fp != 0 && ems >= 0)
+        atomic_store_explicit(memo_slot(fp), fp | MEMO_USED | (ems ? MEMO_EMS : 0),
+            memory_order_relaxed);
+}
+
+void emsguard_session_ems_note(const SSL_SESSION *sess, int ems)
+{
+    if (sess != NULL)
+        memo_store(master_secret_fp(sess), ems);
+}
+
+int emsguard_session_ems(const SSL_SESSION *sess)
+{
+    uint64_t fp, entry;
+    int ems;
+
+    if (sess == NULL)
+        return -1;
+    fp = master_secret_fp(sess);
+    if (fp != 0) {
+        entry = atomic_load_explicit(memo_slot(fp), memory_order_relaxed);
+        if ((entry & MEMO_USED) && (entry & ~(uint64_t)(MEMO_USED | MEMO_EMS)) == fp)
+            return (entry & MEMO_EMS) != 0;
+    }
+    ems = read_session_ems(sess);
+    memo_store(fp, ems);
+    return ems;
 }
 
 int EMSGUARD_SESSION_has_ems(const SSL_SESSION *sess, int *has_ems)

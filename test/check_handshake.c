@@ -834,6 +834,64 @@ START_TEST(test_bypass_is_detected)
 }
 END_TEST
 
+/* SSL_SESSION_print's "Extended master secret: yes|no": an independent oracle. */
+static int printed_ems(const SSL_SESSION *sess)
+{
+    BIO *mem = BIO_new(BIO_s_mem());
+    char *text = NULL;
+    long len;
+    int ems;
+
+    ck_assert_ptr_nonnull(mem);
+    ck_assert_int_eq(SSL_SESSION_print(mem, sess), 1);
+    ck_assert_int_eq(BIO_write(mem, "", 1), 1);
+    len = BIO_get_mem_data(mem, &text);
+    ck_assert_int_gt(len, 0);
+    ck_assert_ptr_nonnull(strstr(text, "Extended master secret:"));
+    ems = strstr(text, "Extended master secret: yes") != NULL;
+    BIO_free(mem);
+    return ems;
+}
+
+/*
+ * emsguard remembers a session's EMS bit by a fingerprint of its master
+ * secret.  First answers (read from the encoding or noted at handshake end),
+ * repeated answers (from the memo) and answers for decoded copies must all
+ * agree with what OpenSSL prints, for sessions with and without EMS.
+ */
+START_TEST(test_session_ems_memo_agrees)
+{
+    SSL_CTX *stock = server(HS_MECH_SESSION_ID, 0), *pserver = policy_server(HS_MECH_TICKET, 0);
+    SSL_CTX *legacy = client(HS_NO_EMS), *plain = client(0), *pclient = policy_client(0);
+    SSL_SESSION *sessions[4], *copy;
+    size_t i;
+    int round;
+
+    sessions[0] = new_session(stock, legacy); /* never seen by emsguard */
+    sessions[1] = new_session(stock, plain);
+    sessions[2] = new_session(pserver, pclient); /* noted at handshake end */
+    sessions[3] = new_session(pserver, legacy);
+    ck_assert_int_eq(printed_ems(sessions[0]), 0);
+    ck_assert_int_eq(printed_ems(sessions[1]), 1);
+    ck_assert_int_eq(printed_ems(sessions[2]), 1);
+    ck_assert_int_eq(printed_ems(sessions[3]), 0);
+    for (round = 0; round < 2; round++)
+        for (i = 0; i < 4; i++) {
+            ck_assert_int_eq(session_ems(sessions[i]), printed_ems(sessions[i]));
+            copy = hs_session_copy(sessions[i]);
+            ck_assert_int_eq(session_ems(copy), printed_ems(sessions[i]));
+            SSL_SESSION_free(copy);
+        }
+    for (i = 0; i < 4; i++)
+        SSL_SESSION_free(sessions[i]);
+    SSL_CTX_free(pclient);
+    SSL_CTX_free(plain);
+    SSL_CTX_free(legacy);
+    SSL_CTX_free(pserver);
+    SSL_CTX_free(stock);
+}
+END_TEST
+
 /* ---- counters and logging ------------------------------------------------- */
 
 /* A scripted mix of clients; every counter must match exactly. */
@@ -1000,6 +1058,7 @@ static Suite *handshake_suite(void)
     tcase_add_test(tc, test_enable_twice);
     tcase_add_test(tc, test_enable_flushes_internal_cache);
     tcase_add_test(tc, test_bypass_is_detected);
+    tcase_add_test(tc, test_session_ems_memo_agrees);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("counters-and-log");
