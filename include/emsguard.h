@@ -195,6 +195,32 @@ int EMSGUARD_POLICY_load_reg(EMSGUARD_POLICY *policy, const char *file);
 const char *EMSGUARD_POLICY_get0_warnings(const EMSGUARD_POLICY *policy);
 
 /*
+ * Reports.
+ *
+ * EMSGUARD_POLICY_print() writes |policy| to |out| the way `emsguard
+ * policy` shows it: every value (Schannel values only when set) with its
+ * source -- "built-in default", "FILE [SECTION] KEY" for openssl.cnf,
+ * "FILE:LINE" for a .reg file, the provider's parameters, or the API -- and
+ * what it makes emsguard or OpenSSL do; then the OpenSSL settings each role
+ * gets (Options, MinProtocol/MaxProtocol, CipherString, Ciphersuites,
+ * Groups, session cache, DH and key-size checks), in openssl.cnf terms; then
+ * the warnings.  |flags| 0 writes text; EMSGUARD_PRINT_JSON writes one JSON
+ * object instead:
+ *   {"values": [{"key", "conf_key", "value" (string, or null while a
+ *                Schannel value is unset), "source": {"kind":
+ *                "default"|"reg"|"conf"|"provider"|"api", "file", "line"
+ *                (reg), "section" (conf)}, "maps_to"}, ...],
+ *    "openssl": {"server": {NAME: VALUE, ...}, "client": {...}},
+ *    "warnings": [LINE, ...]}
+ * The text form is for people and may change; the JSON member names are
+ * stable.  Returns 0 with EMSGUARD_R_INVALID_ARGUMENT for a NULL argument,
+ * an unknown flag, or a failed write.
+ */
+#define EMSGUARD_PRINT_JSON 0x1
+int EMSGUARD_POLICY_print(BIO *out, const EMSGUARD_POLICY *policy,
+    unsigned int flags);
+
+/*
  * Enabling the policy on an SSL_CTX.
  *
  * EMSGUARD_enable() applies the policy of the emsguard provider activated in

@@ -42,7 +42,7 @@ static const char *conf_string(CONF *conf, const char *section,
  * sections OpenSSL turns into "Group.Subkey" names.  Unknown names and
  * misplaced sections fail with the section and key named.
  */
-typedef int (*value_fn)(void *arg, eg_key key, const char *name,
+typedef int (*value_fn)(void *arg, eg_key key, const char *section,
     const char *value, const char *where);
 
 static int walk_section(CONF *conf, const char *file, const char *section,
@@ -87,7 +87,7 @@ static int walk_section(CONF *conf, const char *file, const char *section,
                     where, name, v->value, emsguard_key_accepted((eg_key)key));
                 return 0;
             }
-            if (fn != NULL && !fn(arg, (eg_key)key, name, v->value, where))
+            if (fn != NULL && !fn(arg, (eg_key)key, section, v->value, where))
                 return 0;
             continue;
         }
@@ -117,13 +117,15 @@ struct store_arg {
     const char *file;
 };
 
-static int store_value(void *arg, eg_key key, const char *name,
+static int store_value(void *arg, eg_key key, const char *section,
     const char *value, const char *where)
 {
     struct store_arg *sa = arg;
 
-    (void)name;
-    return emsguard_policy_store(sa->policy, key, value, EG_SRC_CONF, sa->file, 0, where);
+    if (!emsguard_policy_store(sa->policy, key, value, EG_SRC_CONF, sa->file, 0, where))
+        return 0;
+    emsguard_policy_note_section(sa->policy, key, section);
+    return 1;
 }
 
 /* True when a provider section entry |name| is emsguard: by name or module. */

@@ -91,10 +91,12 @@ typedef enum {
 typedef struct {
     uint8_t kind; /* eg_source_kind */
     uint8_t file; /* index into the policy's files[] */
+    uint8_t section; /* EG_SRC_CONF: index into sections[] */
     uint32_t line;
 } eg_source;
 
 #define EG_MAX_FILES 4
+#define EG_MAX_SECTIONS 8
 #define EG_STRING_MAX 2048
 #define EG_WARNINGS_MAX 4096
 
@@ -109,6 +111,7 @@ struct emsguard_policy_st {
     char tls13_suites[512]; /* Functions, TLS 1.3 names */
     char groups[512]; /* EccCurves, OpenSSL names */
     char files[EG_MAX_FILES][256];
+    char sections[EG_MAX_SECTIONS][64]; /* openssl.cnf sections, for reports */
     char warnings[EG_WARNINGS_MAX]; /* newline-separated, kept for reports */
 };
 
@@ -149,6 +152,9 @@ int emsguard_policy_store(EMSGUARD_POLICY *policy, eg_key key,
 int emsguard_policy_store_dword(EMSGUARD_POLICY *policy, eg_key key,
     uint32_t value, eg_source_kind kind, const char *file, uint32_t line,
     const char *where);
+/* Records the openssl.cnf section a just-stored value came from. */
+void emsguard_policy_note_section(EMSGUARD_POLICY *policy, eg_key key,
+    const char *section);
 /* Marks |key| unset again (a .reg deletion). */
 void emsguard_policy_unset(EMSGUARD_POLICY *policy, eg_key key);
 /* Appends a warning line to the policy's report (and nothing else). */
@@ -177,6 +183,20 @@ int emsguard_reg_apply(EMSGUARD_POLICY *policy, const unsigned char *buf,
     size_t len, const char *name);
 
 /* ---- schannel.c -------------------------------------------------------- */
+/* The OpenSSL settings one role gets from the Schannel values. */
+struct eg_role_cfg {
+    int versions_touched;
+    int min_version, max_version; /* 0: none left */
+    int dtls_touched;
+    int dtls_min, dtls_max;
+    uint64_t opts_set, opts_clear;
+    char ciphers[EG_STRING_MAX + 256]; /* "" leaves OpenSSL's */
+    char suites[512];
+    int suites_touched;
+    const char *groups; /* NULL leaves OpenSSL's */
+};
+void emsguard_schannel_role_config(const EMSGUARD_POLICY *p, int role,
+    struct eg_role_cfg *c);
 /* Translates a Functions list (IANA names) and EccCurves into policy. */
 int emsguard_schannel_translate_functions(EMSGUARD_POLICY *policy,
     const char *where);

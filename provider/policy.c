@@ -389,6 +389,20 @@ static void record(EMSGUARD_POLICY *policy, eg_key key, eg_source_kind kind,
     policy->source[key].line = line;
 }
 
+void emsguard_policy_note_section(EMSGUARD_POLICY *policy, eg_key key,
+    const char *section)
+{
+    size_t i;
+
+    for (i = 0; i < EG_MAX_SECTIONS; i++) {
+        if (policy->sections[i][0] == '\0')
+            snprintf(policy->sections[i], sizeof(policy->sections[i]), "%s", section);
+        if (strncmp(policy->sections[i], section, sizeof(policy->sections[i]) - 1) == 0)
+            break;
+    }
+    policy->source[key].section = (uint8_t)(i < EG_MAX_SECTIONS ? i : EG_MAX_SECTIONS - 1);
+}
+
 static char *text_slot(EMSGUARD_POLICY *policy, eg_key key)
 {
     return key == EG_KEY_FUNCTIONS ? policy->functions

@@ -183,17 +183,6 @@ int emsguard_schannel_translate_curves(EMSGUARD_POLICY *policy,
 
 /* ---- what one role gets ------------------------------------------------- */
 
-struct role_cfg {
-    int versions_touched;
-    int min_version, max_version; /* 0: none left */
-    int dtls_touched;
-    int dtls_min, dtls_max;
-    uint64_t opts_set, opts_clear;
-    char ciphers[EG_STRING_MAX + 256]; /* "" leaves OpenSSL's */
-    char suites[512];
-    int suites_touched;
-    const char *groups; /* NULL leaves OpenSSL's */
-};
 
 static int is_set(const EMSGUARD_POLICY *p, eg_key k)
 {
@@ -313,7 +302,7 @@ static void tls13_suites(const EMSGUARD_POLICY *p, char *buf, size_t len,
     }
 }
 
-static void role_config(const EMSGUARD_POLICY *p, int role, struct role_cfg *c)
+void emsguard_schannel_role_config(const EMSGUARD_POLICY *p, int role, struct eg_role_cfg *c)
 {
     static const int tls_protos[] = { P_TLS10, P_TLS11, P_TLS12, P_TLS13 };
     static const int tls_versions[] = { TLS1_VERSION, TLS1_1_VERSION, TLS1_2_VERSION,
@@ -370,7 +359,7 @@ static void role_config(const EMSGUARD_POLICY *p, int role, struct role_cfg *c)
     c->groups = is_set(p, EG_KEY_ECC_CURVES) ? p->groups : NULL;
 }
 
-static int role_configs_equal(const struct role_cfg *a, const struct role_cfg *b)
+static int role_configs_equal(const struct eg_role_cfg *a, const struct eg_role_cfg *b)
 {
     return a->versions_touched == b->versions_touched && a->min_version == b->min_version
         && a->max_version == b->max_version && a->dtls_touched == b->dtls_touched
@@ -382,10 +371,10 @@ static int role_configs_equal(const struct role_cfg *a, const struct role_cfg *b
 
 int emsguard_schannel_roles_differ(const EMSGUARD_POLICY *policy)
 {
-    struct role_cfg c, s;
+    struct eg_role_cfg c, s;
 
-    role_config(policy, EG_ROLE_CLIENT, &c);
-    role_config(policy, EG_ROLE_SERVER, &s);
+    emsguard_schannel_role_config(policy, EG_ROLE_CLIENT, &c);
+    emsguard_schannel_role_config(policy, EG_ROLE_SERVER, &s);
     return !role_configs_equal(&c, &s);
 }
 
@@ -442,7 +431,7 @@ static EVP_PKEY *ffdhe_at_least(uint32_t bits)
     return pkey;
 }
 
-static int apply_cfg(const struct role_cfg *c, SSL_CTX *ctx, SSL *ssl, int dtls)
+static int apply_cfg(const struct eg_role_cfg *c, SSL_CTX *ctx, SSL *ssl, int dtls)
 {
     int touched = dtls ? c->dtls_touched : c->versions_touched;
     int min = dtls ? c->dtls_min : c->min_version, max = dtls ? c->dtls_max : c->max_version;
@@ -525,10 +514,10 @@ int emsguard_schannel_apply_server_ctx(const EMSGUARD_POLICY *p, SSL_CTX *ctx)
 int emsguard_schannel_apply(const EMSGUARD_POLICY *policy, int role,
     SSL_CTX *ctx, SSL *ssl)
 {
-    struct role_cfg c;
+    struct eg_role_cfg c;
     int dtls = ssl != NULL ? SSL_is_dtls(ssl) : is_dtls_ctx(ctx);
 
-    role_config(policy, role, &c);
+    emsguard_schannel_role_config(policy, role, &c);
     if (!apply_cfg(&c, ctx, ssl, dtls))
         return 0;
     if (ssl == NULL && role == EG_ROLE_SERVER)

@@ -683,6 +683,64 @@ START_TEST(test_session_has_ems_null)
 }
 END_TEST
 
+/* ---- EMSGUARD_POLICY_print ----------------------------------------------- */
+
+/* The report of |p| with |flags|, NUL-terminated (caller frees). */
+static char *report_of(const EMSGUARD_POLICY *p, unsigned int flags)
+{
+    BIO *mem = BIO_new(BIO_s_mem());
+    char *data = NULL, *copy;
+    long len;
+
+    ck_assert_ptr_nonnull(mem);
+    ck_assert_int_eq(EMSGUARD_POLICY_print(mem, p, flags), 1);
+    len = BIO_get_mem_data(mem, &data);
+    copy = OPENSSL_strndup(data, (size_t)len);
+    ck_assert_ptr_nonnull(copy);
+    BIO_free(mem);
+    return copy;
+}
+
+START_TEST(test_policy_print)
+{
+    EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
+    BIO *mem = BIO_new(BIO_s_mem());
+    char *text, *json;
+
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(EMSGUARD_POLICY_set(p, "AllowLegacyResumption", "1"), 1);
+    ck_assert_int_eq(EMSGUARD_POLICY_set(p, "Protocols.TLS_1.3.Server.Enabled", "0"), 1);
+    text = report_of(p, 0);
+    ck_assert_ptr_nonnull(strstr(text, "  AllowLegacyResumption = 1\n      [API (EMSGUARD_POLICY_set)]\n"
+                                       "      -> sessions without EMS are cached and resumed (stock OpenSSL)\n"));
+    ck_assert_ptr_nonnull(strstr(text, "  RequireExtendedMasterSecret = 0\n      [built-in default]\n"));
+    ck_assert_ptr_nonnull(strstr(text, "OpenSSL settings, server role:\n"
+                                       "    Options           ExtendedMasterSecret\n"
+                                       "    MinProtocol       TLSv1\n"
+                                       "    MaxProtocol       TLSv1.2\n"));
+    ck_assert_ptr_nonnull(strstr(text, "Warnings: none\n"));
+    json = report_of(p, EMSGUARD_PRINT_JSON);
+    ck_assert_ptr_nonnull(strstr(json, "{\"key\": \"AllowLegacyResumption\", \"conf_key\": "
+                                       "\"AllowLegacyResumption\", \"value\": \"1\", \"source\": "
+                                       "{\"kind\": \"api\"}"));
+    ck_assert_ptr_nonnull(strstr(json, "\"key\": \"Protocols\\\\SSL 3.0\\\\Server\\\\Enabled\", "
+                                       "\"conf_key\": \"Protocols.SSL_3.0.Server.Enabled\", \"value\": null"));
+    OPENSSL_free(text);
+    OPENSSL_free(json);
+    ck_assert_int_eq(EMSGUARD_POLICY_print(NULL, p, 0), 0);
+    expect_one_error(EMSGUARD_R_INVALID_ARGUMENT,
+        "EMSGUARD_POLICY_print: NULL BIO or policy, or unknown flags");
+    ck_assert_int_eq(EMSGUARD_POLICY_print(mem, NULL, 0), 0);
+    expect_one_error(EMSGUARD_R_INVALID_ARGUMENT,
+        "EMSGUARD_POLICY_print: NULL BIO or policy, or unknown flags");
+    ck_assert_int_eq(EMSGUARD_POLICY_print(mem, p, 0x80), 0);
+    expect_one_error(EMSGUARD_R_INVALID_ARGUMENT,
+        "EMSGUARD_POLICY_print: NULL BIO or policy, or unknown flags");
+    BIO_free(mem);
+    EMSGUARD_POLICY_free(p);
+}
+END_TEST
+
 /* ---- 2. the provider through openssl.cnf ------------------------------- */
 
 /* Path of a config file named |tag| in the temp dir (caller frees). */
@@ -1603,6 +1661,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_get_text_buffers);
     tcase_add_test(tc, test_null_arguments);
     tcase_add_test(tc, test_session_has_ems_null);
+    tcase_add_test(tc, test_policy_print);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("provider-conf");
