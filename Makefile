@@ -6,9 +6,10 @@
 #                        openssl, curl and nginx)
 #   make check SANITIZE=1  the same under ASan+UBSan (objects in build-san/)
 #   SANITIZE=thread      a ThreadSanitizer tree (build-tsan/), for the stress test
-#   make demo            the side-by-side table: stock OpenSSL vs emsguard
+#   make demo            `emsguard probe` of a legacy and an emsguard server side
+#                        by side, then the stock-vs-emsguard handshake table
 #   make bench           handshake benchmark: ratios to stock, CSV, SVG chart
-#   make install         honours PREFIX, DESTDIR, LIBDIR, MODULESDIR
+#   make install         honours PREFIX, DESTDIR, BINDIR, LIBDIR, MODULESDIR
 #   make clean
 
 VERSION    := 0.1.0
@@ -16,6 +17,7 @@ SOVERSION  := 0
 
 PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
+BINDIR     ?= $(PREFIX)/bin
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 # The provider module goes where libcrypto looks for modules by default.
@@ -154,7 +156,10 @@ integration-check: all
 
 -include $(sort $(wildcard mk/*.mk))
 
+# The probe against a stock legacy server and an emsguard server, side by
+# side; then the measured stock-vs-emsguard handshake table.
 demo: all
+	BUILD=$(BUILD) bash demo/probe-demo.sh
 	BUILD=$(BUILD) $(DEMO_BIN)
 
 install: all
@@ -165,6 +170,8 @@ install: all
 	ln -sf $(LIBFILE) $(DESTDIR)$(LIBDIR)/$(LIBNAME)
 	install -m 0755 $(PRELOAD) $(DESTDIR)$(LIBDIR)/libemsguard-preload.so
 	install -m 0644 include/emsguard.h $(DESTDIR)$(INCLUDEDIR)/emsguard.h
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(TOOL_BIN) $(DESTDIR)$(BINDIR)/emsguard
 	install -m 0644 $(BUILD)/emsguard.pc $(DESTDIR)$(PKGCONFIGDIR)/emsguard.pc
 	# The module is the same file as the library, so an application that
 	# links libemsguard and loads the provider shares one copy of it.
@@ -174,7 +181,7 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/$(LIBFILE) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	    $(DESTDIR)$(LIBDIR)/$(LIBNAME) $(DESTDIR)$(LIBDIR)/libemsguard-preload.so \
-	    $(DESTDIR)$(INCLUDEDIR)/emsguard.h \
+	    $(DESTDIR)$(INCLUDEDIR)/emsguard.h $(DESTDIR)$(BINDIR)/emsguard \
 	    $(DESTDIR)$(PKGCONFIGDIR)/emsguard.pc $(DESTDIR)$(MODULESDIR)/emsguard.so
 
 clean:

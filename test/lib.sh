@@ -316,3 +316,89 @@ egclient() {
     CRC=$?
     artifact "$out" "$out.err"
 }
+
+# ---- openssl.cnf with the emsguard provider; vsftpd -------------------------
+
+# eg_provider_cnf MODULE: an openssl.cnf (stdout) that activates the default
+# provider and emsguard (module MODULE) in [emsguard_sect]; the caller
+# appends that section's policy keys.
+eg_provider_cnf() {
+    cat <<EOF2
+openssl_conf = openssl_init
+[openssl_init]
+providers = provider_sect
+[provider_sect]
+default = default_sect
+emsguard = emsguard_sect
+[default_sect]
+activate = 1
+[emsguard_sect]
+module = $1
+activate = 1
+EOF2
+}
+
+# free_port_block COUNT: the first of COUNT free ports (stdout), away from
+# random_port's 20000-39999; returns 1 if none was found.
+free_port_block() {
+    local base p busy
+    for _ in 1 2 3 4 5 6 7 8; do
+        base=$((40000 + (RANDOM * 32768 + RANDOM) % 9000))
+        busy=0
+        for ((p = base; p < base + $1; p++)); do
+            port_listening "$p" && { busy=1; break; }
+        done
+        [ "$busy" = 0 ] && { echo "$base"; return 0; }
+    done
+    return 1
+}
+
+# vsftpd_conf ROOT FTP_USER EMPTY_DIR PASV_MIN CERT KEY: (stdout) a standalone
+# FTPS vsftpd on 127.0.0.1 (control port: -olisten_port=) for anonymous
+# logins chrooted into ROOT, TLS required for logins and data, and data
+# connections accepted only if they reuse the control connection's TLS
+# session (require_ssl_reuse=YES), with 16 passive ports from PASV_MIN.
+# isolate*/seccomp_sandbox off: namespaces and seccomp fail in containers.
+# ssl_ciphers: vsftpd's default (DES-CBC3-SHA) has no ECDSA suite.
+vsftpd_conf() {
+    cat <<EOF2
+listen=YES
+listen_ipv6=NO
+listen_address=127.0.0.1
+background=NO
+anonymous_enable=YES
+local_enable=NO
+write_enable=NO
+no_anon_password=YES
+anon_root=$1
+ftp_username=$2
+nopriv_user=nobody
+secure_chroot_dir=$3
+pasv_enable=YES
+port_enable=NO
+pasv_address=127.0.0.1
+pasv_min_port=$4
+pasv_max_port=$(($4 + 15))
+ssl_enable=YES
+allow_anon_ssl=YES
+force_anon_logins_ssl=YES
+force_anon_data_ssl=YES
+force_local_logins_ssl=YES
+force_local_data_ssl=YES
+require_ssl_reuse=YES
+ssl_sslv2=NO
+ssl_sslv3=NO
+ssl_tlsv1=YES
+ssl_ciphers=HIGH
+rsa_cert_file=$5
+rsa_private_key_file=$6
+xferlog_enable=YES
+xferlog_std_format=NO
+log_ftp_protocol=YES
+debug_ssl=YES
+syslog_enable=NO
+seccomp_sandbox=NO
+isolate=NO
+isolate_network=NO
+EOF2
+}

@@ -130,19 +130,7 @@ write_eg_cnf() {
     local file=$1 module=$2 kv
     shift 2
     {
-        cat <<EOF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-emsguard = emsguard_sect
-[default_sect]
-activate = 1
-[emsguard_sect]
-module = $module
-activate = 1
-EOF
+        eg_provider_cnf "$module"
         for kv in "$@"; do
             echo "${kv%%=*} = ${kv#*=}"
         done

@@ -130,84 +130,19 @@ head -c 3000 /dev/urandom >"$PAYLOAD"
 chmod 0644 "$PAYLOAD"
 
 # A free passive range, away from random_port's 20000-39999 (the control port).
-PASV_MIN=""
-for _ in 1 2 3 4 5 6 7 8; do
-    base=$((40000 + (RANDOM * 32768 + RANDOM) % 9000))
-    busy=0
-    for ((p = base; p < base + 16; p++)); do
-        port_listening "$p" && { busy=1; break; }
-    done
-    if [ "$busy" = 0 ]; then
-        PASV_MIN=$base
-        break
-    fi
-done
+PASV_MIN=$(free_port_block 16) || PASV_MIN=""
 [ -n "$PASV_MIN" ] || prereq_fail "no free passive port range"
 
 # Everything but the control port (-olisten_port on the command line).
-# isolate*/seccomp_sandbox off: namespaces and seccomp fail in containers.
-# ssl_ciphers: vsftpd's default (DES-CBC3-SHA) has no ECDSA suite.
 VSCONF=$TMP/vsftpd.conf
-cat >"$VSCONF" <<EOF
-listen=YES
-listen_ipv6=NO
-listen_address=127.0.0.1
-background=NO
-anonymous_enable=YES
-local_enable=NO
-write_enable=NO
-no_anon_password=YES
-anon_root=$FTPROOT
-ftp_username=$FTP_USER
-nopriv_user=nobody
-secure_chroot_dir=$EMPTY
-pasv_enable=YES
-port_enable=NO
-pasv_address=127.0.0.1
-pasv_min_port=$PASV_MIN
-pasv_max_port=$((PASV_MIN + 15))
-ssl_enable=YES
-allow_anon_ssl=YES
-force_anon_logins_ssl=YES
-force_anon_data_ssl=YES
-force_local_logins_ssl=YES
-force_local_data_ssl=YES
-require_ssl_reuse=YES
-ssl_sslv2=NO
-ssl_sslv3=NO
-ssl_tlsv1=YES
-ssl_ciphers=HIGH
-rsa_cert_file=$CERT
-rsa_private_key_file=$KEY
-xferlog_enable=YES
-xferlog_std_format=NO
-log_ftp_protocol=YES
-debug_ssl=YES
-syslog_enable=NO
-seccomp_sandbox=NO
-isolate=NO
-isolate_network=NO
-EOF
+vsftpd_conf "$FTPROOT" "$FTP_USER" "$EMPTY" "$PASV_MIN" "$CERT" "$KEY" >"$VSCONF"
 
 # The policy of every preloaded curl: the defaults plus EventLogging=3
 # (errors and warnings), read by the preload from EMSGUARD_CONF.  The
 # "peer requires session reuse" diagnosis is a warning, so the default
 # EventLogging=1 (errors only) would not print it.
 EG_CNF=$TMP/eg-log3.cnf
-cat >"$EG_CNF" <<EOF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-emsguard = emsguard_sect
-[default_sect]
-activate = 1
-[emsguard_sect]
-module = emsguard.so
-activate = 1
-EventLogging = 3
-EOF
+{ eg_provider_cnf emsguard.so; echo "EventLogging = 3"; } >"$EG_CNF"
 
 # ---- servers and clients ----------------------------------------------------
 

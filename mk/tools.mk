@@ -1,0 +1,17 @@
+# The `emsguard` command-line tool (tools/): policy report and remote probe.
+# Every tools/*.c is part of it; tools/emsguard.c holds main().
+TOOL_BIN  := $(BUILD)/tools/emsguard
+TOOL_SRCS := $(sort $(wildcard tools/*.c))
+TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/%.o)
+
+$(BUILD)/tools/%.o: tools/%.c $(wildcard tools/*.h) include/emsguard.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itools -c -o $@ $<
+
+$(TOOL_BIN): $(TOOL_OBJS) $(TEST_DEPS)
+	$(CC) -o $@ $(TOOL_OBJS) $(TEST_LDFLAGS)
+
+all: $(TOOL_BIN)
+
+# `emsguard policy`: sources, exit statuses, messages, JSON schema.
+INTEGRATION_SCRIPTS += policy_cmd.sh

@@ -1,0 +1,143 @@
+/*
+ * emsguard policy [--config FILE] [--json]
+ *
+ * The policy the emsguard provider would enforce with this openssl.cnf:
+ * every value with its source and its OpenSSL effect (EMSGUARD_POLICY_print),
+ * after the same checks the provider makes when it loads.  Like `reg query`
+ * for the Schannel keys, but showing what OpenSSL will do.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/conf.h>
+#include <openssl/err.h>
+#include <openssl/provider.h>
+#include "commands.h"
+#include "emsguard.h"
+
+static void usage(FILE *out)
+{
+    fputs("usage: emsguard policy [--config FILE] [--json]\n"
+          "  --config FILE  the openssl.cnf to read (default: OPENSSL_CONF, else\n"
+          "                 OpenSSL's default file)\n"
+          "  --json         one JSON object instead of text\n"
+          "Exit status: 0 the configuration is valid, 2 it is not (the provider\n"
+          "would refuse to load) or it cannot be read.\n", out);
+}
+
+/* Every queued error on one line each, with the text the provider gives. */
+static void print_errors(const char *what)
+{
+    unsigned long e;
+    const char *data;
+    int flags;
+    char buf[256];
+
+    fprintf(stderr, "emsguard policy: %s\n", what);
+    while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
+        if ((flags & ERR_TXT_STRING) && data != NULL && *data != '\0'
+            && ERR_GET_LIB(e) == EMSGUARD_get_error_lib())
+            fprintf(stderr, "  %s\n", data);
+        else {
+            ERR_error_string_n(e, buf, sizeof(buf));
+            fprintf(stderr, "  %s%s%s\n", buf, (flags & ERR_TXT_STRING) && data != NULL
+                && *data != '\0' ? ": " : "", (flags & ERR_TXT_STRING) && data != NULL ? data : "");
+        }
+    }
+}
+
+/*
+ * Loads |file| into a fresh library context, as an application would, so
+ * that everything the provider checks at load time is checked.  Returns 1
+ * if the emsguard provider is then active.
+ */
+static int provider_loads(const char *file, int *active)
+{
+    OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
+    EMSGUARD_POLICY *loaded = EMSGUARD_POLICY_new();
+    int ok = 0;
+
+    *active = 0;
+    if (libctx != NULL && loaded != NULL && OSSL_LIB_CTX_load_config(libctx, file) == 1
+        && EMSGUARD_POLICY_from_provider(loaded, libctx, active) == 1)
+        ok = 1;
+    EMSGUARD_POLICY_free(loaded);
+    OSSL_LIB_CTX_free(libctx);
+    return ok;
+}
+
+int policy_main(int argc, char **argv)
+{
+    const char *config = NULL;
+    char *default_file = NULL;
+    int json = 0, found = 0, active = 0, i, rc = EG_EXIT_ERROR;
+    EMSGUARD_POLICY *policy = NULL;
+    BIO *out = NULL;
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config = argv[++i];
+        else if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return EG_EXIT_OK;
+        } else {
+            fprintf(stderr, "emsguard policy: unknown or incomplete option '%s'\n", argv[i]);
+            usage(stderr);
+            return EG_EXIT_ERROR;
+        }
+    }
+    if (config == NULL && (config = default_file = CONF_get1_default_config_file()) == NULL) {
+        fputs("emsguard policy: cannot tell which openssl.cnf OpenSSL would read\n", stderr);
+        return EG_EXIT_ERROR;
+    }
+    if ((policy = EMSGUARD_POLICY_new()) == NULL
+        || (out = BIO_new_fp(stdout, BIO_NOCLOSE)) == NULL) {
+        print_errors("out of memory");
+        goto done;
+    }
+    /* The provider's own parser: same keys, same messages, file:line. */
+    if (!EMSGUARD_POLICY_from_config(policy, config, &found)) {
+        print_errors("invalid configuration; the emsguard provider would refuse to load:");
+        goto done;
+    }
+    if (found && !provider_loads(config, &active)) {
+        print_errors("OpenSSL cannot load this configuration with the emsguard provider:");
+        goto done;
+    }
+    if (found && !active) {
+        char what[1200];
+
+        snprintf(what, sizeof(what), "%s configures the emsguard provider, but it is not active "
+                 "after OpenSSL loaded the file (its module could not be loaded, or its section "
+                 "lacks activate = 1); its policy is not in force", config);
+        print_errors(what);
+        goto done;
+    }
+    if (json) {
+        BIO_printf(out, "{\"config\": \"");
+        for (i = 0; config[i] != '\0'; i++)
+            BIO_printf(out, config[i] == '"' || config[i] == '\\' ? "\\%c"
+                : (unsigned char)config[i] < 0x20 ? "\\u%04x" : "%c", config[i]);
+        BIO_printf(out, "\", \"provider_configured\": %s, \"policy\": ", found ? "true" : "false");
+    } else if (found) {
+        BIO_printf(out, "emsguard policy from %s (the emsguard provider loads and is active)\n\n",
+            config);
+    } else {
+        BIO_printf(out, "%s configures no emsguard provider: EMSGUARD_enable() and the preload\n"
+                        "library use the built-in defaults below.\n\n", config);
+    }
+    if (!EMSGUARD_POLICY_print(out, policy, json ? EMSGUARD_PRINT_JSON : 0)) {
+        print_errors("cannot write the report");
+        goto done;
+    }
+    if (json)
+        BIO_printf(out, "}\n");
+    rc = EG_EXIT_OK;
+done:
+    BIO_free(out);
+    EMSGUARD_POLICY_free(policy);
+    OPENSSL_free(default_file);
+    return rc;
+}
