@@ -162,7 +162,7 @@ demo: all
 	BUILD=$(BUILD) bash demo/probe-demo.sh
 	BUILD=$(BUILD) $(DEMO_BIN)
 
-install: all
+install: all $(TOOL_INSTALL_BIN)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
 	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MODULESDIR)
 	install -m 0755 $(BUILD)/$(LIBFILE) $(DESTDIR)$(LIBDIR)/$(LIBFILE)
@@ -171,7 +171,7 @@ install: all
 	install -m 0755 $(PRELOAD) $(DESTDIR)$(LIBDIR)/libemsguard-preload.so
 	install -m 0644 include/emsguard.h $(DESTDIR)$(INCLUDEDIR)/emsguard.h
 	install -d $(DESTDIR)$(BINDIR)
-	install -m 0755 $(TOOL_BIN) $(DESTDIR)$(BINDIR)/emsguard
+	install -m 0755 $(TOOL_INSTALL_BIN) $(DESTDIR)$(BINDIR)/emsguard
 	install -m 0644 $(BUILD)/emsguard.pc $(DESTDIR)$(PKGCONFIGDIR)/emsguard.pc
 	# The module is the same file as the library, so an application that
 	# links libemsguard and loads the provider shares one copy of it.

@@ -15,3 +15,10 @@ all: $(TOOL_BIN)
 
 # `emsguard policy`: sources, exit statuses, messages, JSON schema.
 INTEGRATION_SCRIPTS += policy_cmd.sh
+
+# The installed copy links the same objects but looks for libemsguard only
+# in $(LIBDIR), never in this build tree.
+TOOL_INSTALL_BIN := $(BUILD)/tools/emsguard.install
+
+$(TOOL_INSTALL_BIN): $(TOOL_OBJS) $(TEST_DEPS)
+	$(CC) -o $@ $(TOOL_OBJS) $(SANFLAGS) -L$(BUILD) -Wl,-rpath,$(LIBDIR) -lemsguard $(SSL_LIBS)
