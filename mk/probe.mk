@@ -11,3 +11,13 @@ all: $(PROBE_PEER)
 $(PROBE_PEER): $(BUILD)/test/probe_peer.o $(BUILD)/test/dhe_buggy.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/probe_peer.o $(BUILD)/test/dhe_buggy.o \
 	    -Wl,--export-dynamic-symbol=EVP_PKEY_derive $(TEST_LDFLAGS) -ldl
+
+# vsftpd limits its own address space, so under ASan probe.sh runs its
+# preloaded vsftpd with the normal tree's (unsanitized) preload library.
+ifeq ($(SANITIZE),1)
+.PHONY: probe-plain-preload
+probe-plain-preload:
+	$(MAKE) SANITIZE= BUILD_DIR=$(BUILD_DIR) $(BUILD_DIR)/libemsguard-preload.so \
+	    $(BUILD_DIR)/$(SONAME) $(BUILD_DIR)/$(LIBNAME)
+integration-check: probe-plain-preload
+endif

@@ -563,8 +563,18 @@ vsftpd_case 15b-vsftpd-ems-starttls-ftp "$EMS_CNF" ems
 # and AddressSanitizer's shadow memory does not fit: with the sanitizer
 # build's preload library (linked against libasan) every session dies with
 # "500 OOPS: mmap".  The probe itself is sanitized in every other case.
+# So the sanitizer pass gives vsftpd the normal tree's preload library
+# (mk/probe.mk builds it first); the probe stays the sanitized one.
 if [ -n "$ASAN_RT" ]; then
-    skip 15c-vsftpd-preload-starttls-ftp "vsftpd's RLIMIT_AS cannot host the libasan-linked preload library (sanitizer build)"
+    PLAIN_PRELOAD=${BDIR%-san}/libemsguard-preload.so
+    if [ -f "$PLAIN_PRELOAD" ]; then
+        SAN_PRE_ENV=("${PRE_ENV[@]}")
+        PRE_ENV=(LD_PRELOAD="$PLAIN_PRELOAD")
+        vsftpd_case 15c-vsftpd-preload-starttls-ftp "$EMS_CNF" policy
+        PRE_ENV=("${SAN_PRE_ENV[@]}")
+    else
+        fail_now 15c-vsftpd-preload-starttls-ftp "$PLAIN_PRELOAD missing: the sanitizer pass needs the normal build's preload library for vsftpd (make all)"
+    fi
 else
     vsftpd_case 15c-vsftpd-preload-starttls-ftp "$EMS_CNF" policy
 fi
