@@ -580,4 +580,4 @@ else
 fi
 
 summary
-[ "$NFAIL" -eq 0 ]
+[ "$NFAIL" -eq 0 ] && [ "$NSKIP" -eq 0 ]
