@@ -1,24 +1,28 @@
 /*
  * emsguard-bench -- what the policy costs per TLS 1.2 handshake.
  *
- * In-process handshakes over BIO pairs (no sockets, one thread): a client and
- * a server SSL are stepped alternately until both finish.  Every variant runs
- * in the same process and the variants are interleaved in short chunks inside
- * each round, so CPU frequency drift and noisy neighbours hit them alike; the
- * ratio to stock is taken per round and summarised as min/median/max.
+ * In-process handshakes over BIO pairs (no sockets): a client and a server
+ * SSL are stepped alternately until both finish.  The in-process variants
+ * are interleaved in short slices inside each round, so CPU frequency drift
+ * and noisy neighbours hit them alike; the ratio to stock is taken per round
+ * and summarised as min/median/max.  Each round is run with one thread and
+ * then with N threads sharing the variant's SSL_CTXs.  Three child processes
+ * (stock, the preload route and "all", see child.c) take their turns in the
+ * same slices.
  *
- *   BUILD=build bench/emsguard-bench [--quick] [--rounds N] [--wall]
- *       [--csv FILE] [--svg FILE] [--no-memory] [--no-scaling]
+ *   BUILD=build bench/emsguard-bench [--quick] [--rounds N] [--threads N]
+ *       [--wall] [--csv FILE] [--svg FILE] [--no-memory] [--no-scaling]
+ *       [--no-capacity] [--no-children]
  *
- * Times are thread CPU time by default (robust against other processes on a
- * shared machine); --wall uses the monotonic clock instead.
+ * Single-threaded times are thread CPU time by default (robust against other
+ * processes on a shared machine); --wall uses the monotonic clock instead.
+ * The multi-threaded run counts the process's CPU time (--wall: wall time).
  *
- * Exit status 1 when a gating target (the API policy) fails, 2 on error.
+ * Exit status 1 when a gating target fails, 2 on error.
  */
 #include <limits.h>
-#include <malloc.h>
-#include <stdatomic.h>
-#include <sys/wait.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,100 +32,62 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include "emsguard.h"
 #include "harness.h"
 #include "bench.h"
 
-/* ---- allocation accounting ----------------------------------------------- */
-
-/*
- * Live bytes allocated through OpenSSL's allocator (which libemsguard also
- * uses), counted as glibc's usable size so free() can subtract exactly what
- * malloc() added without a header.  Installed before any OpenSSL call.
- */
-static atomic_llong live_bytes;
-
-static void *count_malloc(size_t n, const char *file, int line)
-{
-    void *p = malloc(n);
-
-    (void)file;
-    (void)line;
-    if (p != NULL)
-        atomic_fetch_add_explicit(&live_bytes, (long long)malloc_usable_size(p),
-            memory_order_relaxed);
-    return p;
-}
-
-static void count_free(void *p, const char *file, int line)
-{
-    (void)file;
-    (void)line;
-    if (p != NULL)
-        atomic_fetch_sub_explicit(&live_bytes, (long long)malloc_usable_size(p),
-            memory_order_relaxed);
-    free(p);
-}
-
-static void *count_realloc(void *p, size_t n, const char *file, int line)
-{
-    long long before = p != NULL ? (long long)malloc_usable_size(p) : 0;
-    void *q;
-
-    if (n == 0) {
-        count_free(p, file, line);
-        return NULL;
-    }
-    if ((q = realloc(p, n)) != NULL)
-        atomic_fetch_add_explicit(&live_bytes, (long long)malloc_usable_size(q) - before,
-            memory_order_relaxed);
-    return q;
-}
-
-static long long live_now(void)
-{
-    return atomic_load_explicit(&live_bytes, memory_order_relaxed);
-}
-
 /* ---- options --------------------------------------------------------------- */
-
-struct options {
-    int rounds;
-    int chunks; /* interleaving slices per round and cell */
-    int n_full, n_resumed; /* handshakes per variant, per round */
-    int wall; /* time with CLOCK_MONOTONIC instead of thread CPU time */
-    int memory, scaling;
-    int memory_only; /* child process: counting allocator, memory report only */
-    int mem_sessions;
-    int scaling_max; /* largest cache size tried */
-    const char *csv, *svg;
-};
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: emsguard-bench [--quick] [--rounds N] [--wall] [--csv FILE] "
-                    "[--svg FILE] [--no-memory] [--no-scaling]\n");
+    fprintf(stderr, "usage: emsguard-bench [--quick] [--rounds N] [--threads N] [--wall]\n"
+                    "    [--n-full N] [--n-resumed N] [--csv FILE] [--svg FILE]\n"
+                    "    [--no-memory] [--no-scaling] [--no-capacity] [--no-children] [--no-pin]\n");
+}
+
+static int int_arg(int argc, char **argv, int *i, int *out)
+{
+    char *end;
+    long v;
+
+    if (*i + 1 >= argc)
+        return 0;
+    v = strtol(argv[++*i], &end, 10);
+    if (*end != '\0' || v < 0 || v > INT_MAX)
+        return 0;
+    *out = (int)v;
+    return 1;
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
-    int i;
+    int i, ok = 1;
 
-    /* About 1 to 2 minutes on one core of a 2-core VM; --quick about 10 s. */
-    *o = (struct options){ 7, 4, 600, 3000, 0, 1, 1, 0, 1000, 100000,
-        "bench/results.csv", "bench/results.svg" };
-    for (i = 1; i < argc; i++) {
+    /* About 3.5 minutes on a 2-core VM; --quick about 15 s. */
+    *o = (struct options){ .rounds = 11, .chunks = 8, .n_full = 400, .n_resumed = 2000,
+        .threads = 2, .memory = 1, .scaling = 1, .capacity = 1, .children = 1,
+        .mem_sessions = 1000, .scaling_max = 100000, .child_variant = -1, .cpu = -1 };
+    for (i = 1; i < argc && ok; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
-            o->rounds = 5;
-            o->n_full = 80;
-            o->n_resumed = 600;
+            o->rounds = 3;
+            o->chunks = 4;
+            o->n_full = 60;
+            o->n_resumed = 400;
             o->mem_sessions = 300;
             o->scaling_max = 10000;
-        } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
-            o->rounds = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--rounds") == 0) {
+            ok = int_arg(argc, argv, &i, &o->rounds);
+        } else if (strcmp(argv[i], "--threads") == 0) {
+            ok = int_arg(argc, argv, &i, &o->threads);
+        } else if (strcmp(argv[i], "--n-full") == 0) {
+            ok = int_arg(argc, argv, &i, &o->n_full);
+        } else if (strcmp(argv[i], "--n-resumed") == 0) {
+            ok = int_arg(argc, argv, &i, &o->n_resumed);
+        } else if (strcmp(argv[i], "--chunks") == 0) {
+            ok = int_arg(argc, argv, &i, &o->chunks);
         } else if (strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
             o->csv = argv[++i];
         } else if (strcmp(argv[i], "--svg") == 0 && i + 1 < argc) {
@@ -130,32 +96,54 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->wall = 1;
         } else if (strcmp(argv[i], "--no-memory") == 0) {
             o->memory = 0;
-        } else if (strcmp(argv[i], "--memory-only") == 0 && i + 1 < argc) {
-            o->memory_only = 1;
-            o->mem_sessions = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--no-scaling") == 0) {
             o->scaling = 0;
+        } else if (strcmp(argv[i], "--no-capacity") == 0) {
+            o->capacity = 0;
+        } else if (strcmp(argv[i], "--no-children") == 0) {
+            o->children = 0;
+        } else if (strcmp(argv[i], "--no-pin") == 0) {
+            o->cpu = -2;
+        } else if (strcmp(argv[i], "--cpu") == 0) { /* hidden: child.c */
+            ok = int_arg(argc, argv, &i, &o->cpu);
+        } else if (strcmp(argv[i], "--memory-only") == 0) { /* hidden: cache.c */
+            o->memory_only = 1;
+            ok = int_arg(argc, argv, &i, &o->mem_sessions);
+        } else if (strcmp(argv[i], "--child") == 0 && i + 1 < argc) { /* hidden: child.c */
+            ok = (o->child_variant = bench_variant_of_name(argv[++i])) >= VAR_CHILD_STOCK;
+        } else if (strcmp(argv[i], "--keys") == 0 && i + 1 < argc) {
+            o->keys = argv[++i];
         } else {
-            usage();
-            return 0;
+            ok = 0;
         }
     }
-    if (o->mem_sessions < 1) {
+    if (!ok || o->mem_sessions < 1 || o->n_full < 1 || o->n_resumed < 1 || o->chunks < 1) {
         usage();
         return 0;
     }
-    if (o->rounds < 1 || o->rounds > BENCH_MAX_ROUNDS) {
-        fprintf(stderr, "emsguard-bench: --rounds must be 1..%d\n", BENCH_MAX_ROUNDS);
+    if (o->rounds < 1 || o->rounds > BENCH_MAX_ROUNDS || o->threads > BENCH_MAX_THREADS) {
+        fprintf(stderr, "emsguard-bench: --rounds must be 1..%d, --threads 0..%d\n",
+            BENCH_MAX_ROUNDS, BENCH_MAX_THREADS);
         return 0;
     }
     return 1;
 }
 
-static void fail(const char *what)
+_Noreturn void bench_fail(const char *what)
 {
     fprintf(stderr, "emsguard-bench: %s\n", what);
     ERR_print_errors_fp(stderr);
     exit(2);
+}
+
+void bench_module_path(char *out, size_t len)
+{
+    const char *build = getenv("BUILD");
+    char abs[PATH_MAX];
+
+    if (realpath(build != NULL ? build : "build", abs) == NULL)
+        bench_fail("set BUILD to the build directory (with emsguard.so)");
+    snprintf(out, len, "%s/emsguard.so", abs);
 }
 
 /* ---- library contexts ------------------------------------------------------ */
@@ -163,16 +151,9 @@ static void fail(const char *what)
 /*
  * Every variant runs in a library context loaded from a generated
  * openssl.cnf, stock included, so the ratios compare emsguard and not
- * "default library context vs another one".
+ * "default library context vs another one".  The same file is the policy
+ * the preload library reads (EMSGUARD_CONF) in the child processes.
  */
-enum { ENV_PLAIN, ENV_AUDIT, ENV_ENFORCE, ENV_COUNT };
-
-struct env {
-    OSSL_LIB_CTX *libctx;
-    EVP_PKEY *key[SUITE_COUNT];
-    X509 *cert[SUITE_COUNT];
-};
-
 static void write_config(FILE *f, int env, const char *module)
 {
     fprintf(f, "openssl_conf = init\n[init]\nproviders = provs\n%s[provs]\ndefault = def\n%s"
@@ -186,21 +167,30 @@ static void write_config(FILE *f, int env, const char *module)
         module, env == ENV_ENFORCE);
 }
 
-static OSSL_LIB_CTX *configured_libctx(int env, const char *module)
+void bench_write_config_file(int env, const char *module, char *path, size_t len)
 {
-    char path[PATH_MAX];
     const char *tmp = getenv("TMPDIR");
-    OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
     FILE *f;
     int fd;
 
-    snprintf(path, sizeof(path), "%s/emsguard-bench-XXXXXX", tmp != NULL ? tmp : "/tmp");
-    if (libctx == NULL || (fd = mkstemp(path)) < 0 || (f = fdopen(fd, "w")) == NULL)
-        fail("cannot create a configuration file");
+    snprintf(path, len, "%s/emsguard-bench-XXXXXX", tmp != NULL ? tmp : "/tmp");
+    if ((fd = mkstemp(path)) < 0 || (f = fdopen(fd, "w")) == NULL)
+        bench_fail("cannot create a configuration file");
     write_config(f, env, module);
-    fclose(f);
+    if (fclose(f) != 0)
+        bench_fail("cannot write a configuration file");
+}
+
+static OSSL_LIB_CTX *configured_libctx(int env, const char *module)
+{
+    char path[PATH_MAX];
+    OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
+
+    if (libctx == NULL)
+        bench_fail("cannot make a library context");
+    bench_write_config_file(env, module, path, sizeof(path));
     if (OSSL_LIB_CTX_load_config(libctx, path) != 1)
-        fail("cannot load the generated configuration");
+        bench_fail("cannot load the generated configuration");
     unlink(path);
     return libctx;
 }
@@ -226,19 +216,45 @@ static X509 *self_signed(OSSL_LIB_CTX *libctx, EVP_PKEY *key)
     return NULL;
 }
 
-static void make_env(struct env *e, int env, const char *module)
+/* The keys in suite order, so every env and child uses the same ones. */
+static void load_keys(struct env *e, const char *path)
+{
+    BIO *in = BIO_new_file(path, "r");
+    int s;
+
+    for (s = 0; s < SUITE_COUNT && in != NULL; s++)
+        e->key[s] = PEM_read_bio_PrivateKey_ex(in, NULL, NULL, NULL, e->libctx, NULL);
+    BIO_free(in);
+}
+
+int bench_save_keys(const struct env *e, const char *path)
+{
+    BIO *out = BIO_new_file(path, "w");
+    int s, ok = out != NULL;
+
+    for (s = 0; s < SUITE_COUNT && ok; s++)
+        ok = PEM_write_bio_PrivateKey(out, e->key[s], NULL, NULL, 0, NULL, NULL);
+    return BIO_free(out) && ok;
+}
+
+void bench_make_env(struct env *e, int env, const char *module, const char *keys)
 {
     int s;
 
+    memset(e, 0, sizeof(*e));
     e->libctx = configured_libctx(env, module);
-    e->key[SUITE_ECDSA] = EVP_PKEY_Q_keygen(e->libctx, NULL, "EC", "P-256");
-    e->key[SUITE_RSA] = EVP_PKEY_Q_keygen(e->libctx, NULL, "RSA", (size_t)2048);
+    if (keys != NULL) {
+        load_keys(e, keys);
+    } else {
+        e->key[SUITE_ECDSA] = EVP_PKEY_Q_keygen(e->libctx, NULL, "EC", "P-256");
+        e->key[SUITE_RSA] = EVP_PKEY_Q_keygen(e->libctx, NULL, "RSA", (size_t)2048);
+    }
     for (s = 0; s < SUITE_COUNT; s++)
         if (e->key[s] == NULL || (e->cert[s] = self_signed(e->libctx, e->key[s])) == NULL)
-            fail("cannot make the server credentials");
+            bench_fail("cannot make the server credentials");
 }
 
-static void free_env(struct env *e)
+void bench_free_env(struct env *e)
 {
     int s;
 
@@ -259,9 +275,10 @@ static const char *const cipher_of[SUITE_COUNT] = {
  * A TLS 1.2 server.  MODE_FULL uses OpenSSL's default server setup (internal
  * cache and tickets both on) so a full handshake pays for caching the session
  * and issuing a ticket, as a real server does; the resumption modes get one
- * mechanism each, as in the test harness.
+ * mechanism each, as in the test harness.  The ticket keys are fixed, so
+ * every ticket server of a suite accepts the others' tickets.
  */
-static SSL_CTX *server_ctx(const struct env *e, int suite, int mode)
+SSL_CTX *bench_server_ctx(const struct env *e, int suite, int mode)
 {
     static const unsigned char ticket_keys[80] = "emsguard bench ticket keys";
     SSL_CTX *ctx = SSL_CTX_new_ex(e->libctx, NULL, TLS_server_method());
@@ -273,7 +290,7 @@ static SSL_CTX *server_ctx(const struct env *e, int suite, int mode)
         || SSL_CTX_set_cipher_list(ctx, cipher_of[suite]) != 1
         || !SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"eb", 2)
         || SSL_CTX_set_tlsext_ticket_keys(ctx, (void *)ticket_keys, sizeof(ticket_keys)) != 1)
-        fail("cannot make a server SSL_CTX");
+        bench_fail("cannot make a server SSL_CTX");
     if (mode == MODE_SESSION_ID)
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     if (mode == MODE_TICKET)
@@ -283,27 +300,27 @@ static SSL_CTX *server_ctx(const struct env *e, int suite, int mode)
     return ctx;
 }
 
-/* The harness's TLS 1.2 client (EMS on), restricted to the suite's cipher. */
-static SSL_CTX *client_ctx(const struct env *e, int suite)
+/* The harness's TLS 1.2 client (HS_* flags), restricted to the suite's cipher. */
+SSL_CTX *bench_client_ctx(const struct env *e, int suite, int flags)
 {
     SSL_CTX *ctx;
 
     hs_set_libctx(e->libctx);
-    ctx = hs_client_ctx(0);
+    ctx = hs_client_ctx(flags);
     hs_set_libctx(NULL);
     if (ctx == NULL || SSL_CTX_set_cipher_list(ctx, cipher_of[suite]) != 1)
-        fail("cannot make a client SSL_CTX");
+        bench_fail("cannot make a client SSL_CTX");
     return ctx;
 }
 
 /* The API policy with its defaults, quiet so logging is not what is timed. */
-static void enable_default_policy(SSL_CTX *ctx)
+void bench_enable_default_policy(SSL_CTX *ctx)
 {
     EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
 
     if (p == NULL || !EMSGUARD_POLICY_set(p, EMSGUARD_EVENT_LOGGING, "0")
         || !EMSGUARD_enable_policy(ctx, p))
-        fail("cannot enable the policy");
+        bench_fail("cannot enable the policy");
     EMSGUARD_POLICY_free(p);
 }
 
@@ -321,16 +338,24 @@ static int env_of(int variant)
 }
 
 /*
- * The variant's policy on one ctx.  "all" takes the policy of the provider
- * configured in its library context (EventLogging 0, RequireExtendedMasterSecret
- * 1), which adds the ClientHello check to the guard's.
+ * The variant's policy on one ctx.  The preload variants got theirs from
+ * libemsguard-preload.so when the ctx was made; "all" then also enables the
+ * policy of the provider configured in its library context, the same values
+ * (EventLogging 0, RequireExtendedMasterSecret 1), so that call must succeed
+ * as a no-op.  Afterwards the ctx must have a policy exactly when the
+ * variant installs one: that proves the preload route is active.
  */
 static void apply_variant(SSL_CTX *ctx, int variant, const struct env *e)
 {
+    int want = variant == VAR_POLICY || variant == VAR_PRELOAD || variant == VAR_ALL;
+
     if (variant == VAR_POLICY)
-        enable_default_policy(ctx);
+        bench_enable_default_policy(ctx);
     else if (variant == VAR_ALL && !EMSGUARD_enable_ex(ctx, e->libctx))
-        fail("cannot enable the provider's policy");
+        bench_fail("cannot enable the provider's policy on top of the preload's");
+    if (EMSGUARD_CTX_is_enabled(ctx) != want)
+        bench_fail(want ? "sanity: the variant's ctx has no emsguard policy (preload not active?)"
+                        : "sanity: a stock ctx has an emsguard policy");
 }
 
 /* ---- one handshake ------------------------------------------------------------- */
@@ -366,7 +391,7 @@ static int drive(SSL *client, SSL *server)
  * session copy and no data exchange, so the fixed cost around the handshake
  * does not dilute the ratios.  Returns 1 resumed, 0 full, -1 failed.
  */
-static int timed_handshake(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *offer)
+int bench_handshake(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *offer)
 {
     SSL *client = SSL_new(cctx), *server = SSL_new(sctx);
     BIO *cbio = NULL, *sbio = NULL;
@@ -393,52 +418,46 @@ static int timed_handshake(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *offer)
 
 /* ---- the variants under test ---------------------------------------------------- */
 
-struct setup {
-    SSL_CTX *server[SUITE_COUNT][MODE_COUNT];
-    SSL_CTX *client[SUITE_COUNT];
-    SSL_SESSION *offer[SUITE_COUNT][MODE_COUNT]; /* NULL for MODE_FULL */
-};
-
 /*
  * Checks with the harness, which watches the wire, that the variant really
  * negotiates EMS and resumes, and returns the session to offer.
  */
-static SSL_SESSION *checked_session(SSL_CTX *sctx, SSL_CTX *cctx, int mode)
+SSL_SESSION *bench_checked_session(SSL_CTX *sctx, SSL_CTX *cctx, int mode)
 {
     hs_result full, again;
     SSL_SESSION *sess;
 
     if (!hs_handshake(sctx, cctx, NULL, &full) || !full.ems || !full.hello_ems)
-        fail("sanity: full handshake without EMS");
+        bench_fail("sanity: full handshake without EMS");
     if (mode == MODE_FULL) {
         hs_result_clear(&full);
         return NULL;
     }
     if (!hs_handshake(sctx, cctx, full.session, &again) || !again.server_reused)
-        fail("sanity: the session did not resume");
+        bench_fail("sanity: the session did not resume");
     sess = full.session;
     full.session = NULL;
     hs_result_clear(&again);
     return sess;
 }
 
-static void make_setup(struct setup *st, int variant, struct env envs[ENV_COUNT])
+void bench_make_setup(struct setup *st, int variant, struct env envs[ENV_COUNT])
 {
     const struct env *e = &envs[env_of(variant)];
     int s, m;
 
     for (s = 0; s < SUITE_COUNT; s++) {
-        st->client[s] = client_ctx(e, s);
+        st->client[s] = bench_client_ctx(e, s, 0);
         apply_variant(st->client[s], variant, e);
         for (m = 0; m < MODE_COUNT; m++) {
-            st->server[s][m] = server_ctx(e, s, m);
+            st->server[s][m] = bench_server_ctx(e, s, m);
             apply_variant(st->server[s][m], variant, e);
-            st->offer[s][m] = checked_session(st->server[s][m], st->client[s], m);
+            st->offer[s][m] = bench_checked_session(st->server[s][m], st->client[s], m);
         }
     }
 }
 
-static void free_setup(struct setup *st)
+void bench_free_setup(struct setup *st)
 {
     int s, m;
 
@@ -452,291 +471,327 @@ static void free_setup(struct setup *st)
 }
 
 /* Proves the guard is in libssl's path: its EMS derivation counter moves. */
-static void check_guard_used(struct setup *st)
+void bench_check_guard_used(struct setup *st)
 {
     uint64_t before = 0, after = 0;
 
     if (!EMSGUARD_audit_get(EMSGUARD_AUDIT_EMS_DERIVATIONS, &before)
-        || timed_handshake(st->server[SUITE_ECDSA][MODE_FULL], st->client[SUITE_ECDSA], NULL) != 0
+        || bench_handshake(st->server[SUITE_ECDSA][MODE_FULL], st->client[SUITE_ECDSA], NULL) != 0
         || !EMSGUARD_audit_get(EMSGUARD_AUDIT_EMS_DERIVATIONS, &after) || after != before + 2)
-        fail("sanity: the TLS1-PRF guard is not used by the guard variants");
+        bench_fail("sanity: the TLS1-PRF guard is not used by the guard variants");
 }
 
 /* ---- timing ------------------------------------------------------------------- */
 
-static clockid_t bench_clock = CLOCK_THREAD_CPUTIME_ID;
+/*
+ * The single-threaded work of every process -- the parent and the three
+ * children, which never run at the same time -- is pinned to one CPU.  On a
+ * shared machine the two cores are not equally disturbed (another job on a
+ * core, or on its SMT sibling, slows every instruction without showing in
+ * CPU time); pinned, the in-process and the child variants are measured on
+ * the same core, so that cancels out in the ratios as the interleaving does.
+ */
+static cpu_set_t unpinned;
+static int pinned;
 
-static double now(void)
+void bench_pin(int cpu)
+{
+    cpu_set_t one;
+
+    if (cpu < 0 || sched_getaffinity(0, sizeof(unpinned), &unpinned) != 0)
+        return;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    pinned = sched_setaffinity(0, sizeof(one), &one) == 0;
+}
+
+static clockid_t bench_clock = CLOCK_THREAD_CPUTIME_ID;
+static int threads_wall; /* see threads_now() */
+
+void bench_use_wall_clock(int wall)
+{
+    bench_clock = wall ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID;
+    threads_wall = wall;
+}
+
+static double clock_now(clockid_t id)
 {
     struct timespec ts;
 
-    clock_gettime(bench_clock, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* |n| handshakes of one kind into |cell|; each must resume exactly when offered. */
-static void time_batch(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *offer, int n,
-    struct bench_cell *cell)
+double bench_now(void)
 {
-    double t0 = now();
+    return clock_now(bench_clock);
+}
+
+double bench_wall_now(void)
+{
+    return clock_now(CLOCK_MONOTONIC);
+}
+
+static void run_batch(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *offer, int n)
+{
     int i;
 
     for (i = 0; i < n; i++)
-        if (timed_handshake(sctx, cctx, offer) != (offer != NULL))
-            fail("a timed handshake failed or did not (not) resume as expected");
-    cell->seconds += now() - t0;
+        if (bench_handshake(sctx, cctx, offer) != (offer != NULL))
+            bench_fail("a timed handshake failed or did not (not) resume as expected");
+}
+
+void bench_time_batch(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *offer, int n,
+    struct bench_cell *cell)
+{
+    double t0 = bench_now();
+
+    run_batch(sctx, cctx, offer, n);
+    cell->seconds += bench_now() - t0;
     cell->handshakes += n;
+}
+
+/*
+ * The multi-threaded run counts the CPU time of the whole process (all its
+ * threads; the waiting main thread uses none), which a noisy neighbour does
+ * not inflate the way it inflates wall time; --wall gives wall time, i.e.
+ * throughput.  Cache-line bouncing and lock spinning between the threads
+ * cost CPU time and show up either way.
+ */
+static double threads_now(void)
+{
+    return clock_now(threads_wall ? CLOCK_MONOTONIC : CLOCK_PROCESS_CPUTIME_ID);
+}
+
+struct worker {
+    SSL_CTX *sctx, *cctx;
+    SSL_SESSION *offer; /* the thread's own copy */
+    int n;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+
+    run_batch(w->sctx, w->cctx, w->offer, w->n);
+    return NULL;
+}
+
+/*
+ * Every thread shares the two SSL_CTXs (and with them the session cache,
+ * the ticket keys and emsguard's per-ctx state) but offers its own copy of
+ * the session, as separate client connections do.
+ */
+void bench_time_batch_threads(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *offer,
+    int n, int threads, struct bench_cell *cell)
+{
+    struct worker w[BENCH_MAX_THREADS];
+    pthread_t tid[BENCH_MAX_THREADS];
+    pthread_attr_t attr;
+    double t0;
+    int i;
+
+    /* The workers run on every CPU the process had before pinning. */
+    if (pthread_attr_init(&attr) != 0
+        || (pinned && pthread_attr_setaffinity_np(&attr, sizeof(unpinned), &unpinned) != 0))
+        bench_fail("cannot set up the worker threads");
+    for (i = 0; i < threads; i++) {
+        w[i] = (struct worker){ sctx, cctx, NULL, n / threads };
+        if (offer != NULL && (w[i].offer = hs_session_copy(offer)) == NULL)
+            bench_fail("cannot copy the session for a thread");
+    }
+    t0 = threads_now();
+    for (i = 0; i < threads; i++)
+        if (pthread_create(&tid[i], &attr, worker_main, &w[i]) != 0)
+            bench_fail("cannot start a thread");
+    for (i = 0; i < threads; i++)
+        pthread_join(tid[i], NULL);
+    pthread_attr_destroy(&attr);
+    cell->seconds += threads_now() - t0;
+    for (i = 0; i < threads; i++) {
+        cell->handshakes += w[i].n;
+        SSL_SESSION_free(w[i].offer);
+    }
 }
 
 /*
  * One round of one suite and mode: every variant runs n handshakes, in
  * |chunks| slices, and the order of the variants rotates from slice to slice
- * so no variant always runs first (warm caches) or last.
+ * so no variant always runs first (warm caches) or last.  The child-process
+ * variants take their turn in the same rotation.
  */
-static void run_cell(struct setup st[VAR_COUNT], const struct options *o, int s, int m,
-    int round, struct bench_results *r)
+static void run_cell(struct setup *st, int count, const struct options *o, int s, int m,
+    int round, int threads, struct bench_results *r)
 {
     int n = (m == MODE_FULL ? o->n_full : o->n_resumed) / o->chunks, c, k;
 
+    if (n < (threads > 0 ? threads : 1))
+        n = threads > 0 ? threads : 1; /* at least one handshake per thread */
     for (c = 0; c < o->chunks; c++)
-        for (k = 0; k < VAR_COUNT; k++) {
-            int v = (k + c + round) % VAR_COUNT;
+        for (k = 0; k < count; k++) {
+            int v = (k + c + round) % count;
+            struct bench_cell *cell = &r->cell[s][m][v][round], slice = { 0, 0, 0 };
 
-            time_batch(st[v].server[s][m], st[v].client[s], st[v].offer[s][m], n,
-                &r->cell[s][m][v][round]);
+            if (v >= VAR_CHILD_STOCK)
+                bench_child_batch(v, threads, s, m, n, &slice);
+            else if (threads == 0)
+                bench_time_batch(st[v].server[s][m], st[v].client[s], st[v].offer[s][m], n,
+                    &slice);
+            else
+                bench_time_batch_threads(st[v].server[s][m], st[v].client[s], st[v].offer[s][m],
+                    n, threads, &slice);
+            cell->handshakes += slice.handshakes;
+            cell->seconds += slice.seconds;
+            if (bench_rate(&slice) > cell->best)
+                cell->best = bench_rate(&slice);
         }
 }
 
-static void run_rounds(struct setup st[VAR_COUNT], const struct options *o,
-    struct bench_results *r)
+/* Every suite and mode, single-threaded, then with o->threads threads. */
+static void run_round(struct setup *st, int count, const struct options *o, int round,
+    struct bench_results *single, struct bench_results *threaded)
 {
-    int round, s, m;
+    int s, m;
 
-    r->rounds = o->rounds;
-    r->clock_name = o->wall ? "wall" : "thread-cpu";
-    for (round = 0; round < o->rounds; round++) {
+    for (s = 0; s < SUITE_COUNT; s++)
+        for (m = 0; m < MODE_COUNT; m++)
+            run_cell(st, count, o, s, m, round, 0, single);
+    if (o->threads > 0)
         for (s = 0; s < SUITE_COUNT; s++)
             for (m = 0; m < MODE_COUNT; m++)
-                run_cell(st, o, s, m, round, r);
-        fprintf(stderr, "  round %d/%d done\n", round + 1, o->rounds);
-    }
-}
-
-/* ---- memory per cached session --------------------------------------------------- */
-
-/*
- * Bytes that stay allocated per session held in a server's internal cache,
- * after |n| full handshakes (ECDSA, session-ID server).  A few handshakes
- * first let one-time allocations (error state, fetched algorithms) happen
- * outside the measurement.
- */
-static double bytes_per_session(const struct env *e, int with_policy, int n, double *heap)
-{
-    SSL_CTX *sctx = server_ctx(e, SUITE_ECDSA, MODE_SESSION_ID), *cctx = client_ctx(e, SUITE_ECDSA);
-    long long before;
-    size_t heap_before;
-    double per;
-    long cached;
-    int i;
-
-    if (with_policy) {
-        enable_default_policy(sctx);
-        enable_default_policy(cctx);
-    }
-    SSL_CTX_sess_set_cache_size(sctx, n + 100);
-    for (i = 0; i < 20; i++)
-        timed_handshake(sctx, cctx, NULL);
-    before = live_now();
-    heap_before = mallinfo2().uordblks;
-    cached = SSL_CTX_sess_number(sctx);
-    for (i = 0; i < n; i++)
-        if (timed_handshake(sctx, cctx, NULL) != 0)
-            fail("memory: a full handshake failed");
-    if (SSL_CTX_sess_number(sctx) - cached != n)
-        fail("memory: the server did not cache every session");
-    *heap = ((double)mallinfo2().uordblks - (double)heap_before) / n;
-    per = (double)(live_now() - before) / n;
-    SSL_CTX_free(cctx);
-    SSL_CTX_free(sctx);
-    return per;
-}
-
-static void report_memory(const struct env *e, int n)
-{
-    double heap_stock, heap_policy;
-    double stock = bytes_per_session(e, 0, n, &heap_stock);
-    double policy = bytes_per_session(e, 1, n, &heap_policy);
-
-    printf("\nmemory per cached session (%d sessions, server internal cache)\n", n);
-    printf("  OpenSSL allocator (usable bytes): stock %.0f, api-policy %.0f\n", stock, policy);
-    printf("  glibc heap in use (mallinfo2):    stock %.0f, api-policy %.0f\n", heap_stock,
-        heap_policy);
-    printf("policy extra bytes per session: %.0f\n", policy - stock);
-}
-
-/* ---- scaling with the size of the session cache ------------------------------------- */
-
-/*
- * Synthetic sessions, as a busy server's cache holds: random IDs and master
- * keys.  They never resume; they only make the cache (hash table and the
- * periodic expiry sweep) as large as a real one.
- */
-static void fill_cache(SSL_CTX *ctx, int count)
-{
-    unsigned char id[32], mk[48];
-    int i;
-
-    SSL_CTX_sess_set_cache_size(ctx, count + 1000);
-    for (i = 0; i < count; i++) {
-        SSL_SESSION *sess = SSL_SESSION_new();
-
-        if (sess == NULL || RAND_bytes(id, sizeof(id)) != 1 || RAND_bytes(mk, sizeof(mk)) != 1
-            || !SSL_SESSION_set1_id(sess, id, sizeof(id))
-            || !SSL_SESSION_set1_master_key(sess, mk, sizeof(mk))
-            || !SSL_SESSION_set_protocol_version(sess, TLS1_2_VERSION)
-            || !SSL_SESSION_set_timeout(sess, 3600) || !SSL_CTX_add_session(ctx, sess))
-            fail("scaling: cannot fill the session cache");
-        SSL_SESSION_free(sess);
-    }
-}
-
-/* Session-ID resumption rate, stock vs policy, with |count| cached sessions. */
-static void scaling_point(const struct env *e, int count, int n, int rounds)
-{
-    SSL_CTX *sctx[2], *cctx[2];
-    SSL_SESSION *offer[2];
-    struct bench_cell cell[2] = { { 0, 0 }, { 0, 0 } };
-    int v, i;
-
-    for (v = 0; v < 2; v++) {
-        sctx[v] = server_ctx(e, SUITE_ECDSA, MODE_SESSION_ID);
-        cctx[v] = client_ctx(e, SUITE_ECDSA);
-        if (v == 1) {
-            /* Before filling: enabling the policy empties the internal cache. */
-            enable_default_policy(sctx[v]);
-            enable_default_policy(cctx[v]);
-        }
-        fill_cache(sctx[v], count);
-        offer[v] = checked_session(sctx[v], cctx[v], MODE_SESSION_ID);
-    }
-    for (i = 0; i < rounds * 2; i++)
-        time_batch(sctx[i % 2], cctx[i % 2], offer[i % 2], n, &cell[i % 2]);
-    printf("  %7d sessions  stock %8.0f hs/s  api-policy %8.0f hs/s  ratio %.3f\n",
-        (int)SSL_CTX_sess_number(sctx[0]), bench_rate(&cell[0]), bench_rate(&cell[1]),
-        bench_rate(&cell[1]) / bench_rate(&cell[0]));
-    for (v = 0; v < 2; v++) {
-        SSL_SESSION_free(offer[v]);
-        SSL_CTX_free(cctx[v]);
-        SSL_CTX_free(sctx[v]);
-    }
-}
-
-static void report_scaling(const struct env *e, const struct options *o)
-{
-    int count;
-
-    printf("\nresume-session-id (ECDSA P-256) vs server cache size\n");
-    for (count = 1000; count <= o->scaling_max; count *= 10)
-        scaling_point(e, count, o->n_resumed / 4, 6);
+                run_cell(st, count, o, s, m, round, o->threads, threaded);
 }
 
 /* ---- main ------------------------------------------------------------------------ */
 
-static void module_path(char *out, size_t len)
-{
-    const char *build = getenv("BUILD");
-    char abs[PATH_MAX];
-
-    if (realpath(build != NULL ? build : "build", abs) == NULL)
-        fail("set BUILD to the build directory (with emsguard.so)");
-    snprintf(out, len, "%s/emsguard.so", abs);
-}
-
 static void print_header(const struct options *o)
 {
-    printf("emsguard-bench %s, %s, TLS 1.2, in-memory BIO pairs, 1 thread\n",
-        EMSGUARD_VERSION_STR, OpenSSL_version(OPENSSL_VERSION));
+    printf("emsguard-bench %s, %s, TLS 1.2, in-memory BIO pairs\n", EMSGUARD_VERSION_STR,
+        OpenSSL_version(OPENSSL_VERSION));
     printf("%d rounds; per round and variant: %d full / %d resumed handshakes in %d interleaved "
-           "slices; %s clock\n",
+           "slices, with 1 thread (%s clock)",
         o->rounds, o->n_full, o->n_resumed, o->chunks, o->wall ? "wall" : "thread-CPU");
-    printf("variants: stock; api-policy (EMSGUARD_enable_policy, defaults, both ends); "
-           "guard-audit (TLS1-PRF guard, Require=0); guard-enforce (Require=1); "
-           "all (guard enforce + provider policy on both ends). preload: not measured\n");
+    if (o->threads > 0)
+        printf(" and again with %d threads sharing the ctxs (%s)", o->threads,
+            o->wall ? "wall clock" : "process-CPU clock: hs/s = handshakes per CPU-second");
+    if (o->cpu >= 0)
+        printf("; single-threaded work of all processes pinned to CPU %d", o->cpu);
+    printf("\nvariants, in process: stock; api-policy (EMSGUARD_enable_policy, defaults, "
+           "EventLogging 0, both ends); guard-audit (TLS1-PRF guard, Require=0); "
+           "guard-enforce (Require=1)\n");
+    if (o->children)
+        printf("variants, in child processes started once, interleaved in the same slices: "
+               "stock-child (the baseline of the next two); "
+               "preload (LD_PRELOAD libemsguard-preload.so, "
+               "EventLogging 0); all (preload + provider policy via EMSGUARD_enable_ex + "
+               "guard with Require=1, same policy values)\n");
+    else
+        printf("child-process variants (stock-child, preload, all): skipped (--no-children)\n");
 }
 
-/*
- * The memory report runs in a child process of its own: the counting
- * allocator must be installed before OpenSSL's first allocation, and it
- * would otherwise also be timed in every handshake of the benchmark.
- */
-static int memory_child(const struct options *o)
-{
-    struct env plain;
-    char module[PATH_MAX + 16];
+static char keys_file[PATH_MAX];
 
-    if (!CRYPTO_set_mem_functions(count_malloc, count_realloc, count_free))
-        fail("cannot install the counting allocator");
-    OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-    module_path(module, sizeof(module));
-    make_env(&plain, ENV_PLAIN, module);
-    report_memory(&plain, o->mem_sessions);
-    free_env(&plain);
-    return 0;
+/* Also on an error exit: no private keys left behind in $TMPDIR. */
+static void remove_keys_file(void)
+{
+    if (keys_file[0] != '\0')
+        unlink(keys_file);
+    keys_file[0] = '\0';
 }
 
-static void run_memory_child(const struct options *o)
+static void make_keys_file(const struct env *plain, char *path, size_t len)
 {
-    char n[16];
-    pid_t pid;
-    int status;
+    const char *tmp = getenv("TMPDIR");
+    int fd;
 
-    snprintf(n, sizeof(n), "%d", o->mem_sessions);
-    fflush(stdout);
-    if ((pid = fork()) == 0) {
-        execl("/proc/self/exe", "emsguard-bench", "--memory-only", n, (char *)NULL);
-        _exit(127);
-    }
-    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status)
-        || WEXITSTATUS(status) != 0)
-        fail("the memory measurement failed");
+    snprintf(path, len, "%s/emsguard-bench-keys-XXXXXX", tmp != NULL ? tmp : "/tmp");
+    if ((fd = mkstemp(path)) < 0)
+        bench_fail("cannot create the key file");
+    close(fd);
+    snprintf(keys_file, sizeof(keys_file), "%s", path);
+    atexit(remove_keys_file);
+    if (!bench_save_keys(plain, path))
+        bench_fail("cannot write the key file");
 }
 
 int main(int argc, char **argv)
 {
-    static struct bench_results results;
+    static struct bench_results single, threaded;
     struct env envs[ENV_COUNT];
     struct setup st[VAR_COUNT];
     struct options o;
-    char module[PATH_MAX + 16];
-    int e, v, failed;
+    char module[PATH_MAX + 16], keys[PATH_MAX], csv[PATH_MAX + 32], svg[PATH_MAX + 32];
+    int e, v, round, failed;
 
     if (!parse_options(argc, argv, &o))
         return 2;
     if (o.memory_only)
-        return memory_child(&o);
-    bench_clock = o.wall ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID;
+        return bench_memory_child(&o);
+    bench_use_wall_clock(o.wall);
+    if (o.child_variant >= 0)
+        return bench_child_main(&o);
+    if (o.cpu == -1)
+        o.cpu = sched_getcpu();
+    bench_pin(o.cpu);
     /* No system openssl.cnf: it might load emsguard into "stock". */
     OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-    module_path(module, sizeof(module));
-    for (e = 0; e < ENV_COUNT; e++)
-        make_env(&envs[e], e, module);
-    for (v = 0; v < VAR_COUNT; v++)
-        make_setup(&st[v], v, envs);
-    check_guard_used(&st[VAR_AUDIT]);
+    bench_module_path(module, sizeof(module));
+    bench_make_env(&envs[ENV_PLAIN], ENV_PLAIN, module, NULL);
+    make_keys_file(&envs[ENV_PLAIN], keys, sizeof(keys));
+    for (e = ENV_PLAIN + 1; e < ENV_COUNT; e++)
+        bench_make_env(&envs[e], e, module, keys);
+    for (v = VAR_STOCK; v < VAR_IN_PROCESS; v++)
+        bench_make_setup(&st[v], v, envs);
+    bench_check_guard_used(&st[VAR_AUDIT]);
+    /* Default outputs: next to the binaries, never into the source tree. */
+    if (o.csv == NULL || o.svg == NULL) {
+        const char *b = getenv("BUILD") != NULL ? getenv("BUILD") : "build";
+
+        snprintf(csv, sizeof(csv), "%s/bench/results.csv", b);
+        snprintf(svg, sizeof(svg), "%s/bench/results.svg", b);
+        o.csv = o.csv != NULL ? o.csv : csv;
+        o.svg = o.svg != NULL ? o.svg : svg;
+    }
+    if (o.children)
+        bench_children_start(&o, module, keys);
     print_header(&o);
-    run_rounds(st, &o, &results);
-    failed = bench_print_summary(stdout, &results);
-    if (!bench_write_csv(o.csv, &results) || !bench_write_svg(o.svg, &results))
-        fail("cannot write the CSV or the SVG");
+    fflush(stdout);
+    single.rounds = threaded.rounds = o.rounds;
+    single.threads = 1;
+    threaded.threads = o.threads;
+    single.clock_name = o.wall ? "wall" : "thread-cpu";
+    threaded.clock_name = o.wall ? "wall" : "process-cpu";
+    for (round = 0; round < o.rounds; round++) {
+        run_round(st, o.children ? VAR_COUNT : VAR_IN_PROCESS, &o, round, &single, &threaded);
+        fprintf(stderr, "  round %d/%d done\n", round + 1, o.rounds);
+    }
+    failed = bench_print_summary(stdout, &single, 1);
+    if (o.threads > 0)
+        bench_print_summary(stdout, &threaded, 0);
+    printf("\ngate: the median ratios of every variant in the 1-thread run (%s); the %d-thread "
+           "run is informational\n",
+        o.children ? "api-policy, guard-audit, guard-enforce, preload, all"
+                   : "api-policy, guard-audit, guard-enforce; preload and all not run",
+        o.threads);
+    printf("bench targets: %s\n", failed ? "FAIL" : "PASS");
+    if (!bench_write_csv(o.csv, &single, o.threads > 0 ? &threaded : NULL)
+        || !bench_write_svg(o.svg, &single, o.threads > 0 ? &threaded : NULL))
+        bench_fail("cannot write the CSV or the SVG");
     printf("wrote %s and %s\n", o.csv, o.svg);
+    fflush(stdout);
+    if (o.children)
+        bench_children_stop();
+    remove_keys_file();
+    if (o.capacity)
+        bench_report_capacity(&envs[ENV_PLAIN], &o);
     if (o.memory)
-        run_memory_child(&o);
+        bench_run_memory_child(&o);
     if (o.scaling)
-        report_scaling(&envs[ENV_PLAIN], &o);
-    for (v = 0; v < VAR_COUNT; v++)
-        free_setup(&st[v]);
+        bench_report_scaling(&envs[ENV_PLAIN], &o);
+    for (v = VAR_STOCK; v < VAR_IN_PROCESS; v++)
+        bench_free_setup(&st[v]);
     for (e = 0; e < ENV_COUNT; e++)
-        free_env(&envs[e]);
+        bench_free_env(&envs[e]);
     hs_cleanup();
     return failed ? 1 : 0;
 }

@@ -1,0 +1,251 @@
+/*
+ * emsguard-bench: the variants that need a process of their own.
+ *
+ * libemsguard-preload.so acts only when LD_PRELOADed at process start, so
+ * the preload route cannot run next to stock in one process.  The benchmark
+ * starts three children of itself that live for the whole run: a stock
+ * child (the baseline of the other two, so a ratio compares like with
+ * like), a preload child and an "all" child.  Each builds its ctxs once and
+ * then runs batches on command, so the parent interleaves them slice by
+ * slice with its in-process variants (A B C D ... A B C D).  Protocol, one
+ * line each way, over the child's stdin and stdout:
+ *
+ *   parent: run <threads> <suite> <mode> <handshakes>     child: cell <handshakes> <seconds>
+ *   parent: quit                                          child exits 0
+ *
+ * A child writes "ready" once its ctxs passed the sanity checks.
+ */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+#include "harness.h"
+#include "bench.h"
+
+static const int child_variants[] = { VAR_CHILD_STOCK, VAR_PRELOAD, VAR_ALL };
+#define CHILD_COUNT (int)(sizeof(child_variants) / sizeof(child_variants[0]))
+
+static struct {
+    char preload[2 * PATH_MAX + 64]; /* LD_PRELOAD value */
+    char policy_conf[PATH_MAX]; /* EMSGUARD_CONF of the preload child */
+    char all_conf[PATH_MAX]; /* EMSGUARD_CONF of the "all" child */
+    char keys[PATH_MAX];
+    struct {
+        pid_t pid;
+        FILE *to, *from;
+    } proc[VAR_COUNT];
+} children;
+
+/* ---- in the child ----------------------------------------------------------------- */
+
+int bench_child_main(const struct options *o)
+{
+    static struct setup st;
+    struct env envs[ENV_COUNT];
+    char module[PATH_MAX + 16], line[128];
+    int v = o->child_variant, e = v == VAR_ALL ? ENV_ENFORCE : ENV_PLAIN;
+
+    if (o->keys == NULL)
+        bench_fail("child: --keys is required");
+    bench_pin(o->cpu);
+    OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+    bench_module_path(module, sizeof(module));
+    bench_make_env(&envs[e], e, module, o->keys);
+    bench_make_setup(&st, v, envs); /* checks the preload's policy is there */
+    if (v == VAR_ALL)
+        bench_check_guard_used(&st);
+    printf("ready\n");
+    fflush(stdout);
+    while (fgets(line, sizeof(line), stdin) != NULL && strncmp(line, "quit", 4) != 0) {
+        struct bench_cell c = { 0, 0, 0 };
+        int t, s, m, n;
+
+        if (sscanf(line, "run %d %d %d %d", &t, &s, &m, &n) != 4 || t < 0
+            || t > BENCH_MAX_THREADS || s < 0 || s >= SUITE_COUNT || m < 0 || m >= MODE_COUNT
+            || n < 1)
+            bench_fail("child: bad command");
+        if (t == 0)
+            bench_time_batch(st.server[s][m], st.client[s], st.offer[s][m], n, &c);
+        else
+            bench_time_batch_threads(st.server[s][m], st.client[s], st.offer[s][m], n, t, &c);
+        printf("cell %ld %.9f\n", c.handshakes, c.seconds);
+        fflush(stdout);
+    }
+    bench_free_setup(&st);
+    bench_free_env(&envs[e]);
+    hs_cleanup();
+    return 0;
+}
+
+/* ---- in the parent ------------------------------------------------------------------ */
+
+/*
+ * libasan's path if this process is a sanitizer build: it must come first in
+ * LD_PRELOAD, in front of the instrumented preload library.
+ */
+static int asan_runtime(char *out, size_t len)
+{
+    FILE *maps = fopen("/proc/self/maps", "r");
+    char line[PATH_MAX + 128];
+    int found = 0;
+
+    while (maps != NULL && !found && fgets(line, sizeof(line), maps) != NULL) {
+        char *path = strchr(line, '/');
+
+        if (path != NULL && strstr(path, "/libasan.so") != NULL) {
+            path[strcspn(path, "\n")] = '\0';
+            found = snprintf(out, len, "%s", path) < (int)len;
+        }
+    }
+    if (maps != NULL)
+        fclose(maps);
+    return found;
+}
+
+static void remove_configs(void)
+{
+    if (children.policy_conf[0] != '\0')
+        unlink(children.policy_conf);
+    if (children.all_conf[0] != '\0')
+        unlink(children.all_conf);
+    children.policy_conf[0] = children.all_conf[0] = '\0';
+}
+
+static void children_init(const char *module, const char *keys)
+{
+    char dir[PATH_MAX], lib[PATH_MAX + 32], asan[PATH_MAX];
+    const char *slash = strrchr(module, '/');
+
+    snprintf(dir, sizeof(dir), "%.*s", slash != NULL ? (int)(slash - module) : 1,
+        slash != NULL ? module : ".");
+    snprintf(lib, sizeof(lib), "%s/libemsguard-preload.so", dir);
+    if (access(lib, R_OK) != 0) {
+        fprintf(stderr, "emsguard-bench: %s is missing: build it (make all) or pass "
+                        "--no-children\n", lib);
+        exit(2);
+    }
+    if (asan_runtime(asan, sizeof(asan)))
+        snprintf(children.preload, sizeof(children.preload), "%s:%s", asan, lib);
+    else
+        snprintf(children.preload, sizeof(children.preload), "%s", lib);
+    snprintf(children.keys, sizeof(children.keys), "%s", keys);
+    /* The preload's policy: defaults with EventLogging 0, like api-policy. */
+    bench_write_config_file(ENV_AUDIT, module, children.policy_conf, sizeof(children.policy_conf));
+    bench_write_config_file(ENV_ENFORCE, module, children.all_conf, sizeof(children.all_conf));
+    atexit(remove_configs);
+}
+
+static void exec_child(const struct options *o, int v)
+{
+    char th[16], cpu[16];
+    const char *argv[14];
+    int a = 0;
+
+    if (v == VAR_CHILD_STOCK) {
+        unsetenv("LD_PRELOAD");
+        unsetenv("EMSGUARD_CONF");
+    } else {
+        setenv("LD_PRELOAD", children.preload, 1);
+        setenv("EMSGUARD_CONF", v == VAR_ALL ? children.all_conf : children.policy_conf, 1);
+    }
+    snprintf(th, sizeof(th), "%d", o->threads);
+    argv[a++] = "emsguard-bench";
+    argv[a++] = "--child";
+    argv[a++] = bench_variant_name(v);
+    argv[a++] = "--keys";
+    argv[a++] = children.keys;
+    if (o->wall)
+        argv[a++] = "--wall";
+    if (o->cpu >= 0) {
+        snprintf(cpu, sizeof(cpu), "%d", o->cpu);
+        argv[a++] = "--cpu";
+        argv[a++] = cpu;
+    }
+    argv[a] = NULL;
+    execv("/proc/self/exe", (char *const *)argv);
+    _exit(127);
+}
+
+static void child_failed(int v, const char *what)
+{
+    fprintf(stderr, "emsguard-bench: the %s child process %s\n", bench_variant_name(v), what);
+    exit(2);
+}
+
+static void start_child(const struct options *o, int v)
+{
+    int in[2], out[2];
+    char line[64];
+    pid_t pid;
+
+    fflush(stdout);
+    if (pipe(in) != 0 || pipe(out) != 0 || (pid = fork()) < 0)
+        bench_fail("cannot start a child process");
+    if (pid == 0) {
+        if (dup2(in[0], STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0)
+            _exit(127);
+        close(in[0]);
+        close(in[1]);
+        close(out[0]);
+        close(out[1]);
+        exec_child(o, v);
+    }
+    close(in[0]);
+    close(out[1]);
+    children.proc[v].pid = pid;
+    if ((children.proc[v].to = fdopen(in[1], "w")) == NULL
+        || (children.proc[v].from = fdopen(out[0], "r")) == NULL)
+        bench_fail("cannot talk to a child process");
+    if (fgets(line, sizeof(line), children.proc[v].from) == NULL || strcmp(line, "ready\n") != 0)
+        child_failed(v, "did not start (see its error above)");
+}
+
+void bench_children_start(const struct options *o, const char *module, const char *keys)
+{
+    int k;
+
+    children_init(module, keys);
+    /* A child that dies must show up as an error here, not kill us. */
+    signal(SIGPIPE, SIG_IGN);
+    for (k = 0; k < CHILD_COUNT; k++)
+        start_child(o, child_variants[k]);
+}
+
+void bench_child_batch(int v, int threads, int s, int m, int n, struct bench_cell *cell)
+{
+    char line[128];
+    long hs, want = threads > 0 ? n / threads * threads : n;
+    double sec;
+
+    if (fprintf(children.proc[v].to, "run %d %d %d %d\n", threads, s, m, n) < 0
+        || fflush(children.proc[v].to) != 0
+        || fgets(line, sizeof(line), children.proc[v].from) == NULL
+        || sscanf(line, "cell %ld %lf", &hs, &sec) != 2 || hs != want)
+        child_failed(v, "failed a batch");
+    cell->handshakes += hs;
+    cell->seconds += sec;
+}
+
+void bench_children_stop(void)
+{
+    int k, status;
+
+    for (k = 0; k < CHILD_COUNT; k++) {
+        int v = child_variants[k];
+
+        if (children.proc[v].to == NULL)
+            continue;
+        fprintf(children.proc[v].to, "quit\n");
+        fclose(children.proc[v].to);
+        fclose(children.proc[v].from);
+        if (waitpid(children.proc[v].pid, &status, 0) != children.proc[v].pid
+            || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            child_failed(v, "did not exit cleanly");
+    }
+    remove_configs();
+}
