@@ -8,6 +8,10 @@
 # summary prints `N passed, M failed, K skipped`.  A skipped case is never
 # counted as passed.
 
+# Debian's python3 (with python3-jsonschema), not whatever python3 is
+# first on PATH.
+PYTHON=${PYTHON:-/usr/bin/python3}
+
 NPASS=0
 NFAIL=0
 NSKIP=0

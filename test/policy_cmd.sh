@@ -16,8 +16,6 @@ TOOL=$BDIR/tools/emsguard
 SCHEMA=$ROOT/docs/policy.schema.json
 REG=$ROOT/test/reg/pci.reg
 SERVER_PIDS=()
-# Debian's python3 with python3-jsonschema, not whatever python3 is first on PATH.
-PYTHON=${PYTHON:-/usr/bin/python3}
 . "$HERE/lib.sh"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-policy.XXXXXX") || exit 2
@@ -176,6 +174,11 @@ OPENSSL_CONF=$TMP/good.cnf "$TOOL" policy --json >"$TMP/env.out" 2>"$TMP/env.err
 expect_eq "exit status" "$?" 0
 expect_grep "file from OPENSSL_CONF" "^\{\"config\": \"$TMP/good.cnf\", \"provider_configured\": true" "$TMP/env.out"
 artifact "$TMP/env.err"
+# A file name that needs escaping still gives valid JSON naming it.
+cp "$TMP/good.cnf" "$TMP/q\"uote.cnf"
+"$TOOL" policy --json --config "$TMP/q\"uote.cnf" >"$TMP/quote.out" 2>/dev/null
+expect_eq "quoted name status" "$?" 0
+expect_eq "quoted name in JSON" "$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["config"])' "$TMP/quote.out" 2>&1)" "$TMP/q\"uote.cnf"
 end_test
 
 begin 11-usage-errors

@@ -66,10 +66,10 @@ prereq_fail() {
 for f in "$EMSG" "$PEER" "$EG" "$PRELOAD"; do
     [ -x "$f" ] || [ -f "$f" ] || prereq_fail "$f not built (make BUILD_DIR=... all)"
 done
-for tool in "$OPENSSL" "$GNUTLS_SERV" python3; do
+for tool in "$OPENSSL" "$GNUTLS_SERV" "$PYTHON"; do
     command -v "$tool" >/dev/null 2>&1 || prereq_fail "required program '$tool' not installed (.ci/install-deps)"
 done
-python3 -c 'import jsonschema' 2>/dev/null \
+"$PYTHON" -c 'import jsonschema' 2>/dev/null \
     || prereq_fail "python3-jsonschema not installed (.ci/install-deps)"
 make_fixtures || prereq_fail "cannot make a certificate"
 
@@ -176,7 +176,7 @@ verify() {
     shift 2
     expect_eq "text exit status" "$TRC" "$want"
     expect_eq "json exit status" "$JRC" "$want"
-    if ! out=$(python3 "$TMP/pcheck.py" "$SCHEMA" "$TMP/$name.json" "text=$TMP/$name.txt" \
+    if ! out=$("$PYTHON" "$TMP/pcheck.py" "$SCHEMA" "$TMP/$name.json" "text=$TMP/$name.txt" \
             "exit=$want" "$@" 2>&1); then
         while IFS= read -r l; do err "$l"; done <<<"$out"
     fi
@@ -235,7 +235,7 @@ rows_policy() {
 # alert40 NAME: the EMS session offered without EMS was aborted with alert 40
 alert40() {
     local n
-    n=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(1 for c in d.get("checks",[]) if c["id"].endswith("ems_session.nonems_hello") and "alert 40 (handshake_failure)" in c["detail"]))' "$TMP/$1.json")
+    n=$("$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(1 for c in d.get("checks",[]) if c["id"].endswith("ems_session.nonems_hello") and "alert 40 (handshake_failure)" in c["detail"]))' "$TMP/$1.json")
     expect_eq "ems_session.nonems_hello rows with alert 40 (handshake_failure)" "$n" 2
 }
 
@@ -340,7 +340,7 @@ end_test
 
 # peer_zeros FILE: leading-zero DH secrets the DHE peer counted itself
 peer_zeros() { awk '$1 == "dh" { print $5 }' "$1"; }
-json_dhe() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dhe"][sys.argv[2]])' "$1" "$2"; }
+json_dhe() { "$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["dhe"][sys.argv[2]])' "$1" "$2"; }
 
 begin 06-dhe-leading-zero-buggy
 SRV_ENV=()
@@ -420,7 +420,7 @@ perr() {
     expect_eq "stderr (text)" "$(cat "$TMP/$name.txt.err")" "$msg"
     expect_eq "stderr (json)" "$(cat "$TMP/$name.json.err")" "$msg"
     expect_empty "stdout (text)" "$TMP/$name.txt"
-    if ! out=$(python3 "$TMP/pcheck.py" "$SCHEMA" "$TMP/$name.json" exit=2 "kind=$kind" 2>&1); then
+    if ! out=$("$PYTHON" "$TMP/pcheck.py" "$SCHEMA" "$TMP/$name.json" exit=2 "kind=$kind" 2>&1); then
         while IFS= read -r l; do err "$l"; done <<<"$out"
     fi
 }
@@ -478,7 +478,7 @@ probe 14 "no-such-host.invalid:443"
 expect_eq "text exit status" "$TRC" 2
 expect_grep "DNS message" "^emsguard probe: cannot resolve 'no-such-host\\.invalid': .+$" "$TMP/14.txt.err"
 expect_eq "DNS message lines" "$(wc -l <"$TMP/14.txt.err" | tr -d ' ')" 1
-if ! out=$(python3 "$TMP/pcheck.py" "$SCHEMA" "$TMP/14.json" exit=2 kind=dns 2>&1); then
+if ! out=$("$PYTHON" "$TMP/pcheck.py" "$SCHEMA" "$TMP/14.json" exit=2 kind=dns 2>&1); then
     while IFS= read -r l; do err "$l"; done <<<"$out"
 fi
 "$EMSG" probe 127.0.0.1:1 --timeout 0 >"$TMP/14u.out" 2>"$TMP/14u.err"

@@ -13,6 +13,7 @@
 #include <openssl/err.h>
 #include <openssl/provider.h>
 #include "commands.h"
+#include "json.h"
 #include "emsguard.h"
 
 static void usage(FILE *out)
@@ -116,11 +117,14 @@ int policy_main(int argc, char **argv)
         goto done;
     }
     if (json) {
-        BIO_printf(out, "{\"config\": \"");
-        for (i = 0; config[i] != '\0'; i++)
-            BIO_printf(out, config[i] == '"' || config[i] == '\\' ? "\\%c"
-                : (unsigned char)config[i] < 0x20 ? "\\u%04x" : "%c", config[i]);
-        BIO_printf(out, "\", \"provider_configured\": %s, \"policy\": ", found ? "true" : "false");
+        /* The library writes the policy object; the tool wraps it. */
+        json_writer w;
+
+        BIO_printf(out, "{\"config\": ");
+        (void)BIO_flush(out);
+        json_init(&w, stdout, 0);
+        json_string(&w, config);
+        BIO_printf(out, ", \"provider_configured\": %s, \"policy\": ", found ? "true" : "false");
     } else if (found) {
         BIO_printf(out, "emsguard policy from %s (the emsguard provider loads and is active)\n\n",
             config);
