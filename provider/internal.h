@@ -256,10 +256,14 @@ int emsguard_der_session_flags(const unsigned char *der, size_t len,
  * The EMS bit of |sess|: 1 EMS, 0 no EMS, -1 unreadable (allocation
  * failure, bad encoding).  Answers from a small process-wide memo keyed by a
  * fingerprint of the session's master secret when it can, because reading
- * the bit means DER-encoding the whole session; a miss reads and remembers.
+ * the bit means DER-encoding the whole session; a miss reads the encoding
+ * and does not remember it (a forged session could poison the memo).
  */
 int emsguard_session_ems(const SSL_SESSION *sess);
-/* Remembers |ems| for |sess|: only for what libssl itself guarantees. */
+/*
+ * Remembers |ems| for |sess|: only for a session a handshake just made,
+ * with the bit libssl itself guarantees.
+ */
 void emsguard_session_ems_note(const SSL_SESSION *sess, int ems);
 
 /* ---- fingerprint.c ----------------------------------------------------- */

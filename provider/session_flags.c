@@ -107,10 +107,16 @@ static int read_session_ems(const SSL_SESSION *sess)
 /*
  * The memo: one atomic word per slot, the fingerprint of a master secret
  * with its two low bits replaced by "used" (2) and the EMS bit (1).  The
- * EMS flag and the master secret are fixed together when a session is made
- * (RFC 7627 derives the secret differently), and copies of a session keep
- * both, so the fingerprint identifies the answer.  A fixed table: nothing
- * is allocated per session, and a lost slot only costs a re-read.
+ * EMS flag and the master secret are fixed together when a handshake makes
+ * a session (RFC 7627 derives the secret differently), and copies of a
+ * session keep both, so the fingerprint identifies the answer.  A fixed
+ * table: nothing is allocated per session, and a lost slot only costs a
+ * re-read.
+ *
+ * Only a finished handshake writes it (emsguard_session_ems_note).  A
+ * session read from elsewhere (d2i from an application's store) can pair
+ * any secret with any flags; remembering what it says would let a forged
+ * copy of a real non-EMS session's secret make that session look like EMS.
  */
 #define MEMO_SLOTS 1024
 #define MEMO_USED 0x2
@@ -149,7 +155,6 @@ void emsguard_session_ems_note(const SSL_SESSION *sess, int ems)
 int emsguard_session_ems(const SSL_SESSION *sess)
 {
     uint64_t fp, entry;
-    int ems;
 
     if (sess == NULL)
         return -1;
@@ -159,9 +164,8 @@ int emsguard_session_ems(const SSL_SESSION *sess)
         if ((entry & MEMO_USED) && (entry & ~(uint64_t)(MEMO_USED | MEMO_EMS)) == fp)
             return (entry & MEMO_EMS) != 0;
     }
-    ems = read_session_ems(sess);
-    memo_store(fp, ems);
-    return ems;
+    /* Not remembered: see the memo's comment. */
+    return read_session_ems(sess);
 }
 
 int EMSGUARD_SESSION_has_ems(const SSL_SESSION *sess, int *has_ems)

@@ -892,6 +892,88 @@ START_TEST(test_session_ems_memo_agrees)
 }
 END_TEST
 
+/*
+ * |sess| re-encoded with the EMS flag set ([13] flags = 1 inserted in its
+ * place among the SEQUENCE's fields): what someone who can write an
+ * application's session store could forge from a real non-EMS session.
+ */
+static SSL_SESSION *forge_ems_flag(const SSL_SESSION *sess)
+{
+    static const unsigned char flags_ems[] = { 0xAD, 0x03, 0x02, 0x01, 0x01 };
+    unsigned char *der = NULL, *out, *q;
+    const unsigned char *p, *body, *end, *cp;
+    int len = i2d_SSL_SESSION(sess, &der);
+    size_t body_len, hdr, field, insert_at;
+    SSL_SESSION *forged;
+
+    ck_assert_int_gt(len, 4);
+    /* i2d uses a two-byte long-form length for sessions of this size. */
+    ck_assert_uint_eq(der[0], 0x30);
+    ck_assert_uint_eq(der[1], 0x82);
+    body_len = ((size_t)der[2] << 8) | der[3];
+    body = der + 4;
+    end = body + body_len;
+    ck_assert_ptr_eq(end, der + len);
+    for (p = body; p < end; p += field) {
+        size_t l = p[1], n = 0;
+
+        if ((*p & 0xE0) == 0xA0 && (*p & 0x1F) > 13) /* first field after [13] */
+            break;
+        ck_assert_uint_ne(*p, 0xAD); /* no flags yet: not an EMS session */
+        hdr = 2;
+        if (l & 0x80)
+            for (n = l & 0x7F, l = 0, hdr += n; n > 0; n--)
+                l = (l << 8) | p[hdr - n];
+        field = hdr + l;
+    }
+    insert_at = (size_t)(p - der);
+    ck_assert_ptr_nonnull(out = OPENSSL_malloc((size_t)len + sizeof(flags_ems)));
+    memcpy(out, der, insert_at);
+    memcpy(out + insert_at, flags_ems, sizeof(flags_ems));
+    memcpy(out + insert_at + sizeof(flags_ems), der + insert_at, (size_t)len - insert_at);
+    body_len += sizeof(flags_ems);
+    out[2] = (unsigned char)(body_len >> 8);
+    out[3] = (unsigned char)body_len;
+    cp = out;
+    forged = d2i_SSL_SESSION(NULL, &cp, len + (long)sizeof(flags_ems));
+    ck_assert_ptr_nonnull(forged);
+    OPENSSL_clear_free(out, (size_t)len + sizeof(flags_ems));
+    q = der;
+    OPENSSL_clear_free(q, (size_t)len);
+    return forged;
+}
+
+/*
+ * A forged session with a real non-EMS session's master secret and the EMS
+ * flag must not make the real one look like EMS: offering the forgery first
+ * (the memo is keyed by the secret) must not let the client offer, and a
+ * non-EMS server resume, the real session.
+ */
+START_TEST(test_session_ems_memo_not_poisoned)
+{
+    SSL_CTX *legacy_server = server(HS_MECH_SESSION_ID, HS_NO_EMS);
+    SSL_CTX *pclient = policy_client(0), *plain = client(0);
+    SSL_SESSION *real = new_session(legacy_server, plain), *forged;
+    hs_result r;
+
+    ck_assert_int_eq(printed_ems(real), 0);
+    forged = forge_ems_flag(real);
+    ck_assert_int_eq(printed_ems(forged), 1); /* libssl believes the forgery */
+    ck_assert_int_eq(session_ems(forged), 1);
+    hs_handshake(legacy_server, pclient, forged, &r); /* offered, then refused by libssl */
+    hs_result_clear(&r);
+    ck_assert_int_eq(session_ems(real), 0);
+    hs_handshake(legacy_server, pclient, real, &r);
+    assert_full(&r);
+    hs_result_clear(&r);
+    SSL_SESSION_free(forged);
+    SSL_SESSION_free(real);
+    SSL_CTX_free(plain);
+    SSL_CTX_free(pclient);
+    SSL_CTX_free(legacy_server);
+}
+END_TEST
+
 /* ---- counters and logging ------------------------------------------------- */
 
 /* A scripted mix of clients; every counter must match exactly. */
@@ -1059,6 +1141,7 @@ static Suite *handshake_suite(void)
     tcase_add_test(tc, test_enable_flushes_internal_cache);
     tcase_add_test(tc, test_bypass_is_detected);
     tcase_add_test(tc, test_session_ems_memo_agrees);
+    tcase_add_test(tc, test_session_ems_memo_not_poisoned);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("counters-and-log");
