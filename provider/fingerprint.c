@@ -4,6 +4,7 @@
  * keeping it: the TLS1-PRF guard links key expansions to derivations, and
  * the session code remembers which master secrets were made with EMS.
  */
+#include <endian.h>
 #include <stdint.h>
 #include <string.h>
 #include <openssl/crypto.h>
@@ -26,12 +27,10 @@ static uint64_t rotl(uint64_t x, int b)
 
 static uint64_t load_le64(const unsigned char *p)
 {
-    uint64_t v = 0;
-    int i;
+    uint64_t v;
 
-    for (i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
+    memcpy(&v, p, sizeof(v)); /* one load, not eight */
+    return le64toh(v);
 }
 
 #define SIPROUND(v0, v1, v2, v3)                                        \
@@ -47,35 +46,32 @@ static uint64_t siphash24(const unsigned char key[16], const unsigned char *in,
     size_t len)
 {
     uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
-    uint64_t v[4] = { k0 ^ 0x736f6d6570736575ULL, k1 ^ 0x646f72616e646f6dULL,
-        k0 ^ 0x6c7967656e657261ULL, k1 ^ 0x7465646279746573ULL };
+    uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
+    uint64_t v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
     unsigned char tail[8] = { 0 };
-    uint64_t m, out;
+    uint64_t m;
     size_t i;
 
     for (i = 0; i + 8 <= len; i += 8) {
         m = load_le64(in + i);
-        v[3] ^= m;
-        SIPROUND(v[0], v[1], v[2], v[3]);
-        SIPROUND(v[0], v[1], v[2], v[3]);
-        v[0] ^= m;
+        v3 ^= m;
+        SIPROUND(v0, v1, v2, v3);
+        SIPROUND(v0, v1, v2, v3);
+        v0 ^= m;
     }
     memcpy(tail, in + i, len - i);
     tail[7] = (unsigned char)len;
     m = load_le64(tail);
-    v[3] ^= m;
-    SIPROUND(v[0], v[1], v[2], v[3]);
-    SIPROUND(v[0], v[1], v[2], v[3]);
-    v[0] ^= m;
-    v[2] ^= 0xff;
-    for (i = 0; i < 4; i++)
-        SIPROUND(v[0], v[1], v[2], v[3]);
-    out = v[0] ^ v[1] ^ v[2] ^ v[3];
-    /* The state and the last block depend on the secret. */
-    OPENSSL_cleanse(v, sizeof(v));
+    /* The last block is the only copy of the secret that lives in memory. */
     OPENSSL_cleanse(tail, sizeof(tail));
-    OPENSSL_cleanse(&m, sizeof(m));
-    return out;
+    v3 ^= m;
+    SIPROUND(v0, v1, v2, v3);
+    SIPROUND(v0, v1, v2, v3);
+    v0 ^= m;
+    v2 ^= 0xff;
+    for (i = 0; i < 4; i++)
+        SIPROUND(v0, v1, v2, v3);
+    return v0 ^ v1 ^ v2 ^ v3;
 }
 
 /* 0 means "no fingerprint" (the RNG failed); real ones are never 0. */
