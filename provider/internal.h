@@ -3,6 +3,7 @@
 #define EMSGUARD_INTERNAL_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <openssl/core.h>
@@ -306,6 +307,20 @@ const EMSGUARD_POLICY *emsguard_prov_policy(const eg_provctx *prov);
  * from the provider's child library context.  NULL (error raised) if none.
  */
 EVP_KDF *emsguard_prov_inner_prf(eg_provctx *prov);
+
+/*
+ * Guard contexts kept for reuse: libssl makes and frees a TLS1-PRF context
+ * for every derivation (six per resumed handshake), and making the inner
+ * one costs more than the guard's own work.  Lock-free; owned by the
+ * provider context and emptied at teardown.
+ */
+#define EG_GUARD_POOL_SLOTS 8
+typedef struct {
+    _Atomic(void *) slot[EG_GUARD_POOL_SLOTS];
+} eg_guard_pool;
+eg_guard_pool *emsguard_prov_guard_pool(eg_provctx *prov);
+/* Frees every context left in |pool| (prf_guard.c). */
+void emsguard_guard_pool_empty(eg_guard_pool *pool);
 
 /* ---- prf_guard.c ------------------------------------------------------- */
 typedef enum {

@@ -115,13 +115,59 @@ static OSSL_FUNC_kdf_set_ctx_params_fn guard_set_ctx_params;
 static OSSL_FUNC_kdf_gettable_ctx_params_fn guard_gettable_ctx_params;
 static OSSL_FUNC_kdf_get_ctx_params_fn guard_get_ctx_params;
 
+/* A pooled context, or NULL when the pool is empty. */
+static struct guard_ctx *pool_take(eg_guard_pool *pool)
+{
+    size_t i;
+
+    for (i = 0; i < EG_GUARD_POOL_SLOTS; i++)
+        if (atomic_load_explicit(&pool->slot[i], memory_order_relaxed) != NULL) {
+            void *g = atomic_exchange(&pool->slot[i], NULL);
+
+            if (g != NULL)
+                return g;
+        }
+    return NULL;
+}
+
+/* 1 if |g| went into a free slot. */
+static int pool_put(eg_guard_pool *pool, struct guard_ctx *g)
+{
+    size_t i;
+
+    for (i = 0; i < EG_GUARD_POOL_SLOTS; i++) {
+        void *empty = NULL;
+
+        if (atomic_load_explicit(&pool->slot[i], memory_order_relaxed) == NULL
+            && atomic_compare_exchange_strong(&pool->slot[i], &empty, g))
+            return 1;
+    }
+    return 0;
+}
+
+static void guard_destroy(struct guard_ctx *g)
+{
+    EVP_KDF_CTX_free(g->inner); /* the inner KDF cleanses its secret */
+    OPENSSL_clear_free(g, sizeof(*g));
+}
+
+void emsguard_guard_pool_empty(eg_guard_pool *pool)
+{
+    struct guard_ctx *g;
+
+    while ((g = pool_take(pool)) != NULL)
+        guard_destroy(g);
+}
+
 static void *guard_new(void *provctx)
 {
     eg_provctx *prov = provctx;
-    EVP_KDF *kdf = emsguard_prov_inner_prf(prov);
+    EVP_KDF *kdf;
     struct guard_ctx *g;
 
-    if (kdf == NULL)
+    if ((g = pool_take(emsguard_prov_guard_pool(prov))) != NULL)
+        return g; /* reset when it was put back */
+    if ((kdf = emsguard_prov_inner_prf(prov)) == NULL)
         return NULL; /* the reason is on the error queue */
     if ((g = OPENSSL_zalloc(sizeof(*g))) == NULL
         || (g->inner = EVP_KDF_CTX_new(kdf)) == NULL) {
@@ -133,14 +179,21 @@ static void *guard_new(void *provctx)
     return g;
 }
 
+/*
+ * Back to the pool, reset: the inner KDF's reset frees and cleanses its
+ * secret and seed, so a pooled context holds nothing of the derivation.
+ */
 static void guard_free(void *vctx)
 {
     struct guard_ctx *g = vctx;
 
     if (g == NULL)
         return;
-    EVP_KDF_CTX_free(g->inner); /* the inner KDF cleanses its secret */
-    OPENSSL_clear_free(g, sizeof(*g));
+    EVP_KDF_CTX_reset(g->inner);
+    g->label = LABEL_NONE;
+    g->secret_fp = 0;
+    if (!pool_put(emsguard_prov_guard_pool(g->prov), g))
+        guard_destroy(g);
 }
 
 static void guard_reset(void *vctx)
@@ -185,14 +238,20 @@ static int guard_set_ctx_params(void *vctx, const OSSL_PARAM params[])
         return 1;
     if (!EVP_KDF_CTX_set_params(g->inner, params))
         return 0;
-    if ((p = OSSL_PARAM_locate_const(params, OSSL_KDF_PARAM_SECRET)) != NULL)
-        g->secret_fp = p->data_type == OSSL_PARAM_OCTET_STRING && p->data != NULL
-            ? emsguard_fingerprint(p->data, p->data_size)
-            : 0;
     /* Seeds concatenate; the label is the first one since new/reset. */
     if (g->label == LABEL_NONE
         && (p = OSSL_PARAM_locate_const(params, OSSL_KDF_PARAM_SEED)) != NULL)
         g->label = classify(p);
+    /*
+     * Only a key expansion needs its secret's fingerprint; most derivations
+     * (Finished, exporters) are known not to be one by now, since libssl
+     * passes the secret and the seeds together.
+     */
+    if ((p = OSSL_PARAM_locate_const(params, OSSL_KDF_PARAM_SECRET)) != NULL)
+        g->secret_fp = (g->label == LABEL_NONE || g->label == LABEL_KEY_EXPANSION)
+                && p->data_type == OSSL_PARAM_OCTET_STRING && p->data != NULL
+            ? emsguard_fingerprint(p->data, p->data_size)
+            : 0;
     return 1;
 }
 

@@ -30,6 +30,7 @@ struct eg_provctx_st {
     EMSGUARD_POLICY policy;
     OSSL_LIB_CTX *child; /* sees the providers of the loading library context */
     _Atomic(EVP_KDF *) inner_prf;
+    eg_guard_pool guard_pool; /* its contexts use inner_prf */
 };
 
 static const OSSL_ALGORITHM eg_kdfs[] = {
@@ -41,6 +42,11 @@ static const OSSL_ALGORITHM eg_kdfs[] = {
 const EMSGUARD_POLICY *emsguard_prov_policy(const eg_provctx *prov)
 {
     return &prov->policy;
+}
+
+eg_guard_pool *emsguard_prov_guard_pool(eg_provctx *prov)
+{
+    return &prov->guard_pool;
 }
 
 /* 1 if |prov| answers emsguard's marker parameter: delegating would recurse. */
@@ -96,6 +102,7 @@ static void eg_teardown(void *provctx)
 
     if (kdf != NULL) /* the guard ran: leave the administrator its summary */
         emsguard_audit_summary(&pc->policy, "at exit");
+    emsguard_guard_pool_empty(&pc->guard_pool); /* before the KDF they use */
     EVP_KDF_free(kdf);
     OSSL_LIB_CTX_free(pc->child);
     OPENSSL_free(pc);

@@ -149,6 +149,65 @@ START_TEST(test_guard_delegates)
 }
 END_TEST
 
+/*
+ * The guard reuses the contexts libssl frees (a pool).  A reused context must
+ * start empty: no secret, seed or label from the derivation before.
+ */
+START_TEST(test_guard_reused_context_starts_clean)
+{
+    OSSL_LIB_CTX *libctx = configured_libctx(1, 1, 1); /* RequireExtendedMasterSecret=1 */
+    EVP_KDF *guard = EVP_KDF_fetch(libctx, "TLS1-PRF", "emsguard.guard=yes");
+    EVP_KDF *plain = EVP_KDF_fetch(libctx, "TLS1-PRF", "provider=default");
+    static const char *const secrets[] = { "first secret", "second", "third secret!" };
+    unsigned char a[12], b[12];
+    OSSL_PARAM params[4];
+    EVP_KDF_CTX *ka, *kb;
+    size_t i;
+
+    ck_assert_ptr_nonnull(guard);
+    ck_assert_ptr_nonnull(plain);
+    for (i = 0; i < 3; i++) {
+        /* A refused master secret leaves its label behind in a dirty context. */
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0);
+        params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET,
+            (void *)secrets[i], strlen(secrets[i]));
+        params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED,
+            TLS_MD_MASTER_SECRET_CONST, TLS_MD_MASTER_SECRET_CONST_SIZE);
+        params[3] = OSSL_PARAM_construct_end();
+        ck_assert_ptr_nonnull(ka = EVP_KDF_CTX_new(guard));
+        ck_assert_int_eq(EVP_KDF_derive(ka, a, sizeof(a), params), 0);
+        ERR_clear_error();
+        EVP_KDF_CTX_free(ka);
+
+        /* No secret given: a context that kept the last one would derive. */
+        params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED,
+            TLS_MD_CLIENT_FINISH_CONST, TLS_MD_CLIENT_FINISH_CONST_SIZE);
+        params[2] = OSSL_PARAM_construct_end();
+        ck_assert_ptr_nonnull(ka = EVP_KDF_CTX_new(guard));
+        ck_assert_int_eq(EVP_KDF_derive(ka, a, sizeof(a), params), 0);
+        ERR_clear_error();
+        EVP_KDF_CTX_free(ka);
+
+        /* A Finished derivation: allowed, and the default provider's bytes. */
+        params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET,
+            (void *)secrets[i], strlen(secrets[i]));
+        params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED,
+            TLS_MD_CLIENT_FINISH_CONST, TLS_MD_CLIENT_FINISH_CONST_SIZE);
+        params[3] = OSSL_PARAM_construct_end();
+        ck_assert_ptr_nonnull(ka = EVP_KDF_CTX_new(guard));
+        ck_assert_ptr_nonnull(kb = EVP_KDF_CTX_new(plain));
+        ck_assert_int_eq(EVP_KDF_derive(ka, a, sizeof(a), params), 1);
+        ck_assert_int_eq(EVP_KDF_derive(kb, b, sizeof(b), params), 1);
+        ck_assert_mem_eq(a, b, sizeof(a));
+        EVP_KDF_CTX_free(ka);
+        EVP_KDF_CTX_free(kb);
+    }
+    EVP_KDF_free(guard);
+    EVP_KDF_free(plain);
+    OSSL_LIB_CTX_free(libctx);
+}
+END_TEST
+
 /* Without another TLS1-PRF the guard fails cleanly; it never calls itself. */
 START_TEST(test_guard_without_default_provider)
 {
@@ -379,6 +438,7 @@ static Suite *guard_suite(void)
 
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_add_test(tc, test_guard_delegates);
+    tcase_add_test(tc, test_guard_reused_context_starts_clean);
     tcase_add_test(tc, test_guard_without_default_provider);
     tcase_add_loop_test(tc, test_guard_audit, 0, HS_MECH_COUNT);
     tcase_add_test(tc, test_guard_enforce);
