@@ -106,11 +106,15 @@ static void init_indices(void)
 {
     ctx_state_idx = SSL_CTX_get_ex_new_index(0, "emsguard state", NULL, NULL,
         free_ctx_state);
-    ssl_state_idx = SSL_get_ex_new_index(0, "emsguard state", NULL, NULL, NULL);
     ssl_flags_idx = SSL_get_ex_new_index(0, "emsguard flags", NULL, NULL, on_ssl_free);
     ssl_info_idx = SSL_get_ex_new_index(0, "emsguard app info cb", NULL, NULL, NULL);
     ssl_bytes_idx = SSL_get_ex_new_index(0, "emsguard bytes read", NULL, NULL, NULL);
     ssl_finished_idx = SSL_get_ex_new_index(0, "emsguard last finished", NULL, NULL, NULL);
+    /*
+     * Last, so the highest: handshake start sets it first, and libcrypto
+     * then grows the SSL's ex_data stack once instead of once per index.
+     */
+    ssl_state_idx = SSL_get_ex_new_index(0, "emsguard state", NULL, NULL, NULL);
 }
 
 static int indices_ready(void)
