@@ -82,14 +82,24 @@ struct eg_ctx_state {
 
 static CRYPTO_ONCE index_once = CRYPTO_ONCE_STATIC_INIT;
 static int ctx_state_idx = -1; /* SSL_CTX -> struct eg_ctx_state */
-static int ssl_state_idx = -1; /* SSL -> the state that saw its start */
-static int ssl_flags_idx = -1; /* SSL -> CONN_* flags */
-static int ssl_info_idx = -1; /* SSL -> the application's per-SSL info_fn */
-static int ssl_bytes_idx = -1; /* SSL -> bytes read when the handshake ended */
-static int ssl_finished_idx = -1; /* SSL -> 8 bytes of the last Finished sent */
+static int ssl_conn_idx = -1; /* SSL -> struct eg_conn */
+
+/*
+ * What emsguard keeps per connection, in one ex_data slot: every slot an
+ * SSL uses grows its ex_data stack, which costs more than this allocation.
+ */
+struct eg_conn {
+    struct eg_ctx_state *st; /* the state that saw the handshake start */
+    uintptr_t flags; /* CONN_* */
+    info_fn app_info_cb; /* the application's per-SSL info callback */
+    uint64_t bytes_at_done; /* bytes read when the handshake ended */
+    uintptr_t finished_tag; /* 8 bytes of the last Finished sent */
+};
 
 static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     long argl, void *argp);
+static int on_ssl_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from,
+    void **from_d, int idx, long argl, void *argp);
 
 static void free_ctx_state(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
     int idx, long argl, void *argp)
@@ -106,22 +116,14 @@ static void init_indices(void)
 {
     ctx_state_idx = SSL_CTX_get_ex_new_index(0, "emsguard state", NULL, NULL,
         free_ctx_state);
-    ssl_flags_idx = SSL_get_ex_new_index(0, "emsguard flags", NULL, NULL, on_ssl_free);
-    ssl_info_idx = SSL_get_ex_new_index(0, "emsguard app info cb", NULL, NULL, NULL);
-    ssl_bytes_idx = SSL_get_ex_new_index(0, "emsguard bytes read", NULL, NULL, NULL);
-    ssl_finished_idx = SSL_get_ex_new_index(0, "emsguard last finished", NULL, NULL, NULL);
-    /*
-     * Last, so the highest: handshake start sets it first, and libcrypto
-     * then grows the SSL's ex_data stack once instead of once per index.
-     */
-    ssl_state_idx = SSL_get_ex_new_index(0, "emsguard state", NULL, NULL, NULL);
+    ssl_conn_idx = SSL_get_ex_new_index(0, "emsguard connection", NULL, on_ssl_dup,
+        on_ssl_free);
 }
 
 static int indices_ready(void)
 {
     return CRYPTO_THREAD_run_once(&index_once, init_indices)
-        && ctx_state_idx >= 0 && ssl_state_idx >= 0 && ssl_flags_idx >= 0
-        && ssl_info_idx >= 0 && ssl_bytes_idx >= 0 && ssl_finished_idx >= 0;
+        && ctx_state_idx >= 0 && ssl_conn_idx >= 0;
 }
 
 static struct eg_ctx_state *state_of_ctx(const SSL_CTX *ctx)
@@ -136,25 +138,54 @@ static struct eg_ctx_state *state_of_ctx(const SSL_CTX *ctx)
  * the SSL's session context, which SNI switching (SSL_set_SSL_CTX) does not
  * change, so prefer the state recorded at handshake start over SSL_get_SSL_CTX.
  */
-static struct eg_ctx_state *state_of_ssl(const SSL *ssl)
+/* The connection's record, NULL if it has none (yet). */
+static struct eg_conn *conn_of(const SSL *ssl)
 {
-    struct eg_ctx_state *st;
-
     if (!indices_ready())
         return NULL;
-    if ((st = SSL_get_ex_data(ssl, ssl_state_idx)) != NULL)
-        return st;
+    return SSL_get_ex_data(ssl, ssl_conn_idx);
+}
+
+/* The connection's record, made on first use; NULL only out of memory. */
+static struct eg_conn *conn_need(SSL *ssl)
+{
+    struct eg_conn *conn = conn_of(ssl);
+
+    if (conn != NULL || !indices_ready())
+        return conn;
+    if ((conn = OPENSSL_zalloc(sizeof(*conn))) == NULL)
+        return NULL;
+    if (!SSL_set_ex_data(ssl, ssl_conn_idx, conn)) {
+        OPENSSL_free(conn);
+        return NULL;
+    }
+    return conn;
+}
+
+static struct eg_ctx_state *state_of_ssl(const SSL *ssl)
+{
+    struct eg_conn *conn = conn_of(ssl);
+
+    if (conn != NULL && conn->st != NULL)
+        return conn->st;
     return state_of_ctx(SSL_get_SSL_CTX(ssl));
 }
 
 static uintptr_t conn_flags(const SSL *ssl)
 {
-    return (uintptr_t)SSL_get_ex_data(ssl, ssl_flags_idx);
+    struct eg_conn *conn = conn_of(ssl);
+
+    return conn != NULL ? conn->flags : 0;
 }
 
 static int set_conn_flags(SSL *ssl, uintptr_t flags)
 {
-    return SSL_set_ex_data(ssl, ssl_flags_idx, (void *)flags);
+    struct eg_conn *conn = conn_need(ssl);
+
+    if (conn == NULL)
+        return 0;
+    conn->flags = flags;
+    return 1;
 }
 
 static void count(struct eg_ctx_state *st, EMSGUARD_COUNTER which)
@@ -638,9 +669,10 @@ static void filter_offered_session(struct eg_ctx_state *st, SSL *ssl)
 static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
 {
     eg_role role = SSL_is_server(ssl) ? EG_ROLE_SERVER : EG_ROLE_CLIENT;
+    struct eg_conn *conn = conn_need(ssl);
 
-    if (SSL_get_ex_data(ssl, ssl_state_idx) == NULL)
-        SSL_set_ex_data(ssl, ssl_state_idx, st);
+    if (conn != NULL && conn->st == NULL)
+        conn->st = st;
     /* Forget the last handshake, but not that the connection had one. */
     set_conn_flags(ssl, CONN_IN_HANDSHAKE | (conn_flags(ssl) & CONN_KEPT));
     if (st->schannel_per_ssl
@@ -672,7 +704,8 @@ static int session_ems_at_end(SSL *ssl, const SSL_SESSION *sess, uintptr_t flags
 
 static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
 {
-    uintptr_t flags = conn_flags(ssl);
+    struct eg_conn *conn = conn_of(ssl);
+    uintptr_t flags = conn != NULL ? conn->flags : 0;
     SSL_SESSION *sess = SSL_get_session(ssl);
     int tls13 = SSL_version(ssl) == TLS1_3_VERSION;
     int ems;
@@ -697,16 +730,16 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
 
         SSL_get_finished(ssl, fin, sizeof(fin));
         memcpy(&tag, fin, sizeof(tag));
-        if ((flags & CONN_ESTABLISHED) && tag == (uintptr_t)SSL_get_ex_data(ssl, ssl_finished_idx)) {
+        if ((flags & CONN_ESTABLISHED) && conn != NULL && tag == conn->finished_tag) {
             set_conn_flags(ssl, flags & ~(uintptr_t)CONN_IN_HANDSHAKE);
             return;
         }
-        SSL_set_ex_data(ssl, ssl_finished_idx, (void *)tag);
+        if (conn != NULL)
+            conn->finished_tag = tag;
     }
     flags &= ~(uintptr_t)(CONN_IN_HANDSHAKE | CONN_KEPT);
-    if (flags & CONN_WITHHELD)
-        SSL_set_ex_data(ssl, ssl_bytes_idx,
-            (void *)(uintptr_t)(SSL_get_rbio(ssl) != NULL ? BIO_number_read(SSL_get_rbio(ssl)) : 0));
+    if ((flags & CONN_WITHHELD) && conn != NULL)
+        conn->bytes_at_done = SSL_get_rbio(ssl) != NULL ? BIO_number_read(SSL_get_rbio(ssl)) : 0;
     ems = 1;
     if (sess != NULL && !tls13) {
         ems = session_ems_at_end(ssl, sess, flags);
@@ -774,34 +807,52 @@ static void on_alert_sent(struct eg_ctx_state *st, SSL *ssl, int alert)
  * is what a server requiring session reuse does (FTPS require_ssl_reuse
  * drops a data connection that did not resume), so say so in one line.
  */
+/* SSL_dup() of a fresh SSL: the copy gets its own record. */
+static int on_ssl_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from,
+    void **from_d, int idx, long argl, void *argp)
+{
+    struct eg_conn *conn = *from_d;
+
+    (void)to;
+    (void)from;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    if (conn == NULL)
+        return 1;
+    if ((*from_d = OPENSSL_memdup(conn, sizeof(*conn))) == NULL)
+        return 0;
+    return 1;
+}
+
 static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     long argl, void *argp)
 {
     SSL *ssl = parent;
-    uintptr_t flags = (uintptr_t)ptr;
+    struct eg_conn *conn = ptr;
     struct eg_ctx_state *st;
-    uint64_t at_done, now;
+    uint64_t now;
     char peer[80];
 
     (void)ad;
     (void)idx;
     (void)argl;
     (void)argp;
-    if ((flags & (CONN_WITHHELD | CONN_DONE)) != (CONN_WITHHELD | CONN_DONE)
-        || ssl == NULL || SSL_get_rbio(ssl) == NULL
-        || (st = state_of_ssl(ssl)) == NULL)
+    if (conn == NULL)
         return;
-    at_done = (uintptr_t)SSL_get_ex_data(ssl, ssl_bytes_idx);
-    now = BIO_number_read(SSL_get_rbio(ssl));
-    if (now - at_done > 64)
-        return;
-    peer_address(ssl, peer, sizeof(peer));
-    /* The connection is lost to the policy: an error, not a warning. */
-    emsguard_log(&st->policy, EG_LEVEL_ERROR,
-        "role=client resumption of a non-EMS session was refused (full handshake "
-        "instead) and peer=%s closed the connection without sending data: the peer "
-        "requires session reuse (e.g. FTPS require_ssl_reuse); enable Extended "
-        "Master Secret on the peer", peer);
+    if ((conn->flags & (CONN_WITHHELD | CONN_DONE)) == (CONN_WITHHELD | CONN_DONE)
+        && ssl != NULL && SSL_get_rbio(ssl) != NULL
+        && (st = conn->st != NULL ? conn->st : state_of_ctx(SSL_get_SSL_CTX(ssl))) != NULL
+        && (now = BIO_number_read(SSL_get_rbio(ssl))) - conn->bytes_at_done <= 64) {
+        peer_address(ssl, peer, sizeof(peer));
+        /* The connection is lost to the policy: an error, not a warning. */
+        emsguard_log(&st->policy, EG_LEVEL_ERROR,
+            "role=client resumption of a non-EMS session was refused (full handshake "
+            "instead) and peer=%s closed the connection without sending data: the peer "
+            "requires session reuse (e.g. FTPS require_ssl_reuse); enable Extended "
+            "Master Secret on the peer", peer);
+    }
+    OPENSSL_free(conn);
 }
 
 /* Security callback: the application's (or OpenSSL's) first, then ours. */
@@ -862,6 +913,7 @@ static void info_cb(const SSL *cssl, int where, int ret)
 {
     SSL *ssl = (SSL *)cssl; /* libssl hands out const; ex_data needs it */
     struct eg_ctx_state *st;
+    struct eg_conn *conn;
     info_fn app_cb;
 
     if ((where & (SSL_CB_HANDSHAKE_START | SSL_CB_HANDSHAKE_DONE | SSL_CB_WRITE_ALERT)) == 0
@@ -880,7 +932,7 @@ static void info_cb(const SSL *cssl, int where, int ret)
         on_alert_sent(st, ssl, ret);
     /* libssl calls a per-SSL info callback instead of the ctx's, not both. */
     if (SSL_get_info_callback(ssl) == info_cb
-        && (app_cb = (info_fn)SSL_get_ex_data(ssl, ssl_info_idx)) != NULL)
+        && (conn = conn_of(ssl)) != NULL && (app_cb = conn->app_info_cb) != NULL)
         app_cb(cssl, where, ret);
     else if ((app_cb = atomic_load(&st->app_info_cb)) != NULL)
         app_cb(cssl, where, ret);
@@ -1142,6 +1194,8 @@ int EMSGUARD_CTX_set_info_callback(SSL_CTX *ctx, info_fn cb)
 
 int EMSGUARD_set_info_callback(SSL *ssl, info_fn cb)
 {
+    struct eg_conn *conn;
+
     if (ssl == NULL) {
         emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT, "EMSGUARD_set_info_callback: ssl is NULL");
         return 0;
@@ -1149,10 +1203,11 @@ int EMSGUARD_set_info_callback(SSL *ssl, info_fn cb)
     if (enabled_state(SSL_get_SSL_CTX(ssl), "EMSGUARD_set_info_callback") == NULL)
         return 0;
     note_app_info_cb(cb);
-    if (!SSL_set_ex_data(ssl, ssl_info_idx, (void *)cb)) {
+    if ((conn = conn_need(ssl)) == NULL) {
         emsguard_raise(ERR_R_MALLOC_FAILURE, "EMSGUARD_set_info_callback: cannot store the callback");
         return 0;
     }
+    conn->app_info_cb = cb;
     /*
      * Always ours, even for NULL: info_cb then falls back to the ctx's
      * application callback, which is what a NULL per-SSL callback means.

@@ -671,6 +671,57 @@ START_TEST(test_chain_callbacks_set_before)
 }
 END_TEST
 
+/* A client and a server SSL through a BIO pair, to the end of a handshake. */
+static int drive_handshake(SSL *client_ssl, SSL *server_ssl)
+{
+    BIO *cbio = NULL, *sbio = NULL;
+    int i, rc, rs;
+
+    ck_assert_int_eq(BIO_new_bio_pair(&cbio, 0, &sbio, 0), 1);
+    SSL_set_bio(client_ssl, cbio, cbio);
+    SSL_set_bio(server_ssl, sbio, sbio);
+    SSL_set_connect_state(client_ssl);
+    SSL_set_accept_state(server_ssl);
+    for (i = 0; i < 64; i++) {
+        rc = SSL_do_handshake(client_ssl);
+        rs = SSL_do_handshake(server_ssl);
+        if (rc == 1 && rs == 1)
+            return 1;
+        if ((rc <= 0 && SSL_get_error(client_ssl, rc) != SSL_ERROR_WANT_READ)
+            || (rs <= 0 && SSL_get_error(server_ssl, rs) != SSL_ERROR_WANT_READ))
+            return 0;
+    }
+    return 0;
+}
+
+/*
+ * The per-SSL application callback (EMSGUARD_set_info_callback) lives in
+ * emsguard's per-connection record; SSL_dup() of a fresh SSL must give the
+ * copy a record of its own (the sanitizer pass catches a shared one once
+ * the original is freed first).
+ */
+START_TEST(test_per_ssl_info_callback_survives_dup)
+{
+    SSL_CTX *pctx = policy_server(HS_MECH_SESSION_ID, 0), *cctx = client(0);
+    SSL *orig, *copy, *cssl;
+
+    reset_app_calls();
+    ck_assert_ptr_nonnull(orig = SSL_new(pctx));
+    ck_assert_int_eq(EMSGUARD_set_info_callback(orig, app_info_cb), 1);
+    ck_assert_ptr_nonnull(copy = SSL_dup(orig));
+    ck_assert_ptr_ne(copy, orig);
+    SSL_free(orig);
+    ck_assert_ptr_nonnull(cssl = SSL_new(cctx));
+    ck_assert_int_eq(drive_handshake(cssl, copy), 1);
+    ck_assert_int_eq(app_info_calls, 1);
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 1);
+    SSL_free(cssl);
+    SSL_free(copy);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(pctx);
+}
+END_TEST
+
 /* The same callbacks set after EMSGUARD_enable, through emsguard's setters. */
 START_TEST(test_chain_callbacks_set_after)
 {
@@ -1135,6 +1186,7 @@ static Suite *handshake_suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, test_chain_callbacks_set_before);
     tcase_add_test(tc, test_chain_callbacks_set_after);
+    tcase_add_test(tc, test_per_ssl_info_callback_survives_dup);
     tcase_add_test(tc, test_chain_ticket_callbacks);
     tcase_add_test(tc, test_setters_need_policy);
     tcase_add_test(tc, test_enable_twice);
