@@ -122,8 +122,16 @@ static void init_indices(void)
 
 static int indices_ready(void)
 {
-    return CRYPTO_THREAD_run_once(&index_once, init_indices)
-        && ctx_state_idx >= 0 && ssl_conn_idx >= 0;
+    /* Asked several times per callback: skip the once-lock after success. */
+    static _Atomic int ready;
+
+    if (atomic_load_explicit(&ready, memory_order_acquire))
+        return 1;
+    if (!CRYPTO_THREAD_run_once(&index_once, init_indices)
+        || ctx_state_idx < 0 || ssl_conn_idx < 0)
+        return 0;
+    atomic_store_explicit(&ready, 1, memory_order_release);
+    return 1;
 }
 
 static struct eg_ctx_state *state_of_ctx(const SSL_CTX *ctx)
