@@ -23,16 +23,30 @@ int emsguard_conf_is_reserved_key(const char *name)
         || strcmp(name, "identity") == 0 || strcmp(name, "soft_load") == 0;
 }
 
+/*
+ * |name| in |section| (NULL: the unnamed one), read from the section's list
+ * as OpenSSL's own module loader does, not with NCONF_get_string(): when
+ * libcrypto's hash table cannot grow (out of memory) it keeps a value in the
+ * list but drops it from the table without an error, and a lost "providers"
+ * or "module" line would hide our section and with it a misspelt key.
+ */
 static const char *conf_string(CONF *conf, const char *section,
     const char *name)
 {
-    /* NCONF_get_string raises an error for a missing name; we expect some. */
-    const char *v;
+    STACK_OF(CONF_VALUE) *values;
+    const char *found = NULL;
+    int i;
 
-    ERR_set_mark();
-    v = NCONF_get_string(conf, section, name);
+    ERR_set_mark(); /* a missing section raises an error; we expect some */
+    values = NCONF_get_section(conf, section != NULL ? section : "default");
     ERR_pop_to_mark();
-    return v;
+    for (i = 0; i < sk_CONF_VALUE_num(values); i++) {
+        const CONF_VALUE *v = sk_CONF_VALUE_value(values, i);
+
+        if (v->name != NULL && strcmp(v->name, name) == 0)
+            found = v->value; /* the last one wins, as in the table */
+    }
+    return found;
 }
 
 #define POLICY_FILE_KEY "PolicyFile"
