@@ -752,11 +752,16 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
     if (sess != NULL && !tls13) {
         ems = session_ems_at_end(ssl, sess, flags);
         /*
-         * A new session's later offer or ticket is then answered cheaply; a
-         * resumed one was answered when it was offered or decrypted.
+         * The session's later offers and tickets are then answered cheaply.
+         * A resumed session is noted again: the memo is a small table that
+         * full handshakes keep overwriting, and a session read (not noted)
+         * when it was offered or decrypted would otherwise be read again on
+         * every resumption.  The bit is still one libssl vouches for: it
+         * completes a resumption only when the session's EMS matches the
+         * hello's (and the server's echo), so a forged session whose flag
+         * disagrees with its secret never gets here.
          */
-        if (!SSL_session_reused(ssl))
-            emsguard_session_ems_note(sess, ems);
+        emsguard_session_ems_note(sess, ems);
     }
     set_conn_flags(ssl, flags | CONN_DONE
         | (tls13 ? 0 : CONN_ESTABLISHED | (ems == 1 ? CONN_ESTABLISHED_EMS : 0)));
