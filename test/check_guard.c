@@ -119,15 +119,28 @@ static void teardown(void)
 
 /* ---- the guard ------------------------------------------------------------ */
 
+/* The guard's and the default provider's TLS1-PRF derive the same bytes. */
+static void assert_same_bytes(EVP_KDF *guard, EVP_KDF *plain, const OSSL_PARAM params[])
+{
+    unsigned char a[48], b[48];
+    EVP_KDF_CTX *ka, *kb;
+
+    ck_assert_ptr_nonnull(ka = EVP_KDF_CTX_new(guard));
+    ck_assert_ptr_nonnull(kb = EVP_KDF_CTX_new(plain));
+    ck_assert_int_eq(EVP_KDF_derive(ka, a, sizeof(a), params), 1);
+    ck_assert_int_eq(EVP_KDF_derive(kb, b, sizeof(b), params), 1);
+    ck_assert_mem_eq(a, b, sizeof(a));
+    EVP_KDF_CTX_free(ka);
+    EVP_KDF_CTX_free(kb);
+}
+
 /* Same bytes as the default provider's TLS1-PRF: it really delegates. */
 START_TEST(test_guard_delegates)
 {
     OSSL_LIB_CTX *libctx = configured_libctx(0, 1, 1);
     EVP_KDF *guard = EVP_KDF_fetch(libctx, "TLS1-PRF", "emsguard.guard=yes");
     EVP_KDF *plain = EVP_KDF_fetch(libctx, "TLS1-PRF", "provider=default");
-    unsigned char a[48], b[48];
     OSSL_PARAM params[4];
-    EVP_KDF_CTX *ka, *kb;
 
     ck_assert_ptr_nonnull(guard);
     ck_assert_ptr_nonnull(plain);
@@ -136,13 +149,7 @@ START_TEST(test_guard_delegates)
     params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, "secret", 6);
     params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, "client finished", 15);
     params[3] = OSSL_PARAM_construct_end();
-    ck_assert_ptr_nonnull(ka = EVP_KDF_CTX_new(guard));
-    ck_assert_ptr_nonnull(kb = EVP_KDF_CTX_new(plain));
-    ck_assert_int_eq(EVP_KDF_derive(ka, a, sizeof(a), params), 1);
-    ck_assert_int_eq(EVP_KDF_derive(kb, b, sizeof(b), params), 1);
-    ck_assert_mem_eq(a, b, sizeof(a));
-    EVP_KDF_CTX_free(ka);
-    EVP_KDF_CTX_free(kb);
+    assert_same_bytes(guard, plain, params);
     EVP_KDF_free(guard);
     EVP_KDF_free(plain);
     OSSL_LIB_CTX_free(libctx);
@@ -159,9 +166,9 @@ START_TEST(test_guard_reused_context_starts_clean)
     EVP_KDF *guard = EVP_KDF_fetch(libctx, "TLS1-PRF", "emsguard.guard=yes");
     EVP_KDF *plain = EVP_KDF_fetch(libctx, "TLS1-PRF", "provider=default");
     static const char *const secrets[] = { "first secret", "second", "third secret!" };
-    unsigned char a[12], b[12];
+    unsigned char a[12];
     OSSL_PARAM params[4];
-    EVP_KDF_CTX *ka, *kb;
+    EVP_KDF_CTX *ka;
     size_t i;
 
     ck_assert_ptr_nonnull(guard);
@@ -194,13 +201,7 @@ START_TEST(test_guard_reused_context_starts_clean)
         params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED,
             TLS_MD_CLIENT_FINISH_CONST, TLS_MD_CLIENT_FINISH_CONST_SIZE);
         params[3] = OSSL_PARAM_construct_end();
-        ck_assert_ptr_nonnull(ka = EVP_KDF_CTX_new(guard));
-        ck_assert_ptr_nonnull(kb = EVP_KDF_CTX_new(plain));
-        ck_assert_int_eq(EVP_KDF_derive(ka, a, sizeof(a), params), 1);
-        ck_assert_int_eq(EVP_KDF_derive(kb, b, sizeof(b), params), 1);
-        ck_assert_mem_eq(a, b, sizeof(a));
-        EVP_KDF_CTX_free(ka);
-        EVP_KDF_CTX_free(kb);
+        assert_same_bytes(guard, plain, params);
     }
     EVP_KDF_free(guard);
     EVP_KDF_free(plain);
