@@ -671,29 +671,6 @@ START_TEST(test_chain_callbacks_set_before)
 }
 END_TEST
 
-/* A client and a server SSL through a BIO pair, to the end of a handshake. */
-static int drive_handshake(SSL *client_ssl, SSL *server_ssl)
-{
-    BIO *cbio = NULL, *sbio = NULL;
-    int i, rc, rs;
-
-    ck_assert_int_eq(BIO_new_bio_pair(&cbio, 0, &sbio, 0), 1);
-    SSL_set_bio(client_ssl, cbio, cbio);
-    SSL_set_bio(server_ssl, sbio, sbio);
-    SSL_set_connect_state(client_ssl);
-    SSL_set_accept_state(server_ssl);
-    for (i = 0; i < 64; i++) {
-        rc = SSL_do_handshake(client_ssl);
-        rs = SSL_do_handshake(server_ssl);
-        if (rc == 1 && rs == 1)
-            return 1;
-        if ((rc <= 0 && SSL_get_error(client_ssl, rc) != SSL_ERROR_WANT_READ)
-            || (rs <= 0 && SSL_get_error(server_ssl, rs) != SSL_ERROR_WANT_READ))
-            return 0;
-    }
-    return 0;
-}
-
 /*
  * The per-SSL application callback (EMSGUARD_set_info_callback) lives in
  * emsguard's per-connection record; SSL_dup() of a fresh SSL must give the
@@ -712,7 +689,7 @@ START_TEST(test_per_ssl_info_callback_survives_dup)
     ck_assert_ptr_ne(copy, orig);
     SSL_free(orig);
     ck_assert_ptr_nonnull(cssl = SSL_new(cctx));
-    ck_assert_int_eq(drive_handshake(cssl, copy), 1);
+    ck_assert_int_eq(hs_connect(cssl, copy), 1);
     ck_assert_int_eq(app_info_calls, 1);
     ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 1);
     SSL_free(cssl);

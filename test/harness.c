@@ -225,6 +225,19 @@ static int drive(SSL *client, SSL *server)
     return c == 1 && s == 1;
 }
 
+int hs_connect(SSL *client, SSL *server)
+{
+    BIO *cbio = NULL, *sbio = NULL;
+
+    if (!BIO_new_bio_pair(&cbio, 0, &sbio, 0))
+        return 0;
+    SSL_set_bio(client, cbio, cbio);
+    SSL_set_bio(server, sbio, sbio);
+    SSL_set_connect_state(client);
+    SSL_set_accept_state(server);
+    return drive(client, server);
+}
+
 /* One byte each way: proves the keys agree and collects TLS 1.3 tickets. */
 static int exchange_data(SSL *client, SSL *server)
 {
@@ -254,18 +267,13 @@ int hs_handshake(SSL_CTX *sctx, SSL_CTX *cctx, const SSL_SESSION *offer,
     hs_result *res)
 {
     SSL *client = SSL_new(cctx), *server = SSL_new(sctx);
-    BIO *cbio = NULL, *sbio = NULL;
     SSL_SESSION *copy = NULL;
     struct wire_view w = { res, SSL_CTX_get_max_proto_version(cctx) == TLS1_2_VERSION };
 
     memset(res, 0, sizeof(*res));
     res->server_alert = res->client_alert = -1;
-    if (client == NULL || server == NULL || !BIO_new_bio_pair(&cbio, 0, &sbio, 0))
+    if (client == NULL || server == NULL)
         goto done;
-    SSL_set_bio(client, cbio, cbio);
-    SSL_set_bio(server, sbio, sbio);
-    SSL_set_connect_state(client);
-    SSL_set_accept_state(server);
     SSL_set_msg_callback(client, on_message);
     SSL_set_msg_callback_arg(client, &w);
     SSL_set_msg_callback(server, on_message);
@@ -275,7 +283,7 @@ int hs_handshake(SSL_CTX *sctx, SSL_CTX *cctx, const SSL_SESSION *offer,
     if (offer != NULL
         && ((copy = hs_session_copy(offer)) == NULL || !SSL_set_session(client, copy)))
         goto done;
-    if (drive(client, server) && exchange_data(client, server)) {
+    if (hs_connect(client, server) && exchange_data(client, server)) {
         res->ok = 1;
         res->reused = SSL_session_reused(client);
         res->server_reused = SSL_session_reused(server);

@@ -56,6 +56,11 @@ typedef struct {
 int hs_handshake(SSL_CTX *sctx, SSL_CTX *cctx, const SSL_SESSION *offer,
     hs_result *res);
 void hs_result_clear(hs_result *res);
+/*
+ * Joins the caller's |client| and |server| SSLs through a BIO pair (they take
+ * it over) and drives the handshake; 1 when both ends completed it.
+ */
+int hs_connect(SSL *client, SSL *server);
 /* Library context for the ctxs made from now on (NULL: the default). */
 void hs_set_libctx(OSSL_LIB_CTX *libctx);
 /* Server name the client sends from now on (NULL: none). */
