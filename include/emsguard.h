@@ -271,6 +271,8 @@ int EMSGUARD_POLICY_print(BIO *out, const EMSGUARD_POLICY *policy,
  * A client whose refused non-EMS resumption is followed by the peer closing
  * the connection without sending data logs, at error level, that the peer
  * requires session reuse (FTPS servers with require_ssl_reuse do this).
+ * A connection the client itself ends first (it sends close_notify before
+ * the peer does) is not diagnosed: that is an ordinary close.
  *
  * Server role, from the ClientHello callback emsguard always installs
  * (OpenSSL 3.0 cannot read back a ClientHello callback set before, so an

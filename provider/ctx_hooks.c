@@ -79,6 +79,7 @@ struct eg_ctx_state {
 #define CONN_HELLO_EMS 0x200
 #define CONN_OFFER_READ 0x400
 #define CONN_OFFER_EMS 0x800
+#define CONN_CLOSED_FIRST 0x1000 /* client: sent close_notify before the peer did */
 
 static CRYPTO_ONCE index_once = CRYPTO_ONCE_STATIC_INIT;
 static int ctx_state_idx = -1; /* SSL_CTX -> struct eg_ctx_state */
@@ -813,13 +814,6 @@ static void on_alert_sent(struct eg_ctx_state *st, SSL *ssl, int alert)
         via);
 }
 
-/*
- * Client, when the connection is freed: the policy refused to resume a
- * non-EMS session, the full handshake succeeded, and then the peer sent
- * nothing (at most one short record, a close_notify) before the end.  That
- * is what a server requiring session reuse does (FTPS require_ssl_reuse
- * drops a data connection that did not resume), so say so in one line.
- */
 /* SSL_dup() of a fresh SSL: the copy gets its own record. */
 static int on_ssl_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from,
     void **from_d, int idx, long argl, void *argp)
@@ -838,6 +832,15 @@ static int on_ssl_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from,
     return 1;
 }
 
+/*
+ * Client, when the connection is freed: the policy refused to resume a
+ * non-EMS session, the full handshake succeeded, and then the peer sent
+ * nothing (at most one short record, a close_notify) before the end.  That
+ * is what a server requiring session reuse does (FTPS require_ssl_reuse
+ * drops a data connection that did not resume), so say so in one line.
+ * Not when this side sent close_notify first: then the application ended
+ * the connection (a health check, a handshake-only client), not the peer.
+ */
 static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     long argl, void *argp)
 {
@@ -853,7 +856,8 @@ static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     (void)argp;
     if (conn == NULL)
         return;
-    if ((conn->flags & (CONN_WITHHELD | CONN_DONE)) == (CONN_WITHHELD | CONN_DONE)
+    if ((conn->flags & (CONN_WITHHELD | CONN_DONE | CONN_CLOSED_FIRST))
+            == (CONN_WITHHELD | CONN_DONE)
         && ssl != NULL && SSL_get_rbio(ssl) != NULL
         && (st = conn->st != NULL ? conn->st : state_of_ctx(SSL_get_SSL_CTX(ssl))) != NULL
         && (now = BIO_number_read(SSL_get_rbio(ssl))) - conn->bytes_at_done <= 64) {
@@ -916,6 +920,15 @@ static int verify_cb(int ok, X509_STORE_CTX *store)
  */
 static atomic_int app_info_cb_seen;
 
+/* Client: remember that this side ended a connection whose session it withheld. */
+static void on_close_notify_sent(SSL *ssl)
+{
+    uintptr_t flags = conn_flags(ssl);
+
+    if ((flags & CONN_WITHHELD) && !(SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN))
+        set_conn_flags(ssl, flags | CONN_CLOSED_FIRST);
+}
+
 static void note_app_info_cb(info_fn cb)
 {
     if (cb != NULL)
@@ -941,8 +954,13 @@ static void info_cb(const SSL *cssl, int where, int ret)
         on_handshake_start(st, ssl);
     if (where & SSL_CB_HANDSHAKE_DONE)
         on_handshake_done(st, ssl);
-    if ((where & SSL_CB_WRITE_ALERT) && (ret >> 8) == SSL3_AL_FATAL)
-        on_alert_sent(st, ssl, ret);
+    /* SSL_CB_READ_ALERT and SSL_CB_WRITE_ALERT share the SSL_CB_ALERT bit. */
+    if ((where & SSL_CB_WRITE_ALERT) == SSL_CB_WRITE_ALERT) {
+        if ((ret >> 8) == SSL3_AL_FATAL)
+            on_alert_sent(st, ssl, ret);
+        else if ((ret & 0xff) == SSL_AD_CLOSE_NOTIFY)
+            on_close_notify_sent(ssl);
+    }
     /* libssl calls a per-SSL info callback instead of the ctx's, not both. */
     if (SSL_get_info_callback(ssl) == info_cb
         && (conn = conn_of(ssl)) != NULL && (app_cb = conn->app_info_cb) != NULL)

@@ -1127,6 +1127,62 @@ START_TEST(test_log_filtered_by_event_logging)
 }
 END_TEST
 
+/*
+ * A policy client withholds a legacy session, completes a full handshake,
+ * then one side closes first.  Only a peer that closes first looks like a
+ * server requiring session reuse (FTPS require_ssl_reuse).
+ */
+static int peer_closes_first;
+
+static void withhold_then_close(void)
+{
+    SSL_CTX *legacy_server = server(HS_MECH_SESSION_ID, HS_NO_EMS);
+    SSL_CTX *stock_client = client(0), *pclient = client(0);
+    SSL_SESSION *sess = new_session(legacy_server, stock_client);
+    SSL *cssl, *sssl;
+    char byte;
+
+    enable_with(pclient, EMSGUARD_EVENT_LOGGING, "1", NULL); /* errors only */
+    ck_assert_ptr_nonnull(cssl = SSL_new(pclient));
+    ck_assert_ptr_nonnull(sssl = SSL_new(legacy_server));
+    ck_assert_int_eq(SSL_set_session(cssl, sess), 1);
+    ck_assert_int_eq(hs_connect(cssl, sssl), 1);
+    ck_assert_int_eq(SSL_session_reused(cssl), 0);
+    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
+    if (peer_closes_first) {
+        ck_assert_int_eq(SSL_shutdown(sssl), 0);
+        ck_assert_int_eq(SSL_read(cssl, &byte, 1), 0);
+        ck_assert_int_eq(SSL_get_error(cssl, 0), SSL_ERROR_ZERO_RETURN);
+        SSL_shutdown(cssl); /* answers the peer's close_notify */
+    } else {
+        ck_assert_int_eq(SSL_shutdown(cssl), 0);
+    }
+    SSL_free(cssl);
+    SSL_free(sssl);
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(pclient);
+    SSL_CTX_free(stock_client);
+    SSL_CTX_free(legacy_server);
+}
+
+START_TEST(test_session_reuse_diagnosis_needs_peer_close)
+{
+    static const char diagnosis[] = "the peer requires session reuse";
+    const char *out;
+
+    peer_closes_first = 1;
+    out = hs_capture_stderr(withhold_then_close);
+    ck_assert_ptr_nonnull(out);
+    ck_assert_msg(strstr(out, diagnosis) != NULL, "no diagnosis when the peer closed: %s", out);
+    ck_assert_ptr_nonnull(strstr(out, "emsguard: error: role=client resumption of a non-EMS"));
+    /* This side closing first is an ordinary end (a handshake-only client). */
+    peer_closes_first = 0;
+    out = hs_capture_stderr(withhold_then_close);
+    ck_assert_ptr_nonnull(out);
+    ck_assert_msg(strstr(out, diagnosis) == NULL, "diagnosis after our own close: %s", out);
+}
+END_TEST
+
 /* ---- suite ---------------------------------------------------------------- */
 
 static Suite *handshake_suite(void)
@@ -1179,6 +1235,7 @@ static Suite *handshake_suite(void)
     tcase_add_test(tc, test_counter_arguments);
     tcase_add_test(tc, test_log_lines);
     tcase_add_test(tc, test_log_filtered_by_event_logging);
+    tcase_add_test(tc, test_session_reuse_diagnosis_needs_peer_close);
     suite_add_tcase(s, tc);
     return s;
 }
