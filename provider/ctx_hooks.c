@@ -297,11 +297,17 @@ static const char *reason_text(eg_verdict v)
     }
 }
 
-static void log_event(struct eg_ctx_state *st, SSL *ssl, eg_level level,
-    const char *event, const char *detail, const char *via)
+/*
+ * Cold and out of line: handshakes that log nothing keep their code dense.
+ * The peer's address costs a system call, so only when the line is printed.
+ */
+static __attribute__((cold, noinline)) void log_event(struct eg_ctx_state *st, SSL *ssl,
+    eg_level level, const char *event, const char *detail, const char *via)
 {
     char peer[80], sni[256];
 
+    if (!emsguard_log_wanted(&st->policy, level))
+        return;
     peer_address(ssl, peer, sizeof(peer));
     sni_name(ssl, sni, sizeof(sni));
     emsguard_log(&st->policy, level, "role=%s %s %s via=%s peer=%s sni=%s",
@@ -860,7 +866,8 @@ static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
             == (CONN_WITHHELD | CONN_DONE)
         && ssl != NULL && SSL_get_rbio(ssl) != NULL
         && (st = conn->st != NULL ? conn->st : state_of_ctx(SSL_get_SSL_CTX(ssl))) != NULL
-        && (now = BIO_number_read(SSL_get_rbio(ssl))) - conn->bytes_at_done <= 64) {
+        && (now = BIO_number_read(SSL_get_rbio(ssl))) - conn->bytes_at_done <= 64
+        && emsguard_log_wanted(&st->policy, EG_LEVEL_ERROR)) {
         peer_address(ssl, peer, sizeof(peer));
         /* The connection is lost to the policy: an error, not a warning. */
         emsguard_log(&st->policy, EG_LEVEL_ERROR,

@@ -280,7 +280,9 @@ typedef enum {
 } eg_level;
 
 void emsguard_log(const EMSGUARD_POLICY *policy, eg_level level,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+    const char *fmt, ...) __attribute__((format(printf, 3, 4), cold));
+/* Whether emsguard_log() would print at |level|: skip costly arguments if not. */
+int emsguard_log_wanted(const EMSGUARD_POLICY *policy, eg_level level);
 
 /* ---- conf_file.c ------------------------------------------------------- */
 /*

@@ -48,23 +48,28 @@ static int syslog_priority(eg_level level)
     }
 }
 
-void emsguard_log(const EMSGUARD_POLICY *policy, eg_level level,
-    const char *fmt, ...)
+int emsguard_log_wanted(const EMSGUARD_POLICY *policy, eg_level level)
 {
     uint32_t mask = policy != NULL ? policy->values[EG_KEY_EVENT_LOGGING]
                                    : EMSGUARD_LOG_ERRORS;
+
+    if (level == EG_LEVEL_DEBUG) {
+        CRYPTO_THREAD_run_once(&debug_once, debug_init);
+        return debug_enabled;
+    }
+    return (mask & (uint32_t)level) != 0;
+}
+
+void emsguard_log(const EMSGUARD_POLICY *policy, eg_level level,
+    const char *fmt, ...)
+{
     int to_syslog = policy != NULL
         && policy->values[EG_KEY_LOG_TARGET] == EG_LOG_TO_SYSLOG;
     char msg[1024];
     va_list ap;
 
-    if (level == EG_LEVEL_DEBUG) {
-        CRYPTO_THREAD_run_once(&debug_once, debug_init);
-        if (!debug_enabled)
-            return;
-    } else if ((mask & (uint32_t)level) == 0) {
+    if (!emsguard_log_wanted(policy, level))
         return;
-    }
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
