@@ -141,9 +141,12 @@ static _Atomic uint64_t *memo_slot(uint64_t fp)
 
 static void memo_store(uint64_t fp, int ems)
 {
-    if (fp != 0 && ems >= 0)
-        atomic_store_explicit(memo_slot(fp), fp | MEMO_USED | (ems ? MEMO_EMS : 0),
-            memory_order_relaxed);
+    _Atomic uint64_t *slot = memo_slot(fp);
+    uint64_t entry = fp | MEMO_USED | (ems ? MEMO_EMS : 0);
+
+    /* Most notes repeat the entry: a read keeps the line shared between threads. */
+    if (fp != 0 && ems >= 0 && atomic_load_explicit(slot, memory_order_relaxed) != entry)
+        atomic_store_explicit(slot, entry, memory_order_relaxed);
 }
 
 void emsguard_session_ems_note(const SSL_SESSION *sess, int ems)
