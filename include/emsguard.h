@@ -61,6 +61,15 @@
  *   An EMSGUARD_POLICY is not locked: do not change one that another thread
  *   reads.  An SSL_CTX with the policy enabled may be used by any number of
  *   threads, as usual with OpenSSL; the counters are atomic.
+ *
+ * MEMORY
+ *   emsguard keeps nothing per session: a cached session is as large as
+ *   without it.  Per connection it keeps a 56-byte record, in a fixed
+ *   process-wide table of 1024 (64 KiB, allocated nothing per connection)
+ *   or, for connections beyond that and for one given a per-SSL callback
+ *   with EMSGUARD_set_info_callback(), on the heap as the SSL's ex_data.
+ *   The record goes when the SSL is freed.  The policy state of each
+ *   SSL_CTX lives in the SSL_CTX's ex_data and goes with it.
  */
 #ifndef EMSGUARD_H
 #define EMSGUARD_H

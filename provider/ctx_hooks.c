@@ -33,7 +33,7 @@
 
 typedef int (*new_session_fn)(SSL *, SSL_SESSION *);
 typedef SSL_SESSION *(*get_session_fn)(SSL *, const unsigned char *, int, int *);
-typedef void (*info_fn)(const SSL *, int, int);
+typedef emsguard_info_fn info_fn;
 
 struct eg_ctx_state {
     EMSGUARD_POLICY policy;
@@ -54,7 +54,7 @@ struct eg_ctx_state {
     _Atomic uint64_t counters[EMSGUARD_CNT_MAX];
 };
 
-/* Per-SSL flags, kept in ex_data as an integer: no allocation per handshake. */
+/* Per-SSL flags, in the connection's record (records.c). */
 #define CONN_IN_HANDSHAKE 0x1
 #define CONN_VIA_TICKET 0x2 /* the offered session came from a ticket */
 #define CONN_VIA_EXTERNAL 0x4 /* ... from the application's cache */
@@ -83,33 +83,17 @@ struct eg_ctx_state {
 
 static CRYPTO_ONCE index_once = CRYPTO_ONCE_STATIC_INIT;
 static int ctx_state_idx = -1; /* SSL_CTX -> struct eg_ctx_state */
-static int ssl_conn_idx = -1; /* SSL -> struct eg_conn */
-
-/*
- * What emsguard keeps per connection, in one ex_data slot: every slot an
- * SSL uses grows its ex_data stack, which costs more than this allocation.
- */
-struct eg_conn {
-    struct eg_ctx_state *st; /* the state that saw the handshake start */
-    uintptr_t flags; /* CONN_* */
-    info_fn app_info_cb; /* the application's per-SSL info callback */
-    uint64_t bytes_at_done; /* bytes read when the handshake ended */
-    uintptr_t finished_tag; /* 8 bytes of the last Finished sent */
-};
-
-static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
-    long argl, void *argp);
-static int on_ssl_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from,
-    void **from_d, int idx, long argl, void *argp);
+static int conn_registered; /* records.c's SSL ex_data index */
 
 static void free_ctx_state(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
     int idx, long argl, void *argp)
 {
-    (void)parent;
     (void)ad;
     (void)idx;
     (void)argl;
     (void)argp;
+    if (ptr != NULL)
+        emsguard_ctx_state_withdraw(parent);
     OPENSSL_free(ptr);
 }
 
@@ -117,8 +101,7 @@ static void init_indices(void)
 {
     ctx_state_idx = SSL_CTX_get_ex_new_index(0, "emsguard state", NULL, NULL,
         free_ctx_state);
-    ssl_conn_idx = SSL_get_ex_new_index(0, "emsguard connection", NULL, on_ssl_dup,
-        on_ssl_free);
+    conn_registered = emsguard_conn_register();
 }
 
 static int indices_ready(void)
@@ -129,17 +112,34 @@ static int indices_ready(void)
     if (atomic_load_explicit(&ready, memory_order_acquire))
         return 1;
     if (!CRYPTO_THREAD_run_once(&index_once, init_indices)
-        || ctx_state_idx < 0 || ssl_conn_idx < 0)
+        || ctx_state_idx < 0 || !conn_registered)
         return 0;
     atomic_store_explicit(&ready, 1, memory_order_release);
     return 1;
 }
 
+/* No state is published before the indices exist: this needs no check. */
 static struct eg_ctx_state *state_of_ctx(const SSL_CTX *ctx)
 {
-    if (ctx == NULL || !indices_ready())
+    return ctx != NULL ? emsguard_ctx_state_find(ctx, ctx_state_idx) : NULL;
+}
+
+/*
+ * The connection's record, NULL if it has none (yet).  No record exists
+ * before the indices are, so this needs no check of its own.
+ */
+static struct eg_conn *conn_of(const SSL *ssl)
+{
+    return emsguard_conn_find(ssl);
+}
+
+/* The connection's record, made on first use; NULL only out of memory. */
+static struct eg_conn *conn_need(SSL *ssl)
+{
+    /* The free callback must be registered before a record can exist. */
+    if (!indices_ready())
         return NULL;
-    return SSL_CTX_get_ex_data(ctx, ctx_state_idx);
+    return emsguard_conn_get(ssl);
 }
 
 /*
@@ -147,30 +147,6 @@ static struct eg_ctx_state *state_of_ctx(const SSL_CTX *ctx)
  * the SSL's session context, which SNI switching (SSL_set_SSL_CTX) does not
  * change, so prefer the state recorded at handshake start over SSL_get_SSL_CTX.
  */
-/* The connection's record, NULL if it has none (yet). */
-static struct eg_conn *conn_of(const SSL *ssl)
-{
-    if (!indices_ready())
-        return NULL;
-    return SSL_get_ex_data(ssl, ssl_conn_idx);
-}
-
-/* The connection's record, made on first use; NULL only out of memory. */
-static struct eg_conn *conn_need(SSL *ssl)
-{
-    struct eg_conn *conn = conn_of(ssl);
-
-    if (conn != NULL || !indices_ready())
-        return conn;
-    if ((conn = OPENSSL_zalloc(sizeof(*conn))) == NULL)
-        return NULL;
-    if (!SSL_set_ex_data(ssl, ssl_conn_idx, conn)) {
-        OPENSSL_free(conn);
-        return NULL;
-    }
-    return conn;
-}
-
 static struct eg_ctx_state *state_of_ssl(const SSL *ssl)
 {
     struct eg_conn *conn = conn_of(ssl);
@@ -178,23 +154,6 @@ static struct eg_ctx_state *state_of_ssl(const SSL *ssl)
     if (conn != NULL && conn->st != NULL)
         return conn->st;
     return state_of_ctx(SSL_get_SSL_CTX(ssl));
-}
-
-static uintptr_t conn_flags(const SSL *ssl)
-{
-    struct eg_conn *conn = conn_of(ssl);
-
-    return conn != NULL ? conn->flags : 0;
-}
-
-static int set_conn_flags(SSL *ssl, uintptr_t flags)
-{
-    struct eg_conn *conn = conn_need(ssl);
-
-    if (conn == NULL)
-        return 0;
-    conn->flags = flags;
-    return 1;
 }
 
 static void count(struct eg_ctx_state *st, EMSGUARD_COUNTER which)
@@ -349,10 +308,12 @@ static int server_may_resume(struct eg_ctx_state *st, SSL *ssl,
 {
     int ems;
     eg_verdict v;
+    uint64_t fp;
+    struct eg_conn *conn;
 
     if (is_tls13_session(sess))
         return 1;
-    ems = emsguard_session_ems(sess);
+    ems = emsguard_session_ems_fp(sess, &fp);
     v = emsguard_resumption_verdict(&st->policy, EG_ROLE_SERVER, ems);
     if (v != EG_ALLOW) {
         count_refusal(st, v);
@@ -366,8 +327,12 @@ static int server_may_resume(struct eg_ctx_state *st, SSL *ssl,
      * goes out (on_alert_sent), which also covers the internal cache, where
      * no callback sees the session; here we only note where it came from.
      */
-    set_conn_flags(ssl, conn_flags(ssl)
-        | (strcmp(via, "ticket") == 0 ? CONN_VIA_TICKET : CONN_VIA_EXTERNAL));
+    if ((conn = conn_need(ssl)) != NULL) {
+        conn->flags |= strcmp(via, "ticket") == 0 ? CONN_VIA_TICKET : CONN_VIA_EXTERNAL;
+        /* Handshake end notes the session's EMS bit with this fingerprint. */
+        conn->fp_sess = sess;
+        conn->fp = fp;
+    }
     return 1;
 }
 
@@ -589,6 +554,8 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
     const unsigned char *ext;
     size_t len;
     int hello_ems;
+    struct eg_conn *conn;
+    uintptr_t flags;
 
     if (st->app_hello_cb != NULL) {
         int r = st->app_hello_cb(ssl, al, st->app_hello_arg);
@@ -597,18 +564,22 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
             return r;
     }
     hello_ems = SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_extended_master_secret, &ext, &len);
-    set_conn_flags(ssl, (conn_flags(ssl) & ~(uintptr_t)CONN_HELLO_EMS)
-        | CONN_HELLO_SEEN | (hello_ems ? CONN_HELLO_EMS : 0));
+    conn = conn_need(ssl);
+    flags = ((conn != NULL ? conn->flags : 0) & ~(uintptr_t)CONN_HELLO_EMS)
+        | CONN_HELLO_SEEN | (hello_ems ? CONN_HELLO_EMS : 0);
+    if (conn != NULL)
+        conn->flags = flags;
     if (hello_will_be_tls13(ssl))
         return SSL_CLIENT_HELLO_SUCCESS;
     /*
      * A renegotiation must keep the connection's EMS state: libssl refuses
      * only losing it, a ClientHello that adds it is as inconsistent.
      */
-    if ((conn_flags(ssl) & CONN_ESTABLISHED) != 0
-        && !hello_ems != !(conn_flags(ssl) & CONN_ESTABLISHED_EMS)) {
+    if ((flags & CONN_ESTABLISHED) != 0
+        && !hello_ems != !(flags & CONN_ESTABLISHED_EMS)) {
         count(st, EMSGUARD_CNT_ABORTED_INCONSISTENT);
-        set_conn_flags(ssl, conn_flags(ssl) | CONN_ABORT_REPORTED);
+        if (conn != NULL)
+            conn->flags = flags | CONN_ABORT_REPORTED;
         log_event(st, ssl, EG_LEVEL_ERROR, "rejected renegotiation:",
             hello_ems ? "reason=inconsistent (ClientHello adds Extended Master Secret "
                         "to a connection established without it)"
@@ -640,20 +611,24 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
 static int client_cache_expired(const struct eg_ctx_state *st, const SSL_SESSION *sess)
 {
     uint32_t ms;
-    time_t now = time(NULL), born = (time_t)SSL_SESSION_get_time(sess);
+    time_t now, born;
 
     if (!st->policy.set[EG_KEY_CLIENT_CACHE_TIME])
         return 0;
+    now = time(NULL);
+    born = (time_t)SSL_SESSION_get_time(sess);
     ms = st->policy.values[EG_KEY_CLIENT_CACHE_TIME];
     return ms == 0 || now < born || (uint64_t)(now - born) * 1000 >= ms;
 }
 
 /* Client: drop a session the policy forbids offering, before ClientHello. */
-static void filter_offered_session(struct eg_ctx_state *st, SSL *ssl)
+static void filter_offered_session(struct eg_ctx_state *st, SSL *ssl,
+    struct eg_conn *conn)
 {
     SSL_SESSION *sess = SSL_get_session(ssl);
     eg_verdict v;
     int ems;
+    uint64_t fp;
 
     if (sess == NULL || !SSL_in_before(ssl) || !SSL_SESSION_is_resumable(sess))
         return;
@@ -665,11 +640,14 @@ static void filter_offered_session(struct eg_ctx_state *st, SSL *ssl)
     }
     if (is_tls13_session(sess))
         return;
-    ems = emsguard_session_ems(sess);
+    ems = emsguard_session_ems_fp(sess, &fp);
     v = emsguard_resumption_verdict(&st->policy, EG_ROLE_CLIENT, ems);
     if (v == EG_ALLOW) {
-        set_conn_flags(ssl, conn_flags(ssl) | CONN_OFFER_READ
-            | (ems == 1 ? CONN_OFFER_EMS : 0));
+        if (conn != NULL) {
+            conn->flags |= CONN_OFFER_READ | (ems == 1 ? CONN_OFFER_EMS : 0);
+            conn->fp_sess = sess;
+            conn->fp = fp;
+        }
         return;
     }
     count_refusal(st, v);
@@ -677,8 +655,8 @@ static void filter_offered_session(struct eg_ctx_state *st, SSL *ssl)
         "did not offer session, full handshake instead:", reason_text(v),
         "set-session");
     SSL_set_session(ssl, NULL);
-    if (v == EG_REFUSE_NO_EMS)
-        set_conn_flags(ssl, conn_flags(ssl) | CONN_WITHHELD);
+    if (v == EG_REFUSE_NO_EMS && conn != NULL)
+        conn->flags |= CONN_WITHHELD;
 }
 
 static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
@@ -686,10 +664,18 @@ static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
     eg_role role = SSL_is_server(ssl) ? EG_ROLE_SERVER : EG_ROLE_CLIENT;
     struct eg_conn *conn = conn_need(ssl);
 
-    if (conn != NULL && conn->st == NULL)
-        conn->st = st;
-    /* Forget the last handshake, but not that the connection had one. */
-    set_conn_flags(ssl, CONN_IN_HANDSHAKE | (conn_flags(ssl) & CONN_KEPT));
+    /*
+     * Forget the last handshake, but not that the connection had one --
+     * unless this is a new connection on an SSL that SSL_clear() reset.
+     * Without a record (out of memory) the policy still applies below; only
+     * counting and logging lose track of this handshake.
+     */
+    if (conn != NULL) {
+        conn->flags = CONN_IN_HANDSHAKE | (SSL_in_before(ssl) ? 0 : conn->flags & CONN_KEPT);
+        conn->fp_sess = NULL;
+        if (conn->st == NULL)
+            conn->st = st;
+    }
     if (st->schannel_per_ssl
         && !emsguard_schannel_apply(&st->policy, role, NULL, ssl))
         emsguard_log(&st->policy, EG_LEVEL_ERROR,
@@ -698,7 +684,7 @@ static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
     if (!emsguard_role_uses_ems(&st->policy, role))
         SSL_set_options(ssl, SSL_OP_NO_EXTENDED_MASTER_SECRET);
     if (role == EG_ROLE_CLIENT) {
-        filter_offered_session(st, ssl);
+        filter_offered_session(st, ssl, conn);
         /* The knowledge base's advice: a client without EMS drops DHE. */
         if ((SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) != 0
             && st->policy.values[EG_KEY_DISABLE_DHE_WITHOUT_EMS])
@@ -706,15 +692,54 @@ static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
     }
 }
 
-/* The EMS bit of the session a TLS <= 1.2 handshake ended with. */
-static int session_ems_at_end(SSL *ssl, const SSL_SESSION *sess, uintptr_t flags)
+/*
+ * The EMS bit of the session a TLS <= 1.2 handshake ended with; *fp gets
+ * the session's fingerprint when this had to compute it, else 0.
+ */
+static int session_ems_at_end(SSL *ssl, const SSL_SESSION *sess, uintptr_t flags,
+    int server, int resumed, uint64_t *fp)
 {
-    if (SSL_is_server(ssl) && (flags & CONN_HELLO_SEEN))
+    *fp = 0;
+    if (server && (flags & CONN_HELLO_SEEN))
         return (flags & CONN_HELLO_EMS)
             && (SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) == 0;
-    if (!SSL_is_server(ssl) && (flags & CONN_OFFER_READ) && SSL_session_reused(ssl))
+    if (!server && (flags & CONN_OFFER_READ) && resumed)
         return (flags & CONN_OFFER_EMS) != 0;
-    return emsguard_session_ems(sess);
+    return emsguard_session_ems_fp(sess, fp);
+}
+
+/*
+ * The session's later offers and tickets are then answered cheaply.  A
+ * resumed session is noted again: the memo is a small table that full
+ * handshakes keep overwriting, and a session read (not noted) when it was
+ * offered or decrypted would otherwise be read again on every resumption.
+ * The bit is still one libssl vouches for: it completes a resumption only
+ * when the session's EMS matches the hello's (and the server's echo), so a
+ * forged session whose flag disagrees with its secret never gets here.
+ */
+static void note_session_ems(const struct eg_conn *conn, const SSL_SESSION *sess,
+    uintptr_t flags, int server, int resumed, uint64_t fp, int ems)
+{
+    /*
+     * A resumed handshake ends with the very session it looked up at the
+     * offer (client) or in the ticket or application cache (server): libssl
+     * never swaps the session of a resumption.  A full handshake's session
+     * is new, even if it sits where a refused one was.
+     */
+    if (fp == 0 && resumed && conn->fp_sess == sess)
+        fp = conn->fp;
+    if (fp != 0) {
+        emsguard_session_ems_note_fp(fp, ems);
+        return;
+    }
+    /*
+     * Server, resumed from the internal cache: no callback of ours ever
+     * looks that session up (the cache only holds sessions the policy
+     * allows), so there is nothing to speed up.
+     */
+    if (server && resumed && (flags & (CONN_VIA_TICKET | CONN_VIA_EXTERNAL)) == 0)
+        return;
+    emsguard_session_ems_note(sess, ems);
 }
 
 static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
@@ -723,9 +748,13 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
     uintptr_t flags = conn != NULL ? conn->flags : 0;
     SSL_SESSION *sess = SSL_get_session(ssl);
     int tls13 = SSL_version(ssl) == TLS1_3_VERSION;
+    int server = SSL_is_server(ssl), resumed;
     int ems;
 
-    /* TLS 1.3 post-handshake messages report "done" without a start. */
+    /*
+     * TLS 1.3 post-handshake messages report "done" without a start; and
+     * without a record (out of memory at the start) there is nothing to end.
+     */
     if ((flags & CONN_IN_HANDSHAKE) == 0)
         return;
     /*
@@ -733,7 +762,7 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
      * finished handshake but clears the renegotiate flag only before a real
      * handshake's "done"; the real one is still to come.
      */
-    if (SSL_is_server(ssl) && SSL_renegotiate_pending(ssl))
+    if (server && SSL_renegotiate_pending(ssl))
         return;
     /*
      * A refused renegotiation (no_renegotiation warning) is also reported as
@@ -745,34 +774,26 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
 
         SSL_get_finished(ssl, fin, sizeof(fin));
         memcpy(&tag, fin, sizeof(tag));
-        if ((flags & CONN_ESTABLISHED) && conn != NULL && tag == conn->finished_tag) {
-            set_conn_flags(ssl, flags & ~(uintptr_t)CONN_IN_HANDSHAKE);
+        if ((flags & CONN_ESTABLISHED) && tag == conn->finished_tag) {
+            conn->flags = flags & ~(uintptr_t)CONN_IN_HANDSHAKE;
             return;
         }
-        if (conn != NULL)
-            conn->finished_tag = tag;
+        conn->finished_tag = tag;
     }
     flags &= ~(uintptr_t)(CONN_IN_HANDSHAKE | CONN_KEPT);
-    if ((flags & CONN_WITHHELD) && conn != NULL)
+    resumed = SSL_session_reused(ssl);
+    if (flags & CONN_WITHHELD)
         conn->bytes_at_done = SSL_get_rbio(ssl) != NULL ? BIO_number_read(SSL_get_rbio(ssl)) : 0;
     ems = 1;
     if (sess != NULL && !tls13) {
-        ems = session_ems_at_end(ssl, sess, flags);
-        /*
-         * The session's later offers and tickets are then answered cheaply.
-         * A resumed session is noted again: the memo is a small table that
-         * full handshakes keep overwriting, and a session read (not noted)
-         * when it was offered or decrypted would otherwise be read again on
-         * every resumption.  The bit is still one libssl vouches for: it
-         * completes a resumption only when the session's EMS matches the
-         * hello's (and the server's echo), so a forged session whose flag
-         * disagrees with its secret never gets here.
-         */
-        emsguard_session_ems_note(sess, ems);
+        uint64_t fp;
+
+        ems = session_ems_at_end(ssl, sess, flags, server, resumed, &fp);
+        note_session_ems(conn, sess, flags, server, resumed, fp, ems);
     }
-    set_conn_flags(ssl, flags | CONN_DONE
-        | (tls13 ? 0 : CONN_ESTABLISHED | (ems == 1 ? CONN_ESTABLISHED_EMS : 0)));
-    if (!SSL_session_reused(ssl)) {
+    conn->flags = flags | CONN_DONE
+        | (tls13 ? 0 : CONN_ESTABLISHED | (ems == 1 ? CONN_ESTABLISHED_EMS : 0));
+    if (!resumed) {
         count(st, EMSGUARD_CNT_FULL_HANDSHAKES);
         if (ems == 0)
             count(st, EMSGUARD_CNT_FULL_WITHOUT_EMS);
@@ -782,14 +803,14 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
     /* Unreadable here (e.g. out of memory) is not evidence of a bypass. */
     if (!tls13 && ems >= 0
         && emsguard_resumption_verdict(&st->policy,
-               SSL_is_server(ssl) ? EG_ROLE_SERVER : EG_ROLE_CLIENT, ems)
+               server ? EG_ROLE_SERVER : EG_ROLE_CLIENT, ems)
             != EG_ALLOW) {
         /* A path we do not hook (e.g. SSL_CTX_add_session by the app). */
         count(st, EMSGUARD_CNT_POLICY_BYPASSED);
         log_event(st, ssl, EG_LEVEL_ERROR, "resumed a session the policy forbids:",
             "reason=bypass (session reached libssl outside emsguard's hooks)",
             "unknown");
-        if (SSL_is_server(ssl))
+        if (server)
             SSL_CTX_remove_session(st->ctx, sess);
     }
 }
@@ -801,7 +822,8 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
  */
 static void on_alert_sent(struct eg_ctx_state *st, SSL *ssl, int alert)
 {
-    uintptr_t flags = conn_flags(ssl);
+    struct eg_conn *conn = conn_of(ssl);
+    uintptr_t flags = conn != NULL ? conn->flags : 0;
     unsigned long err = ERR_peek_last_error();
     const char *via;
 
@@ -810,7 +832,8 @@ static void on_alert_sent(struct eg_ctx_state *st, SSL *ssl, int alert)
         || ERR_GET_LIB(err) != ERR_LIB_SSL
         || ERR_GET_REASON(err) != SSL_R_INCONSISTENT_EXTMS)
         return;
-    set_conn_flags(ssl, flags | CONN_ABORT_REPORTED);
+    if (conn != NULL)
+        conn->flags = flags | CONN_ABORT_REPORTED;
     via = (flags & CONN_VIA_TICKET) ? "ticket"
         : (flags & CONN_VIA_EXTERNAL) ? "external-cache" : "session-cache";
     count(st, EMSGUARD_CNT_ABORTED_INCONSISTENT);
@@ -818,24 +841,6 @@ static void on_alert_sent(struct eg_ctx_state *st, SSL *ssl, int alert)
         "reason=inconsistent (EMS session offered in a ClientHello without "
         "Extended Master Secret, RFC 7627 section 5.3)",
         via);
-}
-
-/* SSL_dup() of a fresh SSL: the copy gets its own record. */
-static int on_ssl_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from,
-    void **from_d, int idx, long argl, void *argp)
-{
-    struct eg_conn *conn = *from_d;
-
-    (void)to;
-    (void)from;
-    (void)idx;
-    (void)argl;
-    (void)argp;
-    if (conn == NULL)
-        return 1;
-    if ((*from_d = OPENSSL_memdup(conn, sizeof(*conn))) == NULL)
-        return 0;
-    return 1;
 }
 
 /*
@@ -847,21 +852,12 @@ static int on_ssl_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from,
  * Not when this side sent close_notify first: then the application ended
  * the connection (a health check, a handshake-only client), not the peer.
  */
-static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
-    long argl, void *argp)
+void emsguard_conn_retire(SSL *ssl, struct eg_conn *conn)
 {
-    SSL *ssl = parent;
-    struct eg_conn *conn = ptr;
     struct eg_ctx_state *st;
     uint64_t now;
     char peer[80];
 
-    (void)ad;
-    (void)idx;
-    (void)argl;
-    (void)argp;
-    if (conn == NULL)
-        return;
     if ((conn->flags & (CONN_WITHHELD | CONN_DONE | CONN_CLOSED_FIRST))
             == (CONN_WITHHELD | CONN_DONE)
         && ssl != NULL && SSL_get_rbio(ssl) != NULL
@@ -876,7 +872,6 @@ static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
             "requires session reuse (e.g. FTPS require_ssl_reuse); enable Extended "
             "Master Secret on the peer", peer);
     }
-    OPENSSL_free(conn);
 }
 
 /* Security callback: the application's (or OpenSSL's) first, then ours. */
@@ -930,10 +925,11 @@ static atomic_int app_info_cb_seen;
 /* Client: remember that this side ended a connection whose session it withheld. */
 static void on_close_notify_sent(SSL *ssl)
 {
-    uintptr_t flags = conn_flags(ssl);
+    struct eg_conn *conn = conn_of(ssl);
 
-    if ((flags & CONN_WITHHELD) && !(SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN))
-        set_conn_flags(ssl, flags | CONN_CLOSED_FIRST);
+    if (conn != NULL && (conn->flags & CONN_WITHHELD)
+        && !(SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN))
+        conn->flags |= CONN_CLOSED_FIRST;
 }
 
 static void note_app_info_cb(info_fn cb)
@@ -968,6 +964,9 @@ static __attribute__((noinline)) void info_event(const SSL *cssl, int where, int
         else if ((ret & 0xff) == SSL_AD_CLOSE_NOTIFY)
             on_close_notify_sent(ssl);
     }
+    /* Until an application callback is chained anywhere, none is here. */
+    if (!atomic_load_explicit(&app_info_cb_seen, memory_order_relaxed))
+        return;
     /* libssl calls a per-SSL info callback instead of the ctx's, not both. */
     if (SSL_get_info_callback(ssl) == info_cb
         && (conn = conn_of(ssl)) != NULL && (app_cb = conn->app_info_cb) != NULL)
@@ -1136,6 +1135,7 @@ int EMSGUARD_enable_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *policy)
         st->app_verify_cb = SSL_CTX_get_verify_callback(ctx);
         SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), verify_cb);
     }
+    emsguard_ctx_state_publish(ctx, st);
     flush_internal_cache(ctx);
     emsguard_policy_log_weakenings(&st->policy, "SSL_CTX policy");
     return 1;
@@ -1256,7 +1256,8 @@ int EMSGUARD_set_info_callback(SSL *ssl, info_fn cb)
     if (enabled_state(SSL_get_SSL_CTX(ssl), "EMSGUARD_set_info_callback") == NULL)
         return 0;
     note_app_info_cb(cb);
-    if ((conn = conn_need(ssl)) == NULL) {
+    /* A record SSL_dup() copies: see emsguard_conn_get_durable(). */
+    if (!indices_ready() || (conn = emsguard_conn_get_durable(ssl)) == NULL) {
         emsguard_raise(ERR_R_MALLOC_FAILURE, "EMSGUARD_set_info_callback: cannot store the callback");
         return 0;
     }

@@ -5,6 +5,7 @@
  * the session code remembers which master secrets were made with EMS.
  */
 #include <endian.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <openssl/crypto.h>
@@ -14,10 +15,13 @@
 static unsigned char fp_key[16];
 static CRYPTO_ONCE fp_once = CRYPTO_ONCE_STATIC_INIT;
 static int fp_ready;
+/* Set after fp_init() succeeded: then the once-lock is skipped. */
+static atomic_int fp_key_set;
 
 static void fp_init(void)
 {
     fp_ready = RAND_bytes(fp_key, sizeof(fp_key)) == 1;
+    atomic_store_explicit(&fp_key_set, fp_ready, memory_order_release);
 }
 
 static uint64_t rotl(uint64_t x, int b)
@@ -62,8 +66,12 @@ static uint64_t siphash24(const unsigned char key[16], const unsigned char *in,
     memcpy(tail, in + i, len - i);
     tail[7] = (unsigned char)len;
     m = load_le64(tail);
-    /* The last block is the only copy of the secret that lives in memory. */
-    OPENSSL_cleanse(tail, sizeof(tail));
+    /*
+     * The last block is the only copy of the secret that lives in memory,
+     * when it holds any of it (a 48-byte master secret leaves it empty).
+     */
+    if (len > i)
+        OPENSSL_cleanse(tail, sizeof(tail));
     v3 ^= m;
     SIPROUND(v0, v1, v2, v3);
     SIPROUND(v0, v1, v2, v3);
@@ -77,8 +85,8 @@ static uint64_t siphash24(const unsigned char key[16], const unsigned char *in,
 /* 0 means "no fingerprint" (the RNG failed); real ones are never 0. */
 uint64_t emsguard_fingerprint(const unsigned char *secret, size_t len)
 {
-    CRYPTO_THREAD_run_once(&fp_once, fp_init);
-    if (!fp_ready)
+    if (!atomic_load_explicit(&fp_key_set, memory_order_acquire)
+        && (!CRYPTO_THREAD_run_once(&fp_once, fp_init) || !fp_ready))
         return 0;
     return siphash24(fp_key, secret, len) | 1;
 }

@@ -267,6 +267,49 @@ int emsguard_session_ems(const SSL_SESSION *sess);
  */
 void emsguard_session_ems_note(const SSL_SESSION *sess, int ems);
 
+/*
+ * The same, also giving the fingerprint of the session's master secret in
+ * *fp (0 if none), so that a later emsguard_session_ems_note_fp() for the
+ * same session need not compute it again.
+ */
+int emsguard_session_ems_fp(const SSL_SESSION *sess, uint64_t *fp);
+/* emsguard_session_ems_note() with the fingerprint already known. */
+void emsguard_session_ems_note_fp(uint64_t fp, int ems);
+
+/* ---- records.c -------------------------------------------------------- */
+typedef void (*emsguard_info_fn)(const SSL *, int, int);
+struct eg_ctx_state;
+/* What emsguard keeps per connection (ctx_hooks.c uses it, CONN_* flags). */
+struct eg_conn {
+    struct eg_ctx_state *st; /* the state that saw the handshake start */
+    uintptr_t flags; /* CONN_* */
+    emsguard_info_fn app_info_cb; /* the application's per-SSL info callback */
+    uint64_t bytes_at_done; /* bytes read when the handshake ended */
+    uintptr_t finished_tag; /* 8 bytes of the last Finished sent */
+    /* The session whose EMS bit this handshake looked up, and its fingerprint. */
+    const SSL_SESSION *fp_sess;
+    uint64_t fp;
+};
+/*
+ * The policy state of |ctx|: from the table if it is there, else from
+ * |ctx|'s ex_data at |ex_data_idx| (where it always is as well).
+ */
+struct eg_ctx_state *emsguard_ctx_state_find(const SSL_CTX *ctx, int ex_data_idx);
+/* Lists |st| (already in |ctx|'s ex_data) in the table, when a slot is free. */
+void emsguard_ctx_state_publish(const SSL_CTX *ctx, struct eg_ctx_state *st);
+/* Takes |ctx|'s state out of the table: |ctx| is being freed. */
+void emsguard_ctx_state_withdraw(const SSL_CTX *ctx);
+/* Registers the SSL ex_data index whose callbacks free records; 1 or 0. */
+int emsguard_conn_register(void);
+/* |ssl|'s record, or NULL if it has none. */
+struct eg_conn *emsguard_conn_find(const SSL *ssl);
+/* |ssl|'s record, made (zeroed) if it has none; NULL only out of memory. */
+struct eg_conn *emsguard_conn_get(SSL *ssl);
+/* The same, for a record that SSL_dup() must copy. */
+struct eg_conn *emsguard_conn_get_durable(SSL *ssl);
+/* Defined by ctx_hooks.c: |ssl| is being freed, |conn| goes with it. */
+void emsguard_conn_retire(SSL *ssl, struct eg_conn *conn);
+
 /* ---- fingerprint.c ----------------------------------------------------- */
 /* A keyed 64-bit fingerprint of |secret|; 0 (only) if the RNG failed. */
 uint64_t emsguard_fingerprint(const unsigned char *secret, size_t len);

@@ -155,13 +155,19 @@ void emsguard_session_ems_note(const SSL_SESSION *sess, int ems)
         memo_store(master_secret_fp(sess), ems);
 }
 
-int emsguard_session_ems(const SSL_SESSION *sess)
+void emsguard_session_ems_note_fp(uint64_t fp, int ems)
+{
+    memo_store(fp & ~(uint64_t)(MEMO_USED | MEMO_EMS), ems);
+}
+
+int emsguard_session_ems_fp(const SSL_SESSION *sess, uint64_t *fp_out)
 {
     uint64_t fp, entry;
 
+    *fp_out = 0;
     if (sess == NULL)
         return -1;
-    fp = master_secret_fp(sess);
+    *fp_out = fp = master_secret_fp(sess);
     if (fp != 0) {
         entry = atomic_load_explicit(memo_slot(fp), memory_order_relaxed);
         if ((entry & MEMO_USED) && (entry & ~(uint64_t)(MEMO_USED | MEMO_EMS)) == fp)
@@ -169,6 +175,13 @@ int emsguard_session_ems(const SSL_SESSION *sess)
     }
     /* Not remembered: see the memo's comment. */
     return read_session_ems(sess);
+}
+
+int emsguard_session_ems(const SSL_SESSION *sess)
+{
+    uint64_t fp;
+
+    return emsguard_session_ems_fp(sess, &fp);
 }
 
 int EMSGUARD_SESSION_has_ems(const SSL_SESSION *sess, int *has_ems)

@@ -699,6 +699,128 @@ START_TEST(test_per_ssl_info_callback_survives_dup)
 }
 END_TEST
 
+/*
+ * More connections open at once than emsguard's table of per-connection
+ * records has slots (1024): the rest keep theirs in ex_data.  Every
+ * handshake must still be seen from start to end on both sides, which the
+ * counters only show if each connection found its own record each time.
+ */
+START_TEST(test_more_open_connections_than_slots)
+{
+    enum { PAIRS = 700 }; /* 1400 SSLs */
+    SSL_CTX *pctx = policy_server(HS_MECH_SESSION_ID, 0), *cctx = policy_client(0);
+    SSL **ssl = calloc(2 * PAIRS, sizeof(*ssl));
+    int i;
+
+    ck_assert_ptr_nonnull(ssl);
+    for (i = 0; i < PAIRS; i++) {
+        ck_assert_ptr_nonnull(ssl[2 * i] = SSL_new(cctx));
+        ck_assert_ptr_nonnull(ssl[2 * i + 1] = SSL_new(pctx));
+        ck_assert_msg(hs_connect(ssl[2 * i], ssl[2 * i + 1]) == 1, "pair %d", i);
+    }
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), PAIRS);
+    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_FULL_HANDSHAKES), PAIRS);
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_WITHOUT_EMS), 0);
+    for (i = 0; i < 2 * PAIRS; i++)
+        SSL_free(ssl[i]);
+    free(ssl);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(pctx);
+}
+END_TEST
+
+/*
+ * A freed connection's record goes with it.  malloc hands the next SSL the
+ * same address again and again; a record left behind would give the new
+ * connection the last one's EMS state, and a ClientHello that differs from
+ * it would be rejected as an inconsistent renegotiation.
+ */
+START_TEST(test_freed_connection_leaves_no_state)
+{
+    SSL_CTX *pctx = policy_server(HS_MECH_SESSION_ID, 0);
+    SSL_CTX *ems_client = client(0), *legacy = client(HS_NO_EMS);
+    int i;
+
+    for (i = 0; i < 64; i++) {
+        SSL *sssl = SSL_new(pctx), *cssl = SSL_new(i % 2 ? legacy : ems_client);
+
+        ck_assert_ptr_nonnull(sssl);
+        ck_assert_ptr_nonnull(cssl);
+        ck_assert_msg(hs_connect(cssl, sssl) == 1, "connection %d (%s)", i,
+            i % 2 ? "legacy" : "EMS");
+        SSL_free(cssl);
+        SSL_free(sssl);
+    }
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 64);
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_ABORTED_INCONSISTENT), 0);
+    SSL_CTX_free(legacy);
+    SSL_CTX_free(ems_client);
+    SSL_CTX_free(pctx);
+}
+END_TEST
+
+/*
+ * SSL_clear() makes an SSL ready for a new connection; its first handshake
+ * is not a renegotiation of the last one, whatever that one's EMS state.
+ */
+START_TEST(test_ssl_clear_starts_a_new_connection)
+{
+    SSL_CTX *pctx = policy_server(HS_MECH_SESSION_ID, 0);
+    SSL_CTX *ems_client = client(0), *legacy = client(HS_NO_EMS);
+    SSL *sssl = SSL_new(pctx), *cssl;
+
+    ck_assert_ptr_nonnull(sssl);
+    ck_assert_ptr_nonnull(cssl = SSL_new(ems_client));
+    ck_assert_int_eq(hs_connect(cssl, sssl), 1);
+    SSL_free(cssl);
+    ck_assert_int_eq(SSL_clear(sssl), 1);
+    ck_assert_ptr_nonnull(cssl = SSL_new(legacy));
+    ck_assert_msg(hs_connect(cssl, sssl) == 1, "legacy client after SSL_clear refused");
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_ABORTED_INCONSISTENT), 0);
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 2);
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_WITHOUT_EMS), 1);
+    SSL_free(cssl);
+    SSL_free(sssl);
+    SSL_CTX_free(legacy);
+    SSL_CTX_free(ems_client);
+    SSL_CTX_free(pctx);
+}
+END_TEST
+
+/*
+ * More SSL_CTXs with a policy than the table of ctx states has slots (64):
+ * the rest are found through ex_data.  Then all are freed and as many made
+ * again, which only works if freeing a ctx gave its slot back.
+ */
+START_TEST(test_more_policy_ctxs_than_slots)
+{
+    enum { CTXS = 80 };
+    SSL_CTX *ctx[CTXS], *cctx = client(0);
+    int round, i;
+
+    for (round = 0; round < 2; round++) {
+        for (i = 0; i < CTXS; i++) {
+            SSL *sssl, *cssl;
+
+            ctx[i] = policy_server(HS_MECH_SESSION_ID, 0);
+            ck_assert_ptr_nonnull(sssl = SSL_new(ctx[i]));
+            ck_assert_ptr_nonnull(cssl = SSL_new(cctx));
+            ck_assert_msg(hs_connect(cssl, sssl) == 1, "round %d ctx %d", round, i);
+            SSL_free(cssl);
+            SSL_free(sssl);
+        }
+        for (i = 0; i < CTXS; i++) {
+            ck_assert_int_eq(EMSGUARD_CTX_is_enabled(ctx[i]), 1);
+            ck_assert_msg(counter(ctx[i], EMSGUARD_CNT_FULL_HANDSHAKES) == 1,
+                "round %d ctx %d counted another ctx's handshake", round, i);
+        }
+        for (i = 0; i < CTXS; i++)
+            SSL_CTX_free(ctx[i]);
+    }
+    SSL_CTX_free(cctx);
+}
+END_TEST
+
 /* The same callbacks set after EMSGUARD_enable, through emsguard's setters. */
 START_TEST(test_chain_callbacks_set_after)
 {
@@ -1220,6 +1342,10 @@ static Suite *handshake_suite(void)
     tcase_add_test(tc, test_chain_callbacks_set_before);
     tcase_add_test(tc, test_chain_callbacks_set_after);
     tcase_add_test(tc, test_per_ssl_info_callback_survives_dup);
+    tcase_add_test(tc, test_more_open_connections_than_slots);
+    tcase_add_test(tc, test_more_policy_ctxs_than_slots);
+    tcase_add_test(tc, test_freed_connection_leaves_no_state);
+    tcase_add_test(tc, test_ssl_clear_starts_a_new_connection);
     tcase_add_test(tc, test_chain_ticket_callbacks);
     tcase_add_test(tc, test_setters_need_policy);
     tcase_add_test(tc, test_enable_twice);
