@@ -680,7 +680,7 @@ static void print_header(const struct options *o)
            "EventLogging 0, both ends); guard-audit (TLS1-PRF guard, Require=0); "
            "guard-enforce (Require=1)\n");
     if (o->children)
-        printf("variants, in child processes started once, interleaved in the same slices: "
+        printf("variants, in child processes started anew each round, interleaved in the same slices: "
                "stock-child (the baseline of the next two); "
                "preload (LD_PRELOAD libemsguard-preload.so, "
                "EventLogging 0); all (preload + provider policy via EMSGUARD_enable_ex + "
@@ -762,6 +762,8 @@ int main(int argc, char **argv)
     single.clock_name = o.wall ? "wall" : "thread-cpu";
     threaded.clock_name = o.wall ? "wall" : "process-cpu";
     for (round = 0; round < o.rounds; round++) {
+        if (o.children && round > 0)
+            bench_children_restart(&o);
         run_round(st, o.children ? VAR_COUNT : VAR_IN_PROCESS, &o, round, &single, &threaded);
         fprintf(stderr, "  round %d/%d done\n", round + 1, o.rounds);
     }

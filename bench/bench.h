@@ -178,10 +178,12 @@ void bench_check_guard_used(struct setup *st);
 
 /*
  * child.c: the child-process variants (VAR_CHILD_STOCK and after), started
- * once and then driven batch by batch like the in-process ones.
+ * anew for every round and driven batch by batch like the in-process ones.
  */
 int bench_child_main(const struct options *o);
 void bench_children_start(const struct options *o, const char *module, const char *keys);
+/* Replaces the children by new processes: one draw of process layout per round. */
+void bench_children_restart(const struct options *o);
 void bench_child_batch(int variant, int threads, int suite, int mode, int n,
     struct bench_cell *cell);
 void bench_children_stop(void);

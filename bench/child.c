@@ -3,12 +3,19 @@
  *
  * libemsguard-preload.so acts only when LD_PRELOADed at process start, so
  * the preload route cannot run next to stock in one process.  The benchmark
- * starts three children of itself that live for the whole run: a stock
- * child (the baseline of the other two, so a ratio compares like with
- * like), a preload child and an "all" child.  Each builds its ctxs once and
- * then runs batches on command, so the parent interleaves them slice by
- * slice with its in-process variants (A B C D ... A B C D).  Protocol, one
- * line each way, over the child's stdin and stdout:
+ * starts three children of itself: a stock child (the baseline of the other
+ * two, so a ratio compares like with like), a preload child and an "all"
+ * child.  Each builds its ctxs once and then runs batches on command, so the
+ * parent interleaves them slice by slice with its in-process variants
+ * (A B C D ... A B C D).
+ *
+ * A new set of children is started for every round.  Two identical stock
+ * children differ by up to 2 % in handshake rate for a whole run (where
+ * the loader, the heap and the stack happen to put things); with one set
+ * per run, every round of a run shares that one draw.  Per round, the
+ * median over the rounds is a median over that many process instances.
+ *
+ * Protocol, one line each way, over the child's stdin and stdout:
  *
  *   parent: run <threads> <suite> <mode> <handshakes>     child: cell <handshakes> <seconds>
  *   parent: quit                                          child exits 0
@@ -205,15 +212,45 @@ static void start_child(const struct options *o, int v)
         child_failed(v, "did not start (see its error above)");
 }
 
-void bench_children_start(const struct options *o, const char *module, const char *keys)
+static void start_children(const struct options *o)
 {
     int k;
 
+    for (k = 0; k < CHILD_COUNT; k++)
+        start_child(o, child_variants[k]);
+}
+
+static void stop_children(void)
+{
+    int k, status;
+
+    for (k = 0; k < CHILD_COUNT; k++) {
+        int v = child_variants[k];
+
+        if (children.proc[v].to == NULL)
+            continue;
+        fprintf(children.proc[v].to, "quit\n");
+        fclose(children.proc[v].to);
+        fclose(children.proc[v].from);
+        children.proc[v].to = children.proc[v].from = NULL;
+        if (waitpid(children.proc[v].pid, &status, 0) != children.proc[v].pid
+            || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            child_failed(v, "did not exit cleanly");
+    }
+}
+
+void bench_children_start(const struct options *o, const char *module, const char *keys)
+{
     children_init(module, keys);
     /* A child that dies must show up as an error here, not kill us. */
     signal(SIGPIPE, SIG_IGN);
-    for (k = 0; k < CHILD_COUNT; k++)
-        start_child(o, child_variants[k]);
+    start_children(o);
+}
+
+void bench_children_restart(const struct options *o)
+{
+    stop_children();
+    start_children(o);
 }
 
 void bench_child_batch(int v, int threads, int s, int m, int n, struct bench_cell *cell)
@@ -233,19 +270,6 @@ void bench_child_batch(int v, int threads, int s, int m, int n, struct bench_cel
 
 void bench_children_stop(void)
 {
-    int k, status;
-
-    for (k = 0; k < CHILD_COUNT; k++) {
-        int v = child_variants[k];
-
-        if (children.proc[v].to == NULL)
-            continue;
-        fprintf(children.proc[v].to, "quit\n");
-        fclose(children.proc[v].to);
-        fclose(children.proc[v].from);
-        if (waitpid(children.proc[v].pid, &status, 0) != children.proc[v].pid
-            || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-            child_failed(v, "did not exit cleanly");
-    }
+    stop_children();
     remove_configs();
 }
