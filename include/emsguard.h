@@ -289,7 +289,8 @@ int EMSGUARD_POLICY_print(BIO *out, const EMSGUARD_POLICY *policy,
  * before EMSGUARD_enable() is replaced):
  *  - a renegotiation ClientHello that adds or drops EMS relative to the
  *    connection's established handshake is rejected with handshake_failure
- *    (counted as aborted_inconsistent);
+ *    (counted as aborted_inconsistent).  An SSL reset with SSL_clear() for
+ *    a new connection starts without an established handshake;
  *  - DisableDHEWithoutExtendedMasterSecret=1 (default): for a ClientHello
  *    without EMS, TLS_DHE_* suites are taken out of that connection's list
  *    when the client shares another suite the server's key can use.  A
