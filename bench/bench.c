@@ -633,7 +633,7 @@ static void run_cell(struct setup *st, int count, const struct options *o, int s
             struct bench_cell *cell = &r->cell[s][m][v][round], slice = { 0, 0, 0 };
 
             if (v >= VAR_CHILD_STOCK)
-                bench_child_batch(v, threads, s, m, n, &slice);
+                bench_child_batch(v, c, threads, s, m, n, &slice);
             else if (threads == 0)
                 bench_time_batch(st[v].server[s][m], st[v].client[s], st[v].offer[s][m], n,
                     &slice);
@@ -680,11 +680,13 @@ static void print_header(const struct options *o)
            "EventLogging 0, both ends); guard-audit (TLS1-PRF guard, Require=0); "
            "guard-enforce (Require=1)\n");
     if (o->children)
-        printf("variants, in child processes started anew each round, interleaved in the same slices: "
+        printf("variants, in child processes (%d copies each, taking turns by slice; all started "
+               "anew each round), interleaved in the same slices: "
                "stock-child (the baseline of the next two); "
                "preload (LD_PRELOAD libemsguard-preload.so, "
                "EventLogging 0); all (preload + provider policy via EMSGUARD_enable_ex + "
-               "guard with Require=1, same policy values)\n");
+               "guard with Require=1, same policy values)\n",
+            CHILD_COPIES);
     else
         printf("child-process variants (stock-child, preload, all): skipped (--no-children)\n");
 }

@@ -9,11 +9,14 @@
  * parent interleaves them slice by slice with its in-process variants
  * (A B C D ... A B C D).
  *
- * A new set of children is started for every round.  Two identical stock
- * children differ by up to 2 % in handshake rate for a whole run (where
- * the loader, the heap and the stack happen to put things); with one set
- * per run, every round of a run shares that one draw.  Per round, the
- * median over the rounds is a median over that many process instances.
+ * Two identical stock children, started together and interleaved, differ
+ * by up to 2 % in handshake rate for as long as they live (where the
+ * loader, the heap and the physical pages happen to put things), while
+ * their fastest slices agree within about 0.5 %.  So each variant runs in
+ * CHILD_COPIES processes, its slices taking turns between them, and all
+ * are replaced by new ones every round: a round's fastest slice is the
+ * best of several process draws, for the baseline and the variants alike,
+ * and the median over the rounds covers rounds x CHILD_COPIES processes.
  *
  * Protocol, one line each way, over the child's stdin and stdout:
  *
@@ -45,7 +48,7 @@ static struct {
     struct {
         pid_t pid;
         FILE *to, *from;
-    } proc[VAR_COUNT];
+    } proc[VAR_COUNT][CHILD_COPIES];
 } children;
 
 /* ---- in the child ----------------------------------------------------------------- */
@@ -184,7 +187,7 @@ static void child_failed(int v, const char *what)
     exit(2);
 }
 
-static void start_child(const struct options *o, int v)
+static void start_child(const struct options *o, int v, int copy)
 {
     int in[2], out[2];
     char line[64];
@@ -204,39 +207,42 @@ static void start_child(const struct options *o, int v)
     }
     close(in[0]);
     close(out[1]);
-    children.proc[v].pid = pid;
-    if ((children.proc[v].to = fdopen(in[1], "w")) == NULL
-        || (children.proc[v].from = fdopen(out[0], "r")) == NULL)
+    children.proc[v][copy].pid = pid;
+    if ((children.proc[v][copy].to = fdopen(in[1], "w")) == NULL
+        || (children.proc[v][copy].from = fdopen(out[0], "r")) == NULL)
         bench_fail("cannot talk to a child process");
-    if (fgets(line, sizeof(line), children.proc[v].from) == NULL || strcmp(line, "ready\n") != 0)
+    if (fgets(line, sizeof(line), children.proc[v][copy].from) == NULL
+        || strcmp(line, "ready\n") != 0)
         child_failed(v, "did not start (see its error above)");
 }
 
 static void start_children(const struct options *o)
 {
-    int k;
+    int k, copy;
 
-    for (k = 0; k < CHILD_COUNT; k++)
-        start_child(o, child_variants[k]);
+    for (copy = 0; copy < CHILD_COPIES; copy++)
+        for (k = 0; k < CHILD_COUNT; k++)
+            start_child(o, child_variants[k], copy);
 }
 
 static void stop_children(void)
 {
-    int k, status;
+    int k, copy, status;
 
-    for (k = 0; k < CHILD_COUNT; k++) {
-        int v = child_variants[k];
+    for (copy = 0; copy < CHILD_COPIES; copy++)
+        for (k = 0; k < CHILD_COUNT; k++) {
+            int v = child_variants[k];
 
-        if (children.proc[v].to == NULL)
-            continue;
-        fprintf(children.proc[v].to, "quit\n");
-        fclose(children.proc[v].to);
-        fclose(children.proc[v].from);
-        children.proc[v].to = children.proc[v].from = NULL;
-        if (waitpid(children.proc[v].pid, &status, 0) != children.proc[v].pid
-            || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-            child_failed(v, "did not exit cleanly");
-    }
+            if (children.proc[v][copy].to == NULL)
+                continue;
+            fprintf(children.proc[v][copy].to, "quit\n");
+            fclose(children.proc[v][copy].to);
+            fclose(children.proc[v][copy].from);
+            children.proc[v][copy].to = children.proc[v][copy].from = NULL;
+            if (waitpid(children.proc[v][copy].pid, &status, 0) != children.proc[v][copy].pid
+                || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                child_failed(v, "did not exit cleanly");
+        }
 }
 
 void bench_children_start(const struct options *o, const char *module, const char *keys)
@@ -253,15 +259,17 @@ void bench_children_restart(const struct options *o)
     start_children(o);
 }
 
-void bench_child_batch(int v, int threads, int s, int m, int n, struct bench_cell *cell)
+void bench_child_batch(int v, int slice, int threads, int s, int m, int n,
+    struct bench_cell *cell)
 {
     char line[128];
     long hs, want = threads > 0 ? n / threads * threads : n;
     double sec;
+    int copy = slice % CHILD_COPIES;
 
-    if (fprintf(children.proc[v].to, "run %d %d %d %d\n", threads, s, m, n) < 0
-        || fflush(children.proc[v].to) != 0
-        || fgets(line, sizeof(line), children.proc[v].from) == NULL
+    if (fprintf(children.proc[v][copy].to, "run %d %d %d %d\n", threads, s, m, n) < 0
+        || fflush(children.proc[v][copy].to) != 0
+        || fgets(line, sizeof(line), children.proc[v][copy].from) == NULL
         || sscanf(line, "cell %ld %lf", &hs, &sec) != 2 || hs != want)
         child_failed(v, "failed a batch");
     cell->handshakes += hs;
