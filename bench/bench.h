@@ -50,6 +50,7 @@ struct bench_cell {
 struct bench_results {
     int rounds;
     int threads;
+    int calibrate; /* preload and all ran stock: ratios are noise, nothing gates */
     const char *clock_name; /* "thread-cpu" or "wall" */
     struct bench_cell cell[SUITE_COUNT][MODE_COUNT][VAR_COUNT][BENCH_MAX_ROUNDS];
 };
@@ -107,8 +108,14 @@ struct options {
     int chunks; /* interleaving slices per round and cell */
     int n_full, n_resumed; /* handshakes per variant, per round */
     int threads; /* threads of the multi-threaded run (0: none) */
+    int threaded_rounds; /* rounds that also run it, spread over the run */
     int wall; /* single thread: CLOCK_MONOTONIC instead of thread CPU time */
     int memory, scaling, capacity, children;
+    /*
+     * --calibrate: the preload and "all" children run without emsguard, as
+     * stock children, so their ratios show the noise of the measurement.
+     */
+    int calibrate;
     int mem_sessions;
     int scaling_max; /* largest cache size tried */
     const char *csv, *svg;

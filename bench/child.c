@@ -18,6 +18,8 @@
  * best of several process draws, for the baseline and the variants alike,
  * and the median over the rounds covers rounds x CHILD_COPIES processes.
  *
+ * Each child also starts from a random heap history (randomize_heap()).
+ *
  * Protocol, one line each way, over the child's stdin and stdout:
  *
  *   parent: run <threads> <suite> <mode> <handshakes>     child: cell <handshakes> <seconds>
@@ -30,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
@@ -53,6 +56,38 @@ static struct {
 
 /* ---- in the child ----------------------------------------------------------------- */
 
+/*
+ * A random heap history for this process.  Which of a handshake's mallocs
+ * hit glibc's per-thread cache and which take its slower paths depends on
+ * everything the process allocated before, and without this that history
+ * was the same in every process of a variant: one draw per variant for the
+ * whole run.  Under callgrind the history alone moved a stock child by
+ * 0.5 % per RSA resumption (4 seeds), the size of what is measured.  New
+ * processes every round redraw the address-space layout; this redraws the
+ * heap: a random number of blocks of random sizes, about half freed again,
+ * before OpenSSL allocates anything.  EMSGUARD_BENCH_HEAP_SEED=N repeats a
+ * draw (e.g. under callgrind).
+ */
+static void randomize_heap(void)
+{
+    static void *kept[256]; /* still reachable at exit: not a leak */
+    const char *fixed = getenv("EMSGUARD_BENCH_HEAP_SEED");
+    unsigned int seed, i, n;
+
+    if (fixed != NULL)
+        seed = (unsigned int)strtoul(fixed, NULL, 10);
+    else if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+        seed = (unsigned int)getpid() * 2654435761u;
+    n = 16 + (unsigned int)rand_r(&seed) % 240;
+    for (i = 0; i < n; i++)
+        kept[i] = malloc(16 + (size_t)(rand_r(&seed) % 1024));
+    for (i = 0; i < n; i++)
+        if (rand_r(&seed) & 1) {
+            free(kept[i]);
+            kept[i] = NULL;
+        }
+}
+
 int bench_child_main(const struct options *o)
 {
     static struct setup st;
@@ -63,6 +98,7 @@ int bench_child_main(const struct options *o)
     if (o->keys == NULL)
         bench_fail("child: --keys is required");
     bench_pin(o->cpu);
+    randomize_heap();
     OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
     bench_module_path(module, sizeof(module));
     bench_make_env(&envs[e], e, module, o->keys);

@@ -155,6 +155,10 @@ int bench_print_summary(FILE *out, const struct bench_results *r, int gating)
                     fputs(v == VAR_STOCK ? "\n" : "  (baseline of preload, all)\n", out);
                     continue;
                 }
+                if (r->calibrate && v >= VAR_CHILD_STOCK) {
+                    fputs("  (stock child: calibration)\n", out);
+                    continue;
+                }
                 pass = ratio.median >= bench_target(m);
                 if (gating && !pass)
                     failed++;
@@ -369,7 +373,8 @@ int bench_write_svg(const char *path, const struct bench_results *single,
                "<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n",
         SVG_W, h, SVG_W, h);
     fprintf(f, "<text x=\"%.0f\" y=\"26\" font-size=\"18\" font-weight=\"bold\">"
-               "emsguard handshake overhead: rate relative to stock OpenSSL</text>\n", PLOT_L);
+               "emsguard handshake overhead: rate relative to stock OpenSSL%s</text>\n", PLOT_L,
+        single->calibrate ? " (CALIBRATION: preload and all ran stock)" : "");
     fprintf(f, "<text x=\"%.0f\" y=\"46\" font-size=\"12\" fill=\"#555\">bar: median of %d "
                "per-round ratios (fastest slices); whisker: min-max; red dashed: target; "
                "preload, all: vs a stock child</text>\n", PLOT_L, single->rounds);
