@@ -68,7 +68,7 @@ static int parse_options(int argc, char **argv, struct options *o)
     int i, ok = 1;
 
     /*
-     * About 5 minutes on a 2-core VM; --quick about 15 s.  21 rounds: the
+     * About 4-5 minutes on a 2-core VM; --quick about 15 s.  21 rounds: the
      * child routes cost 1-1.5 % on resumptions against a 2 % allowance,
      * and at 11 rounds a median moved by about 0.3-0.5 % from run to run
      * (stock against stock), enough to fail a route that meets its target.
@@ -112,7 +112,6 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->capacity = 0;
         } else if (strcmp(argv[i], "--calibrate") == 0) {
             o->calibrate = 1;
-
         } else if (strcmp(argv[i], "--no-children") == 0) {
             o->children = 0;
         } else if (strcmp(argv[i], "--no-pin") == 0) {

@@ -74,9 +74,13 @@ static void randomize_heap(void)
     const char *fixed = getenv("EMSGUARD_BENCH_HEAP_SEED");
     unsigned int seed, i, n;
 
-    if (fixed != NULL)
-        seed = (unsigned int)strtoul(fixed, NULL, 10);
-    else if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+    if (fixed != NULL) {
+        char *end;
+
+        seed = (unsigned int)strtoul(fixed, &end, 10);
+        if (*fixed == '\0' || *end != '\0')
+            bench_fail("EMSGUARD_BENCH_HEAP_SEED must be a decimal number");
+    } else if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
         seed = (unsigned int)getpid() * 2654435761u;
     n = 16 + (unsigned int)rand_r(&seed) % 240;
     for (i = 0; i < n; i++)
