@@ -68,7 +68,7 @@ PRELOAD  := $(BUILD)/libemsguard-preload.so
 # Makefile fragments in mk/ append to these lists (and to TEST_BINS) and add
 # their own link rules; each fragment owns one test concern.
 # EXTRA_CHECKS: targets `make check` runs once after both passes (their own
-# trees: ThreadSanitizer stress, fuzzing).
+# trees: ThreadSanitizer stress, fuzzing; or a short run: bench smoke).
 EXTRA_CHECKS :=
 UNIT_SUITES := check_config check_handshake check_guard check_schannel
 INTEGRATION_SCRIPTS := integration.sh preload.sh
