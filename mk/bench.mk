@@ -37,7 +37,7 @@ bench-smoke: $(BENCH_BIN) $(BUILD)/emsguard.so $(PRELOAD)
 	    || [ $$(grep -c ',preload,stock-child,' $(SMOKE).csv) -ne 12 ] \
 	    || ! grep -q '</svg>' $(SMOKE).svg; then \
 	    cat $(SMOKE).log; echo "FAIL: bench smoke run (exit $$rc)"; exit 1; \
-	fi; grep -E '^bench targets|^policy extra bytes' $(SMOKE).log
+	fi; grep -E '^bench targets|^policy extra bytes' $(SMOKE).log | sed 's/^/  one quick round, not gated: /'
 	@rc=0; BUILD=$(BUILD) $(BENCH_BIN) --quick --rounds 1 --calibrate --threads 0 --no-capacity \
 	    --no-memory --no-scaling --csv $(SMOKE)-cal.csv --svg $(SMOKE)-cal.svg \
 	    > $(SMOKE)-cal.log 2>&1 || rc=$$?; \
