@@ -27,6 +27,7 @@
  *
  * A child writes "ready" once its ctxs passed the sanity checks.
  */
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -75,11 +76,15 @@ static void randomize_heap(void)
     unsigned int seed, i, n;
 
     if (fixed != NULL) {
+        unsigned long v;
         char *end;
 
-        seed = (unsigned int)strtoul(fixed, &end, 10);
-        if (*fixed == '\0' || *end != '\0')
-            bench_fail("EMSGUARD_BENCH_HEAP_SEED must be a decimal number");
+        /* strtoul() would take "-1" and wrap, and "" as 0: neither is a seed. */
+        errno = 0;
+        v = strtoul(fixed, &end, 10);
+        if (*fixed < '0' || *fixed > '9' || *end != '\0' || errno != 0 || v > UINT_MAX)
+            bench_fail("EMSGUARD_BENCH_HEAP_SEED must be a decimal number from 0 to 4294967295");
+        seed = (unsigned int)v;
     } else if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
         seed = (unsigned int)getpid() * 2654435761u;
     n = 16 + (unsigned int)rand_r(&seed) % 240;
