@@ -114,6 +114,7 @@ extern "C" {
 #define EMSGUARD_R_NOT_SET 113 /* a Schannel value left to OpenSSL's default */
 #define EMSGUARD_R_REG_FILE 114 /* a .reg file cannot be read or parsed */
 #define EMSGUARD_R_OPENSSL_SETTING 115 /* OpenSSL refused a mapped setting */
+#define EMSGUARD_R_GUARD_MISSING 116 /* the TLS1-PRF guard is not in effect */
 
 /* The OpenSSL library code of emsguard's errors (ERR_GET_LIB()). */
 int EMSGUARD_get_error_lib(void);
@@ -404,6 +405,16 @@ int EMSGUARD_SESSION_has_ems(const SSL_SESSION *sess, int *has_ems);
  *    secrets without EMS, refused derivations, and key expansions whose
  *    master secret no derivation in this process produced (resumptions).
  *    Those counters show how many peers lack EMS before enforcement is on.
+ *
+ * The guard must be in the library context's method store to be chosen.
+ * OpenSSL 3.0 can leave it out without an error when an allocation fails
+ * while the context's first KDF fetch stores the providers' KDFs; the
+ * optional query then takes another provider's TLS1-PRF.  emsguard looks for
+ * its TLS1-PRF when libssl asks the providers for their TLS groups in
+ * SSL_CTX_new(), before any handshake of that SSL_CTX.  If it is missing, or
+ * cannot be looked for (emsguard linked to another libcrypto than the
+ * application's), then with RequireExtendedMasterSecret=1 SSL_CTX_new()
+ * fails with EMSGUARD_R_GUARD_MISSING; with 0, one warning is logged.
  *
  * EMSGUARD_audit_get() reads one counter (0 until the guard has run).
  * EMSGUARD_audit_log() writes the summary line now, through the policy of

@@ -26,6 +26,7 @@ static ERR_STRING_DATA reason_strings[] = {
     { EMSGUARD_R_NOT_SET, "policy value not set" },
     { EMSGUARD_R_REG_FILE, "registry file error" },
     { EMSGUARD_R_OPENSSL_SETTING, "OpenSSL refused a mapped setting" },
+    { EMSGUARD_R_GUARD_MISSING, "TLS1-PRF guard not in effect" },
     { 0, NULL }
 };
 

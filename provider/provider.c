@@ -6,6 +6,7 @@
  * guard (prf_guard.c), which delegates to another provider's TLS1-PRF
  * fetched from a child library context.
  */
+#include <dlfcn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <openssl/core_names.h>
 #include <openssl/kdf.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/opensslv.h>
 #include <openssl/params.h>
 #include <openssl/provider.h>
@@ -29,6 +31,10 @@
 struct eg_provctx_st {
     EMSGUARD_POLICY policy;
     OSSL_LIB_CTX *child; /* sees the providers of the loading library context */
+    OSSL_LIB_CTX *parent; /* the loading library context; NULL: the default one */
+    int parent_usable; /* |parent| belongs to the libcrypto we are linked to */
+    atomic_int guard_stored; /* the guard was seen in |parent|'s method store */
+    atomic_int guard_warned; /* the audit-only warning was written */
     _Atomic(EVP_KDF *) inner_prf;
     eg_guard_pool guard_pool; /* its contexts use inner_prf */
 };
@@ -94,6 +100,7 @@ static OSSL_FUNC_provider_teardown_fn eg_teardown;
 static OSSL_FUNC_provider_gettable_params_fn eg_gettable_params;
 static OSSL_FUNC_provider_get_params_fn eg_get_params;
 static OSSL_FUNC_provider_query_operation_fn eg_query;
+static OSSL_FUNC_provider_get_capabilities_fn eg_get_capabilities;
 
 static void eg_teardown(void *provctx)
 {
@@ -175,6 +182,87 @@ static int eg_get_params(void *provctx, OSSL_PARAM params[])
     return 1;
 }
 
+struct guard_search {
+    const eg_provctx *pc;
+    int found;
+};
+
+static void find_guard(EVP_KDF *kdf, void *arg)
+{
+    struct guard_search *search = arg;
+
+    if (OSSL_PROVIDER_get0_provider_ctx(EVP_KDF_get0_provider(kdf)) == search->pc
+        && EVP_KDF_is_a(kdf, OSSL_KDF_NAME_TLS1_PRF))
+        search->found = 1;
+}
+
+/*
+ * 1 if this instance's TLS1-PRF guard is in the method store of the library
+ * context it was loaded into.  OpenSSL 3.0 drops a method it fails to store
+ * (an allocation failure while parsing its properties) without an error, and
+ * never asks the provider again; the optional query ?emsguard.guard=yes then
+ * takes another provider's TLS1-PRF for the rest of the process.  Once
+ * stored, the guard stays for as long as the provider is loaded.
+ */
+static int guard_stored(eg_provctx *pc)
+{
+    struct guard_search search = { pc, 0 };
+
+    if (atomic_load(&pc->guard_stored))
+        return 1;
+    /* Also makes the store ask us, if no KDF was fetched here before. */
+    ERR_set_mark();
+    EVP_KDF_do_all_provided(pc->parent, find_guard, &search);
+    if (search.found) {
+        ERR_pop_to_mark(); /* whatever other providers raised: not ours to report */
+        atomic_store(&pc->guard_stored, 1);
+    } else {
+        ERR_clear_last_mark();
+    }
+    return search.found;
+}
+
+/*
+ * libssl asks every provider for its "TLS-GROUP" capability in
+ * SSL_CTX_new(), before any handshake of that SSL_CTX: the only moment the
+ * configuration-only route gets control ahead of the master secrets.  With
+ * RequireExtendedMasterSecret=1 a guard that OpenSSL left out of the library
+ * context must stop the SSL_CTX, not the policy.  emsguard offers no groups.
+ */
+static int eg_get_capabilities(void *provctx, const char *capability,
+    OSSL_CALLBACK *cb, void *arg)
+{
+    eg_provctx *pc = provctx;
+    int require = pc->policy.values[EG_KEY_REQUIRE_EMS] != 0;
+    const char *why;
+
+    (void)cb;
+    (void)arg;
+    if (strcmp(capability, "TLS-GROUP") != 0)
+        return 1;
+    if (pc->parent_usable && guard_stored(pc))
+        return 1;
+    why = pc->parent_usable
+        ? "OpenSSL left emsguard's TLS1-PRF out of this library context (an "
+          "allocation failure while storing it), so ?emsguard.guard=yes would "
+          "select another provider's"
+        : "emsguard is linked to another libcrypto than the application's, so "
+          "it cannot check that OpenSSL uses its TLS1-PRF";
+    if (!require) {
+        if (!atomic_exchange(&pc->guard_warned, 1))
+            emsguard_log(&pc->policy, EG_LEVEL_WARNING,
+                "TLS1-PRF guard not in effect: %s; the audit counts will miss "
+                "this process's handshakes", why);
+        return 1;
+    }
+    emsguard_raise(EMSGUARD_R_GUARD_MISSING,
+        "RequireExtendedMasterSecret=1 and %s; refusing to create the SSL_CTX "
+        "rather than run TLS without the guard", why);
+    emsguard_log(&pc->policy, EG_LEVEL_ERROR,
+        "TLS1-PRF guard not in effect: %s; SSL_CTX_new() refused", why);
+    return 0;
+}
+
 static const OSSL_ALGORITHM *eg_query(void *provctx, int operation_id,
     int *no_cache)
 {
@@ -188,6 +276,7 @@ static const OSSL_DISPATCH eg_dispatch[] = {
     { OSSL_FUNC_PROVIDER_GETTABLE_PARAMS, (void (*)(void))eg_gettable_params },
     { OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))eg_get_params },
     { OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))eg_query },
+    { OSSL_FUNC_PROVIDER_GET_CAPABILITIES, (void (*)(void))eg_get_capabilities },
     { 0, NULL }
 };
 
@@ -250,16 +339,33 @@ static int read_config(OSSL_FUNC_core_get_params_fn *core_get_params,
     return 1;
 }
 
+/*
+ * The core's library context is an OSSL_LIB_CTX of the libcrypto that loaded
+ * us; it is one we may pass to EVP functions only if that libcrypto is the
+ * one we are linked to (not so in an application linked statically).
+ */
+static int same_libcrypto(void *core_function)
+{
+    Dl_info core, ours;
+
+    return dladdr(core_function, &core) != 0
+        && dladdr((void *)EVP_KDF_do_all_provided, &ours) != 0
+        && core.dli_fbase == ours.dli_fbase;
+}
+
 int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     const OSSL_DISPATCH **out, void **provctx)
 {
     OSSL_FUNC_core_get_params_fn *core_get_params = NULL;
+    OSSL_FUNC_core_get_libctx_fn *core_get_libctx = NULL;
     const OSSL_DISPATCH *in_start = in;
     eg_provctx *pc;
 
     for (; in != NULL && in->function_id != 0; in++)
         if (in->function_id == OSSL_FUNC_CORE_GET_PARAMS)
             core_get_params = OSSL_FUNC_core_get_params(in);
+        else if (in->function_id == OSSL_FUNC_CORE_GET_LIBCTX)
+            core_get_libctx = OSSL_FUNC_core_get_libctx(in);
     if (core_get_params == NULL) {
         emsguard_raise(EMSGUARD_R_PROVIDER, "the core offers no get_params function");
         return 0;
@@ -290,6 +396,10 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
         emsguard_log(NULL, EG_LEVEL_ERROR, "provider not activated: no child library context");
         OPENSSL_free(pc);
         return 0;
+    }
+    if (core_get_libctx != NULL && same_libcrypto((void *)core_get_libctx)) {
+        pc->parent = (OSSL_LIB_CTX *)core_get_libctx(handle);
+        pc->parent_usable = 1;
     }
     emsguard_policy_log_weakenings(&pc->policy, "provider " PROVIDER_NAME);
     *out = eg_dispatch;
