@@ -32,7 +32,8 @@
  * provider/) is tried; of the rest, those with emsguard on the call stack
  * (OpenSSL called by emsguard) are tried with a stride giving about
  * FAULTS_STACK_SAMPLE (default 80) per scenario, and OpenSSL's own with one
- * giving about FAULTS_SAMPLE (default 40); FAULTS_FULL=1 tries them all.
+ * giving about FAULTS_SAMPLE (default 40); FAULTS_FULL=1 tries them all, as
+ * a scenario marked full (the first TLS1-PRF fetch) always does.
  *
  *   BUILD=build build/test/faults                  all scenarios
  *   BUILD=build build/test/faults -s NAME -n N     one fault point, verbose
@@ -483,7 +484,8 @@ enum kind {
     K_HS_CLIENT, /* SSL_CTX policy on the client */
     K_HS_REQUIRE, /* server policy with RequireExtendedMasterSecret=1 */
     K_GUARD_SERVER, /* TLS1-PRF guard, RequireExtendedMasterSecret=1, server */
-    K_GUARD_CLIENT /* the same, client */
+    K_GUARD_CLIENT, /* the same, client */
+    K_GUARD_FIRST /* the guarded server's SSL_CTX_new in the window too */
 };
 
 struct scenario {
@@ -492,57 +494,73 @@ struct scenario {
     hs_mech mech;
     int legacy; /* the peer has no EMS */
     const char *what;
+    int full; /* try every allocation of the window, not a sample */
 };
 
 static const struct scenario scenarios[] = {
     { "prov-config", K_PROV_CONFIG, 0, 0,
-        "OSSL_LIB_CTX_load_config activates emsguard; EMSGUARD_POLICY_from_provider" },
+        "OSSL_LIB_CTX_load_config activates emsguard; EMSGUARD_POLICY_from_provider", 0 },
     { "prov-explicit", K_PROV_EXPLICIT, 0, 0,
-        "load_config, OSSL_PROVIDER_load(\"emsguard\"); EMSGUARD_POLICY_from_provider" },
+        "load_config, OSSL_PROVIDER_load(\"emsguard\"); EMSGUARD_POLICY_from_provider", 0 },
     { "prov-noconfig", K_PROV_NOCONFIG, 0, 0,
-        "OSSL_PROVIDER_load(module path) without configuration" },
+        "OSSL_PROVIDER_load(module path) without configuration", 0 },
     { "prov-typo", K_PROV_TYPO, 0, 0,
-        "configuration with a misspelt key must never activate" },
+        "configuration with a misspelt key must never activate", 0 },
     { "enable-policy", K_ENABLE_POLICY, 0, 0,
-        "EMSGUARD_POLICY_new/set/dup, EMSGUARD_enable_policy" },
+        "EMSGUARD_POLICY_new/set/dup, EMSGUARD_enable_policy", 0 },
     { "enable-default", K_ENABLE_DEFAULT, 0, 0,
-        "EMSGUARD_enable without provider (built-in defaults)" },
+        "EMSGUARD_enable without provider (built-in defaults)", 0 },
     { "enable-ex", K_ENABLE_EX, 0, 0,
-        "EMSGUARD_enable_ex on a library context with emsguard configured" },
+        "EMSGUARD_enable_ex on a library context with emsguard configured", 0 },
     { "enable-configured", K_ENABLE_CONFIGURED, 0, 0,
-        "EMSGUARD_enable with emsguard configured in the default context" },
+        "EMSGUARD_enable with emsguard configured in the default context", 0 },
     { "srv-ems-sessid", K_HS_SERVER, HS_MECH_SESSION_ID, 0,
-        "server policy, EMS client, session-ID cache: full + resumed" },
+        "server policy, EMS client, session-ID cache: full + resumed", 0 },
     { "srv-ems-extcache", K_HS_SERVER, HS_MECH_EXT_CACHE, 0,
-        "server policy, EMS client, external cache: full + resumed" },
+        "server policy, EMS client, external cache: full + resumed", 0 },
     { "srv-ems-ticket", K_HS_SERVER, HS_MECH_TICKET, 0,
-        "server policy, EMS client, tickets: full + resumed" },
+        "server policy, EMS client, tickets: full + resumed", 0 },
     { "srv-legacy-sessid", K_HS_SERVER, HS_MECH_SESSION_ID, 1,
-        "server policy, legacy client, session-ID cache: full + refused" },
+        "server policy, legacy client, session-ID cache: full + refused", 0 },
     { "srv-legacy-extcache", K_HS_SERVER, HS_MECH_EXT_CACHE, 1,
-        "server policy, legacy client, external cache (own + fleet session): refused" },
+        "server policy, legacy client, external cache (own + fleet session): refused", 0 },
     { "srv-legacy-ticket", K_HS_SERVER, HS_MECH_TICKET, 1,
-        "server policy, legacy client, tickets (own + fleet ticket): refused" },
+        "server policy, legacy client, tickets (own + fleet ticket): refused", 0 },
     { "cli-ems", K_HS_CLIENT, HS_MECH_SESSION_ID, 0,
-        "client policy, EMS server: full + resumed" },
+        "client policy, EMS server: full + resumed", 0 },
     { "cli-legacy", K_HS_CLIENT, HS_MECH_SESSION_ID, 1,
-        "client policy, legacy server: full + not offered" },
+        "client policy, legacy server: full + not offered", 0 },
     { "cli-legacy-ticket", K_HS_CLIENT, HS_MECH_TICKET, 1,
-        "client policy, legacy ticket server: full + not offered" },
+        "client policy, legacy ticket server: full + not offered", 0 },
     { "srv-require-legacy", K_HS_REQUIRE, HS_MECH_SESSION_ID, 1,
-        "server policy RequireExtendedMasterSecret=1, legacy client: rejected" },
+        "server policy RequireExtendedMasterSecret=1, legacy client: rejected", 0 },
     { "guard-srv-ems", K_GUARD_SERVER, HS_MECH_SESSION_ID, 0,
-        "TLS1-PRF guard (Require=1) on the server, EMS client: full + resumed" },
+        "TLS1-PRF guard (Require=1) on the server, EMS client: full + resumed", 0 },
     { "guard-srv-legacy", K_GUARD_SERVER, HS_MECH_SESSION_ID, 1,
-        "TLS1-PRF guard (Require=1) on the server, legacy client: refused" },
+        "TLS1-PRF guard (Require=1) on the server, legacy client: refused", 0 },
     { "guard-cli-legacy", K_GUARD_CLIENT, HS_MECH_SESSION_ID, 1,
-        "TLS1-PRF guard (Require=1) on the client, legacy server: refused" },
+        "TLS1-PRF guard (Require=1) on the client, legacy server: refused", 0 },
+    /*
+     * The library context's first TLS1-PRF fetch, where OpenSSL 3.0 drops a
+     * method it fails to store without an error: every allocation is tried,
+     * since a sample could step over the one that drops the guard.
+     */
+    { "guard-first-srv-legacy", K_GUARD_FIRST, HS_MECH_SESSION_ID, 1,
+        "TLS1-PRF guard (Require=1): the server's SSL_CTX_new, then a legacy client: refused",
+        1 },
 };
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 
 static int is_hs(enum kind k)
 {
     return k >= K_HS_SERVER;
+}
+
+/* Scenarios where a legacy peer must never complete a handshake. */
+static int requires_ems(enum kind k)
+{
+    return k == K_HS_REQUIRE || k == K_GUARD_SERVER || k == K_GUARD_CLIENT
+        || k == K_GUARD_FIRST;
 }
 
 /* The driver's state, made in setup and inherited by every forked run. */
@@ -712,6 +730,7 @@ static void setup(const struct scenario *sc)
         break;
     case K_GUARD_SERVER:
     case K_GUARD_CLIENT:
+    case K_GUARD_FIRST:
         OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
         E.cnf = cnf_path(sc->name);
         write_cnf(E.cnf, CNF_ACTIVATE | CNF_GUARD);
@@ -723,8 +742,12 @@ static void setup(const struct scenario *sc)
         hs_set_libctx(sc->kind == K_GUARD_SERVER ? E.libctx : NULL);
         E.sctx = need(hs_server_ctx(sc->mech, sc->kind == K_GUARD_CLIENT && sc->legacy
                                                   ? HS_NO_EMS : 0), "server ctx");
+        if (sc->kind == K_GUARD_FIRST) { /* it only made the credentials */
+            SSL_CTX_free(E.sctx);
+            E.sctx = NULL;
+        }
         hs_set_libctx(sc->kind == K_GUARD_CLIENT ? E.libctx : NULL);
-        E.cctx = need(hs_client_ctx(sc->kind == K_GUARD_SERVER && sc->legacy ? HS_NO_EMS : 0),
+        E.cctx = need(hs_client_ctx(sc->kind != K_GUARD_CLIENT && sc->legacy ? HS_NO_EMS : 0),
             "client ctx");
         hs_set_libctx(NULL);
         break;
@@ -781,6 +804,13 @@ static void window(const struct scenario *sc, struct outcome *o)
         o->ret = EMSGUARD_enable_ex(E.ctx, E.libctx);
         break;
     default: /* handshakes */
+        if (sc->kind == K_GUARD_FIRST) {
+            hs_set_libctx(E.libctx);
+            E.sctx = hs_server_ctx(sc->mech, 0);
+            hs_set_libctx(NULL);
+            if (E.sctx == NULL) /* judged as a failed first handshake */
+                break;
+        }
         hs_handshake(E.sctx, E.cctx, NULL, &r1);
         record_hs(&o->hs[0], &r1);
         if (r1.session != NULL) {
@@ -1002,9 +1032,7 @@ static int policy_violated(const struct scenario *sc, const struct outcome *o, c
             why(msg, len, "handshake %d RESUMED A NON-EMS SESSION", i + 1);
             bad = 1;
         }
-        if (h->ok && sc->legacy
-            && (sc->kind == K_HS_REQUIRE || sc->kind == K_GUARD_SERVER
-                || sc->kind == K_GUARD_CLIENT)) {
+        if (h->ok && sc->legacy && requires_ems(sc->kind)) {
             why(msg, len, "handshake %d: legacy peer completed although "
                           "RequireExtendedMasterSecret=1", i + 1);
             bad = 1;
@@ -1033,8 +1061,7 @@ static int clean_as_expected(const struct scenario *sc, const struct outcome *o,
     size_t len)
 {
     const struct hs_out *h = o->hs;
-    int resumes = !sc->legacy, rejects = sc->legacy
-        && (sc->kind == K_HS_REQUIRE || sc->kind == K_GUARD_SERVER || sc->kind == K_GUARD_CLIENT);
+    int resumes = !sc->legacy, rejects = sc->legacy && requires_ems(sc->kind);
 
     switch (sc->kind) {
     case K_PROV_CONFIG:
@@ -1340,7 +1367,7 @@ static void drive(int idx, unsigned long only_n)
     unsigned long n, ossl_seen = 0, stack_seen = 0;
     unsigned long sample_ossl = env_ulong("FAULTS_SAMPLE", 40);
     unsigned long sample_stack = env_ulong("FAULTS_STACK_SAMPLE", 80);
-    int full = env_ulong("FAULTS_FULL", 0) != 0;
+    int full = env_ulong("FAULTS_FULL", 0) != 0 || sc->full;
     char msg[1024];
 
     setup(sc);
