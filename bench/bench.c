@@ -65,6 +65,7 @@ static int int_arg(int argc, char **argv, int *i, int *out)
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
+    const char *last = "";
     int i, ok = 1;
 
     /*
@@ -78,6 +79,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         .threads = 2, .threaded_rounds = 7, .memory = 1, .scaling = 1, .capacity = 1, .children = 1,
         .mem_sessions = 1000, .scaling_max = 100000, .child_variant = -1, .cpu = -1 };
     for (i = 1; i < argc && ok; i++) {
+        last = argv[i];
         if (strcmp(argv[i], "--quick") == 0) {
             o->rounds = 3;
             o->threaded_rounds = 3;
@@ -129,8 +131,16 @@ static int parse_options(int argc, char **argv, struct options *o)
             ok = 0;
         }
     }
-    if (!ok || o->mem_sessions < 1 || o->n_full < 1 || o->n_resumed < 1 || o->chunks < 1
+    if (!ok) {
+        fprintf(stderr, "emsguard-bench: %s: unknown option, or its value is missing or "
+                        "not a whole number\n", last);
+        usage();
+        return 0;
+    }
+    if (o->mem_sessions < 1 || o->n_full < 1 || o->n_resumed < 1 || o->chunks < 1
         || o->threaded_rounds < 1) {
+        fprintf(stderr, "emsguard-bench: --n-full, --n-resumed, --chunks and --threaded-rounds "
+                        "must be at least 1 (--threads 0 skips the N-thread run)\n");
         usage();
         return 0;
     }

@@ -23,8 +23,8 @@ bench: $(BENCH_BIN) $(BUILD)/emsguard.so $(PRELOAD)
 # active in its children, the guard's counter moving) end it with status 2.
 # Two quick rounds (the threaded run in only the first) are far too noisy to
 # gate on, so status 1 (a target missed) passes here; the ratios are gated by
-# `make bench`.  Also: --calibrate gates
-# nothing and says so, and a malformed heap seed is refused.
+# `make bench`.  Also: --calibrate gates nothing and says so, and a malformed
+# heap seed or option is refused with the reason.
 EXTRA_CHECKS += bench-smoke
 SMOKE := $(BUILD)/bench/smoke
 
@@ -56,4 +56,11 @@ bench-smoke: $(BENCH_BIN) $(BUILD)/emsguard.so $(PRELOAD)
 	        cat $(SMOKE)-seed.log; echo "FAIL: EMSGUARD_BENCH_HEAP_SEED='$$bad' was accepted (exit $$rc)"; exit 1; \
 	    fi; \
 	done; echo "malformed heap seeds (12x, -1, empty, 2^32): refused (exit 2)"
+	@for bad in "--threaded-rounds 0|must be at least 1" "--rounds x|--rounds: unknown option" \
+	        "--bogus|--bogus: unknown option"; do \
+	    rc=0; BUILD=$(BUILD) $(BENCH_BIN) $${bad%%|*} > $(SMOKE)-opt.log 2>&1 || rc=$$?; \
+	    if [ $$rc -ne 2 ] || ! grep -q -e "$${bad#*|}" $(SMOKE)-opt.log; then \
+	        cat $(SMOKE)-opt.log; echo "FAIL: '$${bad%%|*}' not refused with a reason (exit $$rc)"; exit 1; \
+	    fi; \
+	done; echo "bad options (--threaded-rounds 0, --rounds x, --bogus): refused with the reason"
 	@echo "PASS: bench smoke"
