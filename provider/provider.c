@@ -33,8 +33,7 @@ struct eg_provctx_st {
     OSSL_LIB_CTX *child; /* sees the providers of the loading library context */
     OSSL_LIB_CTX *parent; /* the loading library context; NULL: the default one */
     int parent_usable; /* |parent| belongs to the libcrypto we are linked to */
-    atomic_int guard_stored; /* the guard was seen in |parent|'s method store */
-    atomic_int guard_warned; /* the audit-only warning was written */
+    atomic_int guard_warned; /* the one-time line about the guard check was written */
     _Atomic(EVP_KDF *) inner_prf;
     eg_guard_pool guard_pool; /* its contexts use inner_prf */
 };
@@ -182,6 +181,12 @@ static int eg_get_params(void *provctx, OSSL_PARAM params[])
     return 1;
 }
 
+/* 1 if |kdf| is this provider instance's TLS1-PRF guard. */
+static int is_our_guard(const eg_provctx *pc, const EVP_KDF *kdf)
+{
+    return kdf != NULL && OSSL_PROVIDER_get0_provider_ctx(EVP_KDF_get0_provider(kdf)) == pc;
+}
+
 struct guard_search {
     const eg_provctx *pc;
     int found;
@@ -191,34 +196,33 @@ static void find_guard(EVP_KDF *kdf, void *arg)
 {
     struct guard_search *search = arg;
 
-    if (OSSL_PROVIDER_get0_provider_ctx(EVP_KDF_get0_provider(kdf)) == search->pc
-        && EVP_KDF_is_a(kdf, OSSL_KDF_NAME_TLS1_PRF))
+    if (is_our_guard(search->pc, kdf) && EVP_KDF_is_a(kdf, OSSL_KDF_NAME_TLS1_PRF))
         search->found = 1;
 }
 
 /*
  * 1 if this instance's TLS1-PRF guard is in the method store of the library
  * context it was loaded into.  OpenSSL 3.0 drops a method it fails to store
- * (an allocation failure while parsing its properties) without an error, and
- * never asks the provider again; the optional query ?emsguard.guard=yes then
- * takes another provider's TLS1-PRF for the rest of the process.  Once
- * stored, the guard stays for as long as the provider is loaded.
+ * (an allocation failure while parsing its properties) without an error and
+ * does not ask the provider again; the optional ?emsguard.guard=yes then
+ * takes another provider's TLS1-PRF.  Asked at every SSL_CTX_new(): a fetch
+ * with a query is answered from OpenSSL's query cache, and the store can
+ * change (a provider loaded, unloaded or reactivated).
  */
-static int guard_stored(eg_provctx *pc)
+static int guard_in_store(const eg_provctx *pc)
 {
+    OSSL_LIB_CTX *libctx = pc->parent != NULL ? pc->parent : OSSL_LIB_CTX_get0_global_default();
     struct guard_search search = { pc, 0 };
+    EVP_KDF *kdf;
+    int another;
 
-    if (atomic_load(&pc->guard_stored))
-        return 1;
     /* Also makes the store ask us, if no KDF was fetched here before. */
-    ERR_set_mark();
-    EVP_KDF_do_all_provided(pc->parent, find_guard, &search);
-    if (search.found) {
-        ERR_pop_to_mark(); /* whatever other providers raised: not ours to report */
-        atomic_store(&pc->guard_stored, 1);
-    } else {
-        ERR_clear_last_mark();
-    }
+    kdf = EVP_KDF_fetch(libctx, OSSL_KDF_NAME_TLS1_PRF, GUARD_PROPERTIES);
+    search.found = is_our_guard(pc, kdf);
+    another = kdf != NULL && !search.found; /* a second emsguard's */
+    EVP_KDF_free(kdf);
+    if (another)
+        EVP_KDF_do_all_provided(libctx, find_guard, &search);
     return search.found;
 }
 
@@ -226,40 +230,53 @@ static int guard_stored(eg_provctx *pc)
  * libssl asks every provider for its "TLS-GROUP" capability in
  * SSL_CTX_new(), before any handshake of that SSL_CTX: the only moment the
  * configuration-only route gets control ahead of the master secrets.  With
- * RequireExtendedMasterSecret=1 a guard that OpenSSL left out of the library
- * context must stop the SSL_CTX, not the policy.  emsguard offers no groups.
+ * RequireExtendedMasterSecret=1 a guard missing from the library context
+ * must stop the SSL_CTX, not the policy.  OpenSSL 3.0 cannot say whether its
+ * default properties select the guard, so a missing guard is refused even in
+ * a process that loads emsguard only for its policy.  emsguard offers no
+ * groups; other capabilities are answered with nothing.
  */
 static int eg_get_capabilities(void *provctx, const char *capability,
     OSSL_CALLBACK *cb, void *arg)
 {
     eg_provctx *pc = provctx;
-    int require = pc->policy.values[EG_KEY_REQUIRE_EMS] != 0;
-    const char *why;
+    int require = pc->policy.values[EG_KEY_REQUIRE_EMS] != 0, present;
 
     (void)cb;
     (void)arg;
     if (strcmp(capability, "TLS-GROUP") != 0)
         return 1;
-    if (pc->parent_usable && guard_stored(pc))
-        return 1;
-    why = pc->parent_usable
-        ? "OpenSSL left emsguard's TLS1-PRF out of this library context (an "
-          "allocation failure while storing it), so ?emsguard.guard=yes would "
-          "select another provider's"
-        : "emsguard is linked to another libcrypto than the application's, so "
-          "it cannot check that OpenSSL uses its TLS1-PRF";
-    if (!require) {
+    if (!pc->parent_usable) {
+        /* Not ours to look into: see same_libcrypto().  Said once, on request. */
         if (!atomic_exchange(&pc->guard_warned, 1))
-            emsguard_log(&pc->policy, EG_LEVEL_WARNING,
-                "TLS1-PRF guard not in effect: %s; the audit counts will miss "
-                "this process's handshakes", why);
+            emsguard_log(&pc->policy, EG_LEVEL_DEBUG,
+                "TLS1-PRF guard: emsguard uses another libcrypto than the "
+                "application, so SSL_CTX_new() cannot check that the guard is "
+                "in the library context");
+        return 1;
+    }
+    ERR_set_mark();
+    present = guard_in_store(pc);
+    ERR_pop_to_mark(); /* a failed fetch is reported below, as ours */
+    if (present)
+        return 1;
+    if (!require) {
+        /* The error level: EventLogging's default (1) must show it. */
+        if (!atomic_exchange(&pc->guard_warned, 1))
+            emsguard_log(&pc->policy, EG_LEVEL_ERROR,
+                "TLS1-PRF guard not found in the library context (OpenSSL "
+                "may have dropped it after an allocation failure); the audit "
+                "counts will miss this process's handshakes");
         return 1;
     }
     emsguard_raise(EMSGUARD_R_GUARD_MISSING,
-        "RequireExtendedMasterSecret=1 and %s; refusing to create the SSL_CTX "
-        "rather than run TLS without the guard", why);
+        "RequireExtendedMasterSecret=1 and emsguard's TLS1-PRF is not in the "
+        "library context (OpenSSL may have dropped it after an allocation "
+        "failure), so ?emsguard.guard=yes would select another provider's; "
+        "refusing to create the SSL_CTX");
     emsguard_log(&pc->policy, EG_LEVEL_ERROR,
-        "TLS1-PRF guard not in effect: %s; SSL_CTX_new() refused", why);
+        "TLS1-PRF guard not found in the library context (OpenSSL may have "
+        "dropped it after an allocation failure); SSL_CTX_new() refused");
     return 0;
 }
 
