@@ -115,6 +115,7 @@ struct outcome {
     int err_queued; /* error queue not empty after the window */
     int logged; /* emsguard wrote "provider not activated" */
     struct hs_out hs[MAX_HS];
+    int ctx_made; /* K_GUARD_FIRST: the guarded SSL_CTX was created */
     int has_counters;
     uint64_t counters[EMSGUARD_CNT_MAX];
 };
@@ -808,7 +809,7 @@ static void window(const struct scenario *sc, struct outcome *o)
             hs_set_libctx(E.libctx);
             E.sctx = hs_server_ctx(sc->mech, 0);
             hs_set_libctx(NULL);
-            if (E.sctx == NULL) /* judged as a failed first handshake */
+            if ((o->ctx_made = E.sctx != NULL) == 0) /* judged as a failed first handshake */
                 break;
         }
         hs_handshake(E.sctx, E.cctx, NULL, &r1);
@@ -1094,6 +1095,11 @@ static int clean_as_expected(const struct scenario *sc, const struct outcome *o,
         }
         return 1;
     default:
+        /* A check that refused every SSL_CTX would otherwise pass as a rejection. */
+        if (sc->kind == K_GUARD_FIRST && !o->ctx_made) {
+            why(msg, len, "the guarded SSL_CTX was not created");
+            return 0;
+        }
         if (rejects) {
             if (h[0].ok || h[0].salert + h[0].calert == -2) {
                 why(msg, len, "legacy peer was not rejected");
