@@ -410,11 +410,14 @@ int EMSGUARD_SESSION_has_ems(const SSL_SESSION *sess, int *has_ems);
  * OpenSSL 3.0 can leave it out without an error when an allocation fails
  * while the context's first KDF fetch stores the providers' KDFs; the
  * optional query then takes another provider's TLS1-PRF.  emsguard looks for
- * its TLS1-PRF when libssl asks the providers for their TLS groups in
- * SSL_CTX_new(), before any handshake of that SSL_CTX.  If it is missing, or
- * cannot be looked for (emsguard linked to another libcrypto than the
- * application's), then with RequireExtendedMasterSecret=1 SSL_CTX_new()
- * fails with EMSGUARD_R_GUARD_MISSING; with 0, one warning is logged.
+ * its TLS1-PRF whenever libssl asks the providers for their TLS groups in
+ * SSL_CTX_new(), before any handshake of that SSL_CTX.  If it is missing,
+ * then with RequireExtendedMasterSecret=1 SSL_CTX_new() fails with
+ * EMSGUARD_R_GUARD_MISSING (also in a process that loads the provider only
+ * for its policy: OpenSSL 3.0 cannot tell whether the guard is selected);
+ * with 0, one line is logged at the error level.  emsguard linked to another
+ * libcrypto than the application's (a static application) cannot look, and
+ * does not check.
  *
  * EMSGUARD_audit_get() reads one counter (0 until the guard has run).
  * EMSGUARD_audit_log() writes the summary line now, through the policy of
