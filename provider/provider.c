@@ -226,6 +226,9 @@ static int guard_in_store(const eg_provctx *pc)
     return search.found;
 }
 
+#define GUARD_MISSING "TLS1-PRF guard not found in the library context (OpenSSL may " \
+                      "have dropped it after an allocation failure)"
+
 /*
  * libssl asks every provider for its "TLS-GROUP" capability in
  * SSL_CTX_new(), before any handshake of that SSL_CTX: the only moment the
@@ -264,19 +267,12 @@ static int eg_get_capabilities(void *provctx, const char *capability,
         /* The error level: EventLogging's default (1) must show it. */
         if (!atomic_exchange(&pc->guard_warned, 1))
             emsguard_log(&pc->policy, EG_LEVEL_ERROR,
-                "TLS1-PRF guard not found in the library context (OpenSSL "
-                "may have dropped it after an allocation failure); the audit "
-                "counts will miss this process's handshakes");
+                GUARD_MISSING "; the audit counts will miss this process's handshakes");
         return 1;
     }
-    emsguard_raise(EMSGUARD_R_GUARD_MISSING,
-        "RequireExtendedMasterSecret=1 and emsguard's TLS1-PRF is not in the "
-        "library context (OpenSSL may have dropped it after an allocation "
-        "failure), so ?emsguard.guard=yes would select another provider's; "
-        "refusing to create the SSL_CTX");
-    emsguard_log(&pc->policy, EG_LEVEL_ERROR,
-        "TLS1-PRF guard not found in the library context (OpenSSL may have "
-        "dropped it after an allocation failure); SSL_CTX_new() refused");
+    emsguard_raise(EMSGUARD_R_GUARD_MISSING, "RequireExtendedMasterSecret=1 and " GUARD_MISSING
+        ", so ?emsguard.guard=yes would select another provider's; refusing to create the SSL_CTX");
+    emsguard_log(&pc->policy, EG_LEVEL_ERROR, GUARD_MISSING "; SSL_CTX_new() refused");
     return 0;
 }
 
