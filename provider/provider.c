@@ -4,7 +4,8 @@
  * so that EMSGUARD_enable() -- in this copy of the library or another -- can
  * read it with OSSL_PROVIDER_get_params().  Its one algorithm is the TLS1-PRF
  * guard (prf_guard.c), which delegates to another provider's TLS1-PRF
- * fetched from a child library context.
+ * fetched from a child library context.  Through the TLS-GROUP capability
+ * query of SSL_CTX_new() it also checks that OpenSSL still has the guard.
  */
 #include <dlfcn.h>
 #include <stdatomic.h>
