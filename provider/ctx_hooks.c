@@ -659,6 +659,58 @@ static void filter_offered_session(struct eg_ctx_state *st, SSL *ssl,
         conn->flags |= CONN_WITHHELD;
 }
 
+/*
+ * Client, renegotiation of a connection: libssl offers its current session
+ * again (statem_clnt.c tls_construct_client_hello keeps s->session while
+ * SSL_SESSION_is_resumable()), on the application's
+ * SSL_renegotiate_abbreviated() and on a HelloRequest, which a TLS client
+ * answers that way (tls_process_hello_req).  This runs at
+ * SSL_CB_HANDSHAKE_START, before the ClientHello is built; for a HelloRequest
+ * even before it is read, which is fine: after a TLS <= 1.2 handshake a
+ * server has no other handshake message to send.
+ *
+ * A live connection's session cannot be swapped (SSL_set_session() resets
+ * the method), so it is made not resumable: SSL_CTX_remove_session() marks
+ * any session with an ID, and libssl then starts a new session with neither
+ * ID nor ticket.  A session with a ticket but no ID (only an application
+ * makes one: libssl names every ticket session by the ticket's SHA-256)
+ * stays resumable; it gets a protocol version no connection has, which also
+ * makes libssl start a new session.  (Keeping only its ticket off the wire
+ * would not do: libssl would then reuse the very session object for the new
+ * handshake, overwriting what the application holds.)
+ */
+static void withhold_session_at_renegotiation(struct eg_ctx_state *st, SSL *ssl,
+    struct eg_conn *conn)
+{
+    SSL_SESSION *sess = SSL_get_session(ssl);
+    eg_verdict v;
+    int ems;
+    uint64_t fp;
+
+    /* SSL_OP_NO_RENEGOTIATION: libssl refuses either trigger. */
+    if (SSL_in_before(ssl) || sess == NULL || !SSL_SESSION_is_resumable(sess)
+        || is_tls13_session(sess)
+        || (SSL_get_options(ssl) & SSL_OP_NO_RENEGOTIATION) != 0)
+        return;
+    ems = emsguard_session_ems_fp(sess, &fp);
+    v = emsguard_resumption_verdict(&st->policy, EG_ROLE_CLIENT, ems);
+    if (v == EG_ALLOW) {
+        if (conn != NULL) {
+            conn->flags |= CONN_OFFER_READ | (ems == 1 ? CONN_OFFER_EMS : 0);
+            conn->fp_sess = sess;
+            conn->fp = fp;
+        }
+        return;
+    }
+    SSL_CTX_remove_session(st->ctx, sess);
+    if (SSL_SESSION_is_resumable(sess))
+        SSL_SESSION_set_protocol_version(sess, 0);
+    count_refusal(st, v);
+    log_event(st, ssl, EG_LEVEL_WARNING,
+        "did not offer session at renegotiation, full handshake instead:",
+        reason_text(v), "renegotiation");
+}
+
 static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
 {
     eg_role role = SSL_is_server(ssl) ? EG_ROLE_SERVER : EG_ROLE_CLIENT;
@@ -685,6 +737,7 @@ static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
         SSL_set_options(ssl, SSL_OP_NO_EXTENDED_MASTER_SECRET);
     if (role == EG_ROLE_CLIENT) {
         filter_offered_session(st, ssl, conn);
+        withhold_session_at_renegotiation(st, ssl, conn);
         /* The knowledge base's advice: a client without EMS drops DHE. */
         if ((SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) != 0
             && st->policy.values[EG_KEY_DISABLE_DHE_WITHOUT_EMS])
