@@ -711,6 +711,60 @@ static void withhold_session_at_renegotiation(struct eg_ctx_state *st, SSL *ssl,
         reason_text(v), "renegotiation");
 }
 
+static int ctx_roles(const SSL_CTX *ctx, int *server, int *client);
+
+/*
+ * The session ID context of every client connection on an SSL_CTX that can
+ * also be a server: 32 bytes (the maximum) no server connection is given.
+ */
+static const unsigned char client_role_sid_ctx[SSL_MAX_SID_CTX_LENGTH] =
+    "emsguard client-role session ID";
+
+/*
+ * Client, on an SSL_CTX that can also be a server (TLS_method, as a relay
+ * uses): with SSL_SESS_CACHE_BOTH the sessions this role gets from its peers
+ * land in the internal cache the server role resumes from (ssl_update_cache),
+ * and their IDs are on the wire (or are the SHA-256 of a ticket that is).
+ * libssl resumes only a session whose session ID context is the server
+ * connection's (ssl_sess.c ssl_get_prev_session: a mismatch is a cache miss),
+ * so a context of their own, set before libssl creates the session, makes
+ * every client-role session a miss for the server role: no window, and any
+ * cache the two roles share (an application's too).
+ *
+ * The client in turn fails a resumption of a session whose context is not
+ * the connection's (statem_clnt.c tls_process_server_hello), so a session
+ * from before the policy, or from another SSL_CTX, is not offered: one full
+ * handshake instead of a failed one.
+ */
+static void keep_client_sessions_from_server_role(struct eg_ctx_state *st, SSL *ssl)
+{
+    const unsigned char *sid_ctx;
+    unsigned int sid_ctx_len;
+    SSL_SESSION *sess;
+    int server, client;
+
+    ctx_roles(SSL_get_SSL_CTX(ssl), &server, &client);
+    if (!server)
+        return;
+    /* Cannot fail: libssl refuses only a context longer than 32 bytes. */
+    if (!SSL_set_session_id_context(ssl, client_role_sid_ctx, sizeof(client_role_sid_ctx)))
+        emsguard_log(&st->policy, EG_LEVEL_ERROR,
+            "client: cannot set the client-role session ID context; this "
+            "connection's session may be resumable by the server role");
+    if (!SSL_in_before(ssl) || (sess = SSL_get_session(ssl)) == NULL
+        || !SSL_SESSION_is_resumable(sess))
+        return;
+    sid_ctx = SSL_SESSION_get0_id_context(sess, &sid_ctx_len);
+    if (sid_ctx_len == sizeof(client_role_sid_ctx)
+        && memcmp(sid_ctx, client_role_sid_ctx, sid_ctx_len) == 0)
+        return;
+    log_event(st, ssl, EG_LEVEL_INFO, "did not offer session, full handshake instead:",
+        "reason=other-context (session from before the policy or from another "
+        "SSL_CTX; this SSL_CTX's client sessions have their own session ID context)",
+        "set-session");
+    SSL_set_session(ssl, NULL);
+}
+
 static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
 {
     eg_role role = SSL_is_server(ssl) ? EG_ROLE_SERVER : EG_ROLE_CLIENT;
@@ -736,6 +790,7 @@ static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
     if (!emsguard_role_uses_ems(&st->policy, role))
         SSL_set_options(ssl, SSL_OP_NO_EXTENDED_MASTER_SECRET);
     if (role == EG_ROLE_CLIENT) {
+        keep_client_sessions_from_server_role(st, ssl);
         filter_offered_session(st, ssl, conn);
         withhold_session_at_renegotiation(st, ssl, conn);
         /* The knowledge base's advice: a client without EMS drops DHE. */

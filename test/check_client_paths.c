@@ -414,10 +414,12 @@ END_TEST
 /*
  * A session with a ticket but no session ID (an application may make one
  * with SSL_SESSION_set1_id).  Removing a session from a cache marks only one
- * with an ID not resumable, so the ticket must be kept off the wire too.
- * Stock libssl offers the bare ticket; the server resumes, the client, which
- * recognises a resumption only by an echoed ID, expects a full handshake,
- * and the renegotiation fails.
+ * with an ID not resumable, so this one needs another way out.  Stock libssl
+ * offers the bare ticket; the server resumes, the client, which recognises
+ * a resumption only by an echoed ID, expects a full handshake, and the
+ * renegotiation fails.  Under ASan this also shows that libssl does not
+ * reuse the old session object for the new handshake (it would leak the
+ * old certificate chain).
  */
 START_TEST(test_renegotiation_ticket_without_session_id)
 {
@@ -789,9 +791,11 @@ START_TEST(test_dual_role_keeps_own_resumptions)
 END_TEST
 
 /*
- * A session the client role got before the policy was enabled (or from
- * another context) is offered after: whatever emsguard does to keep the
- * roles apart must not turn it into a failed handshake.
+ * A session the client role got before the policy was enabled, or one from
+ * another SSL_CTX, is offered after: whatever emsguard does to keep the
+ * roles apart must not turn it into a failed handshake.  It costs a full
+ * handshake.  (Stock libssl fails the second one with illegal_parameter:
+ * "attempt to reuse session in different context".)
  */
 START_TEST(test_dual_role_session_from_before_enable)
 {
@@ -804,8 +808,10 @@ START_TEST(test_dual_role_session_from_before_enable)
     foreign = upstream_session(upstream, other, NULL, NULL);
     enable_with(dual, NULL);
     sess = upstream_session(upstream, dual, before, &reused);
+    ck_assert_int_eq(reused, 0);
     SSL_SESSION_free(sess);
     sess = upstream_session(upstream, dual, foreign, &reused);
+    ck_assert_int_eq(reused, 0);
     SSL_SESSION_free(sess);
     ck_assert_uint_eq(counter(dual, EMSGUARD_CNT_POLICY_BYPASSED), 0);
     SSL_SESSION_free(foreign);
