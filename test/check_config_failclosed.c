@@ -528,15 +528,18 @@ START_TEST(identity_misspelt_key_refused_by_provider)
 }
 END_TEST
 
-/* Two "providers" lines: OpenSSL runs both sections. */
+/*
+ * A second line running the providers module ("providers.2": conf_mod.c
+ * compares the part before the last '.'): OpenSSL runs both sections.
+ */
 START_TEST(second_providers_line_used)
 {
     char *text = xasprintf("openssl_conf = openssl_init\n"
                            "[openssl_init]\n"
                            "providers = provs_a\n"
-                           "providers = provs_b\n"
-                           "[provs_a]\nguard = guard_sect\n"
-                           "[provs_b]\ndefault = default_sect\n"
+                           "providers.2 = provs_b\n"
+                           "[provs_a]\ndefault = default_sect\n"
+                           "[provs_b]\nguard = guard_sect\n"
                            "[default_sect]\nactivate = 1\n"
                            "[guard_sect]\nmodule = %s\nactivate = 1\n"
                            "RequireExtendedMasterSecret = 1\nEventLogging = 2\n",
