@@ -435,7 +435,10 @@ int EMSGUARD_SESSION_has_ems(const SSL_SESSION *sess, int *has_ems);
  *  - with RequireExtendedMasterSecret=1 it refuses to derive a master secret
  *    without Extended Master Secret, so such handshakes fail (the peer sees
  *    internal_error) in any OpenSSL 3.0 application, without preload or
- *    code changes;
+ *    code changes.  A resumption derives no master secret: the guard alone
+ *    cannot refuse the resumption of a non-EMS session created elsewhere
+ *    (another process or fleet member sharing a session cache or the
+ *    ticket keys); EMSGUARD_enable() and the preload library refuse those;
  *  - always, it counts for the whole process: EMS master secrets, master
  *    secrets without EMS, refused derivations, and key expansions whose
  *    master secret no derivation in this process produced (resumptions).
