@@ -135,7 +135,7 @@ int policy_main(int argc, char **argv)
 
         snprintf(what, sizeof(what), "%s configures the emsguard provider, but it is not active "
                  "after OpenSSL loaded the file (its module could not be loaded, or its section "
-                 "lacks activate = 1); its policy is not in force", config);
+                 "lacks activate = 1); the provider and its TLS1-PRF guard are not in force", config);
         print_errors(what);
         goto done;
     }
