@@ -138,18 +138,48 @@ int EMSGUARD_get_error_lib(void);
  * emsguard provider activated in |libctx| (NULL: the default library
  * context).  It returns 1 and sets *found to 1 when such a provider exists,
  * returns 1 and sets *found to 0 (policy unchanged) when none does.
+ * For the default library context (NULL, or the one
+ * OSSL_LIB_CTX_get0_global_default() returns) it first has OpenSSL load the
+ * process's configuration, as SSL_CTX_new() would, and, when no emsguard
+ * provider is active there, lets that configuration decide instead of
+ * answering "none": it fails (returns 0, the reason on the error queue,
+ * |policy| unchanged) when this library's provider failed to activate in
+ * that context (whatever file configured it), when the configuration file
+ * (OPENSSL_CONF or OpenSSL's default) has an emsguard provider with a bad
+ * section (unknown key, bad value, unreadable PolicyFile: file, section,
+ * key and what is accepted are named) or a module file that does not
+ * exist, when that file activates an emsguard provider that is not active
+ * (OpenSSL could not load it, the program did not load the configuration,
+ * or unloaded the provider), and when the file cannot be read; an emsguard
+ * section that OpenSSL does not activate (no "activate" line) gives its
+ * values (*found 1), as it does to the preload library.  Other library
+ * contexts are answered from their active providers only: OpenSSL 3.0
+ * cannot say which file was loaded into them.
  *
  * EMSGUARD_POLICY_from_config() reads the policy from an openssl.cnf-style
  * file (NULL: the file OpenSSL itself would read, OPENSSL_CONF or the
  * default; a missing default file counts as no configuration, as in
- * OpenSSL) without loading any provider: it follows openssl_conf ->
- * providers to the first provider named "emsguard" or whose module is
- * emsguard.so / libemsguard.so*, and parses that section exactly as the
- * provider does (unknown keys and bad values fail).  It returns 1 and sets
- * *found to 1 when the section exists, 1 with *found 0 (policy unchanged)
- * when the file configures no emsguard provider, and 0 with the reason --
- * file:line for a syntax error -- on the error queue otherwise; |policy| is
- * unchanged on error.
+ * OpenSSL) without loading any provider.  It finds the providers as
+ * OpenSSL 3 does: every [openssl_init] line that runs the providers module
+ * ("providers", "providers.2", ...), every line of those sections, the
+ * provider named by the key (after its first '.') or by "identity", its
+ * module from "module" or <name>.so, a relative path under OPENSSL_MODULES
+ * or libcrypto's modules directory; .include directives are followed.  A
+ * provider is emsguard when it is named "emsguard", its module file is
+ * named emsguard* or libemsguard*, its section has a key only emsguard
+ * has (RequireExtendedMasterSecret, AllowLegacyResumption, PolicyFile, any
+ * ...ExtendedMasterSecret), or its module file is this library (through
+ * any link) or a copy of emsguard under another name.  Every emsguard
+ * section is parsed exactly as the provider parses it (unknown keys and bad
+ * values fail); the first one OpenSSL activates, else the first one, gives
+ * the policy.  With |file| NULL (the process's own configuration) an
+ * emsguard provider that OpenSSL is to activate must also have its module
+ * file, or the call fails naming it; a file named explicitly (the preload's
+ * EMSGUARD_CONF) is only parsed.  It returns 1 and sets *found to 1 when an
+ * emsguard section exists, 1 with *found 0 (policy unchanged) when the file
+ * configures no emsguard provider, and 0 with the reason -- file:line for a
+ * syntax error -- on the error queue otherwise; |policy| is unchanged on
+ * error.
  */
 typedef struct emsguard_policy_st EMSGUARD_POLICY;
 
@@ -234,10 +264,15 @@ int EMSGUARD_POLICY_print(BIO *out, const EMSGUARD_POLICY *policy,
  * Enabling the policy on an SSL_CTX.
  *
  * EMSGUARD_enable() applies the policy of the emsguard provider activated in
- * the default library context, or the built-in defaults when none is.
- * OpenSSL 3.0 has no way to ask an SSL_CTX for its library context, so an
- * SSL_CTX made with SSL_CTX_new_ex() on another library context should use
- * EMSGUARD_enable_ex() and name it.
+ * the default library context, or the built-in defaults when neither an
+ * active provider nor the process's openssl.cnf configures one.  It never
+ * falls back to the defaults for a configured emsguard provider that is not
+ * in force: with a bad section, a missing module, a failed activation or a
+ * configuration the program did not load, it fails with the reason (see
+ * EMSGUARD_POLICY_from_provider()).  OpenSSL 3.0 has no way to ask an
+ * SSL_CTX for its library context, so an SSL_CTX made with SSL_CTX_new_ex()
+ * on another library context should use EMSGUARD_enable_ex() and name it;
+ * for such a context only its active providers count.
  *
  * EMSGUARD_enable_policy() applies an explicit policy (copied; the caller
  * keeps |policy|).
@@ -400,7 +435,10 @@ int EMSGUARD_SESSION_has_ems(const SSL_SESSION *sess, int *has_ems);
  *  - with RequireExtendedMasterSecret=1 it refuses to derive a master secret
  *    without Extended Master Secret, so such handshakes fail (the peer sees
  *    internal_error) in any OpenSSL 3.0 application, without preload or
- *    code changes;
+ *    code changes.  A resumption derives no master secret: the guard alone
+ *    cannot refuse the resumption of a non-EMS session created elsewhere
+ *    (another process or fleet member sharing a session cache or the
+ *    ticket keys); EMSGUARD_enable() and the preload library refuse those;
  *  - always, it counts for the whole process: EMS master secrets, master
  *    secrets without EMS, refused derivations, and key expansions whose
  *    master secret no derivation in this process produced (resumptions).

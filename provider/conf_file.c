@@ -8,10 +8,25 @@
  * in it that neither we nor OpenSSL know.
  *
  * The same walk gives the policy to code that has no provider to ask: the
- * preload library and the command-line tool (EMSGUARD_POLICY_from_config).
+ * preload library and the command-line tool (EMSGUARD_POLICY_from_config),
+ * and EMSGUARD_enable() when no emsguard provider is active.
+ *
+ * Provider sections are found as OpenSSL 3 finds them (conf_mod.c
+ * module_find, provider_conf.c provider_conf_load, provider_core.c
+ * provider_init): every [openssl_init] line that runs the "providers"
+ * module names a providers section; each of its lines is a provider named
+ * by the key (after its first '.') or by "identity", loaded from "module"
+ * or <name>.so, relative paths under OPENSSL_MODULES or libcrypto's modules
+ * directory.  Which of those providers is emsguard is decided by
+ * is_emsguard_entry() below.
  */
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/conf.h>
 #include <openssl/crypto.h>
@@ -142,45 +157,292 @@ static int store_value(void *arg, eg_key key, const char *section,
     return 1;
 }
 
-/* True when a provider section entry |name| is emsguard: by name or module. */
-static int is_emsguard_entry(CONF *conf, const CONF_VALUE *entry)
-{
-    const char *module, *base;
+/* ---- provider entries, resolved as OpenSSL 3 resolves them ------------------ */
 
-    if (strcmp(entry->name, "emsguard") == 0)
-        return 1;
-    if ((module = conf_string(conf, entry->value, "module")) == NULL)
-        return 0;
-    base = strrchr(module, '/');
-    base = base != NULL ? base + 1 : module;
-    return strncmp(base, "emsguard.", 9) == 0
-        || strncmp(base, "libemsguard.", 12) == 0;
+/* What OpenSSL takes from one line of a providers section. */
+struct prov_entry {
+    const char *name; /* "identity", else the key after its first '.' */
+    const char *section; /* the line's value: the provider's own section */
+    const char *module; /* its "module" line, NULL if none */
+    char path[PATH_MAX]; /* the file OpenSSL loads for it */
+    int has_section; /* |section| exists */
+    int activate; /* OpenSSL activates it while loading the file */
+    int builtin; /* a provider built into libcrypto: no module is loaded */
+};
+
+/* provider_conf.c skip_dot(): "x.name" names "name". */
+static const char *skip_dot(const char *name)
+{
+    const char *dot = strchr(name, '.');
+
+    return dot != NULL ? dot + 1 : name;
 }
 
 /*
- * Finds the section configuring provider |prov_name|, or, with a NULL
- * |prov_name|, the first provider that is emsguard by name or module.
+ * True when an [openssl_init] line named |name| runs the "providers" module.
+ * conf_mod.c module_find() compares the part before the last '.' as a
+ * prefix of each built-in module's name, in order ("oid_section",
+ * "stbl_section", "engines", "alg_section", "ssl_conf", "providers", ...):
+ * "providers", "providers.2" and even "prov" reach the providers module.
  */
-static const char *find_section(CONF *conf, const char *prov_name)
+static int runs_providers_module(const char *name)
 {
-    const char *init, *providers;
-    STACK_OF(CONF_VALUE) *entries;
+    const char *dot = strrchr(name, '.');
+    size_t n = dot != NULL ? (size_t)(dot - name) : strlen(name);
+
+    return n >= 1 && n <= sizeof("providers") - 1 && strncmp(name, "providers", n) == 0;
+}
+
+/*
+ * Whether an "activate" line activates: in OpenSSL 3.0 and 3.1 any value
+ * does; 3.2+ read a boolean and fail the whole line on anything else.  An
+ * unreadable value counts as "on": the administrator wanted it active.
+ */
+static int activate_value(const char *value)
+{
+    static const char *const off[] = { "0", "no", "NO", "false", "FALSE", "off", "OFF" };
+    size_t i;
+
+    if (OpenSSL_version_num() < 0x30200000L)
+        return 1;
+    for (i = 0; value != NULL && i < sizeof(off) / sizeof(off[0]); i++)
+        if (strcmp(value, off[i]) == 0)
+            return 0;
+    return 1;
+}
+
+/*
+ * provider_core.c provider_init(): the module line, else "<name>.so"
+ * (DSO_convert_filename with DSO_FLAG_NAME_TRANSLATION_EXT_ONLY, which
+ * leaves a name holding a '/' alone); a relative path goes under
+ * OPENSSL_MODULES (ignored when setuid, as ossl_safe_getenv does) or the
+ * modules directory libcrypto was built with.  A directory set with
+ * OSSL_PROVIDER_set_default_search_path() cannot be seen from here.
+ */
+static int module_file(const char *name, const char *module, char *out, size_t len)
+{
+    char file[PATH_MAX];
+    const char *dir;
+    size_t dirlen;
+    int n;
+
+    if (module != NULL)
+        n = snprintf(file, sizeof(file), "%s", module);
+    else
+        n = snprintf(file, sizeof(file), strchr(name, '/') != NULL ? "%s" : "%s.so", name);
+    if (n < 0 || (size_t)n >= sizeof(file))
+        return 0;
+    if (file[0] == '/') {
+        n = snprintf(out, len, "%s", file);
+        return n >= 0 && (size_t)n < len;
+    }
+    if ((dir = secure_getenv("OPENSSL_MODULES")) == NULL
+        && (dir = OPENSSL_info(OPENSSL_INFO_MODULES_DIR)) == NULL)
+        dir = "";
+    dirlen = strlen(dir);
+    if (dirlen > 0 && dir[dirlen - 1] == '/')
+        dirlen--; /* dlfcn_merger() drops one trailing '/' */
+    n = snprintf(out, len, "%.*s/%s", (int)dirlen, dir, file);
+    return n >= 0 && (size_t)n < len;
+}
+
+/* Reads one providers-section line as provider_conf_load() does. */
+static int read_entry(CONF *conf, const CONF_VALUE *line, struct prov_entry *e)
+{
+    STACK_OF(CONF_VALUE) *cmds;
     int i;
 
-    if ((init = conf_string(conf, NULL, "openssl_conf")) == NULL
-        || (providers = conf_string(conf, init, "providers")) == NULL)
-        return NULL;
-    if (prov_name != NULL)
-        return conf_string(conf, providers, prov_name);
-    if ((entries = NCONF_get_section(conf, providers)) == NULL)
-        return NULL;
-    for (i = 0; i < sk_CONF_VALUE_num(entries); i++) {
-        const CONF_VALUE *entry = sk_CONF_VALUE_value(entries, i);
+    memset(e, 0, sizeof(*e));
+    e->name = skip_dot(line->name);
+    e->section = line->value;
+    ERR_set_mark();
+    cmds = NCONF_get_section(conf, line->value);
+    ERR_pop_to_mark();
+    e->has_section = cmds != NULL;
+    for (i = 0; i < sk_CONF_VALUE_num(cmds); i++) {
+        const CONF_VALUE *v = sk_CONF_VALUE_value(cmds, i);
+        const char *cmd = skip_dot(v->name);
 
-        if (is_emsguard_entry(conf, entry))
-            return entry->value;
+        if (strcmp(cmd, "identity") == 0)
+            e->name = v->value;
+        else if (strcmp(cmd, "module") == 0)
+            e->module = v->value;
+        else if (strcmp(cmd, "activate") == 0)
+            e->activate = activate_value(v->value);
     }
-    return NULL;
+    /* ossl_provider_new() takes a predefined provider's own init function. */
+    e->builtin = strcmp(e->name, "default") == 0 || strcmp(e->name, "base") == 0
+        || strcmp(e->name, "null") == 0;
+    if (!e->builtin && !module_file(e->name, e->module, e->path, sizeof(e->path))) {
+        emsguard_raise(EMSGUARD_R_CONFIG_FILE,
+            "section [%s]: the module path of provider '%s' is too long", e->section, e->name);
+        return 0;
+    }
+    return 1;
+}
+
+/* 1 if |path| names the file this library was loaded from (any link to it). */
+static int is_this_library(const struct stat *st)
+{
+    Dl_info info;
+    struct stat self;
+
+    return dladdr((void *)emsguard_conf_is_reserved_key, &info) != 0 && info.dli_fname != NULL
+        && stat(info.dli_fname, &self) == 0 && self.st_dev == st->st_dev
+        && self.st_ino == st->st_ino;
+}
+
+#define MARKER_SCAN_MAX (64L * 1024 * 1024)
+
+/* 1 if the file |fd| holds emsguard's parameter marker: a copy of emsguard. */
+static int holds_marker(int fd, const struct stat *st)
+{
+    void *map;
+    int found;
+
+    if (!S_ISREG(st->st_mode) || st->st_size <= 0 || st->st_size > MARKER_SCAN_MAX)
+        return 0;
+    map = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED)
+        return 0;
+    found = memmem(map, (size_t)st->st_size, EMSGUARD_PARAM_MARKER,
+                sizeof(EMSGUARD_PARAM_MARKER) - 1)
+        != NULL;
+    munmap(map, (size_t)st->st_size);
+    return found;
+}
+
+/* Keys no other provider has: a section holding one configures emsguard. */
+static int has_emsguard_key(CONF *conf, const char *section)
+{
+    STACK_OF(CONF_VALUE) *values;
+    int i;
+
+    ERR_set_mark();
+    values = NCONF_get_section(conf, section);
+    ERR_pop_to_mark();
+    for (i = 0; i < sk_CONF_VALUE_num(values); i++) {
+        const char *name = sk_CONF_VALUE_value(values, i)->name;
+
+        if (strstr(name, "ExtendedMasterSecret") != NULL
+            || strcmp(name, EMSGUARD_ALLOW_LEGACY_RESUMPTION) == 0
+            || strcmp(name, POLICY_FILE_KEY) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * True when the provider |e| is emsguard.  Cheapest first:
+ *  - named "emsguard": OpenSSL loads <modules>/emsguard.so for it;
+ *  - the module's file name starts with "emsguard" or "libemsguard"
+ *    (emsguard.so, libemsguard.so.0, emsguard-1.so...), there or not;
+ *  - its section holds an emsguard-only key (RequireExtendedMasterSecret,
+ *    PolicyFile...): emsguard's policy, whatever the module line says, so
+ *    a misspelt module path is caught, not taken for another provider;
+ *  - the module file is this library, through any symlink or hard link;
+ *  - the module file is a copy of emsguard under any name: it holds the
+ *    parameter marker only emsguard answers.
+ * Built-in providers are never emsguard: OpenSSL ignores their module line.
+ * *exists is set to whether the module file exists.
+ */
+static int is_emsguard_entry(CONF *conf, const struct prov_entry *e, int *exists)
+{
+    const char *base = strrchr(e->path, '/');
+    struct stat st;
+    int fd, found = 0;
+
+    *exists = 0;
+    if (e->builtin)
+        return 0;
+    *exists = stat(e->path, &st) == 0;
+    base = base != NULL ? base + 1 : e->path;
+    if (strcmp(e->name, "emsguard") == 0 || strncmp(base, "emsguard", 8) == 0
+        || strncmp(base, "libemsguard", 11) == 0
+        || (e->has_section && has_emsguard_key(conf, e->section)))
+        return 1;
+    if (!*exists)
+        return 0;
+    if (is_this_library(&st))
+        return 1;
+    if ((fd = open(e->path, O_RDONLY | O_CLOEXEC)) >= 0) {
+        if (fstat(fd, &st) == 0)
+            found = holds_marker(fd, &st);
+        close(fd);
+    }
+    return found;
+}
+
+/*
+ * Calls |fn| for each provider line of every providers section that
+ * openssl_conf leads to, in OpenSSL's order; stops (returning 0) when |fn|
+ * or reading a line fails.
+ */
+typedef int (*entry_fn)(void *arg, CONF *conf, const struct prov_entry *e);
+
+static int each_provider(CONF *conf, entry_fn fn, void *arg)
+{
+    STACK_OF(CONF_VALUE) *modules, *providers;
+    const char *init;
+    struct prov_entry *e;
+    int i, j, ok = 1;
+
+    if ((init = conf_string(conf, NULL, "openssl_conf")) == NULL)
+        return 1;
+    ERR_set_mark();
+    modules = NCONF_get_section(conf, init);
+    ERR_pop_to_mark();
+    if ((e = OPENSSL_malloc(sizeof(*e))) == NULL) {
+        emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot allocate a provider entry");
+        return 0;
+    }
+    for (i = 0; ok && i < sk_CONF_VALUE_num(modules); i++) {
+        const CONF_VALUE *m = sk_CONF_VALUE_value(modules, i);
+
+        if (!runs_providers_module(m->name))
+            continue;
+        ERR_set_mark();
+        providers = NCONF_get_section(conf, m->value);
+        ERR_pop_to_mark();
+        for (j = 0; ok && j < sk_CONF_VALUE_num(providers); j++)
+            ok = read_entry(conf, sk_CONF_VALUE_value(providers, j), e) && fn(arg, conf, e);
+    }
+    OPENSSL_free(e);
+    return ok;
+}
+
+/* Finding the section of the provider named |name| (the provider's own check). */
+struct named_search {
+    const char *name;
+    const char *section; /* the first activated line of that name, else the first */
+    int activated;
+};
+
+static int match_name(void *arg, CONF *conf, const struct prov_entry *e)
+{
+    struct named_search *ns = arg;
+
+    (void)conf;
+    if (!e->has_section || strcmp(e->name, ns->name) != 0)
+        return 1;
+    if (ns->section == NULL || (e->activate && !ns->activated)) {
+        ns->section = e->section;
+        ns->activated = e->activate;
+    }
+    return 1;
+}
+
+/*
+ * The section configuring provider |prov_name|, found the way OpenSSL
+ * found it; NULL if none (or, with an error raised, if the file could not
+ * be walked).
+ */
+static const char *find_section(CONF *conf, const char *prov_name, int *failed)
+{
+    struct named_search ns = { prov_name, NULL, 0 };
+
+    *failed = !each_provider(conf, match_name, &ns);
+    return *failed ? NULL : ns.section;
 }
 
 /*
@@ -250,7 +512,7 @@ int emsguard_conf_check_section(const char *prov_name, int *checked,
     char *file = CONF_get1_default_config_file();
     CONF *conf = NULL;
     const char *ours;
-    int ok = 1, syntax = 0;
+    int ok = 1, syntax = 0, failed = 0;
 
     *checked = 0;
     if (prov_name == NULL)
@@ -279,7 +541,11 @@ int emsguard_conf_check_section(const char *prov_name, int *checked,
         goto done;
     }
     ERR_pop_to_mark();
-    if ((ours = find_section(conf, prov_name)) == NULL) {
+    if ((ours = find_section(conf, prov_name, &failed)) == NULL) {
+        if (failed) {
+            ok = 0;
+            goto done;
+        }
         emsguard_log(NULL, EG_LEVEL_DEBUG,
             "no section for provider '%s' in %s; unknown keys not checked",
             prov_name, file);
@@ -293,15 +559,139 @@ done:
     return ok;
 }
 
-int EMSGUARD_POLICY_from_config(EMSGUARD_POLICY *policy, const char *file,
-    int *found)
+/* ---- the emsguard sections of a file ---------------------------------------- */
+
+struct policy_scan {
+    const char *file;
+    int process_config; /* the process's own file: modules must exist */
+    const EMSGUARD_POLICY *base; /* what each section is applied over */
+    EMSGUARD_POLICY *scratch; /* one section, parsed */
+    EMSGUARD_POLICY *chosen; /* the policy of the chosen section */
+    struct eg_conf_origin *origin;
+};
+
+static void note_origin(struct eg_conf_entry *o, const char *file,
+    const struct prov_entry *e)
+{
+    snprintf(o->name, sizeof(o->name), "%s", e->name);
+    snprintf(o->section, sizeof(o->section), "%s", e->section);
+    snprintf(o->file, sizeof(o->file), "%s", file);
+    snprintf(o->module, sizeof(o->module), "%s", e->module != NULL ? e->module : "");
+    snprintf(o->path, sizeof(o->path), "%s", e->path);
+}
+
+/*
+ * One provider line: if it is emsguard, its section is parsed exactly as
+ * the provider parses it (every emsguard section must be valid: OpenSSL
+ * would try each); the first one OpenSSL activates, else the first one,
+ * gives the policy.
+ */
+static int scan_entry(void *arg, CONF *conf, const struct prov_entry *e)
+{
+    struct policy_scan *ps = arg;
+    struct eg_conf_origin *o = ps->origin;
+    struct store_arg sa;
+    const char *policy_file;
+    int exists = 0;
+
+    if (!is_emsguard_entry(conf, e, &exists))
+        return 1;
+    note_origin(&o->failed, ps->file, e);
+    if (!e->has_section) {
+        emsguard_raise(EMSGUARD_R_CONFIG_FILE,
+            "%s: emsguard provider '%s' names section [%s], which does not exist",
+            ps->file, e->name, e->section);
+        return 0;
+    }
+    *ps->scratch = *ps->base;
+    /* Precedence: the PolicyFile first, the section's own keys over it. */
+    if ((policy_file = conf_string(conf, e->section, POLICY_FILE_KEY)) != NULL
+        && !EMSGUARD_POLICY_load_reg(ps->scratch, policy_file))
+        return 0;
+    sa.policy = ps->scratch;
+    sa.file = ps->file;
+    if (!walk_section(conf, ps->file, e->section, "", store_value, &sa))
+        return 0;
+    /* OpenSSL would fail to load it: a policy that is not in force. */
+    if (ps->process_config && e->activate && !exists) {
+        if (e->module != NULL && strcmp(e->module, e->path) != 0)
+            emsguard_raise(EMSGUARD_R_CONFIG_FILE,
+                "%s, section [%s]: emsguard provider '%s' cannot be activated: its "
+                "module '%s' (%s) does not exist",
+                ps->file, e->section, e->name, e->module, e->path);
+        else if (e->module != NULL)
+            emsguard_raise(EMSGUARD_R_CONFIG_FILE,
+                "%s, section [%s]: emsguard provider '%s' cannot be activated: its "
+                "module '%s' does not exist",
+                ps->file, e->section, e->name, e->path);
+        else
+            emsguard_raise(EMSGUARD_R_CONFIG_FILE,
+                "%s, section [%s]: emsguard provider '%s' cannot be activated: it has no "
+                "module line, and '%s' does not exist",
+                ps->file, e->section, e->name, e->path);
+        return 0;
+    }
+    o->failed.name[0] = '\0';
+    if (!o->found || (e->activate && !o->activated)) {
+        *ps->chosen = *ps->scratch;
+        note_origin(&o->chosen, ps->file, e);
+        o->activated = e->activate;
+    }
+    o->found = 1;
+    return 1;
+}
+
+int emsguard_conf_read_policy(EMSGUARD_POLICY *policy, const char *file,
+    struct eg_conf_origin *origin)
 {
     char *default_file = NULL;
     CONF *conf = NULL;
-    EMSGUARD_POLICY *parsed = NULL;
-    struct store_arg sa;
-    const char *ours, *policy_file;
+    struct policy_scan ps;
     int ok = 0;
+
+    memset(origin, 0, sizeof(*origin));
+    memset(&ps, 0, sizeof(ps));
+    if (file == NULL && (file = default_file = CONF_get1_default_config_file()) == NULL) {
+        emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot name the default config file");
+        return 0;
+    }
+    /* Like OpenSSL, treat a missing (or empty-named) default file as no configuration. */
+    if (default_file != NULL && (*default_file == '\0' || access(default_file, F_OK) != 0)) {
+        ok = 1;
+        goto done;
+    }
+    if ((conf = load_conf(file)) == NULL)
+        goto done;
+    ps.file = file;
+    ps.process_config = default_file != NULL;
+    ps.base = policy;
+    ps.origin = origin;
+    ps.scratch = OPENSSL_malloc(sizeof(*ps.scratch));
+    ps.chosen = OPENSSL_malloc(sizeof(*ps.chosen));
+    if (ps.scratch == NULL || ps.chosen == NULL) {
+        emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot allocate a policy");
+        goto done;
+    }
+    if (!each_provider(conf, scan_entry, &ps))
+        goto done;
+    if (origin->found)
+        *policy = *ps.chosen;
+    ok = 1;
+done:
+    if (!ok)
+        origin->found = origin->activated = 0;
+    OPENSSL_free(ps.scratch);
+    OPENSSL_free(ps.chosen);
+    NCONF_free(conf);
+    OPENSSL_free(default_file);
+    return ok;
+}
+
+int EMSGUARD_POLICY_from_config(EMSGUARD_POLICY *policy, const char *file,
+    int *found)
+{
+    struct eg_conf_origin *origin;
+    int ok;
 
     if (policy == NULL || found == NULL) {
         emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT,
@@ -309,40 +699,12 @@ int EMSGUARD_POLICY_from_config(EMSGUARD_POLICY *policy, const char *file,
         return 0;
     }
     *found = 0;
-    if (file == NULL && (file = default_file = CONF_get1_default_config_file()) == NULL) {
-        emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot name the default config file");
+    if ((origin = OPENSSL_malloc(sizeof(*origin))) == NULL) {
+        emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot allocate the configuration's origin");
         return 0;
     }
-    /* Like OpenSSL, treat a missing default file as no configuration. */
-    if (default_file != NULL && access(default_file, F_OK) != 0) {
-        ok = 1;
-        goto done;
-    }
-    if ((conf = load_conf(file)) == NULL)
-        goto done;
-    if ((ours = find_section(conf, NULL)) == NULL) {
-        ok = 1; /* no emsguard provider configured: policy unchanged */
-        goto done;
-    }
-    if ((parsed = OPENSSL_malloc(sizeof(*parsed))) == NULL) {
-        emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot allocate a policy");
-        goto done;
-    }
-    *parsed = *policy;
-    /* Precedence: the PolicyFile first, the section's own keys over it. */
-    if ((policy_file = conf_string(conf, ours, POLICY_FILE_KEY)) != NULL
-        && !EMSGUARD_POLICY_load_reg(parsed, policy_file))
-        goto done;
-    sa.policy = parsed;
-    sa.file = file;
-    if (!walk_section(conf, file, ours, "", store_value, &sa))
-        goto done;
-    *policy = *parsed;
-    *found = 1;
-    ok = 1;
-done:
-    OPENSSL_free(parsed);
-    NCONF_free(conf);
-    OPENSSL_free(default_file);
+    ok = emsguard_conf_read_policy(policy, file, origin);
+    *found = ok && origin->found;
+    OPENSSL_free(origin);
     return ok;
 }

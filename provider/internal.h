@@ -341,6 +341,33 @@ int emsguard_conf_check_section(const char *prov_name, int *checked,
 /* Keys OpenSSL itself consumes in a provider section. */
 int emsguard_conf_is_reserved_key(const char *name);
 
+/* One emsguard provider line of a configuration file, for messages. */
+struct eg_conf_entry {
+    char name[128]; /* the provider's name, as OpenSSL names it */
+    char section[128];
+    char file[512];
+    char module[512]; /* its module line, "" if none */
+    char path[4096]; /* the file OpenSSL loads for it */
+};
+struct eg_conf_origin {
+    int found; /* an emsguard provider is configured */
+    int activated; /* ... and OpenSSL activates it while loading the file */
+    struct eg_conf_entry chosen; /* the one whose policy was read */
+    struct eg_conf_entry failed; /* the one that stopped the read; name "" if none */
+};
+/*
+ * EMSGUARD_POLICY_from_config() with the details: every provider line of
+ * |file| (NULL: the process's own, OPENSSL_CONF or the default; a missing
+ * default file is no configuration) that is emsguard has its section
+ * parsed as the provider parses it; the first one OpenSSL activates, else
+ * the first, replaces |policy|.  For the process's own file an emsguard
+ * provider OpenSSL is to activate must also have its module file.  Returns
+ * 0 with the reason raised (|policy| unchanged, origin->failed naming the
+ * provider when a section or module is at fault).
+ */
+int emsguard_conf_read_policy(EMSGUARD_POLICY *policy, const char *file,
+    struct eg_conf_origin *origin);
+
 /* ---- provider.c -------------------------------------------------------- */
 /* Parameter that marks emsguard among a library context's providers. */
 #define EMSGUARD_PARAM_MARKER "emsguard-policy-version"

@@ -8,6 +8,7 @@
  * query of SSL_CTX_new() it also checks that OpenSSL still has the guard.
  */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -367,6 +368,67 @@ static int same_libcrypto(void *core_function)
         && core.dli_fbase == ours.dli_fbase;
 }
 
+/*
+ * The last activation of this library's provider that failed in the
+ * default library context, whatever file configured it (OPENSSL_CONF, or
+ * one the program loaded itself): EMSGUARD_enable() reports it instead of
+ * running on the built-in defaults.  Only the default context: it lives
+ * as long as the process, while another context's address can be reused
+ * by an unrelated one after it is freed.  A copy of the module under
+ * another file is another image with its own record; EMSGUARD_enable()
+ * then finds the failure through the configuration file
+ * (policy_from_process_config()).
+ */
+static pthread_mutex_t init_failure_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int failed;
+    char name[128];
+    char why[1024];
+} init_failure;
+
+static int is_default_libctx(const OSSL_LIB_CTX *libctx)
+{
+    return libctx == NULL || libctx == OSSL_LIB_CTX_get0_global_default();
+}
+
+/* Records (|why| != NULL) or clears the outcome for the default context. */
+static void note_init_outcome(OSSL_FUNC_core_get_libctx_fn *core_get_libctx,
+    OSSL_FUNC_core_get_params_fn *core_get_params, const OSSL_CORE_HANDLE *handle,
+    const char *why)
+{
+    const char *name = NULL;
+    OSSL_PARAM req[2];
+
+    if (core_get_libctx == NULL || !same_libcrypto((void *)core_get_libctx)
+        || !is_default_libctx((OSSL_LIB_CTX *)core_get_libctx(handle)))
+        return;
+    req[0] = OSSL_PARAM_construct_utf8_ptr(OSSL_PROV_PARAM_CORE_PROV_NAME, (char **)&name, 0);
+    req[1] = OSSL_PARAM_construct_end();
+    if (why != NULL && !core_get_params(handle, req))
+        name = NULL;
+    pthread_mutex_lock(&init_failure_lock);
+    init_failure.failed = why != NULL;
+    if (why != NULL) {
+        snprintf(init_failure.name, sizeof(init_failure.name), "%s",
+            name != NULL ? name : PROVIDER_NAME);
+        snprintf(init_failure.why, sizeof(init_failure.why), "%s", why);
+    }
+    pthread_mutex_unlock(&init_failure_lock);
+}
+
+static int init_failure_get(char *name, size_t name_len, char *why, size_t why_len)
+{
+    int failed;
+
+    pthread_mutex_lock(&init_failure_lock);
+    if ((failed = init_failure.failed)) {
+        snprintf(name, name_len, "%s", init_failure.name);
+        snprintf(why, why_len, "%s", init_failure.why);
+    }
+    pthread_mutex_unlock(&init_failure_lock);
+    return failed;
+}
+
 int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     const OSSL_DISPATCH **out, void **provctx)
 {
@@ -398,9 +460,9 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
          * go unnoticed.
          */
         ERR_peek_last_error_data(&why, &flags);
-        emsguard_log(NULL, EG_LEVEL_ERROR, "provider not activated: %s",
-            why != NULL && (flags & ERR_TXT_STRING) ? why
-                                                    : "see the OpenSSL error queue");
+        why = why != NULL && (flags & ERR_TXT_STRING) ? why : "see the OpenSSL error queue";
+        emsguard_log(NULL, EG_LEVEL_ERROR, "provider not activated: %s", why);
+        note_init_outcome(core_get_libctx, core_get_params, handle, why);
         OPENSSL_free(pc);
         return 0;
     }
@@ -408,6 +470,8 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
         emsguard_raise(EMSGUARD_R_PROVIDER,
             "cannot create the child library context the TLS1-PRF guard delegates through");
         emsguard_log(NULL, EG_LEVEL_ERROR, "provider not activated: no child library context");
+        note_init_outcome(core_get_libctx, core_get_params, handle,
+            "no child library context for the TLS1-PRF guard");
         OPENSSL_free(pc);
         return 0;
     }
@@ -415,6 +479,7 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
         pc->parent = (OSSL_LIB_CTX *)core_get_libctx(handle);
         pc->parent_usable = 1;
     }
+    note_init_outcome(core_get_libctx, core_get_params, handle, NULL);
     emsguard_policy_log_weakenings(&pc->policy, "provider " PROVIDER_NAME);
     *out = eg_dispatch;
     *provctx = pc;
@@ -500,6 +565,73 @@ end:
     return ret; /* 0: the first emsguard provider wins */
 }
 
+#define NO_FALLBACK "the built-in defaults are not used in its place"
+
+/*
+ * No emsguard provider is active in the default library context: the
+ * process's configuration decides.  A provider that failed to activate
+ * (recorded by this image, or found in the file with a bad section or a
+ * missing module) and one the file activates but that is not active fail
+ * closed, with the reason; a section OpenSSL does not activate gives its
+ * values, as it does to the preload; no emsguard provider at all leaves
+ * |policy| and *found 0.
+ */
+static int policy_from_process_config(EMSGUARD_POLICY *policy, int *found)
+{
+    struct eg_conf_origin *o = OPENSSL_malloc(sizeof(*o));
+    EMSGUARD_POLICY *parsed = OPENSSL_malloc(sizeof(*parsed));
+    char name[128], why[1024];
+    int failed, read_ok, ok = 0;
+
+    *found = 0;
+    if (o == NULL || parsed == NULL) {
+        emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot allocate the configuration's policy");
+        goto end;
+    }
+    *parsed = *policy;
+    failed = init_failure_get(name, sizeof(name), why, sizeof(why));
+    read_ok = emsguard_conf_read_policy(parsed, NULL, o);
+    if (failed) {
+        emsguard_raise(EMSGUARD_R_PROVIDER,
+            "emsguard provider '%s' failed to activate in the default library context: %s; "
+            NO_FALLBACK, name, why);
+        goto end;
+    }
+    if (!read_ok) {
+        if (o->failed.name[0] != '\0')
+            emsguard_raise(EMSGUARD_R_PROVIDER,
+                "emsguard provider '%s' (%s, section [%s]) cannot be activated with this "
+                "configuration; " NO_FALLBACK, o->failed.name, o->failed.file, o->failed.section);
+        else
+            emsguard_raise(EMSGUARD_R_PROVIDER,
+                "cannot read the process's configuration to see whether it configures an "
+                "emsguard provider; " NO_FALLBACK);
+        goto end;
+    }
+    if (o->found && o->activated) {
+        emsguard_raise(EMSGUARD_R_PROVIDER,
+            "emsguard provider '%s' (%s, section [%s], module %s) is to be activated but is "
+            "not active in the default library context: OpenSSL could not load or "
+            "initialise it (see its own error), this program did not load that "
+            "configuration (OPENSSL_INIT_NO_LOAD_CONFIG, or another file), or it was "
+            "unloaded; " NO_FALLBACK, o->chosen.name, o->chosen.file, o->chosen.section,
+            o->chosen.path);
+        goto end;
+    }
+    if (o->found) {
+        *policy = *parsed;
+        *found = 1;
+        emsguard_log(policy, EG_LEVEL_DEBUG,
+            "no emsguard provider active; policy from %s, section [%s] (not activated)",
+            o->chosen.file, o->chosen.section);
+    }
+    ok = 1;
+end:
+    OPENSSL_free(parsed);
+    OPENSSL_free(o);
+    return ok;
+}
+
 int EMSGUARD_POLICY_from_provider(EMSGUARD_POLICY *policy,
     OSSL_LIB_CTX *libctx, int *found)
 {
@@ -508,6 +640,16 @@ int EMSGUARD_POLICY_from_provider(EMSGUARD_POLICY *policy,
     if (policy == NULL || found == NULL) {
         emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT,
             "EMSGUARD_POLICY_from_provider: policy or found is NULL");
+        return 0;
+    }
+    /*
+     * The default context gets the process's configuration the way
+     * SSL_CTX_new() would load it (a no-op once loaded, or after the
+     * program chose OPENSSL_INIT_NO_LOAD_CONFIG).
+     */
+    if (is_default_libctx(libctx) && !OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL)) {
+        emsguard_raise(EMSGUARD_R_PROVIDER,
+            "OpenSSL cannot load the process's configuration; " NO_FALLBACK);
         return 0;
     }
     fs.policy = policy;
@@ -521,6 +663,8 @@ int EMSGUARD_POLICY_from_provider(EMSGUARD_POLICY *policy,
         return 0;
     }
     if (fs.failed)
+        return 0;
+    if (!fs.found && is_default_libctx(libctx) && !policy_from_process_config(policy, &fs.found))
         return 0;
     *found = fs.found;
     return 1;

@@ -189,8 +189,11 @@ static void maps_to(const EMSGUARD_POLICY *p, eg_key k, char *buf, size_t len)
         snprintf(buf, len, "log lines go to %s", v == EG_LOG_TO_SYSLOG ? "syslog" : "stderr");
         return;
     case EG_KEY_REQUIRE_EMS:
-        snprintf(buf, len, v ? "servers reject a ClientHello without EMS (alert 40); the "
-                               "TLS1-PRF guard refuses master secrets without EMS"
+        /* The guard-only limit (issue 15, F6): it sees master secrets, not sessions. */
+        snprintf(buf, len, v ? "API/preload: servers reject a ClientHello without EMS (alert 40); "
+                               "TLS1-PRF guard: refuses master secrets without EMS, but alone "
+                               "cannot refuse the resumption of a non-EMS session created "
+                               "elsewhere (shared cache or ticket keys)"
                              : "peers without EMS connect, with full handshakes");
         return;
     case EG_KEY_DISABLE_DHE_WITHOUT_EMS:

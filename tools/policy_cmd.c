@@ -67,6 +67,29 @@ static int provider_loads(const char *file, int *active)
     return ok;
 }
 
+/*
+ * What RequireExtendedMasterSecret=1 cannot do on the guard-only route
+ * (issue 15, F6): the TLS1-PRF guard sees master secrets, and a resumption
+ * derives none.  Said wherever the value is shown as 1.
+ */
+static void print_require_note(BIO *out, const EMSGUARD_POLICY *policy)
+{
+    uint32_t require = 0;
+
+    if (EMSGUARD_POLICY_get_dword(policy, EMSGUARD_REQUIRE_EMS, &require) != 1 || require == 0)
+        return;
+    BIO_printf(out,
+        "\nRequireExtendedMasterSecret = 1, by route:\n"
+        "  EMSGUARD_enable() or the preload library: a server rejects every ClientHello\n"
+        "    without EMS (TLS <= 1.2), so no session without EMS is resumed either.\n"
+        "  TLS1-PRF guard alone (this file with default_properties = ?emsguard.guard=yes,\n"
+        "    no EMSGUARD_enable() or preload): every full TLS <= 1.2 handshake without EMS\n"
+        "    in this process fails, but the guard sees master secrets, not sessions, and\n"
+        "    a resumption derives none: it cannot refuse the resumption of a non-EMS session\n"
+        "    created elsewhere (another process or fleet member sharing a session cache or\n"
+        "    the ticket keys).  The SSL_CTX routes above refuse those.\n");
+}
+
 int policy_main(int argc, char **argv)
 {
     const char *config = NULL;
@@ -112,7 +135,7 @@ int policy_main(int argc, char **argv)
 
         snprintf(what, sizeof(what), "%s configures the emsguard provider, but it is not active "
                  "after OpenSSL loaded the file (its module could not be loaded, or its section "
-                 "lacks activate = 1); its policy is not in force", config);
+                 "lacks activate = 1); the provider and its TLS1-PRF guard are not in force", config);
         print_errors(what);
         goto done;
     }
@@ -138,6 +161,8 @@ int policy_main(int argc, char **argv)
     }
     if (json)
         BIO_printf(out, "}\n");
+    else
+        print_require_note(out, policy);
     rc = EG_EXIT_OK;
 done:
     BIO_free(out);
