@@ -214,7 +214,13 @@ const char *EMSGUARD_POLICY_get0_warnings(const EMSGUARD_POLICY *policy);
  * what it makes emsguard or OpenSSL do; then the OpenSSL settings each role
  * gets (Options, MinProtocol/MaxProtocol, CipherString, Ciphersuites,
  * Groups, session cache, DH and key-size checks), in openssl.cnf terms; then
- * the warnings.  |flags| 0 writes text; EMSGUARD_PRINT_JSON writes one JSON
+ * the warnings.  Extended Master Secret is reported as in effect in this
+ * process: a fresh SSL_CTX of each role shows whether OpenSSL's own
+ * configuration (openssl.cnf ssl_conf system_default, "Options =
+ * -ExtendedMasterSecret") switches it off, which emsguard does not undo; the
+ * role's settings then show "-ExtendedMasterSecret" and an
+ * "ExtendedMasterSecret" entry saying why, plus a warning.  |flags| 0 writes
+ * text; EMSGUARD_PRINT_JSON writes one JSON
  * object instead:
  *   {"values": [{"key", "conf_key", "value" (string, or null while a
  *                Schannel value is unset), "source": {"kind":
