@@ -5,7 +5,7 @@
 # with the previous ClientHello.  Plus `emsguard policy` reporting what
 # OpenSSL's own configuration switches off.
 UNIT_SUITES += check_hello_paths
-INTEGRATION_SCRIPTS += policy_effective.sh
+INTEGRATION_SCRIPTS += policy_effective.sh reneg_stock.sh
 
 all: $(BUILD)/test/check_hello_paths
 

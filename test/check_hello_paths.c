@@ -185,6 +185,7 @@ typedef struct {
     int ems; /* server's SSL_get_extms_support(), if ok */
     const char *cipher; /* the negotiated suite, if ok */
     int server_alert, client_alert;
+    int hellos; /* ClientHellos the server read */
     int eg_error; /* emsguard queued EMSGUARD_R_EMS_REQUIRED */
     char eg_text[512]; /* ... with this text */
 } pair_result;
@@ -324,6 +325,7 @@ static void handshake(SSL_CTX *sctx, SSL_CTX *cctx, void (*prep)(SSL *server), p
     }
     r->server_alert = w.server_alert;
     r->client_alert = w.client_alert;
+    r->hellos = w.hellos;
     ERR_clear_error();
     SSL_free(client);
     SSL_free(server);
@@ -466,6 +468,30 @@ START_TEST(test_require_tls13_client_then_ssl_clear)
     SSL_free(client);
     SSL_free(server);
     SSL_CTX_free(ems12);
+    SSL_CTX_free(legacy);
+    SSL_CTX_free(sctx);
+}
+END_TEST
+
+/*
+ * A HelloRetryRequest: the second ClientHello of the handshake (no EMS
+ * either) is already TLS 1.3 and must not be refused.
+ */
+START_TEST(test_require_tls13_after_hello_retry)
+{
+    SSL_CTX *sctx = tls_server(), *legacy = tls_client(0);
+    pair_result r;
+
+    /* The client's first key share (P-256) is not one the server takes. */
+    ck_assert_int_eq(SSL_CTX_set1_groups_list(legacy, "P-256:X25519"), 1);
+    ck_assert_int_eq(SSL_CTX_set1_groups_list(sctx, "X25519"), 1);
+    enable_require(sctx);
+    handshake(sctx, legacy, NULL, &r);
+    ck_assert_msg(r.ok, "TLS 1.3 after HelloRetryRequest refused: alert %d (%s)",
+        r.server_alert, r.eg_text);
+    ck_assert_int_eq(r.hellos, 2);
+    ck_assert_int_eq(r.version, TLS1_3_VERSION);
+    ck_assert_uint_eq(counter(sctx, EMSGUARD_CNT_REJECTED_NO_EMS), 0);
     SSL_CTX_free(legacy);
     SSL_CTX_free(sctx);
 }
@@ -981,6 +1007,7 @@ static Suite *hello_paths_suite(void)
     tcase_add_test(tc, test_require_capped_tls12_tls13_client);
     tcase_add_test(tc, test_require_cert_not_tls13_capable);
     tcase_add_test(tc, test_require_tls13_client_then_ssl_clear);
+    tcase_add_test(tc, test_require_tls13_after_hello_retry);
     tcase_add_test(tc, test_require_rejection_logged);
     tcase_add_test(tc, test_dhe_avoided_when_tls13_listed);
     tcase_add_test(tc, test_require_dtls_hello_lists_tls13);
