@@ -313,8 +313,9 @@ int EMSGUARD_POLICY_print(BIO *out, const EMSGUARD_POLICY *policy,
  *    and the SSL can negotiate TLS 1.3 at all: then the SSL's minimum
  *    version becomes TLS 1.3 for that handshake, so it ends in TLS 1.3 or
  *    fails with protocol_version (a method fixed to TLS 1.2, a certificate
- *    TLS 1.3 cannot use).  The minimum the SSL had comes back at its next
- *    ClientHello (SSL_clear()).  Enabling fails with EMSGUARD_R_EMS_REQUIRED
+ *    TLS 1.3 cannot use); a ClientHello that lists no older version needs
+ *    no change.  The minimum the SSL had comes back at its next ClientHello
+ *    (SSL_clear()).  Enabling fails with EMSGUARD_R_EMS_REQUIRED
  *    on a ctx that can serve and already has SSL_OP_NO_EXTENDED_MASTER_SECRET
  *    (from the application, or `Options = -ExtendedMasterSecret` in
  *    openssl.cnf).  The client role does not check it here: a client that

@@ -450,19 +450,26 @@ static int generate_ticket_cb(SSL *ssl, void *arg)
     return st->app_gen_cb != NULL ? st->app_gen_cb(ssl, st->app_ticket_arg) : 1;
 }
 
-/* True if the ClientHello's supported_versions lists TLS 1.3. */
-static int hello_lists_tls13(SSL *ssl)
+/* What the ClientHello's supported_versions lists (TLS only). */
+#define HELLO_LISTS_TLS13 0x1
+#define HELLO_LISTS_TLS12_OR_LOWER 0x2 /* SSL 3.0 to TLS 1.2 */
+
+static int hello_versions(SSL *ssl)
 {
     const unsigned char *ext;
     size_t len, i;
+    int lists = 0;
 
     if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &ext, &len)
         || len < 1 || ext[0] != len - 1)
         return 0;
-    for (i = 1; i + 1 < len; i += 2)
+    for (i = 1; i + 1 < len; i += 2) {
         if (ext[i] == 0x03 && ext[i + 1] == 0x04)
-            return 1;
-    return 0;
+            lists |= HELLO_LISTS_TLS13;
+        else if (ext[i] == 0x03 && ext[i + 1] <= 0x03)
+            lists |= HELLO_LISTS_TLS12_OR_LOWER;
+    }
+    return lists;
 }
 
 /* ---- TLS 1.3 only, for one handshake -------------------------------------- */
@@ -510,7 +517,13 @@ static void unpin_tls13(SSL *ssl)
 
 /*
  * Restricts this handshake to TLS 1.3, which its ClientHello lists.
- * Returns 0 when that cannot be done, and the ClientHello must be rejected:
+ * Returns PIN_NOT_NEEDED when it cannot end in TLS <= 1.2 anyway: a QUIC
+ * connection, or a version-flexible TLS SSL and a ClientHello that lists no
+ * version below TLS 1.3 (libssl then chooses from that list only; most
+ * TLS 1.3-only clients send no EMS, and they cost nothing here).
+ * Returns PIN_SET when the minimum version is now TLS 1.3.
+ * Returns 0 when the restriction cannot be made, and the ClientHello must
+ * be rejected:
  *  - DTLS: OpenSSL 3.0 to 3.5 have no DTLS 1.3, and libssl never reads
  *    supported_versions in DTLS;
  *  - a method fixed to one version (TLSv1_2_server_method(), and every
@@ -522,19 +535,26 @@ static void unpin_tls13(SSL *ssl)
  * (TLS_MAX_VERSION_INTERNAL), and so does a second ClientHello after a
  * HelloRetryRequest, where TLS 1.3 is already chosen.
  */
+#define PIN_SET 1
+#define PIN_NOT_NEEDED 2
+
 static int pin_tls13(SSL *ssl)
 {
     long before = SSL_get_min_proto_version(ssl), max = SSL_get_max_proto_version(ssl);
+    int lists;
 
     /* A QUIC connection (OpenSSL 3.5 servers) is TLS 1.3 only (RFC 9001). */
     if (SSL_version(ssl) == EG_QUIC1_VERSION)
-        return 1;
-    if (SSL_is_dtls(ssl) || SSL_version(ssl) != TLS1_3_VERSION || !hello_lists_tls13(ssl)
+        return PIN_NOT_NEEDED;
+    if (SSL_is_dtls(ssl) || SSL_version(ssl) != TLS1_3_VERSION
+        || !((lists = hello_versions(ssl)) & HELLO_LISTS_TLS13)
         || (max != 0 && max < TLS1_3_VERSION)
         || (SSL_get_options(ssl) & SSL_OP_NO_TLSv1_3) != 0)
         return 0;
+    if (!(lists & HELLO_LISTS_TLS12_OR_LOWER))
+        return PIN_NOT_NEEDED;
     if (before == TLS1_3_VERSION)
-        return 1;
+        return PIN_SET;
     if (!CRYPTO_THREAD_run_once(&pin_once, init_pin_index) || pin_idx < 0)
         return 0;
     if (!SSL_set_min_proto_version(ssl, TLS1_3_VERSION)
@@ -545,7 +565,7 @@ static int pin_tls13(SSL *ssl)
         return 0;
     }
     atomic_store_explicit(&pin_made, 1, memory_order_release);
-    return 1;
+    return PIN_SET;
 }
 
 /* ---- DHE without EMS ------------------------------------------------------ */
@@ -691,7 +711,7 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
     struct eg_ctx_state *st = arg;
     struct eg_conn *conn = conn_need(ssl);
     uintptr_t prev = conn != NULL ? conn->flags : 0, flags;
-    int hello_ems, ems_used;
+    int hello_ems, ems_used, pin;
 
     /* A new handshake (not the second ClientHello after a HelloRetryRequest). */
     if ((prev & CONN_PINNED_TLS13) == 0)
@@ -736,8 +756,8 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
     if (!st->policy.values[EG_KEY_REQUIRE_EMS]
         || !emsguard_role_uses_ems(&st->policy, EG_ROLE_SERVER) || ems_used)
         return SSL_CLIENT_HELLO_SUCCESS;
-    if ((prev & CONN_ESTABLISHED) == 0 && pin_tls13(ssl)) {
-        if (conn != NULL)
+    if ((prev & CONN_ESTABLISHED) == 0 && (pin = pin_tls13(ssl)) != 0) {
+        if (conn != NULL && pin == PIN_SET)
             conn->flags = flags | CONN_PINNED_TLS13;
         return SSL_CLIENT_HELLO_SUCCESS;
     }

@@ -474,6 +474,29 @@ START_TEST(test_require_tls13_client_then_ssl_clear)
 END_TEST
 
 /*
+ * A client of TLS 1.3 only (which sends no EMS at all) cannot end in
+ * TLS 1.2: it is served without touching the SSL's minimum version.
+ */
+START_TEST(test_require_tls13_only_client_untouched)
+{
+    SSL_CTX *sctx = tls_server(), *cctx = tls_client(0);
+    SSL *server, *client;
+
+    ck_assert_int_eq(SSL_CTX_set_min_proto_version(cctx, TLS1_3_VERSION), 1);
+    enable_require(sctx);
+    ck_assert_ptr_nonnull(server = SSL_new(sctx));
+    ck_assert_ptr_nonnull(client = SSL_new(cctx));
+    ck_assert_msg(hs_connect(client, server) == 1, "TLS 1.3-only client refused");
+    ck_assert_int_eq(SSL_version(server), TLS1_3_VERSION);
+    ck_assert_int_eq(SSL_get_min_proto_version(server), TLS1_2_VERSION);
+    SSL_free(client);
+    SSL_free(server);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+}
+END_TEST
+
+/*
  * A HelloRetryRequest: the second ClientHello of the handshake (no EMS
  * either) is already TLS 1.3 and must not be refused.
  */
@@ -1008,6 +1031,7 @@ static Suite *hello_paths_suite(void)
     tcase_add_test(tc, test_require_cert_not_tls13_capable);
     tcase_add_test(tc, test_require_tls13_client_then_ssl_clear);
     tcase_add_test(tc, test_require_tls13_after_hello_retry);
+    tcase_add_test(tc, test_require_tls13_only_client_untouched);
     tcase_add_test(tc, test_require_rejection_logged);
     tcase_add_test(tc, test_dhe_avoided_when_tls13_listed);
     tcase_add_test(tc, test_require_dtls_hello_lists_tls13);
