@@ -244,7 +244,13 @@ const char *EMSGUARD_POLICY_get0_warnings(const EMSGUARD_POLICY *policy);
  * what it makes emsguard or OpenSSL do; then the OpenSSL settings each role
  * gets (Options, MinProtocol/MaxProtocol, CipherString, Ciphersuites,
  * Groups, session cache, DH and key-size checks), in openssl.cnf terms; then
- * the warnings.  |flags| 0 writes text; EMSGUARD_PRINT_JSON writes one JSON
+ * the warnings.  Extended Master Secret is reported as in effect in this
+ * process: a fresh SSL_CTX of each role shows whether OpenSSL's own
+ * configuration (openssl.cnf ssl_conf system_default, "Options =
+ * -ExtendedMasterSecret") switches it off, which emsguard does not undo; the
+ * role's settings then show "-ExtendedMasterSecret" and an
+ * "ExtendedMasterSecret" entry saying why, plus a warning.  |flags| 0 writes
+ * text; EMSGUARD_PRINT_JSON writes one JSON
  * object instead:
  *   {"values": [{"key", "conf_key", "value" (string, or null while a
  *                Schannel value is unset), "source": {"kind":
@@ -324,18 +330,32 @@ int EMSGUARD_POLICY_print(BIO *out, const EMSGUARD_POLICY *policy,
  * application sets its own with EMSGUARD_CTX_set_client_hello_cb(); one set
  * before EMSGUARD_enable() is replaced):
  *  - a renegotiation ClientHello that adds or drops EMS relative to the
- *    connection's established handshake is rejected with handshake_failure
- *    (counted as aborted_inconsistent).  An SSL reset with SSL_clear() for
- *    a new connection starts without an established handshake;
+ *    connection's previous ClientHello is rejected with handshake_failure
+ *    (counted as aborted_inconsistent); a client that offers EMS every time
+ *    renegotiates also with a server that has EMS switched off.  An SSL
+ *    reset with SSL_clear() for a new connection starts without an
+ *    established handshake;
  *  - DisableDHEWithoutExtendedMasterSecret=1 (default): for a ClientHello
  *    without EMS, TLS_DHE_* suites are taken out of that connection's list
  *    when the client shares another suite the server's key can use.  A
  *    client role that does not offer EMS drops TLS_DHE_* itself;
- *  - RequireExtendedMasterSecret=1, server role with EMS enabled: a
- *    ClientHello without EMS that would negotiate TLS <= 1.2 is rejected
- *    with a handshake_failure alert (counted as rejected_no_ems).  The
- *    client role does not check it here: a client that must refuse servers
- *    without EMS selects the provider's TLS1-PRF guard (see below).
+ *  - RequireExtendedMasterSecret=1, server role with EMS enabled: no
+ *    TLS <= 1.2 handshake completes without EMS (counted as
+ *    rejected_no_ems, with EMSGUARD_R_EMS_REQUIRED on the error queue).  A
+ *    ClientHello without EMS, or any ClientHello while
+ *    SSL_OP_NO_EXTENDED_MASTER_SECRET is set on the SSL, is rejected with
+ *    handshake_failure before any key exchange -- unless it lists TLS 1.3
+ *    and the SSL can negotiate TLS 1.3 at all: then the SSL's minimum
+ *    version becomes TLS 1.3 for that handshake, so it ends in TLS 1.3 or
+ *    fails with protocol_version (a method fixed to TLS 1.2, a certificate
+ *    TLS 1.3 cannot use); a ClientHello that lists no older version needs
+ *    no change.  The minimum the SSL had comes back at its next ClientHello
+ *    (SSL_clear()).  Enabling fails with EMSGUARD_R_EMS_REQUIRED
+ *    on a ctx that can serve and already has SSL_OP_NO_EXTENDED_MASTER_SECRET
+ *    (from the application, or `Options = -ExtendedMasterSecret` in
+ *    openssl.cnf).  The client role does not check it here: a client that
+ *    must refuse servers without EMS selects the provider's TLS1-PRF guard
+ *    (see below).
  *
  * Schannel values (see EMSGUARD_POLICY_load_reg()) are applied to |ctx|
  * once; when the ctx can play both roles and the roles' settings differ,

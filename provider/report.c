@@ -16,6 +16,11 @@ struct out {
     BIO *bio;
     int json;
     int ok; /* every write succeeded */
+    /*
+     * Per eg_role: OpenSSL's own configuration switches EMS off (1), leaves
+     * it on (0), or could not be read (-1).  See openssl_conf_ems_off().
+     */
+    int conf_ems_off[2];
 };
 
 static void put(struct out *o, const char *fmt, ...)
@@ -86,6 +91,77 @@ static void option_names(uint64_t opts, const char *sign, char *buf, size_t len)
         }
 }
 
+/*
+ * Whether OpenSSL's own configuration switches Extended Master Secret off
+ * for SSL_CTXs of |role| in this process: SSL_CTX_new() applies openssl.cnf's
+ * ssl_conf "system_default" section (e.g. Options = -ExtendedMasterSecret),
+ * and emsguard never switches EMS back on.  So ask a fresh SSL_CTX.  1 off,
+ * 0 on, -1 unknown (no SSL_CTX could be made).
+ */
+static int openssl_conf_ems_off(eg_role role)
+{
+    SSL_CTX *ctx;
+    int off;
+
+    ERR_set_mark();
+    ctx = SSL_CTX_new(role == EG_ROLE_SERVER ? TLS_server_method() : TLS_client_method());
+    ERR_pop_to_mark();
+    if (ctx == NULL)
+        return -1;
+    off = (SSL_CTX_get_options(ctx) & SSL_OP_NO_EXTENDED_MASTER_SECRET) != 0;
+    SSL_CTX_free(ctx);
+    return off;
+}
+
+/* RequireExtendedMasterSecret=1 cannot be enabled on server SSL_CTXs. */
+static int require_refused(const struct out *o, const EMSGUARD_POLICY *p)
+{
+    return p->values[EG_KEY_REQUIRE_EMS] && emsguard_role_uses_ems(p, EG_ROLE_SERVER)
+        && o->conf_ems_off[EG_ROLE_SERVER] == 1;
+}
+
+/* What EMS is for |role| when OpenSSL's configuration has its say; "" if on. */
+static void conf_ems_text(const struct out *o, const EMSGUARD_POLICY *p, int role,
+    char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (!emsguard_role_uses_ems(p, (eg_role)role))
+        return; /* off by the policy already */
+    if (o->conf_ems_off[role] == 1)
+        snprintf(buf, len, "off: OpenSSL's configuration (openssl.cnf ssl_conf system_default) "
+                           "sets Options -ExtendedMasterSecret%s",
+            role == EG_ROLE_SERVER && require_refused(o, p)
+                ? "; with RequireExtendedMasterSecret=1 EMSGUARD_enable() refuses server "
+                  "SSL_CTXs (the preload: SSL_CTX_new() fails)"
+                : "; emsguard does not switch it back on");
+    else if (o->conf_ems_off[role] < 0)
+        snprintf(buf, len, "unknown: no SSL_CTX could be made to read OpenSSL's own settings");
+}
+
+/*
+ * The warning for EMS switched off by OpenSSL's configuration ("" if not):
+ * the policy's own warnings cannot know it, it depends on the process.
+ */
+static void conf_ems_warning(const struct out *o, const EMSGUARD_POLICY *p, char *buf,
+    size_t len)
+{
+    int server = emsguard_role_uses_ems(p, EG_ROLE_SERVER) && o->conf_ems_off[EG_ROLE_SERVER] == 1;
+    int client = emsguard_role_uses_ems(p, EG_ROLE_CLIENT) && o->conf_ems_off[EG_ROLE_CLIENT] == 1;
+
+    buf[0] = '\0';
+    if (!server && !client)
+        return;
+    snprintf(buf, len, "OpenSSL's configuration (openssl.cnf ssl_conf system_default) sets "
+                       "Options -ExtendedMasterSecret: %s SSL_CTXs negotiate no Extended Master "
+                       "Secret, %s%s",
+        server && client ? "server and client" : server ? "server" : "client",
+        p->values[EG_KEY_ALLOW_LEGACY_RESUMPTION] ? "and resume TLS 1.2 sessions without it"
+                                                  : "so their TLS 1.2 sessions are never resumed",
+        require_refused(o, p) ? "; and with RequireExtendedMasterSecret=1 EMSGUARD_enable() "
+                                "refuses server SSL_CTXs (the preload: SSL_CTX_new() fails)"
+                              : "");
+}
+
 /* One role's OpenSSL settings as name=value pairs, through |emit|. */
 typedef void (*setting_fn)(struct out *o, const char *name, const char *value, int *first);
 
@@ -93,15 +169,18 @@ static void role_settings(const EMSGUARD_POLICY *p, int role, struct out *o,
     setting_fn emit)
 {
     struct eg_role_cfg c;
-    char buf[96];
+    char buf[96], ems_text[300];
     int first = 1;
-    int ems = emsguard_role_uses_ems(p, (eg_role)role);
+    int ems = emsguard_role_uses_ems(p, (eg_role)role) && o->conf_ems_off[role] != 1;
 
     emsguard_schannel_role_config(p, role, &c);
     snprintf(buf, sizeof(buf), "%s", ems ? "ExtendedMasterSecret" : "-ExtendedMasterSecret");
     option_names(c.opts_set, "", buf, sizeof(buf));
     option_names(c.opts_clear, "-", buf, sizeof(buf));
     emit(o, "Options", buf, &first);
+    conf_ems_text(o, p, role, ems_text, sizeof(ems_text));
+    if (ems_text[0] != '\0')
+        emit(o, "ExtendedMasterSecret", ems_text, &first);
     if (c.versions_touched) {
         emit(o, "MinProtocol", version_name(c.min_version), &first);
         emit(o, "MaxProtocol", version_name(c.max_version), &first);
@@ -158,7 +237,8 @@ static void role_settings(const EMSGUARD_POLICY *p, int role, struct out *o,
 }
 
 /* What one value makes emsguard or OpenSSL do, in a few words. */
-static void maps_to(const EMSGUARD_POLICY *p, eg_key k, char *buf, size_t len)
+static void maps_to(const struct out *o, const EMSGUARD_POLICY *p, eg_key k, char *buf,
+    size_t len)
 {
     uint32_t v = p->values[k];
 
@@ -168,13 +248,19 @@ static void maps_to(const EMSGUARD_POLICY *p, eg_key k, char *buf, size_t len)
     }
     switch (k) {
     case EG_KEY_DISABLE_SERVER_EMS:
-        snprintf(buf, len, v ? "server SSLs: Options -ExtendedMasterSecret"
-                             : "server SSLs: Options ExtendedMasterSecret");
+    case EG_KEY_DISABLE_CLIENT_EMS: {
+        int role = k == EG_KEY_DISABLE_SERVER_EMS ? EG_ROLE_SERVER : EG_ROLE_CLIENT;
+        const char *who = role == EG_ROLE_SERVER ? "server" : "client";
+
+        if (v)
+            snprintf(buf, len, "%s SSLs: Options -ExtendedMasterSecret", who);
+        else if (o->conf_ems_off[role] == 1)
+            snprintf(buf, len, "%s SSLs: EMS stays off (OpenSSL's configuration sets "
+                               "Options -ExtendedMasterSecret)", who);
+        else
+            snprintf(buf, len, "%s SSLs: Options ExtendedMasterSecret", who);
         return;
-    case EG_KEY_DISABLE_CLIENT_EMS:
-        snprintf(buf, len, v ? "client SSLs: Options -ExtendedMasterSecret"
-                             : "client SSLs: Options ExtendedMasterSecret");
-        return;
+    }
     case EG_KEY_ALLOW_LEGACY_RESUMPTION:
         snprintf(buf, len, v ? "sessions without EMS are cached and resumed (stock OpenSSL)"
                              : "sessions without EMS: not offered, not cached, no ticket, never resumed");
@@ -189,12 +275,16 @@ static void maps_to(const EMSGUARD_POLICY *p, eg_key k, char *buf, size_t len)
         snprintf(buf, len, "log lines go to %s", v == EG_LOG_TO_SYSLOG ? "syslog" : "stderr");
         return;
     case EG_KEY_REQUIRE_EMS:
-        /* The guard-only limit (issue 15, F6): it sees master secrets, not sessions. */
-        snprintf(buf, len, v ? "API/preload: servers reject a ClientHello without EMS (alert 40); "
-                               "TLS1-PRF guard: refuses master secrets without EMS, but alone "
-                               "cannot refuse the resumption of a non-EMS session created "
-                               "elsewhere (shared cache or ticket keys)"
-                             : "peers without EMS connect, with full handshakes");
+        snprintf(buf, len, !v ? "peers without EMS connect, with full handshakes"
+                : require_refused(o, p)
+                ? "EMSGUARD_enable() refuses server SSL_CTXs: OpenSSL's configuration "
+                  "switches EMS off (Options -ExtendedMasterSecret); the TLS1-PRF guard "
+                  "refuses master secrets without EMS"
+                /* The guard-only limit (issue 15, F6): it sees master secrets, not sessions. */
+                : "API/preload: servers reject a ClientHello without EMS (alert 40) unless it "
+                  "ends in TLS 1.3; TLS1-PRF guard: refuses master secrets without EMS, but "
+                  "alone cannot refuse the resumption of a non-EMS session created elsewhere "
+                  "(shared cache or ticket keys)");
         return;
     case EG_KEY_DISABLE_DHE_WITHOUT_EMS:
         snprintf(buf, len, v ? "no TLS_DHE_* suite is negotiated without EMS"
@@ -308,7 +398,7 @@ static void text_setting(struct out *o, const char *name, const char *value, int
 
 static void print_text(struct out *o, const EMSGUARD_POLICY *p)
 {
-    char value[EG_STRING_MAX], src[600], map[300];
+    char value[EG_STRING_MAX], src[600], map[300], conf_warning[400];
     const char *w = p->warnings;
     int k, unset = 0;
 
@@ -320,7 +410,7 @@ static void print_text(struct out *o, const EMSGUARD_POLICY *p)
         }
         emsguard_policy_value_text(p, (eg_key)k, value, sizeof(value));
         source_text(p, (eg_key)k, src, sizeof(src));
-        maps_to(p, (eg_key)k, map, sizeof(map));
+        maps_to(o, p, (eg_key)k, map, sizeof(map));
         put(o, "  %s = %s\n      [%s]\n      -> %s\n", emsguard_key_name((eg_key)k), value, src, map);
     }
     if (unset > 0)
@@ -329,7 +419,10 @@ static void print_text(struct out *o, const EMSGUARD_POLICY *p)
     role_settings(p, EG_ROLE_SERVER, o, text_setting);
     put(o, "OpenSSL settings, client role:\n");
     role_settings(p, EG_ROLE_CLIENT, o, text_setting);
-    put(o, "\nWarnings:%s\n", *w == '\0' ? " none" : "");
+    conf_ems_warning(o, p, conf_warning, sizeof(conf_warning));
+    put(o, "\nWarnings:%s\n", *w == '\0' && conf_warning[0] == '\0' ? " none" : "");
+    if (conf_warning[0] != '\0')
+        put(o, "  %s\n", conf_warning);
     while (*w != '\0') {
         const char *nl = strchr(w, '\n');
         int n = nl != NULL ? (int)(nl - w) : (int)strlen(w);
@@ -352,7 +445,7 @@ static void json_setting(struct out *o, const char *name, const char *value, int
 
 static void print_json(struct out *o, const EMSGUARD_POLICY *p)
 {
-    char value[EG_STRING_MAX], map[300], conf_name[256];
+    char value[EG_STRING_MAX], map[300], conf_name[256], conf_warning[400];
     const char *w = p->warnings;
     int k, first = 1;
 
@@ -363,7 +456,7 @@ static void print_json(struct out *o, const EMSGUARD_POLICY *p)
 
         emsguard_policy_value_text(p, (eg_key)k, value, sizeof(value));
         emsguard_key_conf_name((eg_key)k, conf_name, sizeof(conf_name));
-        maps_to(p, (eg_key)k, map, sizeof(map));
+        maps_to(o, p, (eg_key)k, map, sizeof(map));
         put(o, "%s\n    {\"key\": ", k == 0 ? "" : ",");
         put_json_string(o, emsguard_key_name((eg_key)k));
         put(o, ", \"conf_key\": ");
@@ -393,6 +486,12 @@ static void print_json(struct out *o, const EMSGUARD_POLICY *p)
     put(o, "\n    },\n    \"client\": {");
     role_settings(p, EG_ROLE_CLIENT, o, json_setting);
     put(o, "\n    }\n  },\n  \"warnings\": [");
+    conf_ems_warning(o, p, conf_warning, sizeof(conf_warning));
+    if (conf_warning[0] != '\0') {
+        put(o, "\n    ");
+        put_json_string(o, conf_warning);
+        first = 0;
+    }
     while (*w != '\0') {
         const char *nl = strchr(w, '\n');
         size_t n = nl != NULL ? (size_t)(nl - w) : strlen(w);
@@ -421,6 +520,8 @@ int EMSGUARD_POLICY_print(BIO *out, const EMSGUARD_POLICY *policy,
     o.bio = out;
     o.json = (flags & EMSGUARD_PRINT_JSON) != 0;
     o.ok = 1;
+    o.conf_ems_off[EG_ROLE_SERVER] = openssl_conf_ems_off(EG_ROLE_SERVER);
+    o.conf_ems_off[EG_ROLE_CLIENT] = openssl_conf_ems_off(EG_ROLE_CLIENT);
     if (o.json)
         print_json(&o, policy);
     else

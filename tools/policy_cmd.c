@@ -12,6 +12,7 @@
 #include <openssl/conf.h>
 #include <openssl/err.h>
 #include <openssl/provider.h>
+#include <openssl/ssl.h>
 #include "commands.h"
 #include "json.h"
 #include "emsguard.h"
@@ -23,7 +24,8 @@ static void usage(FILE *out)
           "                 OpenSSL's default file)\n"
           "  --json         one JSON object instead of text\n"
           "Exit status: 0 the configuration is valid, 2 it is not (the provider\n"
-          "would refuse to load) or it cannot be read.\n", out);
+          "would refuse to load, or OpenSSL's own settings in it make\n"
+          "EMSGUARD_enable() refuse server SSL_CTXs) or it cannot be read.\n", out);
 }
 
 /* Every queued error on one line each, with the text the provider gives. */
@@ -90,6 +92,54 @@ static void print_require_note(BIO *out, const EMSGUARD_POLICY *policy)
         "    the ticket keys).  The SSL_CTX routes above refuse those.\n");
 }
 
+/*
+ * Makes |file| this process's openssl.cnf, before anything loads the
+ * default one: the report then shows what OpenSSL's own settings from it
+ * (ssl_conf system_default, applied by every SSL_CTX_new()) do to the
+ * policy, as in an application started with OPENSSL_CONF=|file|.  Errors
+ * are left to the checks that follow, which report them precisely.
+ */
+static void use_as_process_config(const char *file)
+{
+    OPENSSL_INIT_SETTINGS *settings = OPENSSL_INIT_new();
+
+    if (settings != NULL && OPENSSL_INIT_set_config_filename(settings, file) == 1)
+        (void)OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, settings);
+    OPENSSL_INIT_free(settings);
+    ERR_clear_error();
+}
+
+/*
+ * RequireExtendedMasterSecret=1 (server role using EMS) while this
+ * openssl.cnf switches EMS off for server SSL_CTXs: EMSGUARD_enable() would
+ * refuse every server SSL_CTX.  Returns 1 and says so if that is the case.
+ */
+static int require_refused_by_openssl(const EMSGUARD_POLICY *policy)
+{
+    uint32_t require = 0, server_off = 0;
+    SSL_CTX *ctx;
+    int off;
+
+    if (!EMSGUARD_POLICY_get_dword(policy, EMSGUARD_REQUIRE_EMS, &require)
+        || !EMSGUARD_POLICY_get_dword(policy, EMSGUARD_DISABLE_SERVER_EMS, &server_off)) {
+        ERR_clear_error();
+        return 0;
+    }
+    if (!require || server_off)
+        return 0;
+    ERR_set_mark();
+    ctx = SSL_CTX_new(TLS_server_method());
+    ERR_pop_to_mark();
+    off = ctx != NULL && (SSL_CTX_get_options(ctx) & SSL_OP_NO_EXTENDED_MASTER_SECRET) != 0;
+    SSL_CTX_free(ctx);
+    if (off)
+        fputs("emsguard policy: RequireExtendedMasterSecret=1, but this openssl.cnf also sets "
+              "Options = -ExtendedMasterSecret (ssl_conf system_default): EMSGUARD_enable() "
+              "refuses every server SSL_CTX (the preload: SSL_CTX_new() fails); remove that "
+              "option or set RequireExtendedMasterSecret=0\n", stderr);
+    return off;
+}
+
 int policy_main(int argc, char **argv)
 {
     const char *config = NULL;
@@ -116,6 +166,7 @@ int policy_main(int argc, char **argv)
         fputs("emsguard policy: cannot tell which openssl.cnf OpenSSL would read\n", stderr);
         return EG_EXIT_ERROR;
     }
+    use_as_process_config(config);
     if ((policy = EMSGUARD_POLICY_new()) == NULL
         || (out = BIO_new_fp(stdout, BIO_NOCLOSE)) == NULL) {
         print_errors("out of memory");
@@ -163,7 +214,8 @@ int policy_main(int argc, char **argv)
         BIO_printf(out, "}\n");
     else
         print_require_note(out, policy);
-    rc = EG_EXIT_OK;
+    (void)BIO_flush(out);
+    rc = require_refused_by_openssl(policy) ? EG_EXIT_ERROR : EG_EXIT_OK;
 done:
     BIO_free(out);
     EMSGUARD_POLICY_free(policy);
