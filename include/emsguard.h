@@ -353,9 +353,32 @@ int EMSGUARD_POLICY_print(BIO *out, const EMSGUARD_POLICY *policy,
  *    (SSL_clear()).  Enabling fails with EMSGUARD_R_EMS_REQUIRED
  *    on a ctx that can serve and already has SSL_OP_NO_EXTENDED_MASTER_SECRET
  *    (from the application, or `Options = -ExtendedMasterSecret` in
- *    openssl.cnf).  The client role does not check it here: a client that
- *    must refuse servers without EMS selects the provider's TLS1-PRF guard
- *    (see below).
+ *    openssl.cnf).
+ *
+ * Client role, RequireExtendedMasterSecret=1 with EMS enabled for the role
+ * (with DisableClientExtendedMasterSecret=1 Require=1 does not apply to the
+ * client role, as for the server role), from a security callback (see
+ * below):
+ *  - a TLS <= 1.2 full handshake whose ServerHello did not agree to EMS
+ *    fails at the server's ServerKeyExchange, before the client sends its
+ *    key exchange or Finished: a fatal alert (illegal_parameter for ECDHE,
+ *    handshake_failure for DHE), EMSGUARD_R_EMS_REQUIRED on the error
+ *    queue, an error line "role=client rejected ServerHello:
+ *    reason=ems-required ..." and the rejected_no_ems counter.  This holds
+ *    for a connection with SSL_OP_NO_EXTENDED_MASTER_SECRET set as well: it
+ *    cannot get EMS, so its TLS <= 1.2 handshakes fail, saying so;
+ *  - TLS <= 1.2 suites without a ServerKeyExchange -- RSA key exchange,
+ *    plain PSK, RSA-PSK (and SRP) -- give OpenSSL's client no callback after
+ *    the ServerHello that can stop the handshake, so they are not offered:
+ *    a server that has no (EC)DHE suite fails the handshake (the server
+ *    sends handshake_failure).  TLS 1.3 is not affected;
+ *  - a resumption is checked by libssl itself (the ServerHello must agree
+ *    with the session's EMS), and a session without EMS is never offered,
+ *    even with AllowLegacyResumption=1;
+ *  - the check runs in the SSL's security callback: one set after
+ *    EMSGUARD_enable() (SSL_CTX_set_security_callback(),
+ *    SSL_set_security_callback()), or an SSL made before it, cannot run it,
+ *    so such a connection is held to TLS 1.3, with an error line.
  *
  * Schannel values (see EMSGUARD_POLICY_load_reg()) are applied to |ctx|
  * once; when the ctx can play both roles and the roles' settings differ,
@@ -363,7 +386,10 @@ int EMSGUARD_POLICY_print(BIO *out, const EMSGUARD_POLICY *policy,
  * refuses a mapped setting, enabling fails and |ctx| is unchanged.  The
  * minimum key sizes chain a security callback and a verify callback in
  * front of the ones already set; setting either again afterwards removes
- * that check.
+ * that check.  RequireExtendedMasterSecret=1 on an SSL_CTX that can be a
+ * client installs the same security callback; the one already set (OpenSSL's
+ * default, i.e. the security level, if the application set none) is still
+ * asked first, with its own ex data.
  */
 int EMSGUARD_enable(SSL_CTX *ctx);
 int EMSGUARD_enable_ex(SSL_CTX *ctx, OSSL_LIB_CTX *libctx);
@@ -423,7 +449,7 @@ typedef enum {
     EMSGUARD_CNT_SESSIONS_NOT_CACHED, /* new non-EMS session not cached */
     EMSGUARD_CNT_TICKETS_WITHHELD, /* no ticket for a non-EMS session */
     EMSGUARD_CNT_POLICY_BYPASSED, /* resumed a forbidden session anyway */
-    EMSGUARD_CNT_REJECTED_NO_EMS, /* ClientHello without EMS, EMS required */
+    EMSGUARD_CNT_REJECTED_NO_EMS, /* Client- or ServerHello without EMS, EMS required */
     EMSGUARD_CNT_MAX
 } EMSGUARD_COUNTER;
 

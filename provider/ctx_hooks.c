@@ -873,6 +873,8 @@ static void withhold_session_at_renegotiation(struct eg_ctx_state *st, SSL *ssl,
 }
 
 static int ctx_roles(const SSL_CTX *ctx, int *server, int *client);
+static void require_ems_at_handshake_start(struct eg_ctx_state *st, SSL *ssl,
+    struct eg_conn *conn);
 
 /*
  * The session ID context of every client connection on an SSL_CTX that can
@@ -959,6 +961,7 @@ static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
         if ((SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) != 0
             && st->policy.values[EG_KEY_DISABLE_DHE_WITHOUT_EMS])
             drop_dhe(ssl);
+        require_ems_at_handshake_start(st, ssl, conn);
     }
 }
 
@@ -1194,6 +1197,227 @@ static int verify_cb(int ok, X509_STORE_CTX *store)
         return 0;
     }
     return ok;
+}
+
+/* ---- RequireExtendedMasterSecret=1, client role ------------------------------ */
+
+/*
+ * Require=1 binds the client role when that role does EMS: with
+ * DisableClientExtendedMasterSecret=1 it does none and Require=1 does not
+ * apply to it, as for the server role (client_hello_cb).
+ */
+static int client_role_requires_ems(const EMSGUARD_POLICY *policy)
+{
+    return policy->values[EG_KEY_REQUIRE_EMS]
+        && emsguard_role_uses_ems(policy, EG_ROLE_CLIENT);
+}
+
+/* ... and |ctx| can be a client. */
+static int client_requires_ems(const EMSGUARD_POLICY *policy, const SSL_CTX *ctx)
+{
+    int server, client;
+
+    ctx_roles(ctx, &server, &client);
+    return client && client_role_requires_ems(policy);
+}
+
+/*
+ * TLS <= 1.2 suites after whose ServerHello a client asks the security
+ * callback something, with the ServerHello's extensions parsed and before
+ * it writes anything: the ServerKeyExchange of (EC)DHE (statem_clnt.c
+ * tls_process_ske_ecdhe: tls1_check_group_id -> SSL_SECOP_CURVE_CHECK;
+ * tls_process_ske_dhe: SSL_SECOP_TMP_DH), also in their PSK forms.
+ * RSA key exchange, plain PSK, RSA-PSK and SRP have no ServerKeyExchange
+ * to ask about (the CIPHER_CHECK in set_client_ciphersuite() comes before
+ * the extensions are parsed), and no other callback that can stop the
+ * handshake runs for them after the ServerHello whatever the verify mode:
+ * the verify callback counts only under SSL_VERIFY_PEER, and the
+ * servername callback (final_server_name, which libssl also runs on a
+ * client) cannot be read back to chain an application's, such as an SNI
+ * server's on a TLS_method SSL_CTX.  So the client would have no point at
+ * which to refuse their ServerHello.  TLS 1.3 suites (NID_kx_any) have EMS
+ * in their key schedule.
+ */
+static int suite_lets_client_check_ems(const SSL_CIPHER *c)
+{
+    switch (SSL_CIPHER_get_kx_nid(c)) {
+    case NID_kx_ecdhe:
+    case NID_kx_dhe:
+    case NID_kx_ecdhe_psk:
+    case NID_kx_dhe_psk:
+    case NID_kx_any:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * Client, after the ServerHello of a full handshake: did the server agree to
+ * EMS?  SSL_get_extms_support() says -1 until the handshake ends, so read
+ * the flags of the session libssl is building, which got its EMS bit from
+ * the ServerHello.  It has no cipher yet (libssl sets it when the client
+ * writes ChangeCipherSpec), and i2d_SSL_SESSION() encodes no session
+ * without one: lend it the negotiated suite for the encoding.  The session
+ * is this connection's alone until the handshake ends.  It has no master
+ * secret yet either, so emsguard_session_ems() finds no memo entry and
+ * encodes it: one DER encoding, once per handshake.
+ */
+static int server_hello_ems(const SSL *ssl)
+{
+    SSL_SESSION *sess = SSL_get_session(ssl);
+    const SSL_CIPHER *pending = SSL_get_pending_cipher(ssl);
+    int ems;
+
+    if (sess == NULL || pending == NULL)
+        return -1;
+    if (SSL_SESSION_get0_cipher(sess) != NULL)
+        return emsguard_session_ems(sess);
+    if (!SSL_SESSION_set_cipher(sess, pending))
+        return -1;
+    ems = emsguard_session_ems(sess);
+    SSL_SESSION_set_cipher(sess, NULL);
+    return ems;
+}
+
+static __attribute__((cold, noinline)) int refuse_server_hello(struct eg_ctx_state *st,
+    SSL *ssl, int ems)
+{
+    int option_off = (SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) != 0;
+
+    count(st, EMSGUARD_CNT_REJECTED_NO_EMS);
+    if (ems < 0) {
+        log_event(st, ssl, EG_LEVEL_ERROR, "rejected ServerHello:",
+            "reason=ems-required (cannot read whether the server agreed to Extended "
+            "Master Secret, RequireExtendedMasterSecret=1)",
+            "server-hello");
+        emsguard_raise(EMSGUARD_R_EMS_REQUIRED, "cannot read whether the ServerHello "
+                                                "agreed to Extended Master Secret "
+                                                "(RequireExtendedMasterSecret=1)");
+    } else if (option_off) {
+        log_event(st, ssl, EG_LEVEL_ERROR, "rejected ServerHello:",
+            "reason=ems-required (this connection has SSL_OP_NO_EXTENDED_MASTER_SECRET "
+            "set and cannot get Extended Master Secret, RequireExtendedMasterSecret=1)",
+            "server-hello");
+        emsguard_raise(EMSGUARD_R_EMS_REQUIRED,
+            "TLS <= 1.2 without Extended Master Secret: the connection has "
+            "SSL_OP_NO_EXTENDED_MASTER_SECRET set (RequireExtendedMasterSecret=1)");
+    } else {
+        log_event(st, ssl, EG_LEVEL_ERROR, "rejected ServerHello:",
+            "reason=ems-required (no Extended Master Secret, RequireExtendedMasterSecret=1)",
+            "server-hello");
+        emsguard_raise(EMSGUARD_R_EMS_REQUIRED,
+            "ServerHello without Extended Master Secret (RequireExtendedMasterSecret=1)");
+    }
+    return 0;
+}
+
+/*
+ * The security callback of an SSL_CTX whose client role has Require=1: the
+ * application's (or OpenSSL's default) and the Schannel checks first
+ * (security_cb), then, client role only:
+ *  - TLS <= 1.2 suites that give the client no later check are not offered
+ *    (SSL_SECOP_CIPHER_SUPPORTED builds the ClientHello's list) nor accepted
+ *    (SSL_SECOP_CIPHER_CHECK, the ServerHello's);
+ *  - at the ServerKeyExchange, its first question (the group or the DH
+ *    key) decides: the session libssl is building got its EMS bit from the
+ *    ServerHello
+ *    (extensions_clnt.c tls_parse_stoc_ems); without it the callback says
+ *    no, and libssl sends a fatal alert (illegal_parameter for ECDHE,
+ *    handshake_failure for DHE) whatever the verify mode, before the client
+ *    writes its key exchange or Finished.
+ * A resumption has no ServerKeyExchange: libssl itself fails a ServerHello
+ * whose EMS differs from the resumed session's (extensions.c final_ems), and
+ * require_ems_at_handshake_start() offers only sessions with EMS.
+ */
+static int client_require_security_cb(const SSL *ssl, const SSL_CTX *ctx, int op,
+    int bits, int nid, void *other, void *ex)
+{
+    struct eg_ctx_state *st;
+    int ems;
+
+    if (!security_cb(ssl, ctx, op, bits, nid, other, ex))
+        return 0;
+    if (ssl == NULL || SSL_is_server(ssl))
+        return 1;
+    switch (op) {
+    case SSL_SECOP_CIPHER_SUPPORTED:
+    case SSL_SECOP_CIPHER_CHECK:
+        return other == NULL || suite_lets_client_check_ems(other);
+    case SSL_SECOP_CURVE_CHECK: /* ECDHE: asked once, first, in every ServerKeyExchange */
+    case SSL_SECOP_TMP_DH: /* DHE: the same */
+        break;
+    default:
+        return 1;
+    }
+    /* Both are asked elsewhere too (ClientHello, TLS 1.3 key share). */
+    if (SSL_get_state(ssl) != TLS_ST_CR_KEY_EXCH)
+        return 1;
+    /* Not NULL: security_cb() said yes. */
+    st = state_of_ssl(ssl);
+    if (!client_role_requires_ems(&st->policy))
+        return 1;
+    ems = server_hello_ems(ssl);
+    return ems == 1 ? 1 : refuse_server_hello(st, (SSL *)ssl, ems);
+}
+
+/*
+ * Client, Require=1, at handshake start: what the check at the
+ * ServerKeyExchange cannot see.
+ *  - The check lives in the SSL's security callback.  One replaced after
+ *    EMSGUARD_enable() (SSL_CTX_set_security_callback(),
+ *    SSL_set_security_callback()), or an SSL made before it, never runs the
+ *    check: the connection is held to TLS 1.3 (EMS in its key schedule),
+ *    with an error line, rather than let TLS <= 1.2 through unchecked.
+ *    (A renegotiation keeps its version: its first handshake was held.)
+ *  - A resumption has no ServerKeyExchange, and libssl resumes a session
+ *    without EMS without EMS.  The offer filters already keep such a
+ *    session back unless AllowLegacyResumption=1; with Require=1 it is kept
+ *    back anyway, as the server role rejects any ClientHello without EMS.
+ */
+static void require_ems_at_handshake_start(struct eg_ctx_state *st, SSL *ssl,
+    struct eg_conn *conn)
+{
+    SSL_SESSION *sess;
+    int ems;
+
+    if (!client_role_requires_ems(&st->policy))
+        return;
+    if (SSL_get_security_callback(ssl) != client_require_security_cb) {
+        SSL_set_options(ssl, SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1
+                | SSL_OP_NO_TLSv1_2 | SSL_OP_NO_DTLSv1 | SSL_OP_NO_DTLSv1_2);
+        log_event(st, ssl, EG_LEVEL_ERROR, "TLS 1.3 only for this connection:",
+            "reason=ems-required (the SSL's security callback is not emsguard's: set "
+            "after EMSGUARD_enable() or on an SSL made before it, so "
+            "RequireExtendedMasterSecret=1 cannot be checked for TLS <= 1.2)",
+            "security-callback");
+        return;
+    }
+    if (!st->policy.values[EG_KEY_ALLOW_LEGACY_RESUMPTION]
+        || (sess = SSL_get_session(ssl)) == NULL || !SSL_SESSION_is_resumable(sess)
+        || is_tls13_session(sess))
+        return;
+    /* The offer filters read it already (they allowed it). */
+    ems = conn != NULL && (conn->flags & CONN_OFFER_READ) && conn->fp_sess == sess
+        ? (conn->flags & CONN_OFFER_EMS) != 0
+        : emsguard_session_ems(sess);
+    if (ems == 1)
+        return;
+    count(st, EMSGUARD_CNT_REFUSED_NO_EMS);
+    log_event(st, ssl, EG_LEVEL_WARNING, "did not offer session, full handshake instead:",
+        "reason=ems-required (session without Extended Master Secret; "
+        "RequireExtendedMasterSecret=1 overrides AllowLegacyResumption=1)",
+        SSL_in_before(ssl) ? "set-session" : "renegotiation");
+    if (conn != NULL)
+        conn->flags &= ~(uintptr_t)(CONN_OFFER_READ | CONN_OFFER_EMS);
+    if (SSL_in_before(ssl)) {
+        SSL_set_session(ssl, NULL);
+        return;
+    }
+    /* A live connection's session: see withhold_session_at_renegotiation(). */
+    SSL_CTX_remove_session(st->ctx, sess);
+    if (SSL_SESSION_is_resumable(sess))
+        SSL_SESSION_set_protocol_version(sess, 0);
 }
 
 /*
@@ -1444,9 +1668,12 @@ int EMSGUARD_enable_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *policy)
     SSL_CTX_set_session_ticket_cb(ctx, generate_ticket_cb, decrypt_ticket_cb, st);
     /* EMS consistency across renegotiation, RequireEMS, DHE avoidance. */
     SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, st);
-    if (emsguard_schannel_min_bits(&st->policy, EG_KEY_K_DH_CLIENT_MIN) > 0) {
+    if (emsguard_schannel_min_bits(&st->policy, EG_KEY_K_DH_CLIENT_MIN) > 0
+        || client_requires_ems(&st->policy, ctx)) {
+        /* OpenSSL's default callback (the security level) when none was set. */
         st->app_security_cb = SSL_CTX_get_security_callback(ctx);
-        SSL_CTX_set_security_callback(ctx, security_cb);
+        SSL_CTX_set_security_callback(ctx, client_requires_ems(&st->policy, ctx)
+                ? client_require_security_cb : security_cb);
     }
     if (emsguard_schannel_min_bits(&st->policy, EG_KEY_K_PKCS_CLIENT_MIN) > 0
         || emsguard_schannel_min_bits(&st->policy, EG_KEY_K_PKCS_SERVER_MIN) > 0) {
