@@ -281,8 +281,9 @@ static void maps_to(const struct out *o, const EMSGUARD_POLICY *p, eg_key k, cha
                   "switches EMS off (Options -ExtendedMasterSecret); the TLS1-PRF guard "
                   "refuses master secrets without EMS"
                 /* The guard-only limit (issue 15, F6): it sees master secrets, not sessions. */
-                : "API/preload: servers reject a ClientHello without EMS (alert 40) unless it "
-                  "ends in TLS 1.3; TLS1-PRF guard: refuses master secrets without EMS, but "
+                : "API/preload: servers reject a ClientHello, clients a ServerHello, "
+                  "without EMS unless TLS 1.3 is negotiated; "
+                  "TLS1-PRF guard: refuses master secrets without EMS, but "
                   "alone cannot refuse the resumption of a non-EMS session created elsewhere "
                   "(shared cache or ticket keys)");
         return;

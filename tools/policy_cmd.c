@@ -83,7 +83,10 @@ static void print_require_note(BIO *out, const EMSGUARD_POLICY *policy)
     BIO_printf(out,
         "\nRequireExtendedMasterSecret = 1, by route:\n"
         "  EMSGUARD_enable() or the preload library: a server rejects every ClientHello\n"
-        "    without EMS (TLS <= 1.2), so no session without EMS is resumed either.\n"
+        "    without EMS (TLS <= 1.2), a client every ServerHello without EMS, so no\n"
+        "    session without EMS is resumed either.  A client offers no TLS <= 1.2\n"
+        "    suite without a ServerKeyExchange (RSA key exchange, PSK): only the\n"
+        "    ServerKeyExchange gives it a point to refuse a server without EMS.\n"
         "  TLS1-PRF guard alone (this file with default_properties = ?emsguard.guard=yes,\n"
         "    no EMSGUARD_enable() or preload): every full TLS <= 1.2 handshake without EMS\n"
         "    in this process fails, but the guard sees master secrets, not sessions, and\n"
