@@ -1282,6 +1282,7 @@ static const char *const counter_names[EMSGUARD_CNT_MAX] = {
     [EMSGUARD_CNT_TICKETS_WITHHELD] = "tickets_withheld",
     [EMSGUARD_CNT_POLICY_BYPASSED] = "policy_bypassed",
     [EMSGUARD_CNT_REJECTED_NO_EMS] = "rejected_no_ems",
+    [EMSGUARD_CNT_REFUSED_SNI_SWITCH] = "refused_sni_switch",
 };
 
 const char *EMSGUARD_counter_name(EMSGUARD_COUNTER which)
