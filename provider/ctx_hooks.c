@@ -146,6 +146,8 @@ static struct eg_conn *conn_need(SSL *ssl)
  * The state whose callbacks libssl is calling.  Session callbacks come from
  * the SSL's session context, which SNI switching (SSL_set_SSL_CTX) does not
  * change, so prefer the state recorded at handshake start over SSL_get_SSL_CTX.
+ * The record holds a reference on that state's SSL_CTX (keep_state), so it
+ * outlives a switch away from it and the application freeing it.
  */
 static struct eg_ctx_state *state_of_ssl(const SSL *ssl)
 {
@@ -154,6 +156,30 @@ static struct eg_ctx_state *state_of_ssl(const SSL *ssl)
     if (conn != NULL && conn->st != NULL)
         return conn->st;
     return state_of_ctx(SSL_get_SSL_CTX(ssl));
+}
+
+/*
+ * Records |st| as the state the connection started with.  The SSL holds a
+ * reference only on its current ctx and its initial (session) ctx: after
+ * SSL_set_SSL_CTX() before the handshake and a switch away from that ctx
+ * during it, the application may free the ctx whose state this is, while
+ * the session callbacks still ask for it.  So the record takes its own
+ * reference, dropped by emsguard_conn_drop_state() when the SSL is freed.
+ * One atomic increment per connection, no allocation.
+ */
+static void keep_state(struct eg_conn *conn, struct eg_ctx_state *st)
+{
+    if (SSL_CTX_up_ref(st->ctx))
+        conn->st = st;
+}
+
+void emsguard_conn_drop_state(struct eg_conn *conn)
+{
+    struct eg_ctx_state *st = conn->st;
+
+    conn->st = NULL;
+    if (st != NULL)
+        SSL_CTX_free(st->ctx); /* may free |st| with it */
 }
 
 static void count(struct eg_ctx_state *st, EMSGUARD_COUNTER which)
@@ -674,7 +700,7 @@ static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
         conn->flags = CONN_IN_HANDSHAKE | (SSL_in_before(ssl) ? 0 : conn->flags & CONN_KEPT);
         conn->fp_sess = NULL;
         if (conn->st == NULL)
-            conn->st = st;
+            keep_state(conn, st);
     }
     if (st->schannel_per_ssl
         && !emsguard_schannel_apply(&st->policy, role, NULL, ssl))
