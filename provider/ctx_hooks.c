@@ -6,8 +6,10 @@
  *    the session before libssl decides; a refused session becomes a cache
  *    miss, i.e. a full handshake without an alert.
  *  - the internal cache is never given a session that may not be resumed:
- *    the new-session callback removes it, so internal lookups only ever find
- *    sessions the policy allows.
+ *    libssl marks it not resumable, with a session ID context of its own,
+ *    before it could cache it (isolate_refused_new_session), and the
+ *    new-session callback removes any that still arrives, so internal
+ *    lookups only ever find sessions the policy allows.
  *  - the ticket decrypt callback also withholds tickets from a handshake
  *    whose new session will lack EMS.
  * Client role:
@@ -26,6 +28,7 @@
 #include <sys/socket.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/tls1.h>
 #include <openssl/x509.h>
@@ -80,6 +83,8 @@ struct eg_ctx_state {
 #define CONN_OFFER_READ 0x400
 #define CONN_OFFER_EMS 0x800
 #define CONN_CLOSED_FIRST 0x1000 /* client: sent close_notify before the peer did */
+/* Server: this handshake's new session lacks EMS and the policy refuses it. */
+#define CONN_ISOLATE_NEW 0x20000
 
 static CRYPTO_ONCE index_once = CRYPTO_ONCE_STATIC_INIT;
 static int ctx_state_idx = -1; /* SSL_CTX -> struct eg_ctx_state */
@@ -390,6 +395,102 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
     }
 }
 
+/*
+ * A session ID context no connection has: 16 random bytes per process and a
+ * serial number, unique per refused session.
+ */
+static CRYPTO_ONCE isolation_once = CRYPTO_ONCE_STATIC_INIT;
+static unsigned char isolation_prefix[16];
+static _Atomic uint64_t isolation_serial;
+
+static void init_isolation_prefix(void)
+{
+    /* Without randomness the serial alone still tells sessions apart. */
+    if (RAND_bytes(isolation_prefix, sizeof(isolation_prefix)) != 1)
+        memcpy(isolation_prefix, "emsguard-refused", sizeof(isolation_prefix));
+}
+
+static void isolate_session(SSL_SESSION *sess)
+{
+    unsigned char id[sizeof(isolation_prefix) + sizeof(uint64_t)];
+    uint64_t n = atomic_fetch_add_explicit(&isolation_serial, 1, memory_order_relaxed);
+
+    CRYPTO_THREAD_run_once(&isolation_once, init_isolation_prefix);
+    memcpy(id, isolation_prefix, sizeof(isolation_prefix));
+    memcpy(id + sizeof(isolation_prefix), &n, sizeof(n));
+    SSL_SESSION_set1_id_context(sess, id, sizeof(id)); /* <= SSL_MAX_SID_CTX_LENGTH */
+}
+
+/*
+ * libssl's per-SSL "not resumable" callback, installed by
+ * isolate_refused_new_session() and asked in tls_post_process_client_hello
+ * once the cipher of a new TLS <= 1.2 session is chosen: before the
+ * ServerHello, any ticket and ssl_update_cache.  Returning 1 marks the
+ * session not resumable: libssl then never caches it, calls no new-session
+ * callback for it and sends no ticket.  Its own session ID context makes it
+ * a miss for every other connection (ssl_get_prev_session compares it) even
+ * if an application adds it to a cache itself.
+ */
+static int refuse_new_session_cb(SSL *ssl, int is_forward_secure)
+{
+    struct eg_conn *conn = conn_of(ssl);
+    SSL_SESSION *sess = SSL_get_session(ssl);
+
+    (void)is_forward_secure;
+    /* A later handshake of the SSL may allow its session; no record: refuse. */
+    if (sess == NULL || SSL_version(ssl) == TLS1_3_VERSION
+        || (conn != NULL && (conn->flags & CONN_ISOLATE_NEW) == 0))
+        return 0;
+    isolate_session(sess);
+    return 1; /* counted when the handshake completes: count_isolated_session */
+}
+
+/*
+ * Handshake end of a session refuse_new_session_cb kept out of the cache:
+ * counted and logged as new_session_cb did, on a server that caches.
+ */
+static void count_isolated_session(SSL *ssl, struct eg_conn *conn)
+{
+    struct eg_ctx_state *st = state_of_ssl(ssl);
+
+    conn->flags &= ~(uintptr_t)CONN_ISOLATE_NEW;
+    if (st == NULL || SSL_session_reused(ssl) || SSL_version(ssl) == TLS1_3_VERSION
+        || (SSL_CTX_get_session_cache_mode(st->ctx) & SSL_SESS_CACHE_SERVER) == 0)
+        return;
+    count(st, EMSGUARD_CNT_SESSIONS_NOT_CACHED);
+    log_event(st, ssl, EG_LEVEL_INFO, "session not cached:",
+        reason_text(EG_REFUSE_NO_EMS), "session-cache");
+}
+
+/*
+ * Server, from the ClientHello callback: the session this handshake makes
+ * if it does not resume lacks EMS and the policy refuses it.  libssl would
+ * put it into the internal cache before new_session_cb can take it out
+ * again (ssl_update_cache: SSL_CTX_add_session, then the callback), and a
+ * connection looking it up in between resumed it (F10).  So libssl is asked
+ * to mark it not resumable as soon as it exists (refuse_new_session_cb).
+ * The SSL's own session ID context is left alone: an EMS session offered in
+ * a ClientHello without EMS must still abort (RFC 7627), not miss.
+ * The callback replaces a not-resumable callback the application set, for
+ * this SSL (OpenSSL has no getter to chain it); it answers "resumable" for
+ * a later handshake of the SSL whose session the policy allows.
+ */
+static void isolate_refused_new_session(struct eg_ctx_state *st, SSL *ssl,
+    struct eg_conn *conn, int hello_ems)
+{
+    int ems = hello_ems && emsguard_role_uses_ems(&st->policy, EG_ROLE_SERVER)
+        && (SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) == 0;
+
+    if (emsguard_resumption_verdict(&st->policy, EG_ROLE_SERVER, ems) == EG_ALLOW) {
+        if (conn != NULL)
+            conn->flags &= ~(uintptr_t)CONN_ISOLATE_NEW;
+        return;
+    }
+    if (conn != NULL)
+        conn->flags |= CONN_ISOLATE_NEW;
+    SSL_set_not_resumable_session_callback(ssl, refuse_new_session_cb);
+}
+
 static SSL_SESSION *get_session_cb(SSL *ssl, const unsigned char *id, int idlen,
     int *copy)
 {
@@ -595,6 +696,7 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
         | CONN_HELLO_SEEN | (hello_ems ? CONN_HELLO_EMS : 0);
     if (conn != NULL)
         conn->flags = flags;
+    isolate_refused_new_session(st, ssl, conn, hello_ems);
     if (hello_will_be_tls13(ssl))
         return SSL_CLIENT_HELLO_SUCCESS;
     /*
@@ -966,6 +1068,20 @@ static void note_app_info_cb(info_fn cb)
 
 static void info_cb(const SSL *cssl, int where, int ret);
 
+/*
+ * Server, handshake done, before on_handshake_done(): the cache side of the
+ * handshake.  The common case costs a record lookup and a flag test.
+ */
+static void server_session_at_done(SSL *ssl)
+{
+    struct eg_conn *conn;
+
+    if (!SSL_is_server(ssl) || (conn = conn_of(ssl)) == NULL)
+        return;
+    if (conn->flags & CONN_ISOLATE_NEW)
+        count_isolated_session(ssl, conn);
+}
+
 /* Everything but the filter of info_cb(), kept out of line: see there. */
 static __attribute__((noinline)) void info_event(const SSL *cssl, int where, int ret)
 {
@@ -981,8 +1097,10 @@ static __attribute__((noinline)) void info_event(const SSL *cssl, int where, int
         return;
     if (where & SSL_CB_HANDSHAKE_START)
         on_handshake_start(st, ssl);
-    if (where & SSL_CB_HANDSHAKE_DONE)
+    if (where & SSL_CB_HANDSHAKE_DONE) {
+        server_session_at_done(ssl);
         on_handshake_done(st, ssl);
+    }
     /* SSL_CB_READ_ALERT and SSL_CB_WRITE_ALERT share the SSL_CB_ALERT bit. */
     if ((where & SSL_CB_WRITE_ALERT) == SSL_CB_WRITE_ALERT) {
         if ((ret >> 8) == SSL3_AL_FATAL)
