@@ -1069,17 +1069,89 @@ static void note_app_info_cb(info_fn cb)
 static void info_cb(const SSL *cssl, int where, int ret);
 
 /*
- * Server, handshake done, before on_handshake_done(): the cache side of the
- * handshake.  The common case costs a record lookup and a flag test.
+ * Server: refuses the connection whose handshake just completed.  Nothing in
+ * libssl lets a callback fail a handshake this late (the info callback
+ * returns nothing, and after an SNI switch no callback of ours that could
+ * abort runs in a resumed TLS <= 1.2 handshake), so no application data
+ * may follow: SSL_write() fails (SSL_R_PROTOCOL_IS_SHUTDOWN), SSL_read()
+ * returns 0 with SSL_ERROR_SYSCALL (no close_notify: an unclean end, also
+ * for the peer, as SSL_shutdown() then sends nothing), and the reason is on
+ * the error queue, logged and counted.
  */
-static void server_session_at_done(SSL *ssl)
+static __attribute__((cold, noinline)) void refuse_connection(struct eg_ctx_state *st,
+    SSL *ssl, const char *why)
+{
+    count(st, EMSGUARD_CNT_REFUSED_SNI_SWITCH);
+    log_event(st, ssl, EG_LEVEL_ERROR, "refused connection:", why, "sni-switch");
+    emsguard_raise(EMSGUARD_R_EMS_REQUIRED,
+        "connection refused: another SSL_CTX (the SSL's initial one, before the SNI switch) "
+        "accepted a handshake this SSL_CTX's emsguard policy refuses; enable emsguard on "
+        "the initial SSL_CTX");
+    SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+}
+
+/*
+ * Server, a TLS <= 1.2 handshake that ends on this ctx but was decided by
+ * another: libssl looks the session up (cache, tickets, external cache) in
+ * the SSL's initial ctx and runs that ctx's ClientHello callback, both
+ * before the servername callback can move the connection here.  If that
+ * ctx has no policy, or a weaker one, the handshake may be one this ctx's
+ * policy refuses: a resumed session without EMS, or (RequireEMS=1) a full
+ * handshake without it.  Then the connection is refused.  Reading the
+ * session's EMS bit costs a DER encoding, only on this path.
+ */
+static __attribute__((noinline)) void check_handshake_from_other_ctx(struct eg_ctx_state *st,
+    SSL *ssl)
+{
+    SSL_SESSION *sess = SSL_get_session(ssl);
+    int resumed = SSL_session_reused(ssl), ems;
+    eg_verdict v;
+
+    if (sess == NULL || SSL_version(ssl) == TLS1_3_VERSION)
+        return;
+    if (!resumed && !(st->policy.values[EG_KEY_REQUIRE_EMS]
+            && emsguard_role_uses_ems(&st->policy, EG_ROLE_SERVER)))
+        return;
+    ems = emsguard_session_ems(sess);
+    if (resumed) {
+        if ((v = emsguard_resumption_verdict(&st->policy, EG_ROLE_SERVER, ems)) == EG_ALLOW)
+            return;
+        refuse_connection(st, ssl,
+            v == EG_REFUSE_NO_EMS
+                ? "reason=sni-switch (the SSL's initial SSL_CTX resumed a session without "
+                  "Extended Master Secret; enable emsguard on that SSL_CTX)"
+                : v == EG_REFUSE_EMS_DISABLED
+                ? "reason=sni-switch (the SSL's initial SSL_CTX resumed a session with "
+                  "Extended Master Secret, this role has it disabled)"
+                : "reason=sni-switch (the SSL's initial SSL_CTX resumed a session whose "
+                  "flags could not be read)");
+    } else if (ems != 1) {
+        refuse_connection(st, ssl,
+            "reason=sni-switch (the SSL's initial SSL_CTX accepted a handshake without "
+            "Extended Master Secret, RequireExtendedMasterSecret=1)");
+    }
+}
+
+/*
+ * Server, handshake done, before on_handshake_done(): the cache side of the
+ * handshake.  The common case (the handshake started on this ctx: its
+ * ClientHello and session callbacks decided) costs a record lookup and a
+ * few flag tests.  Otherwise another ctx decided: an SNI switch into this
+ * ctx (our info callback saw no handshake start, or one on another ctx).
+ */
+static void server_session_at_done(struct eg_ctx_state *st, SSL *ssl)
 {
     struct eg_conn *conn;
 
-    if (!SSL_is_server(ssl) || (conn = conn_of(ssl)) == NULL)
+    if (!SSL_is_server(ssl))
         return;
-    if (conn->flags & CONN_ISOLATE_NEW)
-        count_isolated_session(ssl, conn);
+    if ((conn = conn_of(ssl)) != NULL) {
+        if (conn->flags & CONN_ISOLATE_NEW)
+            count_isolated_session(ssl, conn);
+        if ((conn->flags & CONN_IN_HANDSHAKE) && (conn->st == NULL || conn->st == st))
+            return;
+    }
+    check_handshake_from_other_ctx(st, ssl);
 }
 
 /* Everything but the filter of info_cb(), kept out of line: see there. */
@@ -1098,7 +1170,7 @@ static __attribute__((noinline)) void info_event(const SSL *cssl, int where, int
     if (where & SSL_CB_HANDSHAKE_START)
         on_handshake_start(st, ssl);
     if (where & SSL_CB_HANDSHAKE_DONE) {
-        server_session_at_done(ssl);
+        server_session_at_done(st, ssl);
         on_handshake_done(st, ssl);
     }
     /* SSL_CB_READ_ALERT and SSL_CB_WRITE_ALERT share the SSL_CB_ALERT bit. */
