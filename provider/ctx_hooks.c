@@ -1208,23 +1208,38 @@ static void info_cb(const SSL *cssl, int where, int ret)
 
 /* ---- public API --------------------------------------------------------- */
 
+static int ctx_roles(const SSL_CTX *ctx, int *server, int *client);
+
 /*
  * libssl looks up its internal cache before any callback, so a non-EMS
  * session cached before the policy was enabled would resume unchecked.
  * Empty that cache (an EMS session only costs its client one full handshake)
  * without telling the application's remove callback: its external cache is
  * checked on every lookup and stays valid.
+ *  - Every session, whatever its timeout: flushing "expired by time t"
+ *    keeps a session whose expiry overflowed (a "never expire" timeout such
+ *    as LONG_MAX; in 3.0 sess_timedout() is false once timeout_ovf is set)
+ *    and stops there.  Time 0 means all (ssl_sess.c
+ *    SSL_CTX_flush_sessions[_ex]: "t == 0 || sess_timedout", 3.0 to 3.5).
+ *  - Whatever the cache mode says now: libssl looks the cache up unless
+ *    SSL_SESS_CACHE_NO_INTERNAL_LOOKUP, with SSL_SESS_CACHE_OFF or
+ *    NO_INTERNAL_STORE too, and the mode can change later.
  */
 static void flush_internal_cache(SSL_CTX *ctx)
 {
     void (*app_remove_cb)(SSL_CTX *, SSL_SESSION *);
+    int server, client;
 
-    if ((SSL_CTX_get_session_cache_mode(ctx) & SSL_SESS_CACHE_SERVER) == 0
-        || (SSL_CTX_get_session_cache_mode(ctx) & SSL_SESS_CACHE_NO_INTERNAL_STORE) != 0)
+    ctx_roles(ctx, &server, &client);
+    if (!server || SSL_CTX_sess_number(ctx) == 0)
         return;
     app_remove_cb = SSL_CTX_sess_get_remove_cb(ctx);
     SSL_CTX_sess_set_remove_cb(ctx, NULL);
-    SSL_CTX_flush_sessions(ctx, LONG_MAX); /* "expired by the end of time" */
+#if OPENSSL_VERSION_NUMBER >= 0x30400000L
+    SSL_CTX_flush_sessions_ex(ctx, 0); /* the long form is deprecated in 3.4 */
+#else
+    SSL_CTX_flush_sessions(ctx, 0);
+#endif
     SSL_CTX_sess_set_remove_cb(ctx, app_remove_cb);
 }
 
