@@ -1097,11 +1097,14 @@ static __attribute__((cold, noinline)) void refuse_connection(struct eg_ctx_stat
  * before the servername callback can move the connection here.  If that
  * ctx has no policy, or a weaker one, the handshake may be one this ctx's
  * policy refuses: a resumed session without EMS, or (RequireEMS=1) a full
- * handshake without it.  Then the connection is refused.  Reading the
- * session's EMS bit costs a DER encoding, only on this path.
+ * handshake without it.  Then the connection is refused.
+ * The EMS bit comes from the ClientHello when our ClientHello callback saw
+ * this handshake (a switch between two enabled ctxs, the usual SNI setup
+ * under the preload): libssl resumes only a session that agrees with the
+ * hello.  Otherwise it is read from the session (memo or DER encoding).
  */
 static __attribute__((noinline)) void check_handshake_from_other_ctx(struct eg_ctx_state *st,
-    SSL *ssl)
+    SSL *ssl, const struct eg_conn *conn)
 {
     SSL_SESSION *sess = SSL_get_session(ssl);
     int resumed = SSL_session_reused(ssl), ems;
@@ -1112,7 +1115,12 @@ static __attribute__((noinline)) void check_handshake_from_other_ctx(struct eg_c
     if (!resumed && !(st->policy.values[EG_KEY_REQUIRE_EMS]
             && emsguard_role_uses_ems(&st->policy, EG_ROLE_SERVER)))
         return;
-    ems = emsguard_session_ems(sess);
+    if (conn != NULL && (conn->flags & (CONN_IN_HANDSHAKE | CONN_HELLO_SEEN))
+            == (CONN_IN_HANDSHAKE | CONN_HELLO_SEEN))
+        ems = (conn->flags & CONN_HELLO_EMS) != 0
+            && (SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) == 0;
+    else
+        ems = emsguard_session_ems(sess);
     if (resumed) {
         if ((v = emsguard_resumption_verdict(&st->policy, EG_ROLE_SERVER, ems)) == EG_ALLOW)
             return;
@@ -1151,7 +1159,7 @@ static void server_session_at_done(struct eg_ctx_state *st, SSL *ssl)
         if ((conn->flags & CONN_IN_HANDSHAKE) && (conn->st == NULL || conn->st == st))
             return;
     }
-    check_handshake_from_other_ctx(st, ssl);
+    check_handshake_from_other_ctx(st, ssl, conn);
 }
 
 /* Everything but the filter of info_cb(), kept out of line: see there. */

@@ -501,6 +501,41 @@ START_TEST(test_switch_between_policies_target_refuses)
 }
 END_TEST
 
+/*
+ * Both enabled with the same policy (every ctx under the preload): EMS
+ * sessions resume through the switch, legacy ones do not, nothing refused.
+ */
+START_TEST(test_switch_between_equal_policies)
+{
+    hs_mech mech = (hs_mech)_i;
+    SSL_CTX *initial = policy_server(mech), *host = policy_server(mech);
+    SSL_CTX *ems_client = client(0), *legacy = client(HS_NO_EMS);
+    SSL_SESSION *sess;
+    struct sni_run run;
+    int i;
+
+    hs_ext_cache_reset();
+    switch_on_sni(initial, host);
+    for (i = 0; i < 2; i++) {
+        SSL_CTX *cctx = i == 0 ? ems_client : legacy;
+
+        sni_connect(initial, NULL, cctx, NULL, &run);
+        assert_usable(&run);
+        ck_assert_ptr_nonnull(sess = run.session);
+        sni_connect(initial, NULL, cctx, sess, &run);
+        assert_usable(&run);
+        ck_assert_int_eq(run.client_reused, i == 0);
+        SSL_SESSION_free(run.session);
+        SSL_SESSION_free(sess);
+    }
+    ck_assert_uint_eq(counter(host, EMSGUARD_CNT_REFUSED_SNI_SWITCH), 0);
+    SSL_CTX_free(legacy);
+    SSL_CTX_free(ems_client);
+    SSL_CTX_free(host);
+    SSL_CTX_free(initial);
+}
+END_TEST
+
 /* ---- F10: the new session of a non-EMS handshake is unreachable ----------- */
 
 /*
@@ -655,6 +690,7 @@ static Suite *cache_paths_suite(void)
     tcase_add_test(tc, test_switch_into_require_ems_ctx_refuses_full_handshake);
     tcase_add_loop_test(tc, test_switch_out_of_enabled_ctx_policy_holds, 0, HS_MECH_COUNT);
     tcase_add_loop_test(tc, test_switch_between_policies_target_refuses, 0, HS_MECH_COUNT);
+    tcase_add_loop_test(tc, test_switch_between_equal_policies, 0, HS_MECH_COUNT);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("new-session");
