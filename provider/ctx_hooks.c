@@ -1074,9 +1074,11 @@ static void info_cb(const SSL *cssl, int where, int ret);
  * returns nothing, and after an SNI switch no callback of ours that could
  * abort runs in a resumed TLS <= 1.2 handshake), so no application data
  * may follow: SSL_write() fails (SSL_R_PROTOCOL_IS_SHUTDOWN), SSL_read()
- * returns 0 with SSL_ERROR_SYSCALL (no close_notify: an unclean end, also
- * for the peer, as SSL_shutdown() then sends nothing), and the reason is on
- * the error queue, logged and counted.
+ * returns 0 at once (SSL_ERROR_SSL while this reason is still queued; with
+ * the queue emptied libssl calls it ZERO_RETURN), and SSL_shutdown() sends
+ * no close_notify, so the peer sees an unclean end.  The reason is raised
+ * on the error queue (until the thread's next SSL_do_handshake() empties
+ * it), logged and counted.
  */
 static __attribute__((cold, noinline)) void refuse_connection(struct eg_ctx_state *st,
     SSL *ssl, const char *why)
