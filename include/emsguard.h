@@ -450,6 +450,12 @@ typedef enum {
     EMSGUARD_CNT_TICKETS_WITHHELD, /* no ticket for a non-EMS session */
     EMSGUARD_CNT_POLICY_BYPASSED, /* resumed a forbidden session anyway */
     EMSGUARD_CNT_REJECTED_NO_EMS, /* Client- or ServerHello without EMS, EMS required */
+    /*
+     * Server: connection refused after the handshake.  Another SSL_CTX (the
+     * SSL's initial one, before an SNI switch to this one) resumed a session,
+     * or completed a handshake, that this ctx's policy refuses.
+     */
+    EMSGUARD_CNT_REFUSED_SNI_SWITCH,
     EMSGUARD_CNT_MAX
 } EMSGUARD_COUNTER;
 

@@ -6,8 +6,10 @@
  *    the session before libssl decides; a refused session becomes a cache
  *    miss, i.e. a full handshake without an alert.
  *  - the internal cache is never given a session that may not be resumed:
- *    the new-session callback removes it, so internal lookups only ever find
- *    sessions the policy allows.
+ *    libssl marks it not resumable, with a session ID context of its own,
+ *    before it could cache it (isolate_refused_new_session), and the
+ *    new-session callback removes any that still arrives, so internal
+ *    lookups only ever find sessions the policy allows.
  *  - the ticket decrypt callback also withholds tickets from a handshake
  *    whose new session will lack EMS.
  * Client role:
@@ -26,6 +28,7 @@
 #include <sys/socket.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/tls1.h>
 #include <openssl/x509.h>
@@ -94,6 +97,8 @@ struct eg_ctx_state {
  * state says whether the server used EMS, not whether the client offered it.
  */
 #define CONN_PREV_HELLO_EMS 0x10000
+/* Server: this handshake's new session lacks EMS and the policy refuses it. */
+#define CONN_ISOLATE_NEW 0x20000
 
 static CRYPTO_ONCE index_once = CRYPTO_ONCE_STATIC_INIT;
 static int ctx_state_idx = -1; /* SSL_CTX -> struct eg_ctx_state */
@@ -160,6 +165,8 @@ static struct eg_conn *conn_need(SSL *ssl)
  * The state whose callbacks libssl is calling.  Session callbacks come from
  * the SSL's session context, which SNI switching (SSL_set_SSL_CTX) does not
  * change, so prefer the state recorded at handshake start over SSL_get_SSL_CTX.
+ * The record holds a reference on that state's SSL_CTX (keep_state), so it
+ * outlives a switch away from it and the application freeing it.
  */
 static struct eg_ctx_state *state_of_ssl(const SSL *ssl)
 {
@@ -168,6 +175,30 @@ static struct eg_ctx_state *state_of_ssl(const SSL *ssl)
     if (conn != NULL && conn->st != NULL)
         return conn->st;
     return state_of_ctx(SSL_get_SSL_CTX(ssl));
+}
+
+/*
+ * Records |st| as the state the connection started with.  The SSL holds a
+ * reference only on its current ctx and its initial (session) ctx: after
+ * SSL_set_SSL_CTX() before the handshake and a switch away from that ctx
+ * during it, the application may free the ctx whose state this is, while
+ * the session callbacks still ask for it.  So the record takes its own
+ * reference, dropped by emsguard_conn_drop_state() when the SSL is freed.
+ * One atomic increment per connection, no allocation.
+ */
+static void keep_state(struct eg_conn *conn, struct eg_ctx_state *st)
+{
+    if (SSL_CTX_up_ref(st->ctx))
+        conn->st = st;
+}
+
+void emsguard_conn_drop_state(struct eg_conn *conn)
+{
+    struct eg_ctx_state *st = conn->st;
+
+    conn->st = NULL;
+    if (st != NULL)
+        SSL_CTX_free(st->ctx); /* may free |st| with it */
 }
 
 static void count(struct eg_ctx_state *st, EMSGUARD_COUNTER which)
@@ -376,6 +407,102 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 
         return app_cb != NULL ? app_cb(ssl, sess) : 0;
     }
+}
+
+/*
+ * A session ID context no connection has: 16 random bytes per process and a
+ * serial number, unique per refused session.
+ */
+static CRYPTO_ONCE isolation_once = CRYPTO_ONCE_STATIC_INIT;
+static unsigned char isolation_prefix[16];
+static _Atomic uint64_t isolation_serial;
+
+static void init_isolation_prefix(void)
+{
+    /* Without randomness the serial alone still tells sessions apart. */
+    if (RAND_bytes(isolation_prefix, sizeof(isolation_prefix)) != 1)
+        memcpy(isolation_prefix, "emsguard-refused", sizeof(isolation_prefix));
+}
+
+static void isolate_session(SSL_SESSION *sess)
+{
+    unsigned char id[sizeof(isolation_prefix) + sizeof(uint64_t)];
+    uint64_t n = atomic_fetch_add_explicit(&isolation_serial, 1, memory_order_relaxed);
+
+    CRYPTO_THREAD_run_once(&isolation_once, init_isolation_prefix);
+    memcpy(id, isolation_prefix, sizeof(isolation_prefix));
+    memcpy(id + sizeof(isolation_prefix), &n, sizeof(n));
+    SSL_SESSION_set1_id_context(sess, id, sizeof(id)); /* <= SSL_MAX_SID_CTX_LENGTH */
+}
+
+/*
+ * libssl's per-SSL "not resumable" callback, installed by
+ * isolate_refused_new_session() and asked in tls_post_process_client_hello
+ * once the cipher of a new TLS <= 1.2 session is chosen: before the
+ * ServerHello, any ticket and ssl_update_cache.  Returning 1 marks the
+ * session not resumable: libssl then never caches it, calls no new-session
+ * callback for it and sends no ticket.  Its own session ID context makes it
+ * a miss for every other connection (ssl_get_prev_session compares it) even
+ * if an application adds it to a cache itself.
+ */
+static int refuse_new_session_cb(SSL *ssl, int is_forward_secure)
+{
+    struct eg_conn *conn = conn_of(ssl);
+    SSL_SESSION *sess = SSL_get_session(ssl);
+
+    (void)is_forward_secure;
+    /* A later handshake of the SSL may allow its session; no record: refuse. */
+    if (sess == NULL || SSL_version(ssl) == TLS1_3_VERSION
+        || (conn != NULL && (conn->flags & CONN_ISOLATE_NEW) == 0))
+        return 0;
+    isolate_session(sess);
+    return 1; /* counted when the handshake completes: count_isolated_session */
+}
+
+/*
+ * Handshake end of a session refuse_new_session_cb kept out of the cache:
+ * counted and logged as new_session_cb did, on a server that caches.
+ */
+static void count_isolated_session(SSL *ssl, struct eg_conn *conn)
+{
+    struct eg_ctx_state *st = state_of_ssl(ssl);
+
+    conn->flags &= ~(uintptr_t)CONN_ISOLATE_NEW;
+    if (st == NULL || SSL_session_reused(ssl) || SSL_version(ssl) == TLS1_3_VERSION
+        || (SSL_CTX_get_session_cache_mode(st->ctx) & SSL_SESS_CACHE_SERVER) == 0)
+        return;
+    count(st, EMSGUARD_CNT_SESSIONS_NOT_CACHED);
+    log_event(st, ssl, EG_LEVEL_INFO, "session not cached:",
+        reason_text(EG_REFUSE_NO_EMS), "session-cache");
+}
+
+/*
+ * Server, from the ClientHello callback: the session this handshake makes
+ * if it does not resume lacks EMS and the policy refuses it.  libssl would
+ * put it into the internal cache before new_session_cb can take it out
+ * again (ssl_update_cache: SSL_CTX_add_session, then the callback), and a
+ * connection looking it up in between resumed it (F10).  So libssl is asked
+ * to mark it not resumable as soon as it exists (refuse_new_session_cb).
+ * The SSL's own session ID context is left alone: an EMS session offered in
+ * a ClientHello without EMS must still abort (RFC 7627), not miss.
+ * The callback replaces a not-resumable callback the application set, for
+ * this SSL (OpenSSL has no getter to chain it); it answers "resumable" for
+ * a later handshake of the SSL whose session the policy allows.
+ */
+static void isolate_refused_new_session(struct eg_ctx_state *st, SSL *ssl,
+    struct eg_conn *conn, int hello_ems)
+{
+    int ems = hello_ems && emsguard_role_uses_ems(&st->policy, EG_ROLE_SERVER)
+        && (SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) == 0;
+
+    if (emsguard_resumption_verdict(&st->policy, EG_ROLE_SERVER, ems) == EG_ALLOW) {
+        if (conn != NULL)
+            conn->flags &= ~(uintptr_t)CONN_ISOLATE_NEW;
+        return;
+    }
+    if (conn != NULL)
+        conn->flags |= CONN_ISOLATE_NEW;
+    SSL_set_not_resumable_session_callback(ssl, refuse_new_session_cb);
 }
 
 static SSL_SESSION *get_session_cb(SSL *ssl, const unsigned char *id, int idlen,
@@ -727,6 +854,7 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
         | (hello_ems ? CONN_HELLO_EMS | CONN_PREV_HELLO_EMS : 0);
     if (conn != NULL)
         conn->flags = flags;
+    isolate_refused_new_session(st, ssl, conn, hello_ems);
     /*
      * A renegotiation must keep what the client offered: compared with the
      * previous ClientHello, not with the established state, which lacks EMS
@@ -944,7 +1072,7 @@ static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
             | (SSL_in_before(ssl) ? 0 : conn->flags & (CONN_KEPT | CONN_PREV_HELLO_EMS));
         conn->fp_sess = NULL;
         if (conn->st == NULL)
-            conn->st = st;
+            keep_state(conn, st);
     }
     if (st->schannel_per_ssl
         && !emsguard_schannel_apply(&st->policy, role, NULL, ssl))
@@ -1445,6 +1573,102 @@ static void note_app_info_cb(info_fn cb)
 
 static void info_cb(const SSL *cssl, int where, int ret);
 
+/*
+ * Server: refuses the connection whose handshake just completed.  Nothing in
+ * libssl lets a callback fail a handshake this late (the info callback
+ * returns nothing, and after an SNI switch no callback of ours that could
+ * abort runs in a resumed TLS <= 1.2 handshake), so no application data
+ * may follow: SSL_write() fails (SSL_R_PROTOCOL_IS_SHUTDOWN), SSL_read()
+ * returns 0 at once (SSL_ERROR_SSL while this reason is still queued; with
+ * the queue emptied libssl calls it ZERO_RETURN), and SSL_shutdown() sends
+ * no close_notify, so the peer sees an unclean end.  The reason is raised
+ * on the error queue (until the thread's next SSL_do_handshake() empties
+ * it), logged and counted.
+ */
+static __attribute__((cold, noinline)) void refuse_connection(struct eg_ctx_state *st,
+    SSL *ssl, const char *why)
+{
+    count(st, EMSGUARD_CNT_REFUSED_SNI_SWITCH);
+    log_event(st, ssl, EG_LEVEL_ERROR, "refused connection:", why, "sni-switch");
+    emsguard_raise(EMSGUARD_R_EMS_REQUIRED,
+        "connection refused: another SSL_CTX (the SSL's initial one, before the SNI switch) "
+        "accepted a handshake this SSL_CTX's emsguard policy refuses; enable emsguard on "
+        "the initial SSL_CTX");
+    SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+}
+
+/*
+ * Server, a TLS <= 1.2 handshake that ends on this ctx but was decided by
+ * another: libssl looks the session up (cache, tickets, external cache) in
+ * the SSL's initial ctx and runs that ctx's ClientHello callback, both
+ * before the servername callback can move the connection here.  If that
+ * ctx has no policy, or a weaker one, the handshake may be one this ctx's
+ * policy refuses: a resumed session without EMS, or (RequireEMS=1) a full
+ * handshake without it.  Then the connection is refused.
+ * The EMS bit comes from the ClientHello when our ClientHello callback saw
+ * this handshake (a switch between two enabled ctxs, the usual SNI setup
+ * under the preload): libssl resumes only a session that agrees with the
+ * hello.  Otherwise it is read from the session (memo or DER encoding).
+ */
+static __attribute__((noinline)) void check_handshake_from_other_ctx(struct eg_ctx_state *st,
+    SSL *ssl, const struct eg_conn *conn)
+{
+    SSL_SESSION *sess = SSL_get_session(ssl);
+    int resumed = SSL_session_reused(ssl), ems;
+    eg_verdict v;
+
+    if (sess == NULL || SSL_version(ssl) == TLS1_3_VERSION)
+        return;
+    if (!resumed && !(st->policy.values[EG_KEY_REQUIRE_EMS]
+            && emsguard_role_uses_ems(&st->policy, EG_ROLE_SERVER)))
+        return;
+    if (conn != NULL && (conn->flags & (CONN_IN_HANDSHAKE | CONN_HELLO_SEEN))
+            == (CONN_IN_HANDSHAKE | CONN_HELLO_SEEN))
+        ems = (conn->flags & CONN_HELLO_EMS) != 0
+            && (SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) == 0;
+    else
+        ems = emsguard_session_ems(sess);
+    if (resumed) {
+        if ((v = emsguard_resumption_verdict(&st->policy, EG_ROLE_SERVER, ems)) == EG_ALLOW)
+            return;
+        refuse_connection(st, ssl,
+            v == EG_REFUSE_NO_EMS
+                ? "reason=sni-switch (the SSL's initial SSL_CTX resumed a session without "
+                  "Extended Master Secret; enable emsguard on that SSL_CTX)"
+                : v == EG_REFUSE_EMS_DISABLED
+                ? "reason=sni-switch (the SSL's initial SSL_CTX resumed a session with "
+                  "Extended Master Secret, this role has it disabled)"
+                : "reason=sni-switch (the SSL's initial SSL_CTX resumed a session whose "
+                  "flags could not be read)");
+    } else if (ems != 1) {
+        refuse_connection(st, ssl,
+            "reason=sni-switch (the SSL's initial SSL_CTX accepted a handshake without "
+            "Extended Master Secret, RequireExtendedMasterSecret=1)");
+    }
+}
+
+/*
+ * Server, handshake done, before on_handshake_done(): the cache side of the
+ * handshake.  The common case (the handshake started on this ctx: its
+ * ClientHello and session callbacks decided) costs a record lookup and a
+ * few flag tests.  Otherwise another ctx decided: an SNI switch into this
+ * ctx (our info callback saw no handshake start, or one on another ctx).
+ */
+static void server_session_at_done(struct eg_ctx_state *st, SSL *ssl)
+{
+    struct eg_conn *conn;
+
+    if (!SSL_is_server(ssl))
+        return;
+    if ((conn = conn_of(ssl)) != NULL) {
+        if (conn->flags & CONN_ISOLATE_NEW)
+            count_isolated_session(ssl, conn);
+        if ((conn->flags & CONN_IN_HANDSHAKE) && (conn->st == NULL || conn->st == st))
+            return;
+    }
+    check_handshake_from_other_ctx(st, ssl, conn);
+}
+
 /* Everything but the filter of info_cb(), kept out of line: see there. */
 static __attribute__((noinline)) void info_event(const SSL *cssl, int where, int ret)
 {
@@ -1460,8 +1684,10 @@ static __attribute__((noinline)) void info_event(const SSL *cssl, int where, int
         return;
     if (where & SSL_CB_HANDSHAKE_START)
         on_handshake_start(st, ssl);
-    if (where & SSL_CB_HANDSHAKE_DONE)
+    if (where & SSL_CB_HANDSHAKE_DONE) {
+        server_session_at_done(st, ssl);
         on_handshake_done(st, ssl);
+    }
     /* SSL_CB_READ_ALERT and SSL_CB_WRITE_ALERT share the SSL_CB_ALERT bit. */
     if ((where & SSL_CB_WRITE_ALERT) == SSL_CB_WRITE_ALERT) {
         if ((ret >> 8) == SSL3_AL_FATAL)
@@ -1497,23 +1723,38 @@ static void info_cb(const SSL *cssl, int where, int ret)
 
 /* ---- public API --------------------------------------------------------- */
 
+static int ctx_roles(const SSL_CTX *ctx, int *server, int *client);
+
 /*
  * libssl looks up its internal cache before any callback, so a non-EMS
  * session cached before the policy was enabled would resume unchecked.
  * Empty that cache (an EMS session only costs its client one full handshake)
  * without telling the application's remove callback: its external cache is
  * checked on every lookup and stays valid.
+ *  - Every session, whatever its timeout: flushing "expired by time t"
+ *    keeps a session whose expiry overflowed (a "never expire" timeout such
+ *    as LONG_MAX; in 3.0 sess_timedout() is false once timeout_ovf is set)
+ *    and stops there.  Time 0 means all (ssl_sess.c
+ *    SSL_CTX_flush_sessions[_ex]: "t == 0 || sess_timedout", 3.0 to 3.5).
+ *  - Whatever the cache mode says now: libssl looks the cache up unless
+ *    SSL_SESS_CACHE_NO_INTERNAL_LOOKUP, with SSL_SESS_CACHE_OFF or
+ *    NO_INTERNAL_STORE too, and the mode can change later.
  */
 static void flush_internal_cache(SSL_CTX *ctx)
 {
     void (*app_remove_cb)(SSL_CTX *, SSL_SESSION *);
+    int server, client;
 
-    if ((SSL_CTX_get_session_cache_mode(ctx) & SSL_SESS_CACHE_SERVER) == 0
-        || (SSL_CTX_get_session_cache_mode(ctx) & SSL_SESS_CACHE_NO_INTERNAL_STORE) != 0)
+    ctx_roles(ctx, &server, &client);
+    if (!server || SSL_CTX_sess_number(ctx) == 0)
         return;
     app_remove_cb = SSL_CTX_sess_get_remove_cb(ctx);
     SSL_CTX_sess_set_remove_cb(ctx, NULL);
-    SSL_CTX_flush_sessions(ctx, LONG_MAX); /* "expired by the end of time" */
+#if OPENSSL_VERSION_NUMBER >= 0x30400000L
+    SSL_CTX_flush_sessions_ex(ctx, 0); /* the long form is deprecated in 3.4 */
+#else
+    SSL_CTX_flush_sessions(ctx, 0);
+#endif
     SSL_CTX_sess_set_remove_cb(ctx, app_remove_cb);
 }
 
@@ -1827,6 +2068,7 @@ static const char *const counter_names[EMSGUARD_CNT_MAX] = {
     [EMSGUARD_CNT_TICKETS_WITHHELD] = "tickets_withheld",
     [EMSGUARD_CNT_POLICY_BYPASSED] = "policy_bypassed",
     [EMSGUARD_CNT_REJECTED_NO_EMS] = "rejected_no_ems",
+    [EMSGUARD_CNT_REFUSED_SNI_SWITCH] = "refused_sni_switch",
 };
 
 const char *EMSGUARD_counter_name(EMSGUARD_COUNTER which)

@@ -281,7 +281,8 @@ typedef void (*emsguard_info_fn)(const SSL *, int, int);
 struct eg_ctx_state;
 /* What emsguard keeps per connection (ctx_hooks.c uses it, CONN_* flags). */
 struct eg_conn {
-    struct eg_ctx_state *st; /* the state that saw the handshake start */
+    /* The state that saw the handshake start; holds a reference on its ctx. */
+    struct eg_ctx_state *st;
     uintptr_t flags; /* CONN_* */
     emsguard_info_fn app_info_cb; /* the application's per-SSL info callback */
     uint64_t bytes_at_done; /* bytes read when the handshake ended */
@@ -309,6 +310,8 @@ struct eg_conn *emsguard_conn_get(SSL *ssl);
 struct eg_conn *emsguard_conn_get_durable(SSL *ssl);
 /* Defined by ctx_hooks.c: |ssl| is being freed, |conn| goes with it. */
 void emsguard_conn_retire(SSL *ssl, struct eg_conn *conn);
+/* Defined by ctx_hooks.c: drops |conn|'s reference on its state's ctx. */
+void emsguard_conn_drop_state(struct eg_conn *conn);
 
 /* ---- fingerprint.c ----------------------------------------------------- */
 /* A keyed 64-bit fingerprint of |secret|; 0 (only) if the RNG failed. */

@@ -242,10 +242,12 @@ static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     (void)argp;
     if (ptr != NULL) {
         emsguard_conn_retire(ssl, ptr);
+        emsguard_conn_drop_state(ptr);
         OPENSSL_free(ptr);
     }
     if (ssl != NULL && (s = slot_of(ssl)) != NULL) {
         emsguard_conn_retire(ssl, &s->conn);
+        emsguard_conn_drop_state(&s->conn);
         release_slot(s);
     }
 }
@@ -265,5 +267,7 @@ static int on_ssl_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from,
         return 1;
     if ((*from_d = OPENSSL_memdup(conn, sizeof(*conn))) == NULL)
         return 0;
+    /* The state's reference is the original's: the copy records its own. */
+    ((struct eg_conn *)*from_d)->st = NULL;
     return 1;
 }
