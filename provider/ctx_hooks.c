@@ -1143,6 +1143,20 @@ static void note_session_ems(const struct eg_conn *conn, const SSL_SESSION *sess
     emsguard_session_ems_note(sess, ems);
 }
 
+static void refuse_completed(struct eg_ctx_state *st, SSL *ssl,
+    EMSGUARD_COUNTER counter, const char *why, const char *via, const char *error);
+
+/*
+ * RequireExtendedMasterSecret=1 covers this role, yet a TLS <= 1.2 handshake
+ * without EMS got to its end: the ClientHello (server) or ServerKeyExchange
+ * (client) check was bypassed, so the connection must not be used.
+ */
+static int require_ems_missed(const struct eg_ctx_state *st, int server)
+{
+    return st->policy.values[EG_KEY_REQUIRE_EMS]
+        && emsguard_role_uses_ems(&st->policy, server ? EG_ROLE_SERVER : EG_ROLE_CLIENT);
+}
+
 static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
 {
     struct eg_conn *conn = conn_of(ssl);
@@ -1196,8 +1210,16 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
         | (tls13 ? 0 : CONN_ESTABLISHED | (ems == 1 ? CONN_ESTABLISHED_EMS : 0));
     if (!resumed) {
         count(st, EMSGUARD_CNT_FULL_HANDSHAKES);
-        if (ems == 0)
+        if (ems == 0) {
             count(st, EMSGUARD_CNT_FULL_WITHOUT_EMS);
+            if (!tls13 && require_ems_missed(st, server))
+                refuse_completed(st, ssl, EMSGUARD_CNT_POLICY_BYPASSED,
+                    "reason=bypass (a TLS <= 1.2 handshake without Extended Master Secret "
+                    "completed, RequireExtendedMasterSecret=1)", "unknown",
+                    "a TLS <= 1.2 handshake without Extended Master Secret completed "
+                    "although RequireExtendedMasterSecret=1 (a callback of emsguard's "
+                    "replaced after EMSGUARD_enable()?)");
+        }
         return;
     }
     count(st, EMSGUARD_CNT_RESUMPTIONS);
@@ -1206,13 +1228,18 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
         && emsguard_resumption_verdict(&st->policy,
                server ? EG_ROLE_SERVER : EG_ROLE_CLIENT, ems)
             != EG_ALLOW) {
-        /* A path we do not hook (e.g. SSL_CTX_add_session by the app). */
-        count(st, EMSGUARD_CNT_POLICY_BYPASSED);
-        log_event(st, ssl, EG_LEVEL_ERROR, "resumed a session the policy forbids:",
-            "reason=bypass (session reached libssl outside emsguard's hooks)",
-            "unknown");
+        /*
+         * A path we do not hook (e.g. SSL_CTX_add_session by the app, or a
+         * callback of ours replaced by a plain setter): fail closed.
+         */
         if (server)
             SSL_CTX_remove_session(st->ctx, sess);
+        refuse_completed(st, ssl, EMSGUARD_CNT_POLICY_BYPASSED,
+            "reason=bypass (resumed a session the policy forbids; it reached libssl "
+            "outside emsguard's hooks)", "unknown",
+            "a session the emsguard policy forbids was resumed through a path emsguard "
+            "does not hook (SSL_CTX_add_session(), or a callback replaced after "
+            "EMSGUARD_enable())");
     }
 }
 
@@ -1574,27 +1601,36 @@ static void note_app_info_cb(info_fn cb)
 static void info_cb(const SSL *cssl, int where, int ret);
 
 /*
- * Server: refuses the connection whose handshake just completed.  Nothing in
- * libssl lets a callback fail a handshake this late (the info callback
- * returns nothing, and after an SNI switch no callback of ours that could
- * abort runs in a resumed TLS <= 1.2 handshake), so no application data
- * may follow: SSL_write() fails (SSL_R_PROTOCOL_IS_SHUTDOWN), SSL_read()
- * returns 0 at once (SSL_ERROR_SSL while this reason is still queued; with
- * the queue emptied libssl calls it ZERO_RETURN), and SSL_shutdown() sends
- * no close_notify, so the peer sees an unclean end.  The reason is raised
- * on the error queue (until the thread's next SSL_do_handshake() empties
- * it), logged and counted.
+ * Refuses the connection whose handshake just completed: the handshake
+ * was one the policy forbids, and nothing in libssl lets a callback fail a
+ * handshake this late (the info callback returns nothing, and after an SNI
+ * switch no callback of ours that could abort runs in a resumed TLS <= 1.2
+ * handshake).  So no application data may follow: SSL_write() fails
+ * (SSL_R_PROTOCOL_IS_SHUTDOWN), SSL_read() returns 0 at once (SSL_ERROR_SSL
+ * while this reason is still queued; with the queue emptied libssl calls it
+ * ZERO_RETURN), and SSL_shutdown() sends no close_notify, so the peer sees
+ * an unclean end.  The reason is raised on the error queue (until the
+ * thread's next SSL_do_handshake() empties it), logged and counted.
  */
+static __attribute__((cold, noinline)) void refuse_completed(struct eg_ctx_state *st,
+    SSL *ssl, EMSGUARD_COUNTER counter, const char *why, const char *via,
+    const char *error)
+{
+    count(st, counter);
+    log_event(st, ssl, EG_LEVEL_ERROR, "refused connection:", why, via);
+    emsguard_raise(EMSGUARD_R_EMS_REQUIRED, "connection refused after the handshake: %s",
+        error);
+    SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+}
+
+/* Server: the handshake was decided by the SSL's initial ctx (SNI switch). */
 static __attribute__((cold, noinline)) void refuse_connection(struct eg_ctx_state *st,
     SSL *ssl, const char *why)
 {
-    count(st, EMSGUARD_CNT_REFUSED_SNI_SWITCH);
-    log_event(st, ssl, EG_LEVEL_ERROR, "refused connection:", why, "sni-switch");
-    emsguard_raise(EMSGUARD_R_EMS_REQUIRED,
-        "connection refused: another SSL_CTX (the SSL's initial one, before the SNI switch) "
-        "accepted a handshake this SSL_CTX's emsguard policy refuses; enable emsguard on "
-        "the initial SSL_CTX");
-    SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    refuse_completed(st, ssl, EMSGUARD_CNT_REFUSED_SNI_SWITCH, why, "sni-switch",
+        "another SSL_CTX (the SSL's initial one, before the SNI switch) accepted a "
+        "handshake this SSL_CTX's emsguard policy refuses; enable emsguard on the "
+        "initial SSL_CTX");
 }
 
 /*

@@ -958,20 +958,54 @@ END_TEST
  * resumes it without asking any callback.  emsguard cannot stop that
  * resumption; it counts it, logs it and evicts the session.
  */
+/*
+ * Handshake of fresh SSLs of |sctx| and |cctx| offering |offer|: 1 if both
+ * ends completed it.  *server_reused and *data_ok tell whether the server
+ * resumed and whether one byte then went each way.
+ */
+static int handshake_then_data(SSL_CTX *sctx, SSL_CTX *cctx, const SSL_SESSION *offer,
+    int *server_reused, int *data_ok)
+{
+    SSL *c = SSL_new(cctx), *sv = SSL_new(sctx);
+    SSL_SESSION *copy = offer != NULL ? hs_session_copy(offer) : NULL;
+    unsigned char b = 0;
+    int ok;
+
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_nonnull(sv);
+    if (copy != NULL)
+        ck_assert_int_eq(SSL_set_session(c, copy), 1);
+    ok = hs_connect(c, sv);
+    *server_reused = SSL_session_reused(sv);
+    *data_ok = ok && SSL_write(sv, "s", 1) == 1 && SSL_read(c, &b, 1) == 1
+        && SSL_write(c, "c", 1) == 1 && SSL_read(sv, &b, 1) == 1;
+    SSL_SESSION_free(copy);
+    SSL_free(c);
+    SSL_free(sv);
+    ERR_clear_error();
+    return ok;
+}
+
+/*
+ * A session the application put into the internal cache itself reaches
+ * libssl past every hook: the resumption is detected at its end, counted,
+ * the session evicted, and the connection refused (no application data).
+ */
 START_TEST(test_bypass_is_detected)
 {
     SSL_CTX *pctx = policy_server(HS_MECH_SESSION_ID, 0), *stock = server(HS_MECH_SESSION_ID, 0);
     SSL_CTX *legacy = client(HS_NO_EMS);
     SSL_SESSION *sess = new_session(stock, legacy);
     SSL_SESSION *server_copy = hs_session_copy(sess);
+    int reused, data_ok;
     hs_result r;
 
     /* A client-side session carries no session-ID context; the server's does. */
     ck_assert_int_eq(SSL_SESSION_set1_id_context(server_copy, (const unsigned char *)"eg", 2), 1);
     ck_assert_int_eq(SSL_CTX_add_session(pctx, server_copy), 1);
-    hs_handshake(pctx, legacy, sess, &r);
-    assert_resumed(&r);
-    hs_result_clear(&r);
+    ck_assert_int_eq(handshake_then_data(pctx, legacy, sess, &reused, &data_ok), 1);
+    ck_assert_msg(reused, "the added session was not resumed: the test proves nothing");
+    ck_assert_msg(!data_ok, "application data flowed over a bypassing resumption");
     ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_POLICY_BYPASSED), 1);
     hs_handshake(pctx, legacy, sess, &r); /* evicted */
     assert_full(&r);
@@ -980,6 +1014,40 @@ START_TEST(test_bypass_is_detected)
     SSL_SESSION_free(sess);
     SSL_CTX_free(legacy);
     SSL_CTX_free(stock);
+    SSL_CTX_free(pctx);
+}
+END_TEST
+
+static int accept_any_hello(SSL *ssl, int *al, void *arg)
+{
+    (void)ssl;
+    (void)al;
+    (void)arg;
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/*
+ * RequireExtendedMasterSecret=1, and the application replaced emsguard's
+ * ClientHello callback with the plain setter after EMSGUARD_enable(): the
+ * ClientHello check never runs, so the legacy handshake completes; it is
+ * caught at its end, and the connection refused.
+ */
+START_TEST(test_require_bypass_refused_at_end)
+{
+    SSL_CTX *pctx = server(HS_MECH_SESSION_ID, 0), *legacy = client(HS_NO_EMS);
+    EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
+    int reused, data_ok;
+
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(EMSGUARD_POLICY_set(p, EMSGUARD_REQUIRE_EMS, "1"), 1);
+    ck_assert_int_eq(EMSGUARD_enable_policy(pctx, p), 1);
+    SSL_CTX_set_client_hello_cb(pctx, accept_any_hello, NULL);
+    ck_assert_int_eq(handshake_then_data(pctx, legacy, NULL, &reused, &data_ok), 1);
+    ck_assert_msg(!data_ok, "application data flowed over a TLS 1.2 handshake without EMS "
+                            "(RequireExtendedMasterSecret=1)");
+    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_POLICY_BYPASSED), 1);
+    EMSGUARD_POLICY_free(p);
+    SSL_CTX_free(legacy);
     SSL_CTX_free(pctx);
 }
 END_TEST
@@ -1351,6 +1419,7 @@ static Suite *handshake_suite(void)
     tcase_add_test(tc, test_enable_twice);
     tcase_add_test(tc, test_enable_flushes_internal_cache);
     tcase_add_test(tc, test_bypass_is_detected);
+    tcase_add_test(tc, test_require_bypass_refused_at_end);
     tcase_add_test(tc, test_session_ems_memo_agrees);
     tcase_add_test(tc, test_session_ems_memo_not_poisoned);
     suite_add_tcase(s, tc);
