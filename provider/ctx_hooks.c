@@ -316,6 +316,24 @@ static void count_refusal(struct eg_ctx_state *st, eg_verdict v)
                                           : EMSGUARD_CNT_REFUSED_UNREADABLE);
 }
 
+/*
+ * Server: may a remembered "EMS" for a session's master secret stand in for
+ * the session's own flag?  Only where acting on it cannot resume a session
+ * whose flag lacks EMS: when libssl itself refuses such a session because
+ * the ClientHello has EMS and this server did not switch it off
+ * (extensions_srvr.c tls_parse_ctos_ems sets TLS1_FLAGS_RECEIVED_EXTMS, then
+ * ssl_sess.c ssl_get_prev_session gives a flag-0 session a full handshake),
+ * or when the policy refuses EMS sessions anyway.  A ClientHello without EMS
+ * and a copy with its flag cleared would resume without EMS: its flag is
+ * read instead (the legacy client's path, which is refused anyway).
+ */
+static int memo_ems_answer_safe(struct eg_ctx_state *st, SSL *ssl)
+{
+    return (hello_has_ems(ssl)
+               && (SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) == 0)
+        || emsguard_resumption_verdict(&st->policy, EG_ROLE_SERVER, 1) != EG_ALLOW;
+}
+
 /* Returns 1 if the server may try to resume |sess|, 0 if it must not. */
 static int server_may_resume(struct eg_ctx_state *st, SSL *ssl,
     const SSL_SESSION *sess, const char *via)
@@ -327,7 +345,7 @@ static int server_may_resume(struct eg_ctx_state *st, SSL *ssl,
 
     if (is_tls13_session(sess))
         return 1;
-    ems = emsguard_session_ems_fp(sess, &fp);
+    ems = emsguard_session_ems_lookup(sess, memo_ems_answer_safe(st, ssl), &fp);
     v = emsguard_resumption_verdict(&st->policy, EG_ROLE_SERVER, ems);
     if (v != EG_ALLOW) {
         count_refusal(st, v);
@@ -789,7 +807,6 @@ static void filter_offered_session(struct eg_ctx_state *st, SSL *ssl,
     SSL_SESSION *sess = SSL_get_session(ssl);
     eg_verdict v;
     int ems;
-    uint64_t fp;
 
     if (sess == NULL || !SSL_in_before(ssl) || !SSL_SESSION_is_resumable(sess))
         return;
@@ -801,14 +818,12 @@ static void filter_offered_session(struct eg_ctx_state *st, SSL *ssl,
     }
     if (is_tls13_session(sess))
         return;
-    ems = emsguard_session_ems_fp(sess, &fp);
+    /* The session's own flag: nothing stops a flag-0 copy at a legacy server. */
+    ems = emsguard_session_ems_offered(sess);
     v = emsguard_resumption_verdict(&st->policy, EG_ROLE_CLIENT, ems);
     if (v == EG_ALLOW) {
-        if (conn != NULL) {
+        if (conn != NULL)
             conn->flags |= CONN_OFFER_READ | (ems == 1 ? CONN_OFFER_EMS : 0);
-            conn->fp_sess = sess;
-            conn->fp = fp;
-        }
         return;
     }
     count_refusal(st, v);
@@ -846,21 +861,17 @@ static void withhold_session_at_renegotiation(struct eg_ctx_state *st, SSL *ssl,
     SSL_SESSION *sess = SSL_get_session(ssl);
     eg_verdict v;
     int ems;
-    uint64_t fp;
 
     /* SSL_OP_NO_RENEGOTIATION: libssl refuses either trigger. */
     if (SSL_in_before(ssl) || sess == NULL || !SSL_SESSION_is_resumable(sess)
         || is_tls13_session(sess)
         || (SSL_get_options(ssl) & SSL_OP_NO_RENEGOTIATION) != 0)
         return;
-    ems = emsguard_session_ems_fp(sess, &fp);
+    ems = emsguard_session_ems_offered(sess);
     v = emsguard_resumption_verdict(&st->policy, EG_ROLE_CLIENT, ems);
     if (v == EG_ALLOW) {
-        if (conn != NULL) {
+        if (conn != NULL)
             conn->flags |= CONN_OFFER_READ | (ems == 1 ? CONN_OFFER_EMS : 0);
-            conn->fp_sess = sess;
-            conn->fp = fp;
-        }
         return;
     }
     SSL_CTX_remove_session(st->ctx, sess);
@@ -975,41 +986,51 @@ static int session_ems_at_end(SSL *ssl, const SSL_SESSION *sess, uintptr_t flags
             && (SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) == 0;
     if (!server && (flags & CONN_OFFER_READ) && resumed)
         return (flags & CONN_OFFER_EMS) != 0;
+    /* A new session, or one no callback of ours looked at: its encoding. */
     return emsguard_session_ems_fp(sess, fp);
 }
 
 /*
- * The session's later offers and tickets are then answered cheaply.  A
- * resumed session is noted again: the memo is a small table that full
- * handshakes keep overwriting, and a session read (not noted) when it was
- * offered or decrypted would otherwise be read again on every resumption.
- * The bit is still one libssl vouches for: it completes a resumption only
- * when the session's EMS matches the hello's (and the server's echo), so a
- * forged session whose flag disagrees with its secret never gets here.
+ * The session's later offers and tickets are then answered cheaply.  What is
+ * noted is only what libssl established or checked:
+ *  - a full handshake derived a new master secret, with EMS exactly when
+ *    the session's flag says so: both memos;
+ *  - a resumption: libssl completed it only because the session's flag
+ *    matched the ClientHello (server, ssl_get_prev_session) or the server's
+ *    echo (client, final_ems) -- a fact about this session object, not
+ *    about how its secret was derived, which a copy with a changed flag
+ *    shares.  So the client notes its session object, and the server only
+ *    puts back an "EMS" its memo lost (a copy with the flag cleared never
+ *    turns a genuine EMS session's secret into "non-EMS").
  */
 static void note_session_ems(const struct eg_conn *conn, const SSL_SESSION *sess,
     uintptr_t flags, int server, int resumed, uint64_t fp, int ems)
 {
-    /*
-     * A resumed handshake ends with the very session it looked up at the
-     * offer (client) or in the ticket or application cache (server): libssl
-     * never swaps the session of a resumption.  A full handshake's session
-     * is new, even if it sits where a refused one was.
-     */
-    if (fp == 0 && resumed && conn->fp_sess == sess)
-        fp = conn->fp;
-    if (fp != 0) {
-        emsguard_session_ems_note_fp(fp, ems);
+    if (!server)
+        emsguard_session_ems_note_peer(sess, ems);
+    if (resumed) {
+        /*
+         * Server, resumed from the internal cache: no callback of ours ever
+         * looks that session up (the cache only holds sessions the policy
+         * allows), so there is nothing to speed up.
+         */
+        if (!server || (flags & (CONN_VIA_TICKET | CONN_VIA_EXTERNAL)) == 0)
+            return;
+        /*
+         * A resumed handshake ends with the very session it looked up in the
+         * ticket or application cache: libssl never swaps the session of a
+         * resumption.
+         */
+        if (fp == 0 && conn->fp_sess == sess)
+            fp = conn->fp;
+        emsguard_session_ems_note_resumed(sess, fp, ems);
         return;
     }
-    /*
-     * Server, resumed from the internal cache: no callback of ours ever
-     * looks that session up (the cache only holds sessions the policy
-     * allows), so there is nothing to speed up.
-     */
-    if (server && resumed && (flags & (CONN_VIA_TICKET | CONN_VIA_EXTERNAL)) == 0)
-        return;
-    emsguard_session_ems_note(sess, ems);
+    /* A full handshake's session is new, even if it sits where a refused one was. */
+    if (fp != 0)
+        emsguard_session_ems_note_fp(fp, ems);
+    else
+        emsguard_session_ems_note(sess, ems);
 }
 
 static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
