@@ -368,13 +368,55 @@ static int server_may_resume(struct eg_ctx_state *st, SSL *ssl,
     return 1;
 }
 
+/* ---- chaining: the application calling emsguard back --------------------- */
+
+/*
+ * An application chains its callback the usual way:
+ *     prev = SSL_CTX_get_info_callback(ctx);
+ *     EMSGUARD_CTX_set_info_callback(ctx, mine);    (or the preload's setter)
+ *     mine() { ...; prev(ssl, where, ret); }
+ * |prev| is then emsguard's own callback, which calls |mine|, which calls
+ * |prev| ... until the stack overflows.  The same with the session
+ * callbacks, and with a security or verify callback that chains to
+ * emsguard's callback of another ctx and is then enabled in turn.
+ *
+ * So each of emsguard's chaining callbacks notes, per thread, the call it
+ * is making into the application's callback.  The same call coming back
+ * into emsguard is the application calling |prev|: emsguard has done its
+ * part in the outer call already, so it does nothing and gives the answer
+ * OpenSSL gives when no callback is set (the application's callback then
+ * behaves as if |prev| were OpenSSL's default).  Calls are compared by their
+ * arguments, not only the SSL, so that an event libssl raises from inside
+ * the application's callback (an alert the callback caused) is still
+ * handled.  The getters themselves cannot be changed from here.
+ */
+struct app_call {
+    const void *obj; /* the SSL, or the SSL_CTX of a ctx-level security check */
+    const void *arg; /* the session, session ID, X509_STORE_CTX, "other" */
+    long a, b, c; /* where/ret; ID length; op/bits/nid */
+};
+
+static _Thread_local struct {
+    const struct app_call *info, *new_session, *get_session, *security, *verify;
+} in_app_cb;
+
+static int is_call_back(const struct app_call *outer, const void *obj,
+    const void *arg, long a, long b, long c)
+{
+    return outer != NULL && outer->obj == obj && outer->arg == arg && outer->a == a
+        && outer->b == b && outer->c == c;
+}
+
 /* ---- callbacks ---------------------------------------------------------- */
 
 static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
-    struct eg_ctx_state *st = state_of_ssl(ssl);
+    struct eg_ctx_state *st;
 
-    if (st == NULL)
+    /* The application's callback calling emsguard's: as if none were set. */
+    if (is_call_back(in_app_cb.new_session, ssl, sess, 0, 0, 0))
+        return 0; /* libssl keeps no reference for the application */
+    if ((st = state_of_ssl(ssl)) == NULL)
         return 0;
     if (SSL_is_server(ssl) && !is_tls13_session(sess)) {
         int ems = emsguard_session_ems(sess);
@@ -391,21 +433,39 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
     }
     {
         new_session_fn app_cb = atomic_load(&st->app_new_cb);
+        struct app_call call = { ssl, sess, 0, 0, 0 };
+        const struct app_call *outer = in_app_cb.new_session;
+        int kept;
 
-        return app_cb != NULL ? app_cb(ssl, sess) : 0;
+        if (app_cb == NULL)
+            return 0;
+        in_app_cb.new_session = &call;
+        kept = app_cb(ssl, sess);
+        in_app_cb.new_session = outer;
+        return kept;
     }
 }
 
 static SSL_SESSION *get_session_cb(SSL *ssl, const unsigned char *id, int idlen,
     int *copy)
 {
-    struct eg_ctx_state *st = state_of_ssl(ssl);
-    get_session_fn app_cb = st != NULL ? atomic_load(&st->app_get_cb) : NULL;
+    struct eg_ctx_state *st;
+    get_session_fn app_cb;
     SSL_SESSION *sess;
+    struct app_call call = { ssl, id, idlen, 0, 0 };
+    const struct app_call *outer = in_app_cb.get_session;
 
+    /* The application's callback calling emsguard's: no cache behind it. */
+    if (is_call_back(outer, ssl, id, idlen, 0, 0))
+        return NULL;
+    st = state_of_ssl(ssl);
+    app_cb = st != NULL ? atomic_load(&st->app_get_cb) : NULL;
     if (app_cb == NULL)
         return NULL;
-    if ((sess = app_cb(ssl, id, idlen, copy)) == NULL)
+    in_app_cb.get_session = &call;
+    sess = app_cb(ssl, id, idlen, copy);
+    in_app_cb.get_session = outer;
+    if (sess == NULL)
         return NULL;
     if (!server_may_resume(st, ssl, sess, "external-cache")) {
         if (!*copy) /* the application handed us its reference */
@@ -1183,11 +1243,29 @@ static int security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
     const SSL_CTX *owner = ssl != NULL ? SSL_get_SSL_CTX(ssl) : ctx;
     struct eg_ctx_state *st = ssl != NULL ? state_of_ssl(ssl) : state_of_ctx(owner);
 
+    const void *obj = ssl != NULL ? (const void *)ssl : (const void *)ctx;
+    const struct app_call *outer = in_app_cb.security;
+
+    /*
+     * The application's callback calling emsguard's: this link has no
+     * objection; the outer call applies emsguard's check when the
+     * application's returns.  (OpenSSL's default callback, the security
+     * level, is what the application's callback replaced on this ctx.)
+     */
+    if (is_call_back(outer, obj, other, op, bits, nid))
+        return 1;
     if (st == NULL)
         return 0; /* cannot happen on a ctx we set up; refuse, not allow */
-    if (st->app_security_cb != NULL
-        && !st->app_security_cb(ssl, ctx, op, bits, nid, other, ex))
-        return 0;
+    if (st->app_security_cb != NULL) {
+        struct app_call call = { obj, other, op, bits, nid };
+        int ok;
+
+        in_app_cb.security = &call;
+        ok = st->app_security_cb(ssl, ctx, op, bits, nid, other, ex);
+        in_app_cb.security = outer;
+        if (!ok)
+            return 0;
+    }
     if (ssl == NULL)
         return 1;
     return emsguard_schannel_security_ok(&st->policy,
@@ -1197,13 +1275,24 @@ static int security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
 /* Verify callback: PKCS MinKeyBitLength for the peer's RSA certificate. */
 static int verify_cb(int ok, X509_STORE_CTX *store)
 {
-    SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
-    struct eg_ctx_state *st = ssl != NULL ? state_of_ssl(ssl) : NULL;
+    SSL *ssl;
+    struct eg_ctx_state *st;
+    const struct app_call *outer = in_app_cb.verify;
 
+    /* The application's callback calling emsguard's: OpenSSL's default keeps |ok|. */
+    if (is_call_back(outer, store, NULL, 0, 0, 0))
+        return ok;
+    ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+    st = ssl != NULL ? state_of_ssl(ssl) : NULL;
     if (st == NULL)
         return 0;
-    if (st->app_verify_cb != NULL)
+    if (st->app_verify_cb != NULL) {
+        struct app_call call = { store, NULL, 0, 0, 0 };
+
+        in_app_cb.verify = &call;
         ok = st->app_verify_cb(ok, store);
+        in_app_cb.verify = outer;
+    }
     if (ok && X509_STORE_CTX_get_error_depth(store) == 0
         && !emsguard_schannel_peer_key_ok(&st->policy,
             SSL_is_server(ssl) ? EG_ROLE_SERVER : EG_ROLE_CLIENT,
@@ -1249,7 +1338,16 @@ static __attribute__((noinline)) void info_event(const SSL *cssl, int where, int
     struct eg_ctx_state *st;
     struct eg_conn *conn;
     info_fn app_cb;
+    const struct app_call *outer;
 
+    /*
+     * The application's callback calling emsguard's for the event emsguard
+     * is handing it: done already, and OpenSSL's default does nothing.  No
+     * application callback anywhere, no call back.
+     */
+    if (atomic_load_explicit(&app_info_cb_seen, memory_order_relaxed)
+        && is_call_back(outer = in_app_cb.info, cssl, NULL, where, ret, 0))
+        return;
     st = state_of_ctx(SSL_get_SSL_CTX(ssl));
     if (st == NULL)
         st = state_of_ssl(ssl); /* per-SSL callback on a ctx we never saw */
@@ -1270,11 +1368,17 @@ static __attribute__((noinline)) void info_event(const SSL *cssl, int where, int
     if (!atomic_load_explicit(&app_info_cb_seen, memory_order_relaxed))
         return;
     /* libssl calls a per-SSL info callback instead of the ctx's, not both. */
-    if (SSL_get_info_callback(ssl) == info_cb
-        && (conn = conn_of(ssl)) != NULL && (app_cb = conn->app_info_cb) != NULL)
+    if (!(SSL_get_info_callback(ssl) == info_cb
+            && (conn = conn_of(ssl)) != NULL && (app_cb = conn->app_info_cb) != NULL))
+        app_cb = atomic_load(&st->app_info_cb);
+    if (app_cb != NULL) {
+        struct app_call call = { cssl, NULL, where, ret, 0 };
+
+        outer = in_app_cb.info;
+        in_app_cb.info = &call;
         app_cb(cssl, where, ret);
-    else if ((app_cb = atomic_load(&st->app_info_cb)) != NULL)
-        app_cb(cssl, where, ret);
+        in_app_cb.info = outer;
+    }
 }
 
 /*
