@@ -107,7 +107,8 @@ static int read_session_ems(const SSL_SESSION *sess)
 
 /*
  * Two memos, so that the common resumptions need not DER-encode the session
- * (about two microseconds, most of a percent of a resumption).  Each says
+ * (about 1.8 microseconds for a client session with a P-256 certificate,
+ * some 2.5 % of a TLS 1.2 resumption counting both ends).  Each says
  * only what it can vouch for, and each is a fixed table of atomic words: no
  * allocation per session, and a lost slot only costs a re-read.
  *
