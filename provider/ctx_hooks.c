@@ -347,6 +347,24 @@ static void count_refusal(struct eg_ctx_state *st, eg_verdict v)
                                           : EMSGUARD_CNT_REFUSED_UNREADABLE);
 }
 
+/*
+ * Server: may a remembered "EMS" for a session's master secret stand in for
+ * the session's own flag?  Only where acting on it cannot resume a session
+ * whose flag lacks EMS: when libssl itself refuses such a session because
+ * the ClientHello has EMS and this server did not switch it off
+ * (extensions_srvr.c tls_parse_ctos_ems sets TLS1_FLAGS_RECEIVED_EXTMS, then
+ * ssl_sess.c ssl_get_prev_session gives a flag-0 session a full handshake),
+ * or when the policy refuses EMS sessions anyway.  A ClientHello without EMS
+ * and a copy with its flag cleared would resume without EMS: its flag is
+ * read instead (the legacy client's path, which is refused anyway).
+ */
+static int memo_ems_answer_safe(struct eg_ctx_state *st, SSL *ssl)
+{
+    return (hello_has_ems(ssl)
+               && (SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) == 0)
+        || emsguard_resumption_verdict(&st->policy, EG_ROLE_SERVER, 1) != EG_ALLOW;
+}
+
 /* Returns 1 if the server may try to resume |sess|, 0 if it must not. */
 static int server_may_resume(struct eg_ctx_state *st, SSL *ssl,
     const SSL_SESSION *sess, const char *via)
@@ -358,7 +376,7 @@ static int server_may_resume(struct eg_ctx_state *st, SSL *ssl,
 
     if (is_tls13_session(sess))
         return 1;
-    ems = emsguard_session_ems_fp(sess, &fp);
+    ems = emsguard_session_ems_lookup(sess, memo_ems_answer_safe(st, ssl), &fp);
     v = emsguard_resumption_verdict(&st->policy, EG_ROLE_SERVER, ems);
     if (v != EG_ALLOW) {
         count_refusal(st, v);
@@ -381,13 +399,55 @@ static int server_may_resume(struct eg_ctx_state *st, SSL *ssl,
     return 1;
 }
 
+/* ---- chaining: the application calling emsguard back --------------------- */
+
+/*
+ * An application chains its callback the usual way:
+ *     prev = SSL_CTX_get_info_callback(ctx);
+ *     EMSGUARD_CTX_set_info_callback(ctx, mine);    (or the preload's setter)
+ *     mine() { ...; prev(ssl, where, ret); }
+ * |prev| is then emsguard's own callback, which calls |mine|, which calls
+ * |prev| ... until the stack overflows.  The same with the session
+ * callbacks, and with a security or verify callback that chains to
+ * emsguard's callback of another ctx and is then enabled in turn.
+ *
+ * So each of emsguard's chaining callbacks notes, per thread, the call it
+ * is making into the application's callback.  The same call coming back
+ * into emsguard is the application calling |prev|: emsguard has done its
+ * part in the outer call already, so it does nothing and gives the answer
+ * OpenSSL gives when no callback is set (the application's callback then
+ * behaves as if |prev| were OpenSSL's default).  Calls are compared by their
+ * arguments, not only the SSL, so that an event libssl raises from inside
+ * the application's callback (an alert the callback caused) is still
+ * handled.  The getters themselves cannot be changed from here.
+ */
+struct app_call {
+    const void *obj; /* the SSL, or the SSL_CTX of a ctx-level security check */
+    const void *arg; /* the session, session ID, X509_STORE_CTX, "other" */
+    long a, b, c; /* where/ret; ID length; op/bits/nid */
+};
+
+static _Thread_local struct {
+    const struct app_call *info, *new_session, *get_session, *security, *verify;
+} in_app_cb;
+
+static int is_call_back(const struct app_call *outer, const void *obj,
+    const void *arg, long a, long b, long c)
+{
+    return outer != NULL && outer->obj == obj && outer->arg == arg && outer->a == a
+        && outer->b == b && outer->c == c;
+}
+
 /* ---- callbacks ---------------------------------------------------------- */
 
 static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
-    struct eg_ctx_state *st = state_of_ssl(ssl);
+    struct eg_ctx_state *st;
 
-    if (st == NULL)
+    /* The application's callback calling emsguard's: as if none were set. */
+    if (is_call_back(in_app_cb.new_session, ssl, sess, 0, 0, 0))
+        return 0; /* libssl keeps no reference for the application */
+    if ((st = state_of_ssl(ssl)) == NULL)
         return 0;
     if (SSL_is_server(ssl) && !is_tls13_session(sess)) {
         int ems = emsguard_session_ems(sess);
@@ -404,8 +464,16 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
     }
     {
         new_session_fn app_cb = atomic_load(&st->app_new_cb);
+        struct app_call call = { ssl, sess, 0, 0, 0 };
+        const struct app_call *outer = in_app_cb.new_session;
+        int kept;
 
-        return app_cb != NULL ? app_cb(ssl, sess) : 0;
+        if (app_cb == NULL)
+            return 0;
+        in_app_cb.new_session = &call;
+        kept = app_cb(ssl, sess);
+        in_app_cb.new_session = outer;
+        return kept;
     }
 }
 
@@ -508,13 +576,23 @@ static void isolate_refused_new_session(struct eg_ctx_state *st, SSL *ssl,
 static SSL_SESSION *get_session_cb(SSL *ssl, const unsigned char *id, int idlen,
     int *copy)
 {
-    struct eg_ctx_state *st = state_of_ssl(ssl);
-    get_session_fn app_cb = st != NULL ? atomic_load(&st->app_get_cb) : NULL;
+    struct eg_ctx_state *st;
+    get_session_fn app_cb;
     SSL_SESSION *sess;
+    struct app_call call = { ssl, id, idlen, 0, 0 };
+    const struct app_call *outer = in_app_cb.get_session;
 
+    /* The application's callback calling emsguard's: no cache behind it. */
+    if (is_call_back(outer, ssl, id, idlen, 0, 0))
+        return NULL;
+    st = state_of_ssl(ssl);
+    app_cb = st != NULL ? atomic_load(&st->app_get_cb) : NULL;
     if (app_cb == NULL)
         return NULL;
-    if ((sess = app_cb(ssl, id, idlen, copy)) == NULL)
+    in_app_cb.get_session = &call;
+    sess = app_cb(ssl, id, idlen, copy);
+    in_app_cb.get_session = outer;
+    if (sess == NULL)
         return NULL;
     if (!server_may_resume(st, ssl, sess, "external-cache")) {
         if (!*copy) /* the application handed us its reference */
@@ -917,7 +995,6 @@ static void filter_offered_session(struct eg_ctx_state *st, SSL *ssl,
     SSL_SESSION *sess = SSL_get_session(ssl);
     eg_verdict v;
     int ems;
-    uint64_t fp;
 
     if (sess == NULL || !SSL_in_before(ssl) || !SSL_SESSION_is_resumable(sess))
         return;
@@ -929,14 +1006,12 @@ static void filter_offered_session(struct eg_ctx_state *st, SSL *ssl,
     }
     if (is_tls13_session(sess))
         return;
-    ems = emsguard_session_ems_fp(sess, &fp);
+    /* The session's own flag: nothing stops a flag-0 copy at a legacy server. */
+    ems = emsguard_session_ems_offered(sess);
     v = emsguard_resumption_verdict(&st->policy, EG_ROLE_CLIENT, ems);
     if (v == EG_ALLOW) {
-        if (conn != NULL) {
+        if (conn != NULL)
             conn->flags |= CONN_OFFER_READ | (ems == 1 ? CONN_OFFER_EMS : 0);
-            conn->fp_sess = sess;
-            conn->fp = fp;
-        }
         return;
     }
     count_refusal(st, v);
@@ -974,21 +1049,17 @@ static void withhold_session_at_renegotiation(struct eg_ctx_state *st, SSL *ssl,
     SSL_SESSION *sess = SSL_get_session(ssl);
     eg_verdict v;
     int ems;
-    uint64_t fp;
 
     /* SSL_OP_NO_RENEGOTIATION: libssl refuses either trigger. */
     if (SSL_in_before(ssl) || sess == NULL || !SSL_SESSION_is_resumable(sess)
         || is_tls13_session(sess)
         || (SSL_get_options(ssl) & SSL_OP_NO_RENEGOTIATION) != 0)
         return;
-    ems = emsguard_session_ems_fp(sess, &fp);
+    ems = emsguard_session_ems_offered(sess);
     v = emsguard_resumption_verdict(&st->policy, EG_ROLE_CLIENT, ems);
     if (v == EG_ALLOW) {
-        if (conn != NULL) {
+        if (conn != NULL)
             conn->flags |= CONN_OFFER_READ | (ems == 1 ? CONN_OFFER_EMS : 0);
-            conn->fp_sess = sess;
-            conn->fp = fp;
-        }
         return;
     }
     SSL_CTX_remove_session(st->ctx, sess);
@@ -1106,41 +1177,51 @@ static int session_ems_at_end(SSL *ssl, const SSL_SESSION *sess, uintptr_t flags
             && (SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) == 0;
     if (!server && (flags & CONN_OFFER_READ) && resumed)
         return (flags & CONN_OFFER_EMS) != 0;
+    /* A new session, or one no callback of ours looked at: its encoding. */
     return emsguard_session_ems_fp(sess, fp);
 }
 
 /*
- * The session's later offers and tickets are then answered cheaply.  A
- * resumed session is noted again: the memo is a small table that full
- * handshakes keep overwriting, and a session read (not noted) when it was
- * offered or decrypted would otherwise be read again on every resumption.
- * The bit is still one libssl vouches for: it completes a resumption only
- * when the session's EMS matches the hello's (and the server's echo), so a
- * forged session whose flag disagrees with its secret never gets here.
+ * The session's later offers and tickets are then answered cheaply.  What is
+ * noted is only what libssl established or checked:
+ *  - a full handshake derived a new master secret, with EMS exactly when
+ *    the session's flag says so: both memos;
+ *  - a resumption: libssl completed it only because the session's flag
+ *    matched the ClientHello (server, ssl_get_prev_session) or the server's
+ *    echo (client, final_ems) -- a fact about this session object, not
+ *    about how its secret was derived, which a copy with a changed flag
+ *    shares.  So the client notes its session object, and the server only
+ *    puts back an "EMS" its memo lost (a copy with the flag cleared never
+ *    turns a genuine EMS session's secret into "non-EMS").
  */
 static void note_session_ems(const struct eg_conn *conn, const SSL_SESSION *sess,
     uintptr_t flags, int server, int resumed, uint64_t fp, int ems)
 {
-    /*
-     * A resumed handshake ends with the very session it looked up at the
-     * offer (client) or in the ticket or application cache (server): libssl
-     * never swaps the session of a resumption.  A full handshake's session
-     * is new, even if it sits where a refused one was.
-     */
-    if (fp == 0 && resumed && conn->fp_sess == sess)
-        fp = conn->fp;
-    if (fp != 0) {
-        emsguard_session_ems_note_fp(fp, ems);
+    if (!server)
+        emsguard_session_ems_note_peer(sess, ems);
+    if (resumed) {
+        /*
+         * Server, resumed from the internal cache: no callback of ours ever
+         * looks that session up (the cache only holds sessions the policy
+         * allows), so there is nothing to speed up.
+         */
+        if (!server || (flags & (CONN_VIA_TICKET | CONN_VIA_EXTERNAL)) == 0)
+            return;
+        /*
+         * A resumed handshake ends with the very session it looked up in the
+         * ticket or application cache: libssl never swaps the session of a
+         * resumption.
+         */
+        if (fp == 0 && conn->fp_sess == sess)
+            fp = conn->fp;
+        emsguard_session_ems_note_resumed(sess, fp, ems);
         return;
     }
-    /*
-     * Server, resumed from the internal cache: no callback of ours ever
-     * looks that session up (the cache only holds sessions the policy
-     * allows), so there is nothing to speed up.
-     */
-    if (server && resumed && (flags & (CONN_VIA_TICKET | CONN_VIA_EXTERNAL)) == 0)
-        return;
-    emsguard_session_ems_note(sess, ems);
+    /* A full handshake's session is new, even if it sits where a refused one was. */
+    if (fp != 0)
+        emsguard_session_ems_note_fp(fp, ems);
+    else
+        emsguard_session_ems_note(sess, ems);
 }
 
 static void refuse_completed(struct eg_ctx_state *st, SSL *ssl,
@@ -1320,11 +1401,29 @@ static int security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
     const SSL_CTX *owner = ssl != NULL ? SSL_get_SSL_CTX(ssl) : ctx;
     struct eg_ctx_state *st = ssl != NULL ? state_of_ssl(ssl) : state_of_ctx(owner);
 
+    const void *obj = ssl != NULL ? (const void *)ssl : (const void *)ctx;
+    const struct app_call *outer = in_app_cb.security;
+
+    /*
+     * The application's callback calling emsguard's: this link has no
+     * objection; the outer call applies emsguard's check when the
+     * application's returns.  (OpenSSL's default callback, the security
+     * level, is what the application's callback replaced on this ctx.)
+     */
+    if (is_call_back(outer, obj, other, op, bits, nid))
+        return 1;
     if (st == NULL)
         return 0; /* cannot happen on a ctx we set up; refuse, not allow */
-    if (st->app_security_cb != NULL
-        && !st->app_security_cb(ssl, ctx, op, bits, nid, other, ex))
-        return 0;
+    if (st->app_security_cb != NULL) {
+        struct app_call call = { obj, other, op, bits, nid };
+        int ok;
+
+        in_app_cb.security = &call;
+        ok = st->app_security_cb(ssl, ctx, op, bits, nid, other, ex);
+        in_app_cb.security = outer;
+        if (!ok)
+            return 0;
+    }
     if (ssl == NULL)
         return 1;
     return emsguard_schannel_security_ok(&st->policy,
@@ -1334,13 +1433,24 @@ static int security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
 /* Verify callback: PKCS MinKeyBitLength for the peer's RSA certificate. */
 static int verify_cb(int ok, X509_STORE_CTX *store)
 {
-    SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
-    struct eg_ctx_state *st = ssl != NULL ? state_of_ssl(ssl) : NULL;
+    SSL *ssl;
+    struct eg_ctx_state *st;
+    const struct app_call *outer = in_app_cb.verify;
 
+    /* The application's callback calling emsguard's: OpenSSL's default keeps |ok|. */
+    if (is_call_back(outer, store, NULL, 0, 0, 0))
+        return ok;
+    ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+    st = ssl != NULL ? state_of_ssl(ssl) : NULL;
     if (st == NULL)
         return 0;
-    if (st->app_verify_cb != NULL)
+    if (st->app_verify_cb != NULL) {
+        struct app_call call = { store, NULL, 0, 0, 0 };
+
+        in_app_cb.verify = &call;
         ok = st->app_verify_cb(ok, store);
+        in_app_cb.verify = outer;
+    }
     if (ok && X509_STORE_CTX_get_error_depth(store) == 0
         && !emsguard_schannel_peer_key_ok(&st->policy,
             SSL_is_server(ssl) ? EG_ROLE_SERVER : EG_ROLE_CLIENT,
@@ -1712,7 +1822,16 @@ static __attribute__((noinline)) void info_event(const SSL *cssl, int where, int
     struct eg_ctx_state *st;
     struct eg_conn *conn;
     info_fn app_cb;
+    const struct app_call *outer;
 
+    /*
+     * The application's callback calling emsguard's for the event emsguard
+     * is handing it: done already, and OpenSSL's default does nothing.  No
+     * application callback anywhere, no call back.
+     */
+    if (atomic_load_explicit(&app_info_cb_seen, memory_order_relaxed)
+        && is_call_back(outer = in_app_cb.info, cssl, NULL, where, ret, 0))
+        return;
     st = state_of_ctx(SSL_get_SSL_CTX(ssl));
     if (st == NULL)
         st = state_of_ssl(ssl); /* per-SSL callback on a ctx we never saw */
@@ -1735,11 +1854,17 @@ static __attribute__((noinline)) void info_event(const SSL *cssl, int where, int
     if (!atomic_load_explicit(&app_info_cb_seen, memory_order_relaxed))
         return;
     /* libssl calls a per-SSL info callback instead of the ctx's, not both. */
-    if (SSL_get_info_callback(ssl) == info_cb
-        && (conn = conn_of(ssl)) != NULL && (app_cb = conn->app_info_cb) != NULL)
+    if (!(SSL_get_info_callback(ssl) == info_cb
+            && (conn = conn_of(ssl)) != NULL && (app_cb = conn->app_info_cb) != NULL))
+        app_cb = atomic_load(&st->app_info_cb);
+    if (app_cb != NULL) {
+        struct app_call call = { cssl, NULL, where, ret, 0 };
+
+        outer = in_app_cb.info;
+        in_app_cb.info = &call;
         app_cb(cssl, where, ret);
-    else if ((app_cb = atomic_load(&st->app_info_cb)) != NULL)
-        app_cb(cssl, where, ret);
+        in_app_cb.info = outer;
+    }
 }
 
 /*

@@ -254,27 +254,57 @@ int emsguard_role_uses_ems(const EMSGUARD_POLICY *policy, eg_role role);
 int emsguard_der_session_flags(const unsigned char *der, size_t len,
     uint64_t *flags);
 /*
- * The EMS bit of |sess|: 1 EMS, 0 no EMS, -1 unreadable (allocation
- * failure, bad encoding).  Answers from a small process-wide memo keyed by a
- * fingerprint of the session's master secret when it can, because reading
- * the bit means DER-encoding the whole session; a miss reads the encoding
- * and does not remember it (a forged session could poison the memo).
+ * The EMS bit of |sess|, its own flag as libssl reads it: 1 EMS, 0 no EMS,
+ * -1 unreadable (allocation failure, bad encoding).  From the peer memo
+ * (keyed by the session's peer certificate object) when it knows the
+ * session, else from the session's encoding, which costs a DER encoding of
+ * the whole session.  No memo keyed by the master secret answers here: a
+ * copy can carry a genuine EMS session's secret with the flag cleared.
  */
 int emsguard_session_ems(const SSL_SESSION *sess);
 /*
- * Remembers |ems| for |sess|: only for a session a handshake just made,
- * with the bit libssl itself guarantees.
+ * The same for a client session about to be offered (and for
+ * EMSGUARD_SESSION_has_ems): a bit read from the encoding is remembered for
+ * the session's peer certificate, so the next offer is cheap.
+ */
+int emsguard_session_ems_offered(const SSL_SESSION *sess);
+/*
+ * Remembers |ems| as the flag of |sess| in the peer memo: only a flag libssl
+ * established (a full handshake) or checked (a resumption: against the
+ * server's EMS extension) for this object.
+ */
+void emsguard_session_ems_note_peer(const SSL_SESSION *sess, int ems);
+/*
+ * Server, a session libssl is about to resume from a ticket or the
+ * application's cache (a new object each time): its EMS bit, and the
+ * fingerprint of its master secret in *fp for a note at handshake end.
+ * A remembered "non-EMS" answers at once.  A remembered "EMS" answers only
+ * if |ems_answer_safe|: the ClientHello has EMS and this server did not
+ * switch it off, so libssl itself refuses a session whose flag lacks EMS
+ * (a full handshake), or the policy refuses EMS sessions anyway.  Otherwise
+ * the session's encoding is read.
+ */
+int emsguard_session_ems_lookup(const SSL_SESSION *sess, int ems_answer_safe,
+    uint64_t *fp);
+/*
+ * A full handshake's new session: remembers |ems|, how its master secret
+ * was derived, for the secret's fingerprint.
  */
 void emsguard_session_ems_note(const SSL_SESSION *sess, int ems);
-
-/*
- * The same, also giving the fingerprint of the session's master secret in
- * *fp (0 if none), so that a later emsguard_session_ems_note_fp() for the
- * same session need not compute it again.
- */
-int emsguard_session_ems_fp(const SSL_SESSION *sess, uint64_t *fp);
 /* emsguard_session_ems_note() with the fingerprint already known. */
 void emsguard_session_ems_note_fp(uint64_t fp, int ems);
+/*
+ * A resumption libssl completed with EMS (|ems| 1): puts back an "EMS"
+ * entry for the secret if the table lost it, never over a "non-EMS" one
+ * (libssl checked the flag against the hello, not the secret's derivation).
+ * |fp| 0: computed here.  Does nothing for |ems| != 1.
+ */
+void emsguard_session_ems_note_resumed(const SSL_SESSION *sess, uint64_t fp, int ems);
+/*
+ * The EMS bit of a session a handshake just made, read from its encoding
+ * (no memo), with the fingerprint of its master secret in *fp.
+ */
+int emsguard_session_ems_fp(const SSL_SESSION *sess, uint64_t *fp);
 
 /* ---- records.c -------------------------------------------------------- */
 typedef void (*emsguard_info_fn)(const SSL *, int, int);
