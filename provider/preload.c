@@ -27,6 +27,22 @@
 #include <openssl/ssl.h>
 #include "emsguard.h"
 
+/*
+ * Every function this library defines for the process: X(function, where
+ * the next definition is kept).  provider/preload.map must export exactly
+ * these, and test/preload_paths.sh checks the built library against this
+ * list: a function interposed here but not exported is never reached.
+ */
+#define PRELOAD_INTERPOSED(X)                                     \
+    X(SSL_CTX_new, real.ctx_new)                                  \
+    X(SSL_CTX_new_ex, real.ctx_new_ex)                            \
+    X(SSL_CTX_sess_set_new_cb, real.sess_set_new_cb)              \
+    X(SSL_CTX_sess_set_get_cb, real.sess_set_get_cb)              \
+    X(SSL_CTX_set_info_callback, real.ctx_set_info_callback)      \
+    X(SSL_set_info_callback, real.set_info_callback)              \
+    X(SSL_CTX_set_session_ticket_cb, real.set_session_ticket_cb)  \
+    X(SSL_CTX_set_client_hello_cb, real.set_client_hello_cb)
+
 #define LOG_PREFIX "emsguard-preload: "
 #define EMSGUARD_SONAME "libemsguard.so.0"
 
