@@ -92,6 +92,14 @@ static EMSGUARD_POLICY *policy;
 static const char *config_file; /* NULL: the process's openssl.cnf */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
+/*
+ * Calls into libemsguard on this thread: the libssl functions they call go
+ * straight to libssl.  libemsguard makes a scratch SSL_CTX to try the
+ * Schannel settings; through our SSL_CTX_new it would be enabled in turn,
+ * and so on until the stack ran out.
+ */
+static _Thread_local unsigned int in_emsguard;
+
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
 {
@@ -265,17 +273,23 @@ static int is_emsguard_callback(const void *fn_ptr, size_t size)
 
 static int ctx_has_policy(const SSL_CTX *ctx)
 {
-    return ready() == PRELOAD_ACTIVE && ctx != NULL && eg.is_enabled(ctx);
+    return in_emsguard == 0 && ready() == PRELOAD_ACTIVE && ctx != NULL
+        && eg.is_enabled(ctx);
 }
 
 /* Enables the policy on a fresh ctx, or frees it and fails closed. */
 static SSL_CTX *apply_policy(SSL_CTX *ctx)
 {
+    int ok;
+
     if (ctx == NULL)
         return NULL;
     switch (mode) {
     case PRELOAD_ACTIVE:
-        if (eg.enable_policy(ctx, policy))
+        in_emsguard++;
+        ok = eg.enable_policy(ctx, policy);
+        in_emsguard--;
+        if (ok)
             return ctx;
         break;
     case PRELOAD_BAD_CONFIG:
@@ -283,7 +297,9 @@ static SSL_CTX *apply_policy(SSL_CTX *ctx)
             int found;
 
             /* Again, to put the reason on this caller's error queue. */
+            in_emsguard++;
             (void)eg.policy_from_config(policy, config_file, &found);
+            in_emsguard--;
         }
         break;
     default:
@@ -298,6 +314,8 @@ static SSL_CTX *apply_policy(SSL_CTX *ctx)
 SSL_CTX *SSL_CTX_new_ex(OSSL_LIB_CTX *libctx, const char *propq,
     const SSL_METHOD *meth)
 {
+    if (in_emsguard > 0) /* libemsguard's scratch SSL_CTX */
+        return real.ctx_new_ex != NULL ? real.ctx_new_ex(libctx, propq, meth) : NULL;
     ready();
     if (real.ctx_new_ex == NULL)
         return NULL;
@@ -306,6 +324,8 @@ SSL_CTX *SSL_CTX_new_ex(OSSL_LIB_CTX *libctx, const char *propq,
 
 SSL_CTX *SSL_CTX_new(const SSL_METHOD *meth)
 {
+    if (in_emsguard > 0)
+        return real.ctx_new != NULL ? real.ctx_new(meth) : NULL;
     ready();
     if (real.ctx_new == NULL)
         return NULL;
@@ -342,9 +362,10 @@ void SSL_CTX_set_info_callback(SSL_CTX *ctx, info_fn cb)
 
 void SSL_set_info_callback(SSL *ssl, info_fn cb)
 {
-    if (ready() == PRELOAD_ACTIVE && ssl != NULL && real.get_ssl_ctx != NULL
-        && ctx_has_policy(real.get_ssl_ctx(ssl))
-        && !is_emsguard_callback(&cb, sizeof(cb)) && eg.set_info_callback(ssl, cb))
+    if (in_emsguard == 0 && ready() == PRELOAD_ACTIVE && ssl != NULL
+        && real.get_ssl_ctx != NULL && ctx_has_policy(real.get_ssl_ctx(ssl))
+        && !is_emsguard_callback(&cb, sizeof(cb))
+        && eg.set_info_callback(ssl, cb))
         return;
     if (real.set_info_callback != NULL)
         real.set_info_callback(ssl, cb);
