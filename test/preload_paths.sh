@@ -137,6 +137,8 @@ ESCAPED_RE='^emsguard-preload: error: an SSL_CTX was made without passing throug
 ESCAPED_SYSLOG_RE='^syslog: <[0-9]+> emsguard-preload: error: an SSL_CTX was made without passing through this library'
 NAMESPACE_RE='^emsguard-preload: error: libssl\.so\.3 in link-map namespace [0-9]+ \(dlmopen\) is out of this library.s reach; SSL_CTXs made there get no emsguard policy'
 NAMESPACE_SYSLOG_RE='^syslog: <[0-9]+> emsguard-preload: error: libssl\.so\.3 in link-map namespace'
+MIXED_RE='^emsguard-preload: error: SSL_CTX_new\(\) called with a method of .*/other/libssl\.so\.3, another libssl than .*libssl\.so\.3: refused'
+MIXED_SYSLOG_RE='^syslog: <[0-9]+> emsguard-preload: error: SSL_CTX_new\(\) called with a method of '
 
 # ---- 2. exported symbols, the application's ClientHello callback (F4) --------
 
@@ -324,6 +326,25 @@ if stock_server 30-legacy-s_server "$LEGACY_CNF"; then
     dl_escaped 30f-dlvsym-on-libssl dlvsym "$ESCAPED_RE" "$ESCAPED_SYSLOG_RE"
     not_under_asan 30g-dlmopen-libssl "crashes in a dlmopen() namespace" \
         && dl_escaped 30g-dlmopen-libssl dlmopen "$NAMESPACE_RE" "$NAMESPACE_SYSLOG_RE"
+    # 30h: a second libssl.so.3 (a vendored copy) whose users bind to the
+    # preload's SSL_CTX_new: its SSL_CTX cannot get the policy, and handing
+    # its method to the first libssl would mix the two.  Refused, loudly.
+    begin 30h-second-libssl-copy-refused
+    mkdir -p "$TMP/other"
+    if cp "$LIBSSL_SO" "$TMP/other/libssl.so.3"; then
+        out=$TMP/30h.txt
+        env OPENSSL_CONF="$EMS_CNF" "${PRE_ENV[@]}" timeout $TO "$HELPERS/dl_client" mixed-libssl \
+            "$SRV_PORT" "$TMP/other/libssl.so.3" >"$out" 2>"$out.err"
+        expect_eq "dl_client exit status (no SSL_CTX)" "$?" 3
+        artifact "$out" "$out.err"
+        expect_grep "SSL_CTX_new refused" "^ctx=NULL$" "$out"
+        expect_grep "said on stderr" "$MIXED_RE" "$out.err"
+        expect_grep "said to syslog" "$MIXED_SYSLOG_RE" "$out.err"
+        san_clean "$out.err"
+    else
+        err "cannot copy $LIBSSL_SO"
+    fi
+    end_test
     stop_server "$SRV_PID"
 else
     fail_now 30-dlopen "stock legacy s_server did not start"

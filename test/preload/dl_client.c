@@ -17,6 +17,10 @@
  *   dlvsym           dlopen("libssl.so.3", RTLD_LOCAL), dlvsym(...,
  *                    "OPENSSL_3.0.0")
  *   dlmopen          dlmopen(LM_ID_NEWLM, "libssl.so.3"), dlsym()
+ *   mixed-libssl     libssl.so.3 and a second copy of it (PLUGIN: its path)
+ *                    both loaded; SSL_CTX_new from the global scope (the
+ *                    preloaded one) called with the copy's TLS_client_method,
+ *                    as a library linked against a vendored libssl does
  *
  * It connects to 127.0.0.1:PORT twice, the second time offering the first
  * connection's session, and prints `ctx=ok|NULL`, `reused=0|1`, for the
@@ -186,7 +190,7 @@ int main(int argc, char **argv)
 {
     struct eg_ssl_api api;
     const char *mode;
-    void *h = NULL, *sym;
+    void *h = NULL, *sym, *sym2;
     int port, use_ex = 0, reused = -1, first = -1;
     SSL_CTX *ctx;
     SSL_SESSION *s1, *s2;
@@ -239,6 +243,11 @@ int main(int argc, char **argv)
         } else if (strcmp(mode, "dlvsym") == 0) {
             version = "OPENSSL_3.0.0";
             use_ex = 1;
+        } else if (strcmp(mode, "mixed-libssl") == 0) {
+            if (argc < 4) {
+                fprintf(stderr, "dl_client: %s needs the path of a libssl copy\n", mode);
+                return 2;
+            }
         } else if (strcmp(mode, "dlmopen") != 0 && strcmp(mode, "handle-local") != 0) {
             fprintf(stderr, "dl_client: unknown mode %s\n", mode);
             return 2;
@@ -248,6 +257,17 @@ int main(int argc, char **argv)
         if (h == NULL || !load_api(h, version, &api)) {
             fprintf(stderr, "dl_client: %s\n", h == NULL ? dlerror() : "symbols missing");
             return 2;
+        }
+        if (strcmp(mode, "mixed-libssl") == 0) {
+            void *copy = dlopen(argv[3], RTLD_NOW | RTLD_LOCAL);
+
+            if (copy == NULL || (sym = dlsym(copy, "TLS_client_method")) == NULL
+                || (sym2 = dlsym(RTLD_DEFAULT, "SSL_CTX_new")) == NULL) {
+                fprintf(stderr, "dl_client: %s\n", dlerror());
+                return 2;
+            }
+            memcpy(&api.client_method, &sym, sizeof(sym));
+            memcpy(&api.ctx_new, &sym2, sizeof(sym2));
         }
     }
     ctx = use_ex ? api.ctx_new_ex(NULL, NULL, api.client_method())
