@@ -517,6 +517,27 @@ static SSL_CTX *apply_policy(SSL_CTX *ctx)
     return NULL;
 }
 
+/*
+ * A method of another libssl than the one we hand calls to: a second copy
+ * (a vendored libssl whose users bind to our SSL_CTX_new).  Its SSL_CTX
+ * cannot get the policy, and our libssl would build it around the other
+ * copy's method: refuse, and say why.
+ */
+static int method_of_our_libssl(const SSL_METHOD *meth)
+{
+    Dl_info mi, ri;
+    void *fn;
+
+    memcpy(&fn, &real.ctx_new, sizeof(fn));
+    if (meth == NULL || mode == PRELOAD_PASSIVE || dladdr(meth, &mi) == 0
+        || dladdr(fn, &ri) == 0 || mi.dli_fbase == ri.dli_fbase)
+        return 1;
+    say_loud("error: SSL_CTX_new() called with a method of %s, another libssl than %s: "
+             "refused (its SSL_CTX could not get the emsguard policy)",
+        mi.dli_fname, ri.dli_fname);
+    return 0;
+}
+
 /* ---- interposed libssl functions ----------------------------------------- */
 
 SSL_CTX *SSL_CTX_new_ex(OSSL_LIB_CTX *libctx, const char *propq,
@@ -527,7 +548,7 @@ SSL_CTX *SSL_CTX_new_ex(OSSL_LIB_CTX *libctx, const char *propq,
     if (in_emsguard > 0) /* libemsguard's scratch SSL_CTX */
         return real.ctx_new_ex != NULL ? real.ctx_new_ex(libctx, propq, meth) : NULL;
     ready();
-    if (real.ctx_new_ex == NULL)
+    if (real.ctx_new_ex == NULL || !method_of_our_libssl(meth))
         return NULL;
     making_ctx++;
     ctx = real.ctx_new_ex(libctx, propq, meth);
@@ -542,7 +563,7 @@ SSL_CTX *SSL_CTX_new(const SSL_METHOD *meth)
     if (in_emsguard > 0)
         return real.ctx_new != NULL ? real.ctx_new(meth) : NULL;
     ready();
-    if (real.ctx_new == NULL)
+    if (real.ctx_new == NULL || !method_of_our_libssl(meth))
         return NULL;
     /* libssl's SSL_CTX_new may call ours for _ex; enabling twice is a no-op. */
     making_ctx++;
