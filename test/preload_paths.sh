@@ -7,9 +7,10 @@
 #       (RequireExtendedMasterSecret=1 still refuses a legacy client)
 #   3x  programs that dlopen libssl (test/preload/dl_client.c): a plugin
 #       loaded RTLD_LOCAL (as Python's _ssl), dlsym()/dlvsym() on libssl's
-#       handle, RTLD_DEEPBIND, dlmopen.  The policy holds, or the process
-#       says loudly (stderr and syslog) that an SSL_CTX escaped it; never a
-#       silent resumption.
+#       handle, RTLD_DEEPBIND, dlmopen, a second copy of libssl.  The policy
+#       holds, or the process says loudly (stderr and syslog) that an SSL_CTX
+#       escaped it, or SSL_CTX_new fails; never a silent resumption.  Under
+#       ASan the cases the sanitizer runtime itself cannot run are SKIPs.
 #   4x  Debian's python3 under the preload, as server and as client
 #   5x  Schannel-mapped values (one group per case, and the .reg templates
 #       through PolicyFile) under the preload: stock s_server and nginx start,
