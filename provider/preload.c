@@ -12,6 +12,16 @@
  * binds to the libssl already loaded).  With another libssl we stay passive
  * and say so once.
  *
+ * Programs that dlopen libssl (Python's ssl module, plugins): libssl loaded
+ * RTLD_LOCAL is not in the global scope that RTLD_NEXT searches, so we find
+ * it by its soname among the loaded objects.  dlsym() is interposed too: a
+ * lookup on libssl's own handle of a function we interpose gets ours.  What
+ * symbol interposition cannot reach (RTLD_DEEPBIND, dlvsym(), a dlmopen()
+ * namespace) is never silent, on stderr and in syslog: an SSL_CTX made
+ * behind our back is reported by an SSL_CTX ex_data "new" callback, and our
+ * dlopen()/dlmopen() report an RTLD_DEEPBIND object that binds to libssl and
+ * libssl in another namespace.
+ *
  * Policy: the emsguard section of the file named by EMSGUARD_CONF, or of the
  * process's openssl.cnf (OPENSSL_CONF or the default), else the defaults.  A
  * configuration that does not parse fails closed: every SSL_CTX_new() then
@@ -19,13 +29,54 @@
  */
 #include <dlfcn.h>
 #include <limits.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <openssl/ssl.h>
 #include "emsguard.h"
+
+/*
+ * Every function this library defines for the process: X(function, where
+ * the next definition is kept).  provider/preload.map must export exactly
+ * these, and test/preload_paths.sh checks the built library against this
+ * list: a function interposed here but not exported is never reached.  Our
+ * dlsym() also hands out these definitions in place of the next ones.
+ */
+#define PRELOAD_INTERPOSED(X)                                     \
+    X(SSL_CTX_new, real.ctx_new)                                  \
+    X(SSL_CTX_new_ex, real.ctx_new_ex)                            \
+    X(SSL_CTX_sess_set_new_cb, real.sess_set_new_cb)              \
+    X(SSL_CTX_sess_set_get_cb, real.sess_set_get_cb)              \
+    X(SSL_CTX_set_info_callback, real.ctx_set_info_callback)      \
+    X(SSL_set_info_callback, real.set_info_callback)              \
+    X(SSL_CTX_set_session_ticket_cb, real.set_session_ticket_cb)  \
+    X(SSL_CTX_set_client_hello_cb, real.set_client_hello_cb)      \
+    X(dlsym, libc_dl.dlsym)                                       \
+    X(dlopen, libc_dl.dlopen)                                     \
+    X(dlmopen, libc_dl.dlmopen)
+
+/*
+ * glibc's dlsym(), dlopen() and dlmopen() act for the object their return
+ * address is in (RTLD_DEFAULT and RTLD_NEXT search from it; a file name is
+ * searched in its DT_RPATH/DT_RUNPATH).  Where ours only pass a call on,
+ * they must do it as a tail call, so that glibc still sees the caller.
+ */
+#if defined(__has_attribute)
+#if __has_attribute(musttail)
+#define TAIL_CALL __attribute__((musttail))
+#endif
+#endif
+#ifndef TAIL_CALL
+#if !defined(__OPTIMIZE__)
+#error "build libemsguard-preload.so with -O1 or more: its dlsym(), dlopen() and dlmopen() rely on tail calls"
+#endif
+#define TAIL_CALL
+#endif
 
 #define LOG_PREFIX "emsguard-preload: "
 #define EMSGUARD_SONAME "libemsguard.so.0"
@@ -33,6 +84,9 @@
 typedef int (*new_session_fn)(SSL *, SSL_SESSION *);
 typedef SSL_SESSION *(*get_session_fn)(SSL *, const unsigned char *, int, int *);
 typedef void (*info_fn)(const SSL *, int, int);
+typedef void *dlsym_fn(void *, const char *);
+typedef void *dlopen_fn(const char *, int);
+typedef void *dlmopen_fn(Lmid_t, const char *, int);
 
 /* The next definitions of what we interpose: libssl's own. */
 static struct {
@@ -48,6 +102,16 @@ static struct {
     void (*set_client_hello_cb)(SSL_CTX *, SSL_client_hello_cb_fn, void *);
     SSL_CTX *(*get_ssl_ctx)(const SSL *);
 } real;
+
+/* libc's dlsym, dlopen and dlmopen: resolved on first use (libc_dl_fn()). */
+static struct {
+    void *dlsym;
+    void *dlopen;
+    void *dlmopen;
+} libc_dl;
+
+/* libssl's handle (found loaded, never loaded by us), for the lookups in it. */
+static void *libssl_handle;
 
 /* What we use of libemsguard. */
 static struct {
@@ -75,6 +139,17 @@ static enum {
 static EMSGUARD_POLICY *policy;
 static const char *config_file; /* NULL: the process's openssl.cnf */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_done; /* atomic: init() has run */
+
+/*
+ * Calls into libemsguard (and init()) on this thread: the libssl functions
+ * they call go straight to libssl.  libemsguard makes a scratch SSL_CTX to
+ * try the Schannel settings; through our SSL_CTX_new it would be enabled in
+ * turn, and so on until the stack ran out.
+ */
+static _Thread_local unsigned int in_emsguard;
+/* Our SSL_CTX_new/_ex are running on this thread (see ctx_made()). */
+static _Thread_local unsigned int making_ctx;
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -88,6 +163,20 @@ static void say(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+/* An error that must not go unnoticed: stderr and syslog. */
+static void say_loud(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say_loud(const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    say("%s", msg);
+    syslog(LOG_ERR, LOG_PREFIX "%s", msg);
+}
+
 static int debug_enabled(void)
 {
     const char *v = getenv("EMSGUARD_DEBUG");
@@ -96,27 +185,120 @@ static int debug_enabled(void)
 }
 
 /*
+ * The sanitizer runtime, preloaded in front of us in sanitizer builds, looks
+ * up its interceptors' targets through our dlsym() before it has mapped its
+ * shadow memory: that path must not be instrumented.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define NOT_BEFORE_ASAN __attribute__((no_sanitize_address))
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NOT_BEFORE_ASAN __attribute__((no_sanitize_address))
+#endif
+#endif
+#ifndef NOT_BEFORE_ASAN
+#define NOT_BEFORE_ASAN
+#endif
+
+/*
+ * libc's dlsym, the definition after ours.  dlvsym, which we leave alone,
+ * finds it; the versions are glibc >= 2.34's (libdl merged into libc) and
+ * the older libdl's base versions (x86_64, aarch64).
+ */
+NOT_BEFORE_ASAN static dlsym_fn *next_dlsym(void)
+{
+    static const char *const versions[] = { "GLIBC_2.34", "GLIBC_2.2.5", "GLIBC_2.17" };
+    dlsym_fn *fn;
+    void *sym = __atomic_load_n(&libc_dl.dlsym, __ATOMIC_ACQUIRE);
+    size_t i;
+
+    for (i = 0; sym == NULL && i < sizeof(versions) / sizeof(versions[0]); i++)
+        sym = dlvsym(RTLD_NEXT, "dlsym", versions[i]);
+    if (sym != NULL)
+        __atomic_store_n(&libc_dl.dlsym, sym, __ATOMIC_RELEASE);
+    memcpy(&fn, &sym, sizeof(fn));
+    return fn;
+}
+
+/* libc's dlopen or dlmopen (|slot| in libc_dl), the definition after ours. */
+static void *libc_dl_fn(void **slot, const char *name)
+{
+    void *sym = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    dlsym_fn *lookup;
+
+    if (sym == NULL && (lookup = next_dlsym()) != NULL
+        && (sym = lookup(RTLD_NEXT, name)) != NULL)
+        __atomic_store_n(slot, sym, __ATOMIC_RELEASE);
+    return sym;
+}
+
+static dlopen_fn *next_dlopen(void)
+{
+    void *sym = libc_dl_fn(&libc_dl.dlopen, "dlopen");
+    dlopen_fn *fn;
+
+    memcpy(&fn, &sym, sizeof(fn));
+    return fn;
+}
+
+static dlmopen_fn *next_dlmopen(void)
+{
+    void *sym = libc_dl_fn(&libc_dl.dlmopen, "dlmopen");
+    dlmopen_fn *fn;
+
+    memcpy(&fn, &sym, sizeof(fn));
+    return fn;
+}
+
+/* dlopen() by this library, for itself: never through our dlopen(). */
+static void *open_here(const char *file, int flags)
+{
+    dlopen_fn *fn = next_dlopen();
+
+    return fn != NULL ? fn(file, flags) : NULL;
+}
+
+/*
  * dlsym() returns void *; POSIX guarantees it converts to a function
- * pointer.  The memcpy keeps -Wpedantic-style checks quiet about it.
+ * pointer.  The memcpy keeps -Wpedantic-style checks quiet about it.  Our
+ * own lookups go to libc's dlsym, never to ours.
  */
 #define RESOLVE(handle, field, name)                                 \
     do {                                                             \
-        void *sym_ = dlsym((handle), (name));                        \
+        dlsym_fn *dlsym_ = next_dlsym();                             \
+        void *sym_ = dlsym_ != NULL ? dlsym_((handle), (name)) : NULL; \
         memcpy(&(field), &sym_, sizeof(field));                      \
     } while (0)
 
+static void resolve_libssl_from(void *from)
+{
+    RESOLVE(from, real.ctx_new, "SSL_CTX_new");
+    RESOLVE(from, real.ctx_new_ex, "SSL_CTX_new_ex");
+    RESOLVE(from, real.ctx_free, "SSL_CTX_free");
+    RESOLVE(from, real.sess_set_new_cb, "SSL_CTX_sess_set_new_cb");
+    RESOLVE(from, real.sess_set_get_cb, "SSL_CTX_sess_set_get_cb");
+    RESOLVE(from, real.ctx_set_info_callback, "SSL_CTX_set_info_callback");
+    RESOLVE(from, real.set_info_callback, "SSL_set_info_callback");
+    RESOLVE(from, real.set_session_ticket_cb, "SSL_CTX_set_session_ticket_cb");
+    RESOLVE(from, real.set_client_hello_cb, "SSL_CTX_set_client_hello_cb");
+    RESOLVE(from, real.get_ssl_ctx, "SSL_get_SSL_CTX");
+}
+
 static void resolve_libssl(void)
 {
-    RESOLVE(RTLD_NEXT, real.ctx_new, "SSL_CTX_new");
-    RESOLVE(RTLD_NEXT, real.ctx_new_ex, "SSL_CTX_new_ex");
-    RESOLVE(RTLD_NEXT, real.ctx_free, "SSL_CTX_free");
-    RESOLVE(RTLD_NEXT, real.sess_set_new_cb, "SSL_CTX_sess_set_new_cb");
-    RESOLVE(RTLD_NEXT, real.sess_set_get_cb, "SSL_CTX_sess_set_get_cb");
-    RESOLVE(RTLD_NEXT, real.ctx_set_info_callback, "SSL_CTX_set_info_callback");
-    RESOLVE(RTLD_NEXT, real.set_info_callback, "SSL_set_info_callback");
-    RESOLVE(RTLD_NEXT, real.set_session_ticket_cb, "SSL_CTX_set_session_ticket_cb");
-    RESOLVE(RTLD_NEXT, real.set_client_hello_cb, "SSL_CTX_set_client_hello_cb");
-    RESOLVE(RTLD_NEXT, real.get_ssl_ctx, "SSL_get_SSL_CTX");
+    resolve_libssl_from(RTLD_NEXT);
+    if (real.ctx_new != NULL)
+        return;
+    /*
+     * A libssl loaded with RTLD_LOCAL (Python's _ssl module links it and is
+     * dlopened RTLD_LOCAL) is outside the global scope: find the loaded one
+     * by its soname.  RTLD_NOLOAD: never load a libssl the program did not.
+     */
+    if ((libssl_handle = open_here("libssl.so.3", RTLD_LAZY | RTLD_NOLOAD)) != NULL) {
+        resolve_libssl_from(libssl_handle);
+        if (debug_enabled())
+            say("debug: libssl.so.3 found outside the global scope (loaded RTLD_LOCAL)");
+    }
 }
 
 /* The libssl serving this process is OpenSSL 3 (the ABI we were built for). */
@@ -132,7 +314,11 @@ static int libssl_is_openssl3(void)
         say("no OpenSSL 3 libssl in this process; policy not applied");
         return 0;
     }
-    RESOLVE(RTLD_DEFAULT, version_major, "OPENSSL_version_major");
+    /* Its libcrypto is in its scope, whether or not in the global one. */
+    if (libssl_handle == NULL)
+        libssl_handle = open_here(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+    RESOLVE(libssl_handle != NULL ? libssl_handle : RTLD_DEFAULT, version_major,
+        "OPENSSL_version_major");
     if (strstr(info.dli_fname, "libssl.so.3") == NULL || version_major == NULL
         || version_major() != 3) {
         say("%s is not OpenSSL 3; policy not applied", info.dli_fname);
@@ -155,10 +341,10 @@ static void *open_libemsguard(void)
             && snprintf(path, sizeof(path), "%.*s/" EMSGUARD_SONAME,
                    (int)(slash - info.dli_fname), info.dli_fname)
                 < (int)sizeof(path)
-            && (h = dlopen(path, RTLD_NOW | RTLD_LOCAL)) != NULL)
+            && (h = open_here(path, RTLD_NOW | RTLD_LOCAL)) != NULL)
             return h;
     }
-    return dlopen(EMSGUARD_SONAME, RTLD_NOW | RTLD_LOCAL);
+    return open_here(EMSGUARD_SONAME, RTLD_NOW | RTLD_LOCAL);
 }
 
 static int resolve_libemsguard(void *h)
@@ -193,12 +379,12 @@ static void print_errors(void)
 {
     void (*print)(FILE *);
 
-    RESOLVE(RTLD_DEFAULT, print, "ERR_print_errors_fp");
+    RESOLVE(libssl_handle != NULL ? libssl_handle : RTLD_DEFAULT, print, "ERR_print_errors_fp");
     if (print != NULL)
         print(stderr);
 }
 
-static void init(void)
+static void init_policy(void)
 {
     void *h;
     int found = 0;
@@ -230,6 +416,52 @@ static void init(void)
                                            : "built-in defaults");
 }
 
+/*
+ * The "new" callback of an SSL_CTX ex_data index: libssl runs it for every
+ * SSL_CTX it makes, however it was called.  One made while neither our
+ * SSL_CTX_new nor libemsguard is running on this thread went around us.
+ */
+static void ctx_made(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+    long argl, void *argp)
+{
+    static int reported;
+
+    (void)parent;
+    (void)ptr;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    if (making_ctx > 0 || in_emsguard > 0
+        || __atomic_exchange_n(&reported, 1, __ATOMIC_RELAXED) != 0)
+        return;
+    say_loud("error: an SSL_CTX was made without passing through this library "
+             "(libssl reached through RTLD_DEEPBIND, dlvsym() or another way around "
+             "symbol interposition); the emsguard policy is NOT applied to it");
+}
+
+static void watch_ctx_creation(void)
+{
+    int (*get_ex_new_index)(int, long, void *, CRYPTO_EX_new *, CRYPTO_EX_dup *,
+        CRYPTO_EX_free *);
+
+    RESOLVE(libssl_handle != NULL ? libssl_handle : RTLD_DEFAULT, get_ex_new_index,
+        "CRYPTO_get_ex_new_index");
+    if (get_ex_new_index == NULL
+        || get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0, NULL, ctx_made, NULL, NULL) < 0)
+        say_loud("warning: cannot watch for SSL_CTXs made around this library");
+}
+
+static void init(void)
+{
+    in_emsguard++;
+    init_policy();
+    if (mode != PRELOAD_PASSIVE)
+        watch_ctx_creation();
+    in_emsguard--;
+    __atomic_store_n(&init_done, 1, __ATOMIC_RELEASE);
+}
+
 static int ready(void)
 {
     pthread_once(&init_once, init);
@@ -249,17 +481,23 @@ static int is_emsguard_callback(const void *fn_ptr, size_t size)
 
 static int ctx_has_policy(const SSL_CTX *ctx)
 {
-    return ready() == PRELOAD_ACTIVE && ctx != NULL && eg.is_enabled(ctx);
+    return in_emsguard == 0 && ready() == PRELOAD_ACTIVE && ctx != NULL
+        && eg.is_enabled(ctx);
 }
 
 /* Enables the policy on a fresh ctx, or frees it and fails closed. */
 static SSL_CTX *apply_policy(SSL_CTX *ctx)
 {
+    int ok;
+
     if (ctx == NULL)
         return NULL;
     switch (mode) {
     case PRELOAD_ACTIVE:
-        if (eg.enable_policy(ctx, policy))
+        in_emsguard++;
+        ok = eg.enable_policy(ctx, policy);
+        in_emsguard--;
+        if (ok)
             return ctx;
         break;
     case PRELOAD_BAD_CONFIG:
@@ -267,7 +505,9 @@ static SSL_CTX *apply_policy(SSL_CTX *ctx)
             int found;
 
             /* Again, to put the reason on this caller's error queue. */
+            in_emsguard++;
             (void)eg.policy_from_config(policy, config_file, &found);
+            in_emsguard--;
         }
         break;
     default:
@@ -277,24 +517,59 @@ static SSL_CTX *apply_policy(SSL_CTX *ctx)
     return NULL;
 }
 
+/*
+ * A method of another libssl than the one we hand calls to: a second copy
+ * (a vendored libssl whose users bind to our SSL_CTX_new).  Its SSL_CTX
+ * cannot get the policy, and our libssl would build it around the other
+ * copy's method: refuse, and say why.
+ */
+static int method_of_our_libssl(const SSL_METHOD *meth)
+{
+    Dl_info mi, ri;
+    void *fn;
+
+    memcpy(&fn, &real.ctx_new, sizeof(fn));
+    if (meth == NULL || mode == PRELOAD_PASSIVE || dladdr(meth, &mi) == 0
+        || dladdr(fn, &ri) == 0 || mi.dli_fbase == ri.dli_fbase)
+        return 1;
+    say_loud("error: SSL_CTX_new() called with a method of %s, another libssl than %s: "
+             "refused (its SSL_CTX could not get the emsguard policy)",
+        mi.dli_fname, ri.dli_fname);
+    return 0;
+}
+
 /* ---- interposed libssl functions ----------------------------------------- */
 
 SSL_CTX *SSL_CTX_new_ex(OSSL_LIB_CTX *libctx, const char *propq,
     const SSL_METHOD *meth)
 {
+    SSL_CTX *ctx;
+
+    if (in_emsguard > 0) /* libemsguard's scratch SSL_CTX */
+        return real.ctx_new_ex != NULL ? real.ctx_new_ex(libctx, propq, meth) : NULL;
     ready();
-    if (real.ctx_new_ex == NULL)
+    if (real.ctx_new_ex == NULL || !method_of_our_libssl(meth))
         return NULL;
-    return apply_policy(real.ctx_new_ex(libctx, propq, meth));
+    making_ctx++;
+    ctx = real.ctx_new_ex(libctx, propq, meth);
+    making_ctx--;
+    return apply_policy(ctx);
 }
 
 SSL_CTX *SSL_CTX_new(const SSL_METHOD *meth)
 {
+    SSL_CTX *ctx;
+
+    if (in_emsguard > 0)
+        return real.ctx_new != NULL ? real.ctx_new(meth) : NULL;
     ready();
-    if (real.ctx_new == NULL)
+    if (real.ctx_new == NULL || !method_of_our_libssl(meth))
         return NULL;
     /* libssl's SSL_CTX_new may call ours for _ex; enabling twice is a no-op. */
-    return apply_policy(real.ctx_new(meth));
+    making_ctx++;
+    ctx = real.ctx_new(meth);
+    making_ctx--;
+    return apply_policy(ctx);
 }
 
 void SSL_CTX_sess_set_new_cb(SSL_CTX *ctx, new_session_fn cb)
@@ -326,9 +601,10 @@ void SSL_CTX_set_info_callback(SSL_CTX *ctx, info_fn cb)
 
 void SSL_set_info_callback(SSL *ssl, info_fn cb)
 {
-    if (ready() == PRELOAD_ACTIVE && ssl != NULL && real.get_ssl_ctx != NULL
-        && ctx_has_policy(real.get_ssl_ctx(ssl))
-        && !is_emsguard_callback(&cb, sizeof(cb)) && eg.set_info_callback(ssl, cb))
+    if (in_emsguard == 0 && ready() == PRELOAD_ACTIVE && ssl != NULL
+        && real.get_ssl_ctx != NULL && ctx_has_policy(real.get_ssl_ctx(ssl))
+        && !is_emsguard_callback(&cb, sizeof(cb))
+        && eg.set_info_callback(ssl, cb))
         return;
     if (real.set_info_callback != NULL)
         real.set_info_callback(ssl, cb);
@@ -352,4 +628,271 @@ void SSL_CTX_set_client_hello_cb(SSL_CTX *ctx, SSL_client_hello_cb_fn cb, void *
         return;
     if (real.set_client_hello_cb != NULL)
         real.set_client_hello_cb(ctx, cb, arg);
+}
+
+/* ---- interposed dl functions ---------------------------------------------- */
+/*
+ * Programs that dlopen libssl reach it in ways symbol interposition does not
+ * see.  dlsym() on libssl's handle is covered: it gets our definitions.
+ * What stays out of reach is never silent: an SSL_CTX made around us is
+ * reported by ctx_made() once init() has run, and dlopen() makes init() run
+ * as soon as libssl is in the process (and warns about RTLD_DEEPBIND), as
+ * does dlsym() on a handle when dlopen() could not look (see dlopen()).
+ */
+
+/* Our definition of |name| if |found| is the next one, which ours calls. */
+static void *interposed_definition(const char *name, void *found)
+{
+    void *next, *ours;
+
+#define X(fn, next_def)                                                   \
+    if (strcmp(name, #fn) == 0) {                                         \
+        __typeof__(&fn) ours_ = fn;                                       \
+                                                                          \
+        memcpy(&next, &(next_def), sizeof(next));                         \
+        memcpy(&ours, &ours_, sizeof(ours));                              \
+        return found == next ? ours : found;                              \
+    }
+    PRELOAD_INTERPOSED(X)
+#undef X
+    return found;
+}
+
+static int is_interposed(const char *name, int *libssl_function)
+{
+#define X(fn, next_def)                                                   \
+    if (strcmp(name, #fn) == 0) {                                         \
+        *libssl_function = strncmp(#fn, "SSL_", 4) == 0;                  \
+        return 1;                                                         \
+    }
+    PRELOAD_INTERPOSED(X)
+#undef X
+    return 0;
+}
+
+/*
+ * libssl in another link-map namespace (dlmopen) has no preloaded library in
+ * front of it: say so once per namespace.  Returns 1 for a handle of
+ * another namespace.
+ */
+static int check_namespace(void *handle)
+{
+    static unsigned long reported; /* a bit per namespace */
+    dlmopen_fn *open_in = next_dlmopen();
+    Lmid_t lmid;
+    void *h;
+
+    if (dlinfo(handle, RTLD_DI_LMID, &lmid) != 0 || lmid == LM_ID_BASE)
+        return 0;
+    if (open_in == NULL || lmid < 0 || lmid >= (Lmid_t)(8 * sizeof(reported))
+        || (__atomic_load_n(&reported, __ATOMIC_RELAXED) & (1UL << lmid)) != 0
+        || (h = open_in(lmid, "libssl.so.3", RTLD_LAZY | RTLD_NOLOAD)) == NULL)
+        return 1;
+    dlclose(h);
+    if ((__atomic_fetch_or(&reported, 1UL << lmid, __ATOMIC_RELAXED) & (1UL << lmid)) == 0)
+        say_loud("error: libssl.so.3 in link-map namespace %ld (dlmopen) is out of this "
+                 "library's reach; SSL_CTXs made there get no emsguard policy", (long)lmid);
+    return 1;
+}
+
+static int count_adds(struct dl_phdr_info *info, size_t size, void *data)
+{
+    if (size >= offsetof(struct dl_phdr_info, dlpi_adds) + sizeof(info->dlpi_adds))
+        *(unsigned long long *)data = info->dlpi_adds;
+    return 1; /* the first object is enough */
+}
+
+/* Our dlopen()/dlmopen() passed a load on without looking at it. */
+static int unexamined_load;
+
+/*
+ * Runs init() once libssl is in the process, so that ctx_made() watches
+ * from then on, even if no call ever reaches our libssl functions.  Looks
+ * only when objects were loaded since it last did.
+ */
+static void init_if_libssl_loaded(void)
+{
+    static unsigned long long seen_adds;
+    unsigned long long adds = 0;
+    void *h;
+
+    if (__atomic_load_n(&init_done, __ATOMIC_ACQUIRE) || in_emsguard > 0)
+        return;
+    dl_iterate_phdr(count_adds, &adds);
+    if (adds == __atomic_load_n(&seen_adds, __ATOMIC_RELAXED))
+        return;
+    __atomic_store_n(&seen_adds, adds, __ATOMIC_RELAXED);
+    if ((h = open_here("libssl.so.3", RTLD_LAZY | RTLD_NOLOAD)) == NULL)
+        return;
+    dlclose(h);
+    ready();
+}
+
+NOT_BEFORE_ASAN void *dlsym(void *handle, const char *name)
+{
+    dlsym_fn *next = next_dlsym();
+    int libssl_function = 0;
+    void *found;
+
+    if (next == NULL)
+        return NULL;
+    if (handle == RTLD_DEFAULT || handle == RTLD_NEXT || in_emsguard > 0)
+        TAIL_CALL return next(handle, name);
+    /*
+     * Before the lookup, which resets dlerror() whatever we did here: a
+     * handle from dlmopen() (nothing of ours there), a load our dlopen()
+     * could not look at.
+     */
+    if (check_namespace(handle))
+        return next(handle, name);
+    if (__atomic_load_n(&unexamined_load, __ATOMIC_RELAXED))
+        init_if_libssl_loaded();
+    found = next(handle, name);
+    if (found == NULL || !is_interposed(name, &libssl_function))
+        return found;
+    /* What ours call must be known to compare. */
+    if (libssl_function) {
+        ready();
+    } else {
+        (void)next_dlopen();
+        (void)next_dlmopen();
+    }
+    found = interposed_definition(name, found);
+    /* Our lookups must not leave an error behind a lookup that succeeded. */
+    (void)dlerror();
+    return found;
+}
+
+/*
+ * True when an object whose dynamic section is |dyn| has a library search
+ * path of its own (DT_RPATH, DT_RUNPATH) or skips the default directories.
+ */
+static int own_search_path(const ElfW(Dyn) *dyn)
+{
+    for (; dyn != NULL && dyn->d_tag != DT_NULL; dyn++)
+        if (dyn->d_tag == DT_RPATH || dyn->d_tag == DT_RUNPATH
+            || (dyn->d_tag == DT_FLAGS_1 && (dyn->d_un.d_val & DF_1_NODEFLIB) != 0))
+            return 1;
+    return 0;
+}
+
+static int rpath_in_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+    ElfW(Half) i;
+
+    (void)size;
+    (void)data;
+    if (info->dlpi_name == NULL || info->dlpi_name[0] == '\0')
+        return 0; /* the program: its DT_RPATH applies from anywhere */
+    for (i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Dyn) *dyn;
+
+        if (info->dlpi_phdr[i].p_type != PT_DYNAMIC)
+            continue;
+        for (dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+             dyn->d_tag != DT_NULL; dyn++)
+            if (dyn->d_tag == DT_RPATH)
+                return 1;
+    }
+    return 0;
+}
+
+/*
+ * Would glibc find the same file for |file| if we called dlopen() on behalf
+ * of |caller|?  A path with '/' is not searched; $ORIGIN is expanded against
+ * the caller.  A bare name is searched in the caller's DT_RPATH (and that of
+ * the objects that loaded it), the program's DT_RPATH, LD_LIBRARY_PATH, the
+ * caller's DT_RUNPATH, then the cache and default directories.  This
+ * library has no search path of its own and was loaded by the program, so
+ * the answer is the same when neither the caller nor any loaded library has
+ * one.
+ */
+static int same_file_from_here(const char *file, const void *caller)
+{
+    struct link_map *lm = NULL;
+    Dl_info info;
+
+    if (file == NULL || strchr(file, '$') != NULL)
+        return 0;
+    if (strchr(file, '/') != NULL)
+        return 1;
+    if (dladdr1(caller, &info, (void **)&lm, RTLD_DL_LINKMAP) == 0 || lm == NULL
+        || own_search_path(lm->l_ld))
+        return 0;
+    return dl_iterate_phdr(rpath_in_object, NULL) == 0;
+}
+
+/*
+ * After a dlopen()/dlmopen() we could look at: libssl arrived (init() and
+ * the SSL_CTX watch), an RTLD_DEEPBIND object that binds to libssl itself
+ * (its calls never reach us), libssl in another namespace.
+ */
+static void after_load(void *h, int flags)
+{
+    struct link_map *opened = NULL, *definer = NULL;
+    Lmid_t lmid = LM_ID_BASE;
+    void *ctx_new;
+    Dl_info info;
+
+    if (dlinfo(h, RTLD_DI_LMID, &lmid) == 0 && lmid != LM_ID_BASE) {
+        check_namespace(h);
+        return;
+    }
+    init_if_libssl_loaded();
+    /*
+     * RTLD_DEEPBIND on libssl itself changes only whom libssl's own calls
+     * bind to; the program reaches it through dlsym(), which is ours.  On
+     * any other object that has libssl in its scope, it binds that object's
+     * libssl calls past us.
+     */
+    if ((flags & RTLD_DEEPBIND) == 0
+        || (ctx_new = next_dlsym()(h, "SSL_CTX_new")) == NULL
+        || dlinfo(h, RTLD_DI_LINKMAP, &opened) != 0
+        || dladdr1(ctx_new, &info, (void **)&definer, RTLD_DL_LINKMAP) == 0
+        || definer == opened || ready() == PRELOAD_PASSIVE)
+        return;
+    say_loud("error: %s was loaded with RTLD_DEEPBIND and binds to %s directly: "
+             "SSL_CTXs it makes escape this library and get no emsguard policy",
+        opened->l_name, info.dli_fname);
+}
+
+void *dlopen(const char *file, int flags)
+{
+    dlopen_fn *next = next_dlopen();
+    void *h;
+
+    if (next == NULL)
+        return NULL;
+    if (in_emsguard > 0)
+        TAIL_CALL return next(file, flags);
+    if (!same_file_from_here(file, __builtin_return_address(0))) {
+        if (file != NULL)
+            __atomic_store_n(&unexamined_load, 1, __ATOMIC_RELAXED);
+        TAIL_CALL return next(file, flags);
+    }
+    if ((h = next(file, flags)) != NULL) {
+        after_load(h, flags);
+        (void)dlerror(); /* a successful dlopen() leaves no error */
+    }
+    return h;
+}
+
+void *dlmopen(Lmid_t lmid, const char *file, int flags)
+{
+    dlmopen_fn *next = next_dlmopen();
+    void *h;
+
+    if (next == NULL)
+        return NULL;
+    if (in_emsguard > 0)
+        TAIL_CALL return next(lmid, file, flags);
+    if (!same_file_from_here(file, __builtin_return_address(0))) {
+        __atomic_store_n(&unexamined_load, 1, __ATOMIC_RELAXED);
+        TAIL_CALL return next(lmid, file, flags);
+    }
+    if ((h = next(lmid, file, flags)) != NULL) {
+        after_load(h, flags);
+        (void)dlerror();
+    }
+    return h;
 }
