@@ -75,10 +75,13 @@ OWN_SYSLOG_RE='^syslog: <3> emsguard-preload: error: this program carries its ow
 
 # run_pre OUT PRELOAD_LIST CMD...: CMD with LD_PRELOAD=PRELOAD_LIST (the
 # sanitizer runtime put first); stdout in OUT, stderr in OUT.err; sets CRC.
+# Only CMD runs preloaded, not timeout: a library ahead of the preload makes
+# every preloaded process say the line, and to the real syslog.
 run_pre() {
     local out=$1 list=$2
     shift 2
-    env LD_PRELOAD="$PRE_LIBS$list" "${SAN_OPTS[@]}" timeout $TO "$@" >"$out" 2>"$out.err"
+    timeout $TO env "${SAN_OPTS[@]}" bash -c 'LD_PRELOAD=$1 exec "${@:2}"' run_pre \
+        "$PRE_LIBS$list" "$@" >"$out" 2>"$out.err"
     CRC=$?
     artifact "$out" "$out.err"
     san_clean "$out.err"
