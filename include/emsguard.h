@@ -435,6 +435,31 @@ int EMSGUARD_set_info_callback(SSL *ssl,
     void (*cb)(const SSL *ssl, int where, int ret));
 
 /*
+ * Reading the application's callbacks back, as OpenSSL's getters
+ * (SSL_CTX_sess_get_new_cb(), SSL_CTX_sess_get_get_cb(),
+ * SSL_CTX_get_info_callback(), SSL_get_info_callback()) would return them
+ * without emsguard.  On a ctx with the policy those return emsguard's own
+ * callbacks; these return the application's callback that emsguard calls
+ * from them (set before EMSGUARD_enable() or with the setters above), or
+ * NULL if there is none.  An application that chains its callbacks --
+ *     prev = EMSGUARD_CTX_get_info_callback(ctx);
+ *     EMSGUARD_CTX_set_info_callback(ctx, mine);   (mine calls prev)
+ * -- must read |prev| here: OpenSSL's getter would hand it emsguard's
+ * callback, and its previous callback would never run.  On a ctx without
+ * the policy, or where a plain libssl setter replaced emsguard's callback,
+ * they return what libssl holds.  EMSGUARD_get_info_callback() is the
+ * per-SSL variant (NULL: the ctx's callback is used).  NULL ctx or ssl:
+ * NULL.  libemsguard-preload.so answers OpenSSL's getters with these.
+ */
+int (*EMSGUARD_CTX_sess_get_new_cb(SSL_CTX *ctx))(SSL *ssl, SSL_SESSION *sess);
+SSL_SESSION *(*EMSGUARD_CTX_sess_get_get_cb(SSL_CTX *ctx))(SSL *ssl,
+    const unsigned char *id, int idlen, int *copy);
+void (*EMSGUARD_CTX_get_info_callback(SSL_CTX *ctx))(const SSL *ssl, int where,
+    int ret);
+void (*EMSGUARD_get_info_callback(const SSL *ssl))(const SSL *ssl, int where,
+    int ret);
+
+/*
  * Counters, per SSL_CTX, since EMSGUARD_enable().  Handshakes are counted when
  * they complete; refusals when emsguard refuses a session.
  */

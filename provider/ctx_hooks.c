@@ -2217,6 +2217,60 @@ int EMSGUARD_set_info_callback(SSL *ssl, info_fn cb)
     return 1;
 }
 
+/*
+ * The getters answer what OpenSSL's would without emsguard.  Where libssl
+ * holds emsguard's callback, that is the application's callback emsguard
+ * calls from it: an application that chains (prev = get(); set(mine); mine
+ * calls prev) must reach its previous callback, not emsguard's (which, as
+ * the outer call's, returns at once: see struct app_call).  Anywhere else
+ * -- no policy, or a plain libssl setter replaced emsguard's -- libssl's
+ * own answer is the truth.  Never one of emsguard's own callbacks.
+ */
+new_session_fn EMSGUARD_CTX_sess_get_new_cb(SSL_CTX *ctx)
+{
+    struct eg_ctx_state *st;
+    new_session_fn cb;
+
+    if (ctx == NULL || (cb = SSL_CTX_sess_get_new_cb(ctx)) != new_session_cb)
+        return ctx != NULL ? cb : NULL;
+    return (st = state_of_ctx(ctx)) != NULL ? atomic_load(&st->app_new_cb) : NULL;
+}
+
+get_session_fn EMSGUARD_CTX_sess_get_get_cb(SSL_CTX *ctx)
+{
+    struct eg_ctx_state *st;
+    get_session_fn cb;
+
+    if (ctx == NULL || (cb = SSL_CTX_sess_get_get_cb(ctx)) != get_session_cb)
+        return ctx != NULL ? cb : NULL;
+    return (st = state_of_ctx(ctx)) != NULL ? atomic_load(&st->app_get_cb) : NULL;
+}
+
+info_fn EMSGUARD_CTX_get_info_callback(SSL_CTX *ctx)
+{
+    struct eg_ctx_state *st;
+    info_fn cb;
+
+    if (ctx == NULL || (cb = SSL_CTX_get_info_callback(ctx)) != info_cb)
+        return ctx != NULL ? cb : NULL;
+    return (st = state_of_ctx(ctx)) != NULL ? atomic_load(&st->app_info_cb) : NULL;
+}
+
+/*
+ * Per SSL, libssl's answer is the SSL's own callback (NULL: the ctx's is
+ * used).  emsguard's there stands for the one EMSGUARD_set_info_callback()
+ * stored in the connection's record; NULL there too means the ctx's.
+ */
+info_fn EMSGUARD_get_info_callback(const SSL *ssl)
+{
+    struct eg_conn *conn;
+    info_fn cb;
+
+    if (ssl == NULL || (cb = SSL_get_info_callback(ssl)) != info_cb)
+        return ssl != NULL ? cb : NULL;
+    return (conn = conn_of(ssl)) != NULL ? conn->app_info_cb : NULL;
+}
+
 static const char *const counter_names[EMSGUARD_CNT_MAX] = {
     [EMSGUARD_CNT_FULL_HANDSHAKES] = "full_handshakes",
     [EMSGUARD_CNT_RESUMPTIONS] = "resumptions",

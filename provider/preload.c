@@ -4,7 +4,8 @@
  * SSL_CTX_new()/SSL_CTX_new_ex() and enables the policy on every SSL_CTX the
  * process creates, and redirects the session and info callback setters so
  * that callbacks set later are chained behind the policy's instead of
- * replacing them.
+ * replacing them; their getters answer with the application's callbacks, so
+ * that an application chaining its own reaches them.
  *
  * It links nothing but libc: a process that never calls libssl never loads
  * libemsguard or libssl because of us.  On the first interposed call we check
@@ -22,21 +23,29 @@
  * dlopen()/dlmopen() report an RTLD_DEEPBIND object that binds to libssl and
  * libssl in another namespace.
  *
+ * A program that carries its own OpenSSL (linked into the executable and
+ * exported, as Debian's node does, or in a library preloaded ahead of us)
+ * never calls us: we say so at load, on stderr and in syslog.  A fully
+ * static program ignores LD_PRELOAD: nothing of ours runs there.
+ *
  * Policy: the emsguard section of the file named by EMSGUARD_CONF, or of the
  * process's openssl.cnf (OPENSSL_CONF or the default), else the defaults.  A
  * configuration that does not parse fails closed: every SSL_CTX_new() then
  * returns NULL with the reason on the error queue.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 #include <openssl/ssl.h>
 #include "emsguard.h"
 
@@ -56,6 +65,10 @@
     X(SSL_set_info_callback, real.set_info_callback)              \
     X(SSL_CTX_set_session_ticket_cb, real.set_session_ticket_cb)  \
     X(SSL_CTX_set_client_hello_cb, real.set_client_hello_cb)      \
+    X(SSL_CTX_sess_get_new_cb, real.sess_get_new_cb)              \
+    X(SSL_CTX_sess_get_get_cb, real.sess_get_get_cb)              \
+    X(SSL_CTX_get_info_callback, real.ctx_get_info_callback)      \
+    X(SSL_get_info_callback, real.get_info_callback)              \
     X(dlsym, libc_dl.dlsym)                                       \
     X(dlopen, libc_dl.dlopen)                                     \
     X(dlmopen, libc_dl.dlmopen)
@@ -100,6 +113,10 @@ static struct {
     int (*set_session_ticket_cb)(SSL_CTX *, SSL_CTX_generate_session_ticket_fn,
         SSL_CTX_decrypt_session_ticket_fn, void *);
     void (*set_client_hello_cb)(SSL_CTX *, SSL_client_hello_cb_fn, void *);
+    new_session_fn (*sess_get_new_cb)(SSL_CTX *);
+    get_session_fn (*sess_get_get_cb)(SSL_CTX *);
+    info_fn (*ctx_get_info_callback)(SSL_CTX *);
+    info_fn (*get_info_callback)(const SSL *);
     SSL_CTX *(*get_ssl_ctx)(const SSL *);
 } real;
 
@@ -127,8 +144,23 @@ static struct {
     int (*set_session_ticket_cb)(SSL_CTX *, SSL_CTX_generate_session_ticket_fn,
         SSL_CTX_decrypt_session_ticket_fn, void *);
     int (*set_client_hello_cb)(SSL_CTX *, SSL_client_hello_cb_fn, void *);
+    new_session_fn (*sess_get_new_cb)(SSL_CTX *);
+    get_session_fn (*sess_get_get_cb)(SSL_CTX *);
+    info_fn (*ctx_get_info_callback)(SSL_CTX *);
+    info_fn (*get_info_callback)(const SSL *);
     void *base; /* load address of libemsguard, to recognise its callbacks */
 } eg;
+
+/*
+ * The addresses libemsguard and libssl are mapped at: the getters tell
+ * their calls from the application's by the return address, in a few
+ * instructions (dladdr() takes the loader's lock and searches).
+ */
+struct span {
+    uintptr_t lo, hi;
+};
+
+static struct span eg_span, libssl_span;
 
 static enum {
     PRELOAD_PASSIVE, /* not OpenSSL 3, or libemsguard missing: forward only */
@@ -281,6 +313,10 @@ static void resolve_libssl_from(void *from)
     RESOLVE(from, real.set_info_callback, "SSL_set_info_callback");
     RESOLVE(from, real.set_session_ticket_cb, "SSL_CTX_set_session_ticket_cb");
     RESOLVE(from, real.set_client_hello_cb, "SSL_CTX_set_client_hello_cb");
+    RESOLVE(from, real.sess_get_new_cb, "SSL_CTX_sess_get_new_cb");
+    RESOLVE(from, real.sess_get_get_cb, "SSL_CTX_sess_get_get_cb");
+    RESOLVE(from, real.ctx_get_info_callback, "SSL_CTX_get_info_callback");
+    RESOLVE(from, real.get_info_callback, "SSL_get_info_callback");
     RESOLVE(from, real.get_ssl_ctx, "SSL_get_SSL_CTX");
 }
 
@@ -327,6 +363,53 @@ static int libssl_is_openssl3(void)
     return 1;
 }
 
+struct span_query {
+    uintptr_t addr;
+    struct span found;
+};
+
+static int span_in_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+    struct span_query *q = data;
+    struct span s = { UINTPTR_MAX, 0 };
+    int hit = 0;
+    ElfW(Half) i;
+
+    (void)size;
+    for (i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t start = (uintptr_t)info->dlpi_addr + ph->p_vaddr;
+
+        if (ph->p_type != PT_LOAD)
+            continue;
+        if (start < s.lo)
+            s.lo = start;
+        if (start + ph->p_memsz > s.hi)
+            s.hi = start + ph->p_memsz;
+        if (q->addr >= start && q->addr < start + ph->p_memsz)
+            hit = 1;
+    }
+    if (hit)
+        q->found = s;
+    return hit;
+}
+
+/* The span of the object that maps |addr|; 0 if none does. */
+static int span_of(const void *addr, struct span *out)
+{
+    struct span_query q = { (uintptr_t)addr, { 0, 0 } };
+
+    if (addr == NULL || dl_iterate_phdr(span_in_object, &q) == 0)
+        return 0;
+    *out = q.found;
+    return 1;
+}
+
+static int in_span(const struct span *s, const void *addr)
+{
+    return (uintptr_t)addr >= s->lo && (uintptr_t)addr < s->hi;
+}
+
 /* libemsguard from our own directory first (a build tree), then the path. */
 static void *open_libemsguard(void)
 {
@@ -363,13 +446,20 @@ static int resolve_libemsguard(void *h)
     RESOLVE(h, eg.set_info_callback, "EMSGUARD_set_info_callback");
     RESOLVE(h, eg.set_session_ticket_cb, "EMSGUARD_CTX_set_session_ticket_cb");
     RESOLVE(h, eg.set_client_hello_cb, "EMSGUARD_CTX_set_client_hello_cb");
+    RESOLVE(h, eg.sess_get_new_cb, "EMSGUARD_CTX_sess_get_new_cb");
+    RESOLVE(h, eg.sess_get_get_cb, "EMSGUARD_CTX_sess_get_get_cb");
+    RESOLVE(h, eg.ctx_get_info_callback, "EMSGUARD_CTX_get_info_callback");
+    RESOLVE(h, eg.get_info_callback, "EMSGUARD_get_info_callback");
     memcpy(&fn, &eg.enable_policy, sizeof(fn));
     if (eg.policy_new == NULL || eg.policy_free == NULL
         || eg.policy_from_config == NULL || eg.enable_policy == NULL
         || eg.is_enabled == NULL || eg.sess_set_new_cb == NULL
         || eg.sess_set_get_cb == NULL || eg.ctx_set_info_callback == NULL
         || eg.set_info_callback == NULL || eg.set_session_ticket_cb == NULL
-        || eg.set_client_hello_cb == NULL || dladdr(fn, &info) == 0)
+        || eg.set_client_hello_cb == NULL || eg.sess_get_new_cb == NULL
+        || eg.sess_get_get_cb == NULL || eg.ctx_get_info_callback == NULL
+        || eg.get_info_callback == NULL || dladdr(fn, &info) == 0
+        || !span_of(fn, &eg_span))
         return 0;
     eg.base = info.dli_fbase;
     return 1;
@@ -392,6 +482,9 @@ static void init_policy(void)
     resolve_libssl();
     if (!libssl_is_openssl3())
         return;
+    /* libssl's own calls of the getters get its own answers (SSL_dup()). */
+    memcpy(&h, &real.ctx_new, sizeof(h));
+    (void)span_of(h, &libssl_span);
     if ((h = open_libemsguard()) == NULL || !resolve_libemsguard(h)) {
         /* Installed without its library: refuse rather than run unguarded. */
         say("cannot load " EMSGUARD_SONAME " (%s); every SSL_CTX_new() will fail",
@@ -538,6 +631,70 @@ static int method_of_our_libssl(const SSL_METHOD *meth)
     return 0;
 }
 
+/* ---- programs that carry their own OpenSSL --------------------------------- */
+
+/*
+ * |found|, what symbol lookup gives for |name|, is a definition in another
+ * object than this library: fills |where| with that object's name.  A
+ * program that only takes the function's address (non-PIE) has an
+ * undefined entry with a value there (a canonical PLT entry): that is
+ * libssl's, not a definition of its own.
+ */
+static int defined_elsewhere(void *found, char *where, size_t where_size)
+{
+    const ElfW(Sym) *sym = NULL;
+    struct link_map *lm = NULL;
+    Dl_info info, self;
+    char exe[PATH_MAX];
+    ssize_t n;
+
+    if (found == NULL || dladdr((void *)&init_once, &self) == 0
+        || dladdr1(found, &info, (void **)&sym, RTLD_DL_SYMENT) == 0 || sym == NULL
+        || sym->st_shndx == SHN_UNDEF || info.dli_fbase == self.dli_fbase)
+        return 0;
+    if (dladdr1(found, &info, (void **)&lm, RTLD_DL_LINKMAP) != 0 && lm != NULL
+        && lm->l_prev == NULL) { /* the first object: the program */
+        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        exe[n > 0 ? n : 0] = '\0';
+        snprintf(where, where_size, "the program %s",
+            n > 0 ? exe : program_invocation_name);
+    } else {
+        snprintf(where, where_size, "%s",
+            info.dli_fname != NULL && *info.dli_fname != '\0' ? info.dli_fname : "?");
+    }
+    return 1;
+}
+
+/*
+ * At load, before the program runs: symbol lookup searches the program
+ * first, then the LD_PRELOAD libraries in order, then the rest.  A program
+ * that carries its own OpenSSL (linked in and exported, as Debian's
+ * /usr/bin/node does), or a library ahead of this one that defines
+ * SSL_CTX_new, answers every call of it: none reaches us, and the policy
+ * would be missing without a word.  So say it now.  Only symbol tables are
+ * read: nothing is loaded, and in a process without TLS the only
+ * SSL_CTX_new is ours, so nothing is said.  A fully static program (no
+ * dynamic symbols) ignores LD_PRELOAD and runs none of this: undetectable.
+ */
+__attribute__((constructor)) static void check_own_openssl(void)
+{
+    static const char *const names[] = { "SSL_CTX_new", "SSL_CTX_new_ex" };
+    dlsym_fn *lookup = next_dlsym();
+    char where[PATH_MAX + 16];
+    size_t i;
+
+    for (i = 0; lookup != NULL && i < sizeof(names) / sizeof(names[0]); i++) {
+        if (!defined_elsewhere(lookup(RTLD_DEFAULT, names[i]), where, sizeof(where)))
+            continue;
+        say_loud("error: this program carries its own OpenSSL: %s is defined in %s, "
+                 "ahead of this library, so the emsguard policy cannot be applied to it "
+                 "and is NOT applied",
+            names[i], where);
+        break;
+    }
+    (void)dlerror();
+}
+
 /* ---- interposed libssl functions ----------------------------------------- */
 
 SSL_CTX *SSL_CTX_new_ex(OSSL_LIB_CTX *libctx, const char *propq,
@@ -628,6 +785,101 @@ void SSL_CTX_set_client_hello_cb(SSL_CTX *ctx, SSL_client_hello_cb_fn cb, void *
         return;
     if (real.set_client_hello_cb != NULL)
         real.set_client_hello_cb(ctx, cb, arg);
+}
+
+/*
+ * The getters.  libssl holds emsguard's callbacks, and the setters above
+ * store the application's where emsguard calls them; OpenSSL's getters
+ * would hand the application emsguard's.  An application that chains
+ * (prev = get(); set(mine); mine calls prev) would then never reach its
+ * previous callback.  So the application gets what it would get without
+ * emsguard: the callback emsguard chains, from libemsguard's getters.
+ *
+ * libemsguard and libssl get libssl's own answer: emsguard reads libssl's
+ * callbacks on its info path, and SSL_dup() copies the per-SSL callback
+ * through SSL_get_info_callback() (the connection's record, with the
+ * application's callback in it, follows through ex_data).
+ */
+static int hides_app_callback(const void *cb_ptr, size_t size, const void *caller)
+{
+    void *cb = NULL;
+
+    memcpy(&cb, cb_ptr, size < sizeof(cb) ? size : sizeof(cb));
+    return cb != NULL && in_emsguard == 0 && mode == PRELOAD_ACTIVE
+        && in_span(&eg_span, cb) && !in_span(&eg_span, caller)
+        && !in_span(&libssl_span, caller);
+}
+
+new_session_fn SSL_CTX_sess_get_new_cb(SSL_CTX *ctx)
+{
+    const void *caller = __builtin_return_address(0);
+    new_session_fn cb;
+
+    if (in_emsguard == 0)
+        ready();
+    if (real.sess_get_new_cb == NULL)
+        return NULL;
+    cb = real.sess_get_new_cb(ctx);
+    if (!hides_app_callback(&cb, sizeof(cb), caller))
+        return cb;
+    in_emsguard++; /* its call of this getter gets libssl's answer */
+    cb = eg.sess_get_new_cb(ctx);
+    in_emsguard--;
+    return cb;
+}
+
+get_session_fn SSL_CTX_sess_get_get_cb(SSL_CTX *ctx)
+{
+    const void *caller = __builtin_return_address(0);
+    get_session_fn cb;
+
+    if (in_emsguard == 0)
+        ready();
+    if (real.sess_get_get_cb == NULL)
+        return NULL;
+    cb = real.sess_get_get_cb(ctx);
+    if (!hides_app_callback(&cb, sizeof(cb), caller))
+        return cb;
+    in_emsguard++;
+    cb = eg.sess_get_get_cb(ctx);
+    in_emsguard--;
+    return cb;
+}
+
+info_fn SSL_CTX_get_info_callback(SSL_CTX *ctx)
+{
+    const void *caller = __builtin_return_address(0);
+    info_fn cb;
+
+    if (in_emsguard == 0)
+        ready();
+    if (real.ctx_get_info_callback == NULL)
+        return NULL;
+    cb = real.ctx_get_info_callback(ctx);
+    if (!hides_app_callback(&cb, sizeof(cb), caller))
+        return cb;
+    in_emsguard++;
+    cb = eg.ctx_get_info_callback(ctx);
+    in_emsguard--;
+    return cb;
+}
+
+info_fn SSL_get_info_callback(const SSL *ssl)
+{
+    const void *caller = __builtin_return_address(0);
+    info_fn cb;
+
+    if (in_emsguard == 0)
+        ready();
+    if (real.get_info_callback == NULL)
+        return NULL;
+    cb = real.get_info_callback(ssl);
+    if (!hides_app_callback(&cb, sizeof(cb), caller))
+        return cb;
+    in_emsguard++;
+    cb = eg.get_info_callback(ssl);
+    in_emsguard--;
+    return cb;
 }
 
 /* ---- interposed dl functions ---------------------------------------------- */
