@@ -460,6 +460,51 @@ void (*EMSGUARD_get_info_callback(const SSL *ssl))(const SSL *ssl, int where,
     int ret);
 
 /*
+ * The verify and security callbacks.  emsguard installs its own verify
+ * callback when KeyExchangeAlgorithms\\PKCS\\{Client,Server}MinKeyBitLength
+ * is set, and its own security callback when
+ * KeyExchangeAlgorithms\\Diffie-Hellman\\ClientMinKeyBitLength is set or the
+ * client role has RequireExtendedMasterSecret=1; they call the callback the
+ * ctx had before EMSGUARD_enable() (OpenSSL's default security callback,
+ * the security level, if none), then apply their check.  A plain
+ * SSL_CTX_set_verify(), SSL_set_verify(), SSL_CTX_set_security_callback() or
+ * SSL_set_security_callback() replaces emsguard's and removes the check (a
+ * Require=1 client is then held to TLS 1.3).  These setters take the same
+ * arguments and store |cb| where emsguard's callback calls it; the verify
+ * mode is set as libssl sets it.  Per SSL, as in libssl, the SSL's own
+ * callback replaces its ctx's; EMSGUARD_set_verify() with a NULL |cb|
+ * changes only the mode.  A NULL security callback means none of the
+ * application's (emsguard's check only).  Where emsguard installed no such
+ * callback (no policy, a policy that needs none, or one replaced by a plain
+ * setter) they are the plain libssl setters.  They return 1, or 0 for a
+ * NULL ctx or ssl (EMSGUARD_R_INVALID_ARGUMENT) or when a per-SSL callback
+ * cannot be stored (out of memory; emsguard's callback stays).
+ * libemsguard-preload.so redirects the plain setters to these.
+ *
+ * Unlike libssl, which copies the ctx's callbacks into each SSL at
+ * SSL_new(), a callback set on the ctx later also reaches its existing
+ * SSLs that have none of their own, as the info callback does.
+ *
+ * The getters return the application's callback where libssl holds
+ * emsguard's (see EMSGUARD_CTX_get_info_callback()), libssl's answer
+ * elsewhere; NULL for a NULL ctx or ssl.
+ */
+int EMSGUARD_CTX_set_verify(SSL_CTX *ctx, int mode, SSL_verify_cb cb);
+int EMSGUARD_set_verify(SSL *ssl, int mode, SSL_verify_cb cb);
+int EMSGUARD_CTX_set_security_callback(SSL_CTX *ctx,
+    int (*cb)(const SSL *ssl, const SSL_CTX *ctx, int op, int bits, int nid,
+        void *other, void *ex));
+int EMSGUARD_set_security_callback(SSL *ssl,
+    int (*cb)(const SSL *ssl, const SSL_CTX *ctx, int op, int bits, int nid,
+        void *other, void *ex));
+SSL_verify_cb EMSGUARD_CTX_get_verify_callback(const SSL_CTX *ctx);
+SSL_verify_cb EMSGUARD_get_verify_callback(const SSL *ssl);
+int (*EMSGUARD_CTX_get_security_callback(const SSL_CTX *ctx))(const SSL *ssl,
+    const SSL_CTX *ctx, int op, int bits, int nid, void *other, void *ex);
+int (*EMSGUARD_get_security_callback(const SSL *ssl))(const SSL *ssl,
+    const SSL_CTX *ctx, int op, int bits, int nid, void *other, void *ex);
+
+/*
  * Counters, per SSL_CTX, since EMSGUARD_enable().  Handshakes are counted when
  * they complete; refusals when emsguard refuses a session.
  */

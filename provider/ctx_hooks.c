@@ -1394,6 +1394,108 @@ void emsguard_conn_retire(SSL *ssl, struct eg_conn *conn)
     }
 }
 
+/*
+ * The application's per-SSL verify and security callbacks, set with
+ * EMSGUARD_set_verify() and EMSGUARD_set_security_callback() on an SSL that
+ * keeps emsguard's callback.  Few SSLs ever get one, and struct eg_conn has
+ * no room left (records.c keeps a record and its owner to one cache line),
+ * so they live in an ex_data record of their own, which SSL_dup() copies,
+ * as libssl copies the SSL's own callbacks.  Until the first is stored, the
+ * callbacks skip the lookup.
+ */
+typedef int (*security_fn)(const SSL *, const SSL_CTX *, int, int, int, void *, void *);
+
+struct eg_app_ssl_cbs {
+    SSL_verify_cb verify; /* NULL: the ctx's (SSL_set_verify() keeps it) */
+    security_fn security;
+    int has_security; /* |security| was set, NULL included */
+};
+
+static CRYPTO_ONCE app_ssl_cbs_once = CRYPTO_ONCE_STATIC_INIT;
+static int app_ssl_cbs_idx = -1;
+static atomic_int app_ssl_cbs_used;
+
+static int dup_app_ssl_cbs(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from,
+    void **from_d, int idx, long argl, void *argp)
+{
+    (void)to;
+    (void)from;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    if (*from_d == NULL)
+        return 1;
+    return (*from_d = OPENSSL_memdup(*from_d, sizeof(struct eg_app_ssl_cbs))) != NULL;
+}
+
+static void free_app_ssl_cbs(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+    long argl, void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    OPENSSL_free(ptr);
+}
+
+static void init_app_ssl_cbs_index(void)
+{
+    app_ssl_cbs_idx = SSL_get_ex_new_index(0, "emsguard application callbacks", NULL,
+        dup_app_ssl_cbs, free_app_ssl_cbs);
+}
+
+static const struct eg_app_ssl_cbs *app_ssl_cbs_of(const SSL *ssl)
+{
+    if (!atomic_load_explicit(&app_ssl_cbs_used, memory_order_acquire))
+        return NULL;
+    return SSL_get_ex_data(ssl, app_ssl_cbs_idx);
+}
+
+/* |ssl|'s record, made (zeroed) if it has none; NULL with the reason raised. */
+static struct eg_app_ssl_cbs *app_ssl_cbs_need(SSL *ssl, const char *func)
+{
+    struct eg_app_ssl_cbs *cbs;
+
+    if (!CRYPTO_THREAD_run_once(&app_ssl_cbs_once, init_app_ssl_cbs_index)
+        || app_ssl_cbs_idx < 0) {
+        emsguard_raise(ERR_R_MALLOC_FAILURE, "%s: cannot allocate an ex_data index", func);
+        return NULL;
+    }
+    atomic_store_explicit(&app_ssl_cbs_used, 1, memory_order_release);
+    if ((cbs = SSL_get_ex_data(ssl, app_ssl_cbs_idx)) != NULL)
+        return cbs;
+    if ((cbs = OPENSSL_zalloc(sizeof(*cbs))) == NULL || !SSL_set_ex_data(ssl, app_ssl_cbs_idx, cbs)) {
+        OPENSSL_free(cbs);
+        emsguard_raise(ERR_R_MALLOC_FAILURE, "%s: cannot store the callback", func);
+        return NULL;
+    }
+    return cbs;
+}
+
+/*
+ * The application's verify callback for |ssl|: its own (SSL_set_verify()),
+ * else its ctx's, as libssl would use.
+ */
+static SSL_verify_cb app_verify_cb_of(const SSL *ssl, const struct eg_ctx_state *st)
+{
+    const struct eg_app_ssl_cbs *cbs = app_ssl_cbs_of(ssl);
+
+    if (cbs != NULL && cbs->verify != NULL)
+        return cbs->verify;
+    return st != NULL ? st->app_verify_cb : NULL;
+}
+
+/* The same for the security callback (SSL_set_security_callback()). */
+static security_fn app_security_cb_of(const SSL *ssl, const struct eg_ctx_state *st)
+{
+    const struct eg_app_ssl_cbs *cbs = ssl != NULL ? app_ssl_cbs_of(ssl) : NULL;
+
+    if (cbs != NULL && cbs->has_security)
+        return cbs->security;
+    return st != NULL ? st->app_security_cb : NULL;
+}
+
 /* Security callback: the application's (or OpenSSL's) first, then ours. */
 static int security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
     int nid, void *other, void *ex)
@@ -1403,6 +1505,7 @@ static int security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
 
     const void *obj = ssl != NULL ? (const void *)ssl : (const void *)ctx;
     const struct app_call *outer = in_app_cb.security;
+    security_fn app;
 
     /*
      * The application's callback calling emsguard's: this link has no
@@ -1414,12 +1517,12 @@ static int security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
         return 1;
     if (st == NULL)
         return 0; /* cannot happen on a ctx we set up; refuse, not allow */
-    if (st->app_security_cb != NULL) {
+    if ((app = app_security_cb_of(ssl, st)) != NULL) {
         struct app_call call = { obj, other, op, bits, nid };
         int ok;
 
         in_app_cb.security = &call;
-        ok = st->app_security_cb(ssl, ctx, op, bits, nid, other, ex);
+        ok = app(ssl, ctx, op, bits, nid, other, ex);
         in_app_cb.security = outer;
         if (!ok)
             return 0;
@@ -1436,6 +1539,7 @@ static int verify_cb(int ok, X509_STORE_CTX *store)
     SSL *ssl;
     struct eg_ctx_state *st;
     const struct app_call *outer = in_app_cb.verify;
+    SSL_verify_cb app;
 
     /* The application's callback calling emsguard's: OpenSSL's default keeps |ok|. */
     if (is_call_back(outer, store, NULL, 0, 0, 0))
@@ -1444,11 +1548,11 @@ static int verify_cb(int ok, X509_STORE_CTX *store)
     st = ssl != NULL ? state_of_ssl(ssl) : NULL;
     if (st == NULL)
         return 0;
-    if (st->app_verify_cb != NULL) {
+    if ((app = app_verify_cb_of(ssl, st)) != NULL) {
         struct app_call call = { store, NULL, 0, 0, 0 };
 
         in_app_cb.verify = &call;
-        ok = st->app_verify_cb(ok, store);
+        ok = app(ok, store);
         in_app_cb.verify = outer;
     }
     if (ok && X509_STORE_CTX_get_error_depth(store) == 0
@@ -2269,6 +2373,144 @@ info_fn EMSGUARD_get_info_callback(const SSL *ssl)
     if (ssl == NULL || (cb = SSL_get_info_callback(ssl)) != info_cb)
         return ssl != NULL ? cb : NULL;
     return (conn = conn_of(ssl)) != NULL ? conn->app_info_cb : NULL;
+}
+
+/* ---- the application's verify and security callbacks ------------------------ */
+/*
+ * emsguard's verify callback (PKCS MinKeyBitLength) and security callback
+ * (Diffie-Hellman ClientMinKeyBitLength, a Require=1 client's check of the
+ * ServerHello) call the application's.  A plain libssl setter would replace
+ * them; these store the application's callback where emsguard's calls it.
+ * Where emsguard installed no such callback (no policy, the policy needs
+ * none, or a plain setter replaced it), they are the plain setters.
+ */
+
+static int is_our_security_cb(security_fn cb)
+{
+    return cb == security_cb || cb == client_require_security_cb;
+}
+
+static int null_argument(const void *p, const char *func, const char *what)
+{
+    if (p != NULL)
+        return 0;
+    emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT, "%s: %s is NULL", func, what);
+    return 1;
+}
+
+int EMSGUARD_CTX_set_verify(SSL_CTX *ctx, int mode, SSL_verify_cb cb)
+{
+    struct eg_ctx_state *st;
+
+    if (null_argument(ctx, "EMSGUARD_CTX_set_verify", "ctx"))
+        return 0;
+    if ((st = state_of_ctx(ctx)) == NULL || SSL_CTX_get_verify_callback(ctx) != verify_cb) {
+        SSL_CTX_set_verify(ctx, mode, cb); /* nothing of ours to keep */
+        return 1;
+    }
+    st->app_verify_cb = cb;
+    /* The mode; emsguard's callback stays (the preload passes it on as is). */
+    SSL_CTX_set_verify(ctx, mode, verify_cb);
+    return 1;
+}
+
+/*
+ * As SSL_set_verify(): a NULL callback changes only the mode, and the SSL
+ * keeps the callback it has.
+ */
+int EMSGUARD_set_verify(SSL *ssl, int mode, SSL_verify_cb cb)
+{
+    struct eg_app_ssl_cbs *cbs;
+
+    if (null_argument(ssl, "EMSGUARD_set_verify", "ssl"))
+        return 0;
+    if (cb == NULL || SSL_get_verify_callback(ssl) != verify_cb) {
+        SSL_set_verify(ssl, mode, cb);
+        return 1;
+    }
+    if ((cbs = app_ssl_cbs_need(ssl, "EMSGUARD_set_verify")) == NULL)
+        return 0;
+    cbs->verify = cb;
+    SSL_set_verify(ssl, mode, NULL); /* the mode only: emsguard's callback stays */
+    return 1;
+}
+
+/* NULL: no callback of the application's (emsguard's checks only). */
+int EMSGUARD_CTX_set_security_callback(SSL_CTX *ctx, security_fn cb)
+{
+    struct eg_ctx_state *st;
+
+    if (null_argument(ctx, "EMSGUARD_CTX_set_security_callback", "ctx"))
+        return 0;
+    if ((st = state_of_ctx(ctx)) == NULL
+        || !is_our_security_cb(SSL_CTX_get_security_callback(ctx))) {
+        SSL_CTX_set_security_callback(ctx, cb);
+        return 1;
+    }
+    st->app_security_cb = cb;
+    return 1;
+}
+
+int EMSGUARD_set_security_callback(SSL *ssl, security_fn cb)
+{
+    struct eg_app_ssl_cbs *cbs;
+
+    if (null_argument(ssl, "EMSGUARD_set_security_callback", "ssl"))
+        return 0;
+    if (!is_our_security_cb(SSL_get_security_callback(ssl))) {
+        SSL_set_security_callback(ssl, cb);
+        return 1;
+    }
+    if ((cbs = app_ssl_cbs_need(ssl, "EMSGUARD_set_security_callback")) == NULL)
+        return 0;
+    cbs->security = cb;
+    cbs->has_security = 1;
+    return 1;
+}
+
+/*
+ * The getters: where libssl holds emsguard's callback, the application's
+ * that emsguard calls from it (see EMSGUARD_CTX_get_info_callback()); per
+ * SSL, the SSL's own, else its ctx's.  OpenSSL's default security callback
+ * (the security level) counts as the application's: it is what emsguard
+ * calls when the application set none.
+ */
+SSL_verify_cb EMSGUARD_CTX_get_verify_callback(const SSL_CTX *ctx)
+{
+    struct eg_ctx_state *st;
+    SSL_verify_cb cb;
+
+    if (ctx == NULL || (cb = SSL_CTX_get_verify_callback(ctx)) != verify_cb)
+        return ctx != NULL ? cb : NULL;
+    return (st = state_of_ctx(ctx)) != NULL ? st->app_verify_cb : NULL;
+}
+
+SSL_verify_cb EMSGUARD_get_verify_callback(const SSL *ssl)
+{
+    SSL_verify_cb cb;
+
+    if (ssl == NULL || (cb = SSL_get_verify_callback(ssl)) != verify_cb)
+        return ssl != NULL ? cb : NULL;
+    return app_verify_cb_of(ssl, state_of_ssl(ssl));
+}
+
+security_fn EMSGUARD_CTX_get_security_callback(const SSL_CTX *ctx)
+{
+    struct eg_ctx_state *st;
+    security_fn cb;
+
+    if (ctx == NULL || !is_our_security_cb(cb = SSL_CTX_get_security_callback(ctx)))
+        return ctx != NULL ? cb : NULL;
+    return (st = state_of_ctx(ctx)) != NULL ? st->app_security_cb : NULL;
+}
+
+security_fn EMSGUARD_get_security_callback(const SSL *ssl)
+{
+    security_fn cb;
+
+    if (ssl == NULL || !is_our_security_cb(cb = SSL_get_security_callback(ssl)))
+        return ssl != NULL ? cb : NULL;
+    return app_security_cb_of(ssl, state_of_ssl(ssl));
 }
 
 static const char *const counter_names[EMSGUARD_CNT_MAX] = {
