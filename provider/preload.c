@@ -69,6 +69,14 @@
     X(SSL_CTX_sess_get_get_cb, real.sess_get_get_cb)              \
     X(SSL_CTX_get_info_callback, real.ctx_get_info_callback)      \
     X(SSL_get_info_callback, real.get_info_callback)              \
+    X(SSL_CTX_set_verify, real.ctx_set_verify)                    \
+    X(SSL_set_verify, real.set_verify)                            \
+    X(SSL_CTX_set_security_callback, real.ctx_set_security_cb)    \
+    X(SSL_set_security_callback, real.set_security_cb)            \
+    X(SSL_CTX_get_verify_callback, real.ctx_get_verify_callback)  \
+    X(SSL_get_verify_callback, real.get_verify_callback)          \
+    X(SSL_CTX_get_security_callback, real.ctx_get_security_cb)    \
+    X(SSL_get_security_callback, real.get_security_cb)            \
     X(dlsym, libc_dl.dlsym)                                       \
     X(dlopen, libc_dl.dlopen)                                     \
     X(dlmopen, libc_dl.dlmopen)
@@ -97,6 +105,7 @@
 typedef int (*new_session_fn)(SSL *, SSL_SESSION *);
 typedef SSL_SESSION *(*get_session_fn)(SSL *, const unsigned char *, int, int *);
 typedef void (*info_fn)(const SSL *, int, int);
+typedef int (*security_fn)(const SSL *, const SSL_CTX *, int, int, int, void *, void *);
 typedef void *dlsym_fn(void *, const char *);
 typedef void *dlopen_fn(const char *, int);
 typedef void *dlmopen_fn(Lmid_t, const char *, int);
@@ -117,6 +126,14 @@ static struct {
     get_session_fn (*sess_get_get_cb)(SSL_CTX *);
     info_fn (*ctx_get_info_callback)(SSL_CTX *);
     info_fn (*get_info_callback)(const SSL *);
+    void (*ctx_set_verify)(SSL_CTX *, int, SSL_verify_cb);
+    void (*set_verify)(SSL *, int, SSL_verify_cb);
+    void (*ctx_set_security_cb)(SSL_CTX *, security_fn);
+    void (*set_security_cb)(SSL *, security_fn);
+    SSL_verify_cb (*ctx_get_verify_callback)(const SSL_CTX *);
+    SSL_verify_cb (*get_verify_callback)(const SSL *);
+    security_fn (*ctx_get_security_cb)(const SSL_CTX *);
+    security_fn (*get_security_cb)(const SSL *);
     SSL_CTX *(*get_ssl_ctx)(const SSL *);
 } real;
 
@@ -148,6 +165,14 @@ static struct {
     get_session_fn (*sess_get_get_cb)(SSL_CTX *);
     info_fn (*ctx_get_info_callback)(SSL_CTX *);
     info_fn (*get_info_callback)(const SSL *);
+    int (*ctx_set_verify)(SSL_CTX *, int, SSL_verify_cb);
+    int (*set_verify)(SSL *, int, SSL_verify_cb);
+    int (*ctx_set_security_cb)(SSL_CTX *, security_fn);
+    int (*set_security_cb)(SSL *, security_fn);
+    SSL_verify_cb (*ctx_get_verify_callback)(const SSL_CTX *);
+    SSL_verify_cb (*get_verify_callback)(const SSL *);
+    security_fn (*ctx_get_security_cb)(const SSL_CTX *);
+    security_fn (*get_security_cb)(const SSL *);
     void *base; /* load address of libemsguard, to recognise its callbacks */
 } eg;
 
@@ -317,6 +342,14 @@ static void resolve_libssl_from(void *from)
     RESOLVE(from, real.sess_get_get_cb, "SSL_CTX_sess_get_get_cb");
     RESOLVE(from, real.ctx_get_info_callback, "SSL_CTX_get_info_callback");
     RESOLVE(from, real.get_info_callback, "SSL_get_info_callback");
+    RESOLVE(from, real.ctx_set_verify, "SSL_CTX_set_verify");
+    RESOLVE(from, real.set_verify, "SSL_set_verify");
+    RESOLVE(from, real.ctx_set_security_cb, "SSL_CTX_set_security_callback");
+    RESOLVE(from, real.set_security_cb, "SSL_set_security_callback");
+    RESOLVE(from, real.ctx_get_verify_callback, "SSL_CTX_get_verify_callback");
+    RESOLVE(from, real.get_verify_callback, "SSL_get_verify_callback");
+    RESOLVE(from, real.ctx_get_security_cb, "SSL_CTX_get_security_callback");
+    RESOLVE(from, real.get_security_cb, "SSL_get_security_callback");
     RESOLVE(from, real.get_ssl_ctx, "SSL_get_SSL_CTX");
 }
 
@@ -450,6 +483,14 @@ static int resolve_libemsguard(void *h)
     RESOLVE(h, eg.sess_get_get_cb, "EMSGUARD_CTX_sess_get_get_cb");
     RESOLVE(h, eg.ctx_get_info_callback, "EMSGUARD_CTX_get_info_callback");
     RESOLVE(h, eg.get_info_callback, "EMSGUARD_get_info_callback");
+    RESOLVE(h, eg.ctx_set_verify, "EMSGUARD_CTX_set_verify");
+    RESOLVE(h, eg.set_verify, "EMSGUARD_set_verify");
+    RESOLVE(h, eg.ctx_set_security_cb, "EMSGUARD_CTX_set_security_callback");
+    RESOLVE(h, eg.set_security_cb, "EMSGUARD_set_security_callback");
+    RESOLVE(h, eg.ctx_get_verify_callback, "EMSGUARD_CTX_get_verify_callback");
+    RESOLVE(h, eg.get_verify_callback, "EMSGUARD_get_verify_callback");
+    RESOLVE(h, eg.ctx_get_security_cb, "EMSGUARD_CTX_get_security_callback");
+    RESOLVE(h, eg.get_security_cb, "EMSGUARD_get_security_callback");
     memcpy(&fn, &eg.enable_policy, sizeof(fn));
     if (eg.policy_new == NULL || eg.policy_free == NULL
         || eg.policy_from_config == NULL || eg.enable_policy == NULL
@@ -458,7 +499,12 @@ static int resolve_libemsguard(void *h)
         || eg.set_info_callback == NULL || eg.set_session_ticket_cb == NULL
         || eg.set_client_hello_cb == NULL || eg.sess_get_new_cb == NULL
         || eg.sess_get_get_cb == NULL || eg.ctx_get_info_callback == NULL
-        || eg.get_info_callback == NULL || dladdr(fn, &info) == 0
+        || eg.get_info_callback == NULL
+        || eg.ctx_set_verify == NULL || eg.set_verify == NULL
+        || eg.ctx_set_security_cb == NULL || eg.set_security_cb == NULL
+        || eg.ctx_get_verify_callback == NULL || eg.get_verify_callback == NULL
+        || eg.ctx_get_security_cb == NULL || eg.get_security_cb == NULL
+        || dladdr(fn, &info) == 0
         || !span_of(fn, &eg_span))
         return 0;
     eg.base = info.dli_fbase;
@@ -788,6 +834,132 @@ void SSL_CTX_set_client_hello_cb(SSL_CTX *ctx, SSL_client_hello_cb_fn cb, void *
 }
 
 /*
+ * The verify and security callback setters.  emsguard's verify callback
+ * (KeyExchangeAlgorithms\PKCS MinKeyBitLength) and security callback
+ * (Diffie-Hellman ClientMinKeyBitLength, a RequireExtendedMasterSecret=1
+ * client's check of the ServerHello) are passed on to libemsguard, which
+ * keeps them where they are and stores the application's behind them.
+ * Only where libssl holds one of emsguard's (|current|): elsewhere these
+ * are libssl's setters, and so are libemsguard's, which call them
+ * (in_emsguard keeps those calls from coming back).  libssl's own calls
+ * (SSL_dup() copying a callback) and libemsguard's pass emsguard's callback
+ * itself: those go to libssl.
+ */
+static int routes_to_emsguard(const void *cb_ptr, size_t cb_size, const void *current)
+{
+    void *cb = NULL;
+
+    memcpy(&cb, cb_ptr, cb_size < sizeof(cb) ? cb_size : sizeof(cb));
+    return current != NULL && in_span(&eg_span, current) && !in_span(&eg_span, cb);
+}
+
+/*
+ * libemsguard could not store the application's callback (out of memory):
+ * emsguard's stays, the application's is not installed.  libssl's setter
+ * would have removed the policy's check instead.
+ */
+static void callback_not_stored(const char *setter)
+{
+    say_loud("error: %s: out of memory storing the application's callback behind "
+             "emsguard's; emsguard's check stays and the application's callback is NOT set",
+        setter);
+    print_errors();
+}
+
+void SSL_CTX_set_verify(SSL_CTX *ctx, int verify_mode, SSL_verify_cb cb)
+{
+    int ok;
+
+    if (in_emsguard == 0 && ready() == PRELOAD_ACTIVE && ctx != NULL
+        && real.ctx_get_verify_callback != NULL) {
+        SSL_verify_cb current = real.ctx_get_verify_callback(ctx);
+        void *cur;
+
+        memcpy(&cur, &current, sizeof(cur));
+        if (routes_to_emsguard(&cb, sizeof(cb), cur)) {
+            in_emsguard++;
+            ok = eg.ctx_set_verify(ctx, verify_mode, cb);
+            in_emsguard--;
+            if (!ok)
+                callback_not_stored("SSL_CTX_set_verify");
+            return;
+        }
+    }
+    if (real.ctx_set_verify != NULL)
+        real.ctx_set_verify(ctx, verify_mode, cb);
+}
+
+/* A NULL callback changes only the mode: libssl's setter, always. */
+void SSL_set_verify(SSL *ssl, int verify_mode, SSL_verify_cb cb)
+{
+    int ok;
+
+    if (cb != NULL && in_emsguard == 0 && ready() == PRELOAD_ACTIVE && ssl != NULL
+        && real.get_verify_callback != NULL) {
+        SSL_verify_cb current = real.get_verify_callback(ssl);
+        void *cur;
+
+        memcpy(&cur, &current, sizeof(cur));
+        if (routes_to_emsguard(&cb, sizeof(cb), cur)) {
+            in_emsguard++;
+            ok = eg.set_verify(ssl, verify_mode, cb);
+            in_emsguard--;
+            if (!ok)
+                callback_not_stored("SSL_set_verify");
+            return;
+        }
+    }
+    if (real.set_verify != NULL)
+        real.set_verify(ssl, verify_mode, cb);
+}
+
+void SSL_CTX_set_security_callback(SSL_CTX *ctx, security_fn cb)
+{
+    int ok;
+
+    if (in_emsguard == 0 && ready() == PRELOAD_ACTIVE && ctx != NULL
+        && real.ctx_get_security_cb != NULL) {
+        security_fn current = real.ctx_get_security_cb(ctx);
+        void *cur;
+
+        memcpy(&cur, &current, sizeof(cur));
+        if (routes_to_emsguard(&cb, sizeof(cb), cur)) {
+            in_emsguard++;
+            ok = eg.ctx_set_security_cb(ctx, cb);
+            in_emsguard--;
+            if (!ok)
+                callback_not_stored("SSL_CTX_set_security_callback");
+            return;
+        }
+    }
+    if (real.ctx_set_security_cb != NULL)
+        real.ctx_set_security_cb(ctx, cb);
+}
+
+void SSL_set_security_callback(SSL *ssl, security_fn cb)
+{
+    int ok;
+
+    if (in_emsguard == 0 && ready() == PRELOAD_ACTIVE && ssl != NULL
+        && real.get_security_cb != NULL) {
+        security_fn current = real.get_security_cb(ssl);
+        void *cur;
+
+        memcpy(&cur, &current, sizeof(cur));
+        if (routes_to_emsguard(&cb, sizeof(cb), cur)) {
+            in_emsguard++;
+            ok = eg.set_security_cb(ssl, cb);
+            in_emsguard--;
+            if (!ok)
+                callback_not_stored("SSL_set_security_callback");
+            return;
+        }
+    }
+    if (real.set_security_cb != NULL)
+        real.set_security_cb(ssl, cb);
+}
+
+/*
  * The getters.  libssl holds emsguard's callbacks, and the setters above
  * store the application's where emsguard calls them; OpenSSL's getters
  * would hand the application emsguard's.  An application that chains
@@ -878,6 +1050,78 @@ info_fn SSL_get_info_callback(const SSL *ssl)
         return cb;
     in_emsguard++;
     cb = eg.get_info_callback(ssl);
+    in_emsguard--;
+    return cb;
+}
+
+SSL_verify_cb SSL_CTX_get_verify_callback(const SSL_CTX *ctx)
+{
+    const void *caller = __builtin_return_address(0);
+    SSL_verify_cb cb;
+
+    if (in_emsguard == 0)
+        ready();
+    if (real.ctx_get_verify_callback == NULL)
+        return NULL;
+    cb = real.ctx_get_verify_callback(ctx);
+    if (!hides_app_callback(&cb, sizeof(cb), caller))
+        return cb;
+    in_emsguard++;
+    cb = eg.ctx_get_verify_callback(ctx);
+    in_emsguard--;
+    return cb;
+}
+
+SSL_verify_cb SSL_get_verify_callback(const SSL *ssl)
+{
+    const void *caller = __builtin_return_address(0);
+    SSL_verify_cb cb;
+
+    if (in_emsguard == 0)
+        ready();
+    if (real.get_verify_callback == NULL)
+        return NULL;
+    cb = real.get_verify_callback(ssl);
+    if (!hides_app_callback(&cb, sizeof(cb), caller))
+        return cb;
+    in_emsguard++;
+    cb = eg.get_verify_callback(ssl);
+    in_emsguard--;
+    return cb;
+}
+
+security_fn SSL_CTX_get_security_callback(const SSL_CTX *ctx)
+{
+    const void *caller = __builtin_return_address(0);
+    security_fn cb;
+
+    if (in_emsguard == 0)
+        ready();
+    if (real.ctx_get_security_cb == NULL)
+        return NULL;
+    cb = real.ctx_get_security_cb(ctx);
+    if (!hides_app_callback(&cb, sizeof(cb), caller))
+        return cb;
+    in_emsguard++;
+    cb = eg.ctx_get_security_cb(ctx);
+    in_emsguard--;
+    return cb;
+}
+
+security_fn SSL_get_security_callback(const SSL *ssl)
+{
+    const void *caller = __builtin_return_address(0);
+    security_fn cb;
+
+    if (in_emsguard == 0)
+        ready();
+    if (real.get_security_cb == NULL)
+        return NULL;
+    cb = real.get_security_cb(ssl);
+    if (!hides_app_callback(&cb, sizeof(cb), caller))
+        return cb;
+    in_emsguard++;
+    cb = eg.get_security_cb(ssl);
     in_emsguard--;
     return cb;
 }

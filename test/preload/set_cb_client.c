@@ -23,8 +23,8 @@
  * MAXVER: 1.2 or 1.3 (default: libssl's).  CIPHERS: the TLS <= 1.2 list.
  *
  * Prints the getters' answers after the setter (`get verify=app|null|other
- * security=app|null|other`, SSL_CTX_* for ctx- setters, SSL_* for ssl-
- * ones: the application must get its own callback back), then
+ * security=app|null|other`, SSL_* for the ssl- setters, SSL_CTX_* for the
+ * others: the application must get its own callback back), then
  * `result ok|failed version=V verify_result=N app_verify=N app_security=N`
  * (the application's callbacks' call counts).  Exit 0 when connected.
  */
@@ -135,7 +135,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "unknown setter %s\n", setter);
         return 2;
     }
-    if (strncmp(setter, "ctx-", 4) == 0)
+    if (strncmp(setter, "ssl-", 4) != 0)
         printf("get verify=%s security=%s\n", verify_name(SSL_CTX_get_verify_callback(ctx)),
             security_name(SSL_CTX_get_security_callback(ctx)));
     if ((ssl = SSL_new(ctx)) == NULL) {
