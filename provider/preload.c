@@ -152,6 +152,7 @@ static struct {
     EMSGUARD_POLICY *(*policy_new)(void);
     void (*policy_free)(EMSGUARD_POLICY *);
     int (*policy_from_config)(EMSGUARD_POLICY *, const char *, int *);
+    int (*policy_from_provider)(EMSGUARD_POLICY *, OSSL_LIB_CTX *, int *);
     int (*enable_policy)(SSL_CTX *, const EMSGUARD_POLICY *);
     int (*is_enabled)(const SSL_CTX *);
     int (*sess_set_new_cb)(SSL_CTX *, new_session_fn);
@@ -197,6 +198,9 @@ static EMSGUARD_POLICY *policy;
 static const char *config_file; /* NULL: the process's openssl.cnf */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_done; /* atomic: init() has run */
+/* The policy is decided at the first SSL_CTX (decide_policy()). */
+static pthread_once_t policy_once = PTHREAD_ONCE_INIT;
+static int policy_decided; /* written once, inside policy_once */
 
 /*
  * Calls into libemsguard (and init()) on this thread: the libssl functions
@@ -471,6 +475,7 @@ static int resolve_libemsguard(void *h)
     RESOLVE(h, eg.policy_new, "EMSGUARD_POLICY_new");
     RESOLVE(h, eg.policy_free, "EMSGUARD_POLICY_free");
     RESOLVE(h, eg.policy_from_config, "EMSGUARD_POLICY_from_config");
+    RESOLVE(h, eg.policy_from_provider, "EMSGUARD_POLICY_from_provider");
     RESOLVE(h, eg.enable_policy, "EMSGUARD_enable_policy");
     RESOLVE(h, eg.is_enabled, "EMSGUARD_CTX_is_enabled");
     RESOLVE(h, eg.sess_set_new_cb, "EMSGUARD_CTX_sess_set_new_cb");
@@ -499,7 +504,7 @@ static int resolve_libemsguard(void *h)
         || eg.set_info_callback == NULL || eg.set_session_ticket_cb == NULL
         || eg.set_client_hello_cb == NULL || eg.sess_get_new_cb == NULL
         || eg.sess_get_get_cb == NULL || eg.ctx_get_info_callback == NULL
-        || eg.get_info_callback == NULL
+        || eg.get_info_callback == NULL || eg.policy_from_provider == NULL
         || eg.ctx_set_verify == NULL || eg.set_verify == NULL
         || eg.ctx_set_security_cb == NULL || eg.set_security_cb == NULL
         || eg.ctx_get_verify_callback == NULL || eg.get_verify_callback == NULL
@@ -523,7 +528,6 @@ static void print_errors(void)
 static void init_policy(void)
 {
     void *h;
-    int found = 0;
 
     resolve_libssl();
     if (!libssl_is_openssl3())
@@ -541,18 +545,68 @@ static void init_policy(void)
     config_file = getenv("EMSGUARD_CONF");
     if (config_file != NULL && *config_file == '\0')
         config_file = NULL;
-    if ((policy = eg.policy_new()) == NULL
-        || !eg.policy_from_config(policy, config_file, &found)) {
+    /* The policy itself: at the first SSL_CTX, see decide_policy(). */
+    mode = PRELOAD_ACTIVE;
+}
+
+/*
+ * Reads the policy into |into|: the file EMSGUARD_CONF names, else what
+ * the process's OpenSSL loaded (the emsguard provider active in the default
+ * library context; without one, the process's configuration file, where a
+ * provider that is configured but failed to activate fails closed: see
+ * EMSGUARD_POLICY_from_provider()).  0 with the reason on the error queue.
+ */
+static int read_policy(EMSGUARD_POLICY *into, int *found)
+{
+    int ok;
+
+    in_emsguard++;
+    ok = config_file != NULL ? eg.policy_from_config(into, config_file, found)
+                             : eg.policy_from_provider(into, NULL, found);
+    in_emsguard--;
+    return ok;
+}
+
+/*
+ * Once, after libssl made the process's first SSL_CTX: by then OpenSSL has
+ * loaded the configuration the program chose (OPENSSL_INIT_set_config_filename()
+ * or _appname() before its first SSL_CTX_new(), as Postfix's tls_config_file
+ * and tls_config_name do), which need not be the default file.  Not in
+ * init(), which can run at a dlopen() or dlsym() before the program's own
+ * OpenSSL initialisation: asking OpenSSL for its providers there would make
+ * it load the default file first, and ignore the program's choice for good.
+ */
+static void decide_policy(void)
+{
+    int found = 0;
+
+    if ((policy = eg.policy_new()) == NULL || !read_policy(policy, &found)) {
         say("error: invalid configuration; every SSL_CTX_new() will fail:");
         print_errors();
-        mode = PRELOAD_BAD_CONFIG;
         return;
     }
-    mode = PRELOAD_ACTIVE;
+    policy_decided = 1;
     if (debug_enabled())
         say("debug: policy from %s", found ? (config_file != NULL ? config_file
                                                                   : "openssl.cnf")
                                            : "built-in defaults");
+}
+
+static int have_policy(void)
+{
+    pthread_once(&policy_once, decide_policy);
+    return policy_decided;
+}
+
+/* The policy could not be read: its reason again, on this caller's error queue. */
+static void raise_policy_error(void)
+{
+    EMSGUARD_POLICY *scratch = eg.policy_new();
+    int found;
+
+    if (scratch != NULL)
+        (void)read_policy(scratch, &found);
+    eg.policy_free(scratch);
 }
 
 /*
@@ -633,21 +687,17 @@ static SSL_CTX *apply_policy(SSL_CTX *ctx)
         return NULL;
     switch (mode) {
     case PRELOAD_ACTIVE:
+        if (!have_policy()) {
+            raise_policy_error();
+            break;
+        }
         in_emsguard++;
         ok = eg.enable_policy(ctx, policy);
         in_emsguard--;
         if (ok)
             return ctx;
         break;
-    case PRELOAD_BAD_CONFIG:
-        if (eg.policy_from_config != NULL && policy != NULL) {
-            int found;
-
-            /* Again, to put the reason on this caller's error queue. */
-            in_emsguard++;
-            (void)eg.policy_from_config(policy, config_file, &found);
-            in_emsguard--;
-        }
+    case PRELOAD_BAD_CONFIG: /* libemsguard is missing: said at init() */
         break;
     default:
         return ctx;
