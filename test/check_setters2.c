@@ -15,7 +15,9 @@
  * Checked here: the check of emsguard's callback still refuses, the
  * application's callback is still consulted and its verdict still counts,
  * per SSL_CTX and per SSL (SSL_dup() included), OpenSSL's rule that
- * SSL_set_verify() with a NULL callback keeps the current one, the getters,
+ * SSL_set_verify() with a NULL callback keeps the current one, an
+ * application's own certificate check (SSL_CTX_set_cert_verify_callback(),
+ * which replaces X509_verify_cert() and with it the verify callback), the getters,
  * and the setters on a ctx where emsguard installed no such callback (they
  * are the plain setters there) and with NULL arguments.
  */
@@ -288,6 +290,59 @@ START_TEST(test_ssl_set_verify)
 }
 END_TEST
 
+/* The application's certificate check: trusts the peer, never calls X509_verify_cert(). */
+static int cert_verify_calls;
+
+static int app_cert_verify(X509_STORE_CTX *store, void *arg)
+{
+    (void)store;
+    ck_assert_ptr_eq(arg, &cert_verify_calls);
+    cert_verify_calls++;
+    return 1;
+}
+
+START_TEST(test_ctx_cert_verify_callback)
+{
+    SSL_CTX *srv = dhe_server();
+    SSL_CTX *cli = dhe_client(PKCS_MIN, "2048");
+    SSL_CTX *weak = dhe_client(PKCS_MIN, "1024");
+    SSL_CTX *plain = dhe_client(PKCS_MIN, "2048");
+    long vr = 0;
+
+    /* It replaces X509_verify_cert(), and with it the verify callback. */
+    ck_assert_int_eq(EMSGUARD_CTX_set_verify(cli, SSL_VERIFY_PEER, NULL), 1);
+    ck_assert_int_eq(EMSGUARD_CTX_set_cert_verify_callback(cli, app_cert_verify,
+                         &cert_verify_calls), 1);
+    cert_verify_calls = 0;
+    ck_assert_int_eq(connect_ctx(srv, cli, &vr), 0);
+    ck_assert_int_eq(vr, X509_V_ERR_EE_KEY_TOO_SMALL);
+    ck_assert_int_eq(cert_verify_calls, 1);
+    /* A key the policy accepts: the application's check decides. */
+    ck_assert_int_eq(EMSGUARD_CTX_set_verify(weak, SSL_VERIFY_PEER, NULL), 1);
+    ck_assert_int_eq(EMSGUARD_CTX_set_cert_verify_callback(weak, app_cert_verify,
+                         &cert_verify_calls), 1);
+    cert_verify_calls = 0;
+    ck_assert_int_eq(connect_ctx(srv, weak, &vr), 1);
+    ck_assert_int_eq(cert_verify_calls, 1);
+    /* NULL: libssl's X509_verify_cert() again, emsguard's verify callback in it. */
+    ck_assert_int_eq(EMSGUARD_CTX_set_cert_verify_callback(cli, NULL, NULL), 1);
+    cert_verify_calls = 0;
+    ck_assert_int_eq(connect_ctx(srv, cli, &vr), 0);
+    ck_assert_int_eq(vr, X509_V_ERR_EE_KEY_TOO_SMALL);
+    ck_assert_int_eq(cert_verify_calls, 0);
+    /* The contrast: libssl's setter skips emsguard's check. */
+    SSL_CTX_set_verify(plain, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_cert_verify_callback(plain, app_cert_verify, &cert_verify_calls);
+    ck_assert_int_eq(connect_ctx(srv, plain, &vr), 1);
+    ck_assert_int_eq(EMSGUARD_CTX_set_cert_verify_callback(NULL, app_cert_verify, NULL), 0);
+    ERR_clear_error();
+    SSL_CTX_free(srv);
+    SSL_CTX_free(cli);
+    SSL_CTX_free(weak);
+    SSL_CTX_free(plain);
+}
+END_TEST
+
 /* ---- security callback ------------------------------------------------------------ */
 
 static SSL_CTX *require_client(void)
@@ -474,6 +529,7 @@ static Suite *setters2_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_ctx_set_verify);
     tcase_add_test(tc, test_ssl_set_verify);
+    tcase_add_test(tc, test_ctx_cert_verify_callback);
     tcase_add_test(tc, test_ctx_security_require);
     tcase_add_test(tc, test_ssl_security_require);
     tcase_add_test(tc, test_security_dh_min_bits);

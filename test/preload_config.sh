@@ -12,8 +12,9 @@
 #       client), also when the preload was set up before the program's own
 #       initialisation; a bad value there makes SSL_CTX_new fail; with no
 #       file of its own, and with EMSGUARD_CONF, nothing changes
-#   2x  SSL_CTX_set_verify/SSL_set_verify and SSL_CTX_set_security_callback/
-#       SSL_set_security_callback after SSL_CTX_new (test/preload/
+#   2x  SSL_CTX_set_verify/SSL_set_verify, SSL_CTX_set_cert_verify_callback,
+#       SSL_CTX_set_security_callback/SSL_set_security_callback after
+#       SSL_CTX_new (test/preload/
 #       set_cb_client.c): chained behind emsguard's callbacks, so
 #       KeyExchangeAlgorithms\PKCS and \Diffie-Hellman ClientMinKeyBitLength
 #       still refuse a 2048-bit server, a RequireExtendedMasterSecret=1
@@ -406,6 +407,9 @@ if rsa_server 20-rsa2048 "$EMS_CNF"; then
     verify_case 22-ssl-set-verify-app-cb ssl-verify-app app yes
     # The control: the application re-sets the callback the getter gives.
     verify_case 23-ctx-set-verify-getter-control none null no
+    # The application verifies certificates itself and never calls
+    # X509_verify_cert() (which calls the verify callback).
+    verify_case 28-ctx-cert-verify-callback ctx-cert-verify-app null yes
     stop_server "$SRV_PID"
 else
     fail_now 20-rsa2048 "stock RSA s_server did not start"

@@ -16,6 +16,10 @@
  *   ctx-verify-null   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL)
  *   ctx-verify-app    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, app_verify)
  *   ssl-verify-app    SSL_set_verify(ssl, SSL_VERIFY_PEER, app_verify)
+ *   ctx-cert-verify-app  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL) and
+ *                     SSL_CTX_set_cert_verify_callback(ctx, app_cert_verify):
+ *                     the application checks certificates itself (pinning)
+ *                     and never calls X509_verify_cert()
  *   ctx-security-app  SSL_CTX_set_security_callback(ctx, app_security)
  *   ssl-security-app  SSL_set_security_callback(ssl, app_security)
  *   none              nothing (SSL_VERIFY_PEER through SSL_CTX_set_verify()
@@ -49,6 +53,15 @@ static int app_verify(int ok, X509_STORE_CTX *store)
     (void)store;
     app_verify_calls++;
     return ok;
+}
+
+/* The application's own certificate check: trusts the peer (counted as app_verify). */
+static int app_cert_verify(X509_STORE_CTX *store, void *arg)
+{
+    (void)store;
+    (void)arg;
+    app_verify_calls++;
+    return 1;
 }
 
 /* A permissive policy of the application's own: everything is acceptable. */
@@ -125,6 +138,9 @@ int main(int argc, char **argv)
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     } else if (strcmp(setter, "ctx-verify-app") == 0) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, app_verify);
+    } else if (strcmp(setter, "ctx-cert-verify-app") == 0) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        SSL_CTX_set_cert_verify_callback(ctx, app_cert_verify, NULL);
     } else if (strcmp(setter, "ctx-security-app") == 0) {
         SSL_CTX_set_security_callback(ctx, app_security);
     } else if (strcmp(setter, "none") == 0) {
