@@ -494,6 +494,17 @@ int EMSGUARD_set_verify(SSL *ssl, int mode, SSL_verify_cb cb);
 int EMSGUARD_CTX_set_security_callback(SSL_CTX *ctx,
     int (*cb)(const SSL *ssl, const SSL_CTX *ctx, int op, int bits, int nid,
         void *other, void *ex));
+/*
+ * SSL_CTX_set_cert_verify_callback() replaces X509_verify_cert(), which is
+ * what calls the verify callback: an application's certificate check that
+ * does not call X509_verify_cert() itself skips PKCS MinKeyBitLength.
+ * Where emsguard's verify callback is installed, this setter runs |cb|
+ * from emsguard's certificate check, which then checks the peer's key;
+ * elsewhere, and for a NULL |cb|, it is SSL_CTX_set_cert_verify_callback().
+ * 1, or 0 for a NULL ctx.  OpenSSL has no getter for it.
+ */
+int EMSGUARD_CTX_set_cert_verify_callback(SSL_CTX *ctx,
+    int (*cb)(X509_STORE_CTX *store, void *arg), void *arg);
 int EMSGUARD_set_security_callback(SSL *ssl,
     int (*cb)(const SSL *ssl, const SSL_CTX *ctx, int op, int bits, int nid,
         void *other, void *ex));

@@ -54,6 +54,9 @@ struct eg_ctx_state {
     int schannel_per_ssl;
     int (*app_security_cb)(const SSL *, const SSL_CTX *, int, int, int, void *, void *);
     SSL_verify_cb app_verify_cb;
+    /* The application's SSL_CTX_set_cert_verify_callback(), behind ours. */
+    int (*app_cert_verify_cb)(X509_STORE_CTX *, void *);
+    void *app_cert_verify_arg;
     _Atomic uint64_t counters[EMSGUARD_CNT_MAX];
 };
 
@@ -1568,6 +1571,35 @@ static int verify_cb(int ok, X509_STORE_CTX *store)
     return ok;
 }
 
+/*
+ * The application's certificate verification (SSL_CTX_set_cert_verify_callback())
+ * runs in place of X509_verify_cert(), and so in place of the verify
+ * callback, unless it calls X509_verify_cert() itself (then verify_cb has
+ * refused already).  One that does its own checking (pinning, say) would
+ * skip PKCS MinKeyBitLength: the peer's certificate is checked after it.
+ */
+static int cert_verify_cb(X509_STORE_CTX *store, void *arg)
+{
+    struct eg_ctx_state *st = arg;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+    int ok;
+
+    if (st == NULL || ssl == NULL || st->app_cert_verify_cb == NULL)
+        return 0; /* not set up by us; refuse, not allow */
+    ok = st->app_cert_verify_cb(store, st->app_cert_verify_arg);
+    if (ok > 0
+        && !emsguard_schannel_peer_key_ok(&st->policy,
+            SSL_is_server(ssl) ? EG_ROLE_SERVER : EG_ROLE_CLIENT,
+            X509_STORE_CTX_get0_cert(store))) {
+        X509_STORE_CTX_set_error(store, X509_V_ERR_EE_KEY_TOO_SMALL);
+        log_event(st, ssl, EG_LEVEL_ERROR, "peer certificate refused:",
+            "reason=key-too-small (RSA key below KeyExchangeAlgorithms\\PKCS MinKeyBitLength)",
+            "cert-verify-callback");
+        return 0;
+    }
+    return ok;
+}
+
 /* ---- RequireExtendedMasterSecret=1, client role ------------------------------ */
 
 /*
@@ -2432,6 +2464,32 @@ int EMSGUARD_set_verify(SSL *ssl, int mode, SSL_verify_cb cb)
         return 0;
     cbs->verify = cb;
     SSL_set_verify(ssl, mode, NULL); /* the mode only: emsguard's callback stays */
+    return 1;
+}
+
+/*
+ * Where emsguard checks the peer's certificate (its verify callback is
+ * installed), the application's certificate verification runs from ours,
+ * which checks the key after it.  NULL restores libssl's
+ * X509_verify_cert(), which calls emsguard's verify callback.
+ */
+int EMSGUARD_CTX_set_cert_verify_callback(SSL_CTX *ctx,
+    int (*cb)(X509_STORE_CTX *store, void *arg), void *arg)
+{
+    struct eg_ctx_state *st;
+
+    if (null_argument(ctx, "EMSGUARD_CTX_set_cert_verify_callback", "ctx"))
+        return 0;
+    if ((st = state_of_ctx(ctx)) == NULL || SSL_CTX_get_verify_callback(ctx) != verify_cb
+        || cb == NULL) {
+        SSL_CTX_set_cert_verify_callback(ctx, cb, arg);
+        if (st != NULL)
+            st->app_cert_verify_cb = NULL;
+        return 1;
+    }
+    st->app_cert_verify_cb = cb;
+    st->app_cert_verify_arg = arg;
+    SSL_CTX_set_cert_verify_callback(ctx, cert_verify_cb, st);
     return 1;
 }
 
