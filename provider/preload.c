@@ -2,10 +2,11 @@
  * libemsguard-preload.so: the policy for applications that cannot call
  * EMSGUARD_enable() themselves.  Loaded with LD_PRELOAD, it interposes
  * SSL_CTX_new()/SSL_CTX_new_ex() and enables the policy on every SSL_CTX the
- * process creates, and redirects the session and info callback setters so
- * that callbacks set later are chained behind the policy's instead of
- * replacing them; their getters answer with the application's callbacks, so
- * that an application chaining its own reaches them.
+ * process creates, and redirects the session, info, ClientHello, verify,
+ * certificate verify and security callback setters so that callbacks set
+ * later are chained behind the policy's instead of replacing them; their
+ * getters answer with the application's callbacks, so that an application
+ * chaining its own reaches them.
  *
  * It links nothing but libc: a process that never calls libssl never loads
  * libemsguard or libssl because of us.  On the first interposed call we check
@@ -28,10 +29,15 @@
  * never calls us: we say so at load, on stderr and in syslog.  A fully
  * static program ignores LD_PRELOAD: nothing of ours runs there.
  *
- * Policy: the emsguard section of the file named by EMSGUARD_CONF, or of the
- * process's openssl.cnf (OPENSSL_CONF or the default), else the defaults.  A
- * configuration that does not parse fails closed: every SSL_CTX_new() then
- * returns NULL with the reason on the error queue.
+ * Policy: the emsguard section of the file named by EMSGUARD_CONF; without
+ * it, the policy of the configuration the process's OpenSSL loaded (the
+ * emsguard provider active in the default library context, whatever file
+ * the program chose; else the process's openssl.cnf, OPENSSL_CONF or the
+ * default), else the defaults.  Decided at the first SSL_CTX the process
+ * makes, once OpenSSL has loaded that configuration (decide_policy()).  A
+ * configuration that does not parse, or an emsguard provider configured but
+ * not active, fails closed: every SSL_CTX_new() then returns NULL with the
+ * reason on the error queue.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -71,6 +77,7 @@
     X(SSL_get_info_callback, real.get_info_callback)              \
     X(SSL_CTX_set_verify, real.ctx_set_verify)                    \
     X(SSL_set_verify, real.set_verify)                            \
+    X(SSL_CTX_set_cert_verify_callback, real.ctx_set_cert_verify) \
     X(SSL_CTX_set_security_callback, real.ctx_set_security_cb)    \
     X(SSL_set_security_callback, real.set_security_cb)            \
     X(SSL_CTX_get_verify_callback, real.ctx_get_verify_callback)  \
@@ -106,6 +113,7 @@ typedef int (*new_session_fn)(SSL *, SSL_SESSION *);
 typedef SSL_SESSION *(*get_session_fn)(SSL *, const unsigned char *, int, int *);
 typedef void (*info_fn)(const SSL *, int, int);
 typedef int (*security_fn)(const SSL *, const SSL_CTX *, int, int, int, void *, void *);
+typedef int (*cert_verify_fn)(X509_STORE_CTX *, void *);
 typedef void *dlsym_fn(void *, const char *);
 typedef void *dlopen_fn(const char *, int);
 typedef void *dlmopen_fn(Lmid_t, const char *, int);
@@ -128,6 +136,7 @@ static struct {
     info_fn (*get_info_callback)(const SSL *);
     void (*ctx_set_verify)(SSL_CTX *, int, SSL_verify_cb);
     void (*set_verify)(SSL *, int, SSL_verify_cb);
+    void (*ctx_set_cert_verify)(SSL_CTX *, cert_verify_fn, void *);
     void (*ctx_set_security_cb)(SSL_CTX *, security_fn);
     void (*set_security_cb)(SSL *, security_fn);
     SSL_verify_cb (*ctx_get_verify_callback)(const SSL_CTX *);
@@ -168,6 +177,7 @@ static struct {
     info_fn (*get_info_callback)(const SSL *);
     int (*ctx_set_verify)(SSL_CTX *, int, SSL_verify_cb);
     int (*set_verify)(SSL *, int, SSL_verify_cb);
+    int (*ctx_set_cert_verify)(SSL_CTX *, cert_verify_fn, void *);
     int (*ctx_set_security_cb)(SSL_CTX *, security_fn);
     int (*set_security_cb)(SSL *, security_fn);
     SSL_verify_cb (*ctx_get_verify_callback)(const SSL_CTX *);
@@ -348,6 +358,7 @@ static void resolve_libssl_from(void *from)
     RESOLVE(from, real.get_info_callback, "SSL_get_info_callback");
     RESOLVE(from, real.ctx_set_verify, "SSL_CTX_set_verify");
     RESOLVE(from, real.set_verify, "SSL_set_verify");
+    RESOLVE(from, real.ctx_set_cert_verify, "SSL_CTX_set_cert_verify_callback");
     RESOLVE(from, real.ctx_set_security_cb, "SSL_CTX_set_security_callback");
     RESOLVE(from, real.set_security_cb, "SSL_set_security_callback");
     RESOLVE(from, real.ctx_get_verify_callback, "SSL_CTX_get_verify_callback");
@@ -490,6 +501,7 @@ static int resolve_libemsguard(void *h)
     RESOLVE(h, eg.get_info_callback, "EMSGUARD_get_info_callback");
     RESOLVE(h, eg.ctx_set_verify, "EMSGUARD_CTX_set_verify");
     RESOLVE(h, eg.set_verify, "EMSGUARD_set_verify");
+    RESOLVE(h, eg.ctx_set_cert_verify, "EMSGUARD_CTX_set_cert_verify_callback");
     RESOLVE(h, eg.ctx_set_security_cb, "EMSGUARD_CTX_set_security_callback");
     RESOLVE(h, eg.set_security_cb, "EMSGUARD_set_security_callback");
     RESOLVE(h, eg.ctx_get_verify_callback, "EMSGUARD_CTX_get_verify_callback");
@@ -505,7 +517,7 @@ static int resolve_libemsguard(void *h)
         || eg.set_client_hello_cb == NULL || eg.sess_get_new_cb == NULL
         || eg.sess_get_get_cb == NULL || eg.ctx_get_info_callback == NULL
         || eg.get_info_callback == NULL || eg.policy_from_provider == NULL
-        || eg.ctx_set_verify == NULL || eg.set_verify == NULL
+        || eg.ctx_set_verify == NULL || eg.set_verify == NULL || eg.ctx_set_cert_verify == NULL
         || eg.ctx_set_security_cb == NULL || eg.set_security_cb == NULL
         || eg.ctx_get_verify_callback == NULL || eg.get_verify_callback == NULL
         || eg.ctx_get_security_cb == NULL || eg.get_security_cb == NULL
@@ -961,6 +973,30 @@ void SSL_set_verify(SSL *ssl, int verify_mode, SSL_verify_cb cb)
     }
     if (real.set_verify != NULL)
         real.set_verify(ssl, verify_mode, cb);
+}
+
+/*
+ * The application's certificate check replaces X509_verify_cert(), and with
+ * it emsguard's verify callback: on a ctx with the policy, libemsguard runs
+ * it from its own check (or passes it to libssl where it checks nothing).
+ * OpenSSL has no getter for it, so every call on such a ctx goes there.
+ */
+void SSL_CTX_set_cert_verify_callback(SSL_CTX *ctx, cert_verify_fn cb, void *arg)
+{
+    void *fn;
+    int ok;
+
+    memcpy(&fn, &cb, sizeof(fn));
+    if (ctx_has_policy(ctx) && !in_span(&eg_span, fn)) {
+        in_emsguard++;
+        ok = eg.ctx_set_cert_verify(ctx, cb, arg);
+        in_emsguard--;
+        if (!ok)
+            callback_not_stored("SSL_CTX_set_cert_verify_callback");
+        return;
+    }
+    if (real.ctx_set_cert_verify != NULL)
+        real.ctx_set_cert_verify(ctx, cb, arg);
 }
 
 void SSL_CTX_set_security_callback(SSL_CTX *ctx, security_fn cb)
