@@ -68,8 +68,11 @@
  *   process-wide table of 1024 (64 KiB, allocated nothing per connection)
  *   or, for connections beyond that and for one given a per-SSL callback
  *   with EMSGUARD_set_info_callback(), on the heap as the SSL's ex_data.
- *   The record goes when the SSL is freed.  The policy state of each
- *   SSL_CTX lives in the SSL_CTX's ex_data and goes with it.
+ *   The record goes when the SSL is freed.  A per-SSL verify or security
+ *   callback set with EMSGUARD_set_verify() or
+ *   EMSGUARD_set_security_callback() takes 24 bytes more, in ex_data.  The
+ *   policy state of each SSL_CTX lives in the SSL_CTX's ex_data and goes
+ *   with it.
  */
 #ifndef EMSGUARD_H
 #define EMSGUARD_H
@@ -307,6 +310,13 @@ int EMSGUARD_POLICY_print(BIO *out, const EMSGUARD_POLICY *policy,
  *  - a per-SSL info callback set with SSL_set_info_callback() hides the
  *    ctx's, and with it the client-side session filter and the counters:
  *    set it with EMSGUARD_set_info_callback() instead.
+ *  - verify and security callbacks, where a Schannel minimum key size or
+ *    RequireExtendedMasterSecret=1 needs them: the ones already set are
+ *    chained; set them later with EMSGUARD_CTX_set_verify(),
+ *    EMSGUARD_set_verify(), EMSGUARD_CTX_set_security_callback(),
+ *    EMSGUARD_set_security_callback() and, for a certificate check of the
+ *    application's own, EMSGUARD_CTX_set_cert_verify_callback() (the
+ *    preload redirects the plain setters).
  *
  * Server role: a non-EMS session (internal cache, external cache callbacks or
  * a ticket, including tickets from other processes sharing the ticket keys)
