@@ -421,7 +421,7 @@ static void run_pair(const struct setup *su, enum driver d, struct outcome *out)
     out->handshake_done = SSL_is_init_finished(r) && SSL_is_init_finished(p);
     out->reused = SSL_session_reused(r);
     out->peer_got = peer_reads(p);
-    BIO_free(rbio_ssl);
+    BIO_free_all(rbio_ssl); /* BIO_set_ssl() took a reference on the SSL's rbio */
     SSL_free(c);
     SSL_free(s);
     SSL_SESSION_free(copy);
