@@ -1,7 +1,5 @@
 # A connection refused at the end of its handshake sends no application
-# data, whichever call drove the handshake (issue 15, round 2: R1), and the
-# TLS 1.3 pin of a Require=1 server never lowers a minimum version the
-# application set (R5).
+# data, whichever call drove the handshake (issue 15, round 2: R1).
 UNIT_SUITES += check_refused_writes
 
 all: $(BUILD)/test/check_refused_writes
