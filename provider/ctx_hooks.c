@@ -689,9 +689,17 @@ static int hello_versions(SSL *ssl)
  * ssl_choose_server_version() then picks TLS 1.3 or fails with a
  * protocol_version alert, which on_alert_sent reports.
  *
- * The SSL keeps that minimum after the handshake (TLS 1.3 has no
- * renegotiation).  The one it had is kept in ex_data and given back at the
- * SSL's next ClientHello, a new connection after SSL_clear().
+ * The minimum the SSL had is kept in ex_data and given back as soon as the
+ * pinned handshake ends: at its SSL_CB_HANDSHAKE_DONE (on_handshake_done;
+ * TLS 1.3 has no renegotiation, so the lower minimum no longer matters to
+ * the connection) or at the fatal alert that ends it (on_alert_sent).  Not
+ * at the SSL's next ClientHello: by then the application may have set a
+ * minimum of its own for the next connection (SSL_clear()), and TLS 1.3
+ * set by the application cannot be told from the pin.  A pinned handshake
+ * abandoned without either (the peer vanished) keeps TLS 1.3: the next
+ * ClientHello only forgets the saved minimum (drop_abandoned_pin).  A
+ * HelloRetryRequest's second ClientHello is the same handshake, still
+ * pinned.
  */
 /* SSL_version() of a QUIC connection: OSSL_QUIC1_VERSION from OpenSSL 3.2. */
 #define EG_QUIC1_VERSION 0x0000001
@@ -706,7 +714,7 @@ static void init_pin_index(void)
         NULL, NULL, NULL);
 }
 
-/* Gives |ssl| back the minimum version a pin of an earlier handshake replaced. */
+/* Gives |ssl| back the minimum version the pin of its ending handshake replaced. */
 static void unpin_tls13(SSL *ssl)
 {
     uintptr_t saved;
@@ -718,6 +726,19 @@ static void unpin_tls13(SSL *ssl)
     if (SSL_get_min_proto_version(ssl) == TLS1_3_VERSION)
         SSL_set_min_proto_version(ssl, (int)(saved - 1));
     SSL_set_ex_data(ssl, pin_idx, NULL);
+}
+
+/*
+ * A new handshake finds the minimum of a pinned handshake that ended
+ * neither done nor with an alert of ours: keep whatever minimum the SSL
+ * has now (TLS 1.3, or one the application set since), and forget the
+ * saved one.  Never lowering is the safe direction.
+ */
+static void drop_abandoned_pin(SSL *ssl)
+{
+    if (atomic_load_explicit(&pin_made, memory_order_acquire)
+        && SSL_get_ex_data(ssl, pin_idx) != NULL)
+        SSL_set_ex_data(ssl, pin_idx, NULL);
 }
 
 /*
@@ -920,7 +941,7 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
 
     /* A new handshake (not the second ClientHello after a HelloRetryRequest). */
     if ((prev & CONN_PINNED_TLS13) == 0)
-        unpin_tls13(ssl);
+        drop_abandoned_pin(ssl);
     if (st->app_hello_cb != NULL) {
         int r = st->app_hello_cb(ssl, al, st->app_hello_arg);
 
@@ -1256,6 +1277,8 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
      */
     if ((flags & CONN_IN_HANDSHAKE) == 0)
         return;
+    if (flags & CONN_PINNED_TLS13)
+        unpin_tls13(ssl);
     /*
      * A server that only wrote a HelloRequest: libssl reports it as a
      * finished handshake but clears the renegotiate flag only before a real
@@ -1339,6 +1362,9 @@ static void on_alert_sent(struct eg_ctx_state *st, SSL *ssl, int alert)
     unsigned long err = ERR_peek_last_error();
     const char *via;
 
+    /* The fatal alert ends a pinned handshake: its minimum version is back. */
+    if (flags & CONN_PINNED_TLS13)
+        unpin_tls13(ssl);
     /*
      * A ClientHello restricted to TLS 1.3 (pin_tls13) that libssl could not
      * answer in TLS 1.3: ssl_choose_server_version() failed, which is the

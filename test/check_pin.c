@@ -118,12 +118,14 @@ START_TEST(test_pin_undone_by_fatal_alert)
     SSL_CTX *sctx = require_server();
     SSL_CTX *c13noems = client(HS_TLS13 | HS_NO_EMS), *c12 = client(0);
     SSL *s = SSL_new(sctx);
+    long before;
 
     ck_assert_ptr_nonnull(s);
     ck_assert_int_eq(SSL_set_ciphersuites(s, "TLS_AES_256_GCM_SHA384"), 1);
     ck_assert_int_eq(SSL_CTX_set_ciphersuites(c13noems, "TLS_AES_128_GCM_SHA256"), 1);
+    ck_assert_int_ne(before = SSL_get_min_proto_version(s), TLS1_3_VERSION);
     ck_assert_int_eq(connect_to(s, c13noems), 0);
-    ck_assert_int_eq(SSL_get_min_proto_version(s), 0);
+    ck_assert_int_eq(SSL_get_min_proto_version(s), before);
     ck_assert_int_eq(SSL_clear(s), 1);
     ck_assert_int_eq(SSL_set_min_proto_version(s, TLS1_3_VERSION), 1);
     ck_assert_msg(connect_to(s, c12) == 0,
@@ -193,15 +195,17 @@ START_TEST(test_hello_retry_stays_pinned)
     SSL_CTX *sctx = require_server();
     SSL_CTX *c13noems = client(HS_TLS13 | HS_NO_EMS);
     SSL *s = SSL_new(sctx), *c = SSL_new(c13noems);
+    long before;
 
     ck_assert_ptr_nonnull(s);
     ck_assert_ptr_nonnull(c);
+    ck_assert_int_ne(before = SSL_get_min_proto_version(s), TLS1_3_VERSION);
     ck_assert_int_eq(SSL_set1_groups_list(s, "P-256"), 1);
     ck_assert_int_eq(SSL_set1_groups_list(c, "X25519:P-256"), 1);
     ck_assert_msg(hs_connect(c, s), "the handshake after HelloRetryRequest failed");
     ck_assert_int_eq(SSL_version(s), TLS1_3_VERSION);
     ck_assert_int_eq(SSL_get_negotiated_group(s), NID_X9_62_prime256v1);
-    ck_assert_int_eq(SSL_get_min_proto_version(s), 0);
+    ck_assert_int_eq(SSL_get_min_proto_version(s), before);
     SSL_free(c);
     SSL_free(s);
     SSL_CTX_free(c13noems);
