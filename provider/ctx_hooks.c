@@ -1888,11 +1888,14 @@ static __attribute__((cold, noinline)) void block_writes(struct eg_ctx_state *st
 {
     BIO *wbio = SSL_get_wbio(ssl), *filter = NULL;
 
-    if (wbio == NULL || is_refused_bio(wbio))
+    if (wbio == NULL)
         return;
     if (CRYPTO_THREAD_run_once(&refused_bio_once, make_refused_bio_method)
-        && refused_bio_method != NULL)
+        && refused_bio_method != NULL) {
+        if (is_refused_bio(wbio))
+            return; /* refused before (a renegotiation) */
         filter = BIO_new(refused_bio_method);
+    }
     if (!BIO_up_ref(wbio)) {
         BIO_free(filter);
         filter = NULL;
