@@ -1947,8 +1947,11 @@ static void unblock_writes_of_new_connection(SSL *ssl)
  * (SSL_R_PROTOCOL_IS_SHUTDOWN), SSL_read() returns 0 at once (SSL_ERROR_SSL
  * while this reason is still queued; with the queue emptied libssl calls it
  * ZERO_RETURN), and SSL_shutdown() sends no close_notify, so the peer sees
- * an unclean end.  The reason is raised on the error queue (until the
- * thread's next SSL_do_handshake() empties it), logged and counted.
+ * an unclean end.  The write that drove the handshake, if one did, has
+ * passed libssl's shutdown test already: block_writes() fails its record
+ * too, and everything after.  The reason is raised on the error queue
+ * (until the thread's next SSL_do_handshake() empties it), logged and
+ * counted.
  */
 static __attribute__((cold, noinline)) void refuse_completed(struct eg_ctx_state *st,
     SSL *ssl, EMSGUARD_COUNTER counter, const char *why, const char *via,
