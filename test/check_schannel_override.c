@@ -353,13 +353,19 @@ START_TEST(test_ciphers_security_callback_replaced)
     SSL_CTX *aes128 = client12("ECDHE-ECDSA-AES128-GCM-SHA256");
     SSL_CTX *aes256 = client12("ECDHE-ECDSA-AES256-GCM-SHA384");
 
+    SSL_CTX *offer = client12("ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305");
+
     SSL_CTX_set_security_callback(srv, allow_all_security_cb);
     ck_assert_int_eq(SSL_CTX_set_cipher_list(srv, "ALL"), 1);
     ck_assert_str_eq(negotiated_suite(srv, aes128), "");
     ck_assert_str_eq(negotiated_suite(srv, aes256), "ECDHE-ECDSA-AES256-GCM-SHA384");
+    /* Narrower than the policy: kept on this path too. */
+    ck_assert_int_eq(SSL_CTX_set_cipher_list(srv, "ECDHE-ECDSA-CHACHA20-POLY1305"), 1);
+    ck_assert_str_eq(negotiated_suite(srv, offer), "ECDHE-ECDSA-CHACHA20-POLY1305");
     SSL_CTX_free(srv);
     SSL_CTX_free(aes128);
     SSL_CTX_free(aes256);
+    SSL_CTX_free(offer);
 }
 END_TEST
 
@@ -542,11 +548,56 @@ START_TEST(test_cache_off_after_enable)
     ck_assert_int_eq(reused_second_time(ids, cli), 0);
     /* MaximumCacheSize=0 is about the cache: tickets still resume. */
     ck_assert_int_eq(reused_second_time(tickets, cli), 1);
-    /* ServerCacheTime=0: nothing resumes. */
+    /* TLS 1.3: stateless tickets still resume; stateful ones are cache entries. */
+    {
+        SSL_CTX *t13 = enabled(hs_server_ctx(HS_MECH_TICKET, HS_TLS13), no_cache);
+        SSL_CTX *stateful = enabled(hs_server_ctx(HS_MECH_TICKET, HS_TLS13), no_cache);
+        SSL_CTX *cli13 = hs_client_ctx(HS_TLS13);
+
+        SSL_CTX_set_session_cache_mode(t13, SSL_SESS_CACHE_SERVER);
+        SSL_CTX_set_session_cache_mode(stateful, SSL_SESS_CACHE_SERVER);
+        SSL_CTX_set_options(stateful, SSL_OP_NO_TICKET);
+        ck_assert_int_eq(reused_second_time(t13, cli13), 1);
+        ck_assert_int_eq(reused_second_time(stateful, cli13), 0);
+        SSL_CTX_free(t13);
+        SSL_CTX_free(stateful);
+        SSL_CTX_free(cli13);
+    }
+    /* ServerCacheTime=0: nothing resumes, TLS 1.3 included. */
     ck_assert_int_eq(reused_second_time(none, cli), 0);
+    {
+        SSL_CTX *none13 = enabled(hs_server_ctx(HS_MECH_TICKET, HS_TLS13), no_resumption);
+        SSL_CTX *cli13 = hs_client_ctx(HS_TLS13);
+
+        SSL_CTX_set_session_cache_mode(none13, SSL_SESS_CACHE_SERVER);
+        SSL_CTX_clear_options(none13, SSL_OP_NO_TICKET);
+        ck_assert_int_eq(reused_second_time(none13, cli13), 0);
+        SSL_CTX_free(none13);
+        SSL_CTX_free(cli13);
+    }
     SSL_CTX_free(ids);
     SSL_CTX_free(tickets);
     SSL_CTX_free(none);
+    SSL_CTX_free(cli);
+}
+END_TEST
+
+START_TEST(test_cache_size_after_enable)
+{
+    SSL_CTX *big = enabled(hs_server_ctx(HS_MECH_SESSION_ID, 0),
+        (const char *const[]) { "MaximumCacheSize", "10", NULL });
+    SSL_CTX *small = enabled(hs_server_ctx(HS_MECH_SESSION_ID, 0),
+        (const char *const[]) { "MaximumCacheSize", "10", NULL });
+    SSL_CTX *cli = hs_client_ctx(0);
+
+    /* Larger than the policy's: cannot be shrunk while serving, so no cache. */
+    SSL_CTX_sess_set_cache_size(big, 1000);
+    ck_assert_int_eq(reused_second_time(big, cli), 0);
+    /* Smaller: the application's, and sessions resume. */
+    SSL_CTX_sess_set_cache_size(small, 5);
+    ck_assert_int_eq(reused_second_time(small, cli), 1);
+    SSL_CTX_free(big);
+    SSL_CTX_free(small);
     SSL_CTX_free(cli);
 }
 END_TEST
@@ -621,6 +672,7 @@ static Suite *override_suite(void)
     tcase_add_test(tc, test_options_after_enable);
     tcase_add_test(tc, test_cache_lifetime_after_enable);
     tcase_add_test(tc, test_cache_off_after_enable);
+    tcase_add_test(tc, test_cache_size_after_enable);
     tcase_add_test(tc, test_no_schannel_values_unaffected);
     tcase_add_test(tc, test_warning_once_per_ctx);
     suite_add_tcase(s, tc);
