@@ -55,6 +55,9 @@ struct eg_ctx_state {
     int (*app_security_cb)(const SSL *, const SSL_CTX *, int, int, int, void *, void *);
     SSL_verify_cb app_verify_cb;
     _Atomic uint64_t counters[EMSGUARD_CNT_MAX];
+    /* What the Schannel values hold on each connection (schannel.c). */
+    struct eg_schannel_hold hold;
+    _Atomic unsigned hold_warned; /* EG_HELD_* bits already logged for this ctx */
 };
 
 /* Per-SSL flags, in the connection's record (records.c). */
@@ -111,8 +114,10 @@ static void free_ctx_state(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
     (void)idx;
     (void)argl;
     (void)argp;
-    if (ptr != NULL)
+    if (ptr != NULL) {
         emsguard_ctx_state_withdraw(parent);
+        emsguard_schannel_hold_clear(&((struct eg_ctx_state *)ptr)->hold);
+    }
     OPENSSL_free(ptr);
 }
 
@@ -438,6 +443,237 @@ static int is_call_back(const struct app_call *outer, const void *obj,
         && outer->b == b && outer->c == c;
 }
 
+/* ---- Schannel values held on every connection ---------------------------- */
+
+/*
+ * The policy put its Schannel values on the SSL_CTX at enable; an
+ * application that configures its ctx afterwards (nginx: ssl_protocols,
+ * ssl_ciphers, ssl_session_timeout, ssl_session_cache; s_server:
+ * SSL_CTX_set_dh_auto) replaces them.  Touching the ctx again while
+ * connections run would race with libssl's readers, so the values are held
+ * per connection instead (struct eg_schannel_hold, schannel.c), and the
+ * first time a setting had to be held this says so, once per ctx.
+ */
+static int security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
+    int nid, void *other, void *ex);
+static int client_require_security_cb(const SSL *ssl, const SSL_CTX *ctx, int op,
+    int bits, int nid, void *other, void *ex);
+
+static __attribute__((cold, noinline)) void warn_held(struct eg_ctx_state *st,
+    unsigned what, const char *detail)
+{
+    unsigned before = atomic_fetch_or_explicit(&st->hold_warned, what, memory_order_relaxed);
+    unsigned bit;
+
+    for (bit = 1; bit <= EG_HELD_NO_CALLBACK; bit <<= 1) {
+        const char *text;
+
+        if ((what & bit) == 0 || (before & bit) != 0)
+            continue;
+        switch (bit) {
+        case EG_HELD_VERSIONS:
+            text = "the protocol range was widened after EMSGUARD_enable() beyond the "
+                   "policy's Protocols; the policy's range is applied to every connection "
+                   "(a narrower range of the application is kept)";
+            break;
+        case EG_HELD_OPTIONS:
+            text = "options the policy sets were changed after EMSGUARD_enable() "
+                   "(renegotiation, server cipher preference, tickets); the policy's are "
+                   "applied to every connection";
+            break;
+        case EG_HELD_SUITES:
+            text = "the cipher suites were changed after EMSGUARD_enable() to include "
+                   "suites the policy disables; they are never negotiated (the rest of "
+                   "the application's list, in its order, is used)";
+            break;
+        case EG_HELD_GROUPS:
+            text = "the groups were changed after EMSGUARD_enable() to include curves "
+                   "outside the policy's EccCurves; they are never used";
+            break;
+        case EG_HELD_LATE_VERSION:
+            text = "a protocol version outside the policy's Protocols was enabled on a "
+                   "connection during its handshake; it is not negotiated";
+            break;
+        case EG_HELD_DH:
+            text = "the server's DH group is below the policy's ServerMinKeyBitLength "
+                   "(changed during the handshake); the handshake is refused";
+            break;
+        case EG_HELD_LIFETIME:
+            text = "the session lifetime was raised after EMSGUARD_enable() above the "
+                   "policy's ServerCacheTime; new sessions and tickets get the policy's";
+            break;
+        case EG_HELD_CACHE:
+            text = "the server session cache was turned on after EMSGUARD_enable(), but "
+                   "the policy has none (ServerCacheTime=0 or MaximumCacheSize=0); new "
+                   "sessions are not cached (tickets only where the policy allows them)";
+            break;
+        case EG_HELD_CACHE_SIZE:
+            text = "the server session cache was made larger than the policy's "
+                   "MaximumCacheSize after EMSGUARD_enable(); its size cannot be changed "
+                   "while connections run, so new sessions are not cached (tickets still "
+                   "work)";
+            break;
+        default: /* EG_HELD_NO_CALLBACK */
+            text = "the security callback was replaced after EMSGUARD_enable() (or the "
+                   "SSL was made before it); each connection's suites are set to its own "
+                   "minus those the policy disables, and its groups to the policy's";
+            break;
+        }
+        emsguard_log(&st->policy, EG_LEVEL_WARNING, "SSL_CTX setting overridden: %s%s%s%s",
+            text, detail != NULL ? " (" : "", detail != NULL ? detail : "",
+            detail != NULL ? ")" : "");
+    }
+}
+
+/* Security-callback part: refuses what the policy leaves out, says so once. */
+static int hold_allows(struct eg_ctx_state *st, const SSL *ssl, int op, int nid, void *other)
+{
+    unsigned what = 0;
+    char detail[96];
+
+    if (emsguard_schannel_hold_allows(&st->hold, ssl, op, nid, other, &what))
+        return 1;
+    if ((atomic_load_explicit(&st->hold_warned, memory_order_relaxed) & what) == 0) {
+        switch (what) {
+        case EG_HELD_SUITES:
+            snprintf(detail, sizeof(detail), "first: %s", SSL_CIPHER_get_name(other));
+            break;
+        case EG_HELD_GROUPS:
+            snprintf(detail, sizeof(detail), "first: %s", OBJ_nid2sn(nid));
+            break;
+        case EG_HELD_LATE_VERSION:
+            snprintf(detail, sizeof(detail), "version 0x%04x", (unsigned)nid);
+            break;
+        case EG_HELD_DH:
+            snprintf(detail, sizeof(detail), "%d bits", EVP_PKEY_get_bits(other));
+            break;
+        default:
+            detail[0] = '\0';
+        }
+        warn_held(st, what, detail[0] != '\0' ? detail : NULL);
+    }
+    return 0;
+}
+
+/* ServerCacheTime > 0: a session's lifetime is at most the policy's. */
+static void hold_session_lifetime(struct eg_ctx_state *st, SSL_SESSION *sess)
+{
+    long t = SSL_SESSION_get_timeout(sess);
+
+    if (t <= st->hold.server_lifetime)
+        return;
+    /* libssl takes the cache lock itself when the session is in one. */
+    SSL_SESSION_set_timeout(sess, st->hold.server_lifetime);
+    if ((atomic_load_explicit(&st->hold_warned, memory_order_relaxed) & EG_HELD_LIFETIME) == 0) {
+        char detail[64];
+
+        snprintf(detail, sizeof(detail), "%ld s instead of %ld s", st->hold.server_lifetime, t);
+        warn_held(st, EG_HELD_LIFETIME, detail);
+    }
+}
+
+/*
+ * libssl's per-SSL "not resumable" callback, asked once the cipher of a new
+ * session is chosen, before the ServerHello, any ticket and ssl_update_cache
+ * (statem_srvr.c tls_post_process_client_hello), for a server whose session
+ * cache the policy forbids while the application turned one on.
+ *  - SSL_OP_NO_TICKET (held for ServerCacheTime=0; in TLS 1.3 it means
+ *    stateful tickets, which are cache entries): not resumable, no ticket.
+ *  - Tickets allowed (MaximumCacheSize=0 only), TLS <= 1.2: the session
+ *    loses its ID, as libssl does when the cache is off
+ *    (tls_construct_server_hello); it is then never cached
+ *    (ssl_update_cache needs an ID) and the ticket still carries it.
+ *  - Tickets allowed, TLS 1.3: stateless tickets, resumed by decrypting,
+ *    never from the cache, and "not resumable" would stop the tickets
+ *    themselves.  Unless early data with anti-replay makes them stateful
+ *    (statem_srvr.c tls_construct_new_session_ticket, extensions_srvr.c
+ *    tls_parse_ctos_psk): then not resumable.
+ * It replaces a not-resumable callback of the application for this SSL
+ * (OpenSSL has no getter to chain it).
+ */
+static int uncached_session_cb(SSL *ssl, int is_forward_secure)
+{
+    SSL_SESSION *sess = SSL_get_session(ssl);
+    static const unsigned char no_id[1];
+    uint64_t opts = SSL_get_options(ssl);
+
+    (void)is_forward_secure;
+    if ((opts & SSL_OP_NO_TICKET) != 0 || sess == NULL)
+        return 1;
+    if (SSL_version(ssl) != TLS1_3_VERSION) {
+        SSL_SESSION_set1_id(sess, no_id, 0);
+        return 0;
+    }
+    return SSL_get_max_early_data(ssl) > 0 && (opts & SSL_OP_NO_ANTI_REPLAY) == 0;
+}
+
+/*
+ * Server: does the session cache the SSL's ctx has now keep sessions
+ * beyond what the policy allows?  Only a cache that stores anything counts
+ * (nginx's "ssl_session_cache none" is SSL_SESS_CACHE_SERVER with
+ * NO_INTERNAL_STORE and no callback).  Plain reads of values the
+ * application sets before it serves.
+ */
+static unsigned server_cache_held(struct eg_ctx_state *st, SSL *ssl)
+{
+    SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+    long mode = SSL_CTX_get_session_cache_mode(ctx), size;
+
+    if ((mode & SSL_SESS_CACHE_SERVER) == 0
+        || ((mode & SSL_SESS_CACHE_NO_INTERNAL_STORE) != 0
+            && atomic_load(&st->app_new_cb) == NULL))
+        return 0;
+    if (st->hold.server_cache_off)
+        return EG_HELD_CACHE;
+    /* A size limit cannot be set per connection: cache nothing rather than more. */
+    if (st->hold.server_cache_max > 0 && (mode & SSL_SESS_CACHE_NO_INTERNAL_STORE) == 0
+        && ((size = SSL_CTX_sess_get_cache_size(ctx)) == 0 || size > st->hold.server_cache_max))
+        return EG_HELD_CACHE_SIZE;
+    return 0;
+}
+
+/*
+ * At handshake start, for a policy with Schannel values: the SSL's settings
+ * intersected with the policy's (schannel.c emsguard_schannel_hold_ssl),
+ * checks that emsguard's security callback (which filters suites, groups
+ * and late version changes) is the SSL's, and keeps new sessions out of a
+ * cache the policy does not have.  Per SSL only: no other thread reads it.
+ * Costs a few getters when the application changed nothing.
+ */
+static __attribute__((noinline)) void hold_schannel_settings(struct eg_ctx_state *st,
+    SSL *ssl, eg_role role)
+{
+    unsigned fixed = emsguard_schannel_hold_ssl(&st->hold, role, ssl);
+    int (*cb)(const SSL *, const SSL_CTX *, int, int, int, void *, void *);
+
+    /* A both-roles ctx has no role's range or options on it: nothing was overridden. */
+    if (st->schannel_per_ssl)
+        fixed &= ~(unsigned)(EG_HELD_VERSIONS | EG_HELD_OPTIONS);
+    if (st->hold.filter
+        && (cb = SSL_get_security_callback(ssl)) != security_cb
+        && cb != client_require_security_cb) {
+        if (!emsguard_schannel_hold_suites(&st->hold, &st->policy, ssl)) {
+            emsguard_schannel_no_version(ssl);
+            log_event(st, ssl, EG_LEVEL_ERROR, "connection refused:",
+                "reason=policy (the policy's cipher suites or groups cannot be set on "
+                "this connection, whose security callback is not emsguard's)",
+                "security-callback");
+        }
+        fixed |= EG_HELD_NO_CALLBACK;
+    }
+    if (role == EG_ROLE_SERVER
+        && (st->hold.server_cache_off || st->hold.server_cache_max > 0)) {
+        unsigned cache = server_cache_held(st, ssl);
+
+        if (cache != 0) {
+            SSL_set_not_resumable_session_callback(ssl, uncached_session_cb);
+            fixed |= cache;
+        }
+    }
+    if ((fixed & ~atomic_load_explicit(&st->hold_warned, memory_order_relaxed)) != 0)
+        warn_held(st, fixed, NULL);
+}
+
 /* ---- callbacks ---------------------------------------------------------- */
 
 static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
@@ -462,6 +698,8 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
             return 0;
         }
     }
+    if (st->hold.server_lifetime > 0 && SSL_is_server(ssl))
+        hold_session_lifetime(st, sess);
     {
         new_session_fn app_cb = atomic_load(&st->app_new_cb);
         struct app_call call = { ssl, sess, 0, 0, 0 };
@@ -587,7 +825,8 @@ static SSL_SESSION *get_session_cb(SSL *ssl, const unsigned char *id, int idlen,
         return NULL;
     st = state_of_ssl(ssl);
     app_cb = st != NULL ? atomic_load(&st->app_get_cb) : NULL;
-    if (app_cb == NULL)
+    /* The policy has no server cache (libssl asks this callback anyway). */
+    if (app_cb == NULL || st->hold.server_cache_off)
         return NULL;
     in_app_cb.get_session = &call;
     sess = app_cb(ssl, id, idlen, copy);
@@ -652,6 +891,8 @@ static int generate_ticket_cb(SSL *ssl, void *arg)
 {
     struct eg_ctx_state *st = arg;
 
+    if (st->hold.server_lifetime > 0 && SSL_get0_session(ssl) != NULL)
+        hold_session_lifetime(st, SSL_get0_session(ssl));
     return st->app_gen_cb != NULL ? st->app_gen_cb(ssl, st->app_ticket_arg) : 1;
 }
 
@@ -1169,11 +1410,8 @@ static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
         if (conn->st == NULL)
             keep_state(conn, st);
     }
-    if (st->schannel_per_ssl
-        && !emsguard_schannel_apply(&st->policy, role, NULL, ssl))
-        emsguard_log(&st->policy, EG_LEVEL_ERROR,
-            "%s: cannot apply the Schannel settings to this connection",
-            role == EG_ROLE_SERVER ? "server" : "client");
+    if (st->hold.active)
+        hold_schannel_settings(st, ssl, role);
     if (!emsguard_role_uses_ems(&st->policy, role))
         SSL_set_options(ssl, SSL_OP_NO_EXTENDED_MASTER_SECRET);
     if (role == EG_ROLE_CLIENT) {
@@ -1455,6 +1693,8 @@ static int security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
     }
     if (ssl == NULL)
         return 1;
+    if (st->hold.filter && !hold_allows(st, ssl, op, nid, other))
+        return 0;
     return emsguard_schannel_security_ok(&st->policy,
         SSL_is_server((SSL *)ssl) ? EG_ROLE_SERVER : EG_ROLE_CLIENT, op, other);
 }
@@ -2161,6 +2401,16 @@ static int ctx_roles(const SSL_CTX *ctx, int *server, int *client)
     return 1;
 }
 
+/* A both-roles ctx whose roles get different Schannel settings. */
+static int schannel_roles_split(const EMSGUARD_POLICY *policy, const SSL_CTX *ctx)
+{
+    int server, client;
+
+    ctx_roles(ctx, &server, &client);
+    return server && client && emsguard_schannel_any(policy)
+        && emsguard_schannel_roles_differ(policy);
+}
+
 /*
  * Applies the Schannel settings to |ctx|: to the ctx itself when it plays
  * one role or both roles get the same, otherwise per connection at handshake
@@ -2175,8 +2425,10 @@ static int apply_schannel(const EMSGUARD_POLICY *policy, SSL_CTX *ctx, int *per_
         return 1;
     ctx_roles(ctx, &server, &client);
     if (server && client && emsguard_schannel_roles_differ(policy)) {
+        /* Versions and options per connection (hold); suites, groups here. */
         *per_ssl = 1;
-        return emsguard_schannel_apply_server_ctx(policy, ctx);
+        return emsguard_schannel_apply_server_ctx(policy, ctx)
+            && emsguard_schannel_apply_shared(policy, ctx);
     }
     if (server)
         ok = emsguard_schannel_apply(policy, EG_ROLE_SERVER, ctx, NULL);
@@ -2278,11 +2530,18 @@ int EMSGUARD_enable_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *policy)
     }
     st->policy = *policy;
     st->ctx = ctx;
+    if (!emsguard_schannel_hold_init(&st->policy, ctx, schannel_roles_split(policy, ctx),
+            &st->hold)) {
+        emsguard_schannel_hold_clear(&st->hold);
+        OPENSSL_free(st);
+        return 0;
+    }
     atomic_init(&st->app_new_cb, SSL_CTX_sess_get_new_cb(ctx));
     atomic_init(&st->app_get_cb, SSL_CTX_sess_get_get_cb(ctx));
     atomic_init(&st->app_info_cb, SSL_CTX_get_info_callback(ctx));
     note_app_info_cb(SSL_CTX_get_info_callback(ctx));
     if (!SSL_CTX_set_ex_data(ctx, ctx_state_idx, st)) {
+        emsguard_schannel_hold_clear(&st->hold);
         OPENSSL_free(st);
         emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot attach emsguard state to the SSL_CTX");
         return 0;
@@ -2303,7 +2562,7 @@ int EMSGUARD_enable_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *policy)
     /* EMS consistency across renegotiation, RequireEMS, DHE avoidance. */
     SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, st);
     if (emsguard_schannel_min_bits(&st->policy, EG_KEY_K_DH_CLIENT_MIN) > 0
-        || client_requires_ems(&st->policy, ctx)) {
+        || client_requires_ems(&st->policy, ctx) || st->hold.filter) {
         /* OpenSSL's default callback (the security level) when none was set. */
         st->app_security_cb = SSL_CTX_get_security_callback(ctx);
         SSL_CTX_set_security_callback(ctx, client_requires_ems(&st->policy, ctx)
