@@ -454,6 +454,55 @@ START_TEST(test_server_dh_after_enable)
 }
 END_TEST
 
+/* The application's own verify callbacks, set after enable. */
+static int verify_calls;
+
+static int accept_and_count(int ok, X509_STORE_CTX *store)
+{
+    (void)ok;
+    (void)store;
+    verify_calls++;
+    return 1;
+}
+
+START_TEST(test_peer_key_verify_callback_replaced)
+{
+    const char *const pkcs2048[] = {
+        "KeyExchangeAlgorithms\\PKCS\\ClientMinKeyBitLength", "2048", NULL };
+    const char *const pkcs1024[] = {
+        "KeyExchangeAlgorithms\\PKCS\\ClientMinKeyBitLength", "1024", NULL };
+    SSL_CTX *srv = rsa_dhe_server();
+    SSL_CTX *same = client12("DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=1");
+    SSL_CTX *other = client12("DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=1");
+    SSL_CTX *weaker = client12("DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=1");
+
+    SSL_CTX_set_dh_auto(srv, 1);
+    SSL_CTX_set_verify(same, SSL_VERIFY_PEER, accept_any_cert);
+    SSL_CTX_set_verify(other, SSL_VERIFY_PEER, accept_any_cert);
+    SSL_CTX_set_verify(weaker, SSL_VERIFY_PEER, accept_any_cert);
+    enabled(same, pkcs2048);
+    enabled(other, pkcs2048);
+    enabled(weaker, pkcs1024);
+    /* As curl does after SSL_CTX_new: the callback emsguard chains, set again. */
+    SSL_CTX_set_verify(same, SSL_VERIFY_PEER, accept_any_cert);
+    ck_assert_int_eq(handshake_ok(srv, same), 0);
+    /* Another callback of the application: chained, and the key still refused. */
+    SSL_CTX_set_verify(other, SSL_VERIFY_PEER, accept_and_count);
+    verify_calls = 0;
+    ck_assert_int_eq(handshake_ok(srv, other), 0);
+    ck_assert_int_gt(verify_calls, 0);
+    /* A 1024-bit minimum: the RSA-1024 server passes, through the application's callback. */
+    SSL_CTX_set_verify(weaker, SSL_VERIFY_PEER, accept_and_count);
+    verify_calls = 0;
+    ck_assert_int_eq(handshake_ok(srv, weaker), 1);
+    ck_assert_int_gt(verify_calls, 0);
+    SSL_CTX_free(srv);
+    SSL_CTX_free(same);
+    SSL_CTX_free(other);
+    SSL_CTX_free(weaker);
+}
+END_TEST
+
 START_TEST(test_options_after_enable)
 {
     SSL_CTX *srv = enabled(hs_server_ctx(HS_MECH_SESSION_ID, 0),
@@ -669,6 +718,7 @@ static Suite *override_suite(void)
     tcase_add_test(tc, test_ciphers_security_callback_replaced);
     tcase_add_test(tc, test_groups_widened_after_enable);
     tcase_add_test(tc, test_server_dh_after_enable);
+    tcase_add_test(tc, test_peer_key_verify_callback_replaced);
     tcase_add_test(tc, test_options_after_enable);
     tcase_add_test(tc, test_cache_lifetime_after_enable);
     tcase_add_test(tc, test_cache_off_after_enable);
