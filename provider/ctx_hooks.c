@@ -458,6 +458,7 @@ static int security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
     int nid, void *other, void *ex);
 static int client_require_security_cb(const SSL *ssl, const SSL_CTX *ctx, int op,
     int bits, int nid, void *other, void *ex);
+static int verify_cb(int ok, X509_STORE_CTX *store);
 
 static __attribute__((cold, noinline)) void warn_held(struct eg_ctx_state *st,
     unsigned what, const char *detail)
@@ -465,7 +466,7 @@ static __attribute__((cold, noinline)) void warn_held(struct eg_ctx_state *st,
     unsigned before = atomic_fetch_or_explicit(&st->hold_warned, what, memory_order_relaxed);
     unsigned bit;
 
-    for (bit = 1; bit <= EG_HELD_NO_CALLBACK; bit <<= 1) {
+    for (bit = 1; bit <= EG_HELD_LAST; bit <<= 1) {
         const char *text;
 
         if ((what & bit) == 0 || (before & bit) != 0)
@@ -512,6 +513,11 @@ static __attribute__((cold, noinline)) void warn_held(struct eg_ctx_state *st,
                    "MaximumCacheSize after EMSGUARD_enable(); its size cannot be changed "
                    "while connections run, so new sessions are not cached (tickets still "
                    "work)";
+            break;
+        case EG_HELD_VERIFY:
+            text = "the verify callback was replaced after EMSGUARD_enable(); emsguard's "
+                   "is put back on each connection and calls the SSL_CTX's first "
+                   "(KeyExchangeAlgorithms\\PKCS MinKeyBitLength)";
             break;
         default: /* EG_HELD_NO_CALLBACK */
             text = "the security callback was replaced after EMSGUARD_enable() (or the "
@@ -633,6 +639,34 @@ static unsigned server_cache_held(struct eg_ctx_state *st, SSL *ssl)
 }
 
 /*
+ * PKCS MinKeyBitLength is checked in emsguard's verify callback, which
+ * SSL_CTX_set_verify() after enable replaces (curl does, with NULL).  It is
+ * put back on the SSL and calls the ctx's callback first (verify_cb), so
+ * the application's choice still runs.  A per-SSL callback other than the
+ * ctx's has nowhere to be kept for chaining (the connection's record is
+ * one cache line): that connection is refused, loudly.
+ */
+static unsigned hold_verify_callback(struct eg_ctx_state *st, SSL *ssl)
+{
+    SSL_verify_cb cur = SSL_get_verify_callback(ssl);
+    SSL_verify_cb ctx_cb = SSL_CTX_get_verify_callback(SSL_get_SSL_CTX(ssl));
+
+    if (cur == verify_cb)
+        return 0;
+    /* What verify_cb chains: the ctx's, or (an SSL made before enable) the one before. */
+    if (cur != ctx_cb && !(ctx_cb == verify_cb && cur == st->app_verify_cb)) {
+        emsguard_schannel_no_version(ssl);
+        log_event(st, ssl, EG_LEVEL_ERROR, "connection refused:",
+            "reason=policy (SSL_set_verify() replaced the verify callback that checks "
+            "KeyExchangeAlgorithms\\PKCS MinKeyBitLength on this connection; set the "
+            "callback on the SSL_CTX instead, emsguard chains that one)", "verify-callback");
+        return 0;
+    }
+    SSL_set_verify(ssl, SSL_get_verify_mode(ssl), verify_cb);
+    return EG_HELD_VERIFY;
+}
+
+/*
  * At handshake start, for a policy with Schannel values: the SSL's settings
  * intersected with the policy's (schannel.c emsguard_schannel_hold_ssl),
  * checks that emsguard's security callback (which filters suites, groups
@@ -670,6 +704,9 @@ static __attribute__((noinline)) void hold_schannel_settings(struct eg_ctx_state
             fixed |= cache;
         }
     }
+    if (emsguard_schannel_min_bits(&st->policy, role == EG_ROLE_CLIENT
+                ? EG_KEY_K_PKCS_CLIENT_MIN : EG_KEY_K_PKCS_SERVER_MIN) > 0)
+        fixed |= hold_verify_callback(st, ssl);
     if ((fixed & ~atomic_load_explicit(&st->hold_warned, memory_order_relaxed)) != 0)
         warn_held(st, fixed, NULL);
 }
@@ -1704,6 +1741,7 @@ static int verify_cb(int ok, X509_STORE_CTX *store)
 {
     SSL *ssl;
     struct eg_ctx_state *st;
+    SSL_verify_cb app_cb;
     const struct app_call *outer = in_app_cb.verify;
 
     /* The application's callback calling emsguard's: OpenSSL's default keeps |ok|. */
@@ -1713,11 +1751,17 @@ static int verify_cb(int ok, X509_STORE_CTX *store)
     st = ssl != NULL ? state_of_ssl(ssl) : NULL;
     if (st == NULL)
         return 0;
-    if (st->app_verify_cb != NULL) {
+    /*
+     * The ctx's callback, unless it is this one: the application replaced
+     * it after enable and hold_verify_callback() put this one back on the SSL.
+     */
+    if ((app_cb = SSL_CTX_get_verify_callback(SSL_get_SSL_CTX(ssl))) == verify_cb)
+        app_cb = st->app_verify_cb;
+    if (app_cb != NULL) {
         struct app_call call = { store, NULL, 0, 0, 0 };
 
         in_app_cb.verify = &call;
-        ok = st->app_verify_cb(ok, store);
+        ok = app_cb(ok, store);
         in_app_cb.verify = outer;
     }
     if (ok && X509_STORE_CTX_get_error_depth(store) == 0

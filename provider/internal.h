@@ -282,6 +282,8 @@ struct eg_schannel_hold {
 #define EG_HELD_CACHE 0x80 /* a server session cache the policy has not */
 #define EG_HELD_CACHE_SIZE 0x100 /* ... or one larger than MaximumCacheSize */
 #define EG_HELD_NO_CALLBACK 0x200 /* the security callback is not emsguard's */
+#define EG_HELD_VERIFY 0x400 /* ... nor the verify callback (PKCS MinKeyBitLength) */
+#define EG_HELD_LAST EG_HELD_VERIFY
 /*
  * Builds |h| for |ctx| (an SSL of it tells which suites the policy's lists
  * give).  |per_ssl|: the roles differ and nothing role-specific went on the

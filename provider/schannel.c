@@ -712,6 +712,10 @@ int emsguard_schannel_hold_init(const EMSGUARD_POLICY *p, SSL_CTX *ctx, int per_
             return refused("the DH group for ServerMinKeyBitLength", "ffdhe");
         h->active = h->filter = 1;
     }
+    /* PKCS MinKeyBitLength: emsguard's verify callback must stay the SSL's. */
+    if (emsguard_schannel_min_bits(p, EG_KEY_K_PKCS_CLIENT_MIN) > 0
+        || emsguard_schannel_min_bits(p, EG_KEY_K_PKCS_SERVER_MIN) > 0)
+        h->active = 1;
     if (is_set(p, EG_KEY_SERVER_CACHE_TIME)) {
         uint32_t ms = p->values[EG_KEY_SERVER_CACHE_TIME];
 
@@ -811,17 +815,23 @@ unsigned emsguard_schannel_hold_ssl(const struct eg_schannel_hold *h, int role, 
     return fixed;
 }
 
+/*
+ * Called for every security check of a connection (about 80 per handshake
+ * and side): the common answers come first and cheaply.
+ */
 int emsguard_schannel_hold_allows(const struct eg_schannel_hold *h, const SSL *ssl,
     int op, int nid, void *other, unsigned *what)
 {
-    int role = SSL_is_server((SSL *)ssl) ? EG_ROLE_SERVER : EG_ROLE_CLIENT;
+    int role;
 
     switch (op & SSL_SECOP_OTHER_TYPE) {
     case SSL_SECOP_OTHER_CIPHER: {
         const SSL_CIPHER *c = other;
 
-        if (c == NULL || (is_tls13_suite(c) ? !h->tls13_held : !h->tls12_held)
-            || has_u16(h->ciphers, h->n_ciphers, SSL_CIPHER_get_protocol_id(c)))
+        /* In the policy's lists, or of a kind (TLS 1.3 or not) it leaves alone. */
+        if (c == NULL || (!h->tls12_held && !h->tls13_held)
+            || has_u16(h->ciphers, h->n_ciphers, SSL_CIPHER_get_protocol_id(c))
+            || (is_tls13_suite(c) ? !h->tls13_held : !h->tls12_held))
             return 1;
         *what = EG_HELD_SUITES;
         return 0;
@@ -829,14 +839,17 @@ int emsguard_schannel_hold_allows(const struct eg_schannel_hold *h, const SSL *s
     case SSL_SECOP_OTHER_CURVE: {
         const unsigned char *g = other;
 
+        if (h->n_groups == 0 || g == NULL)
+            return 1;
+        role = SSL_is_server(ssl) ? EG_ROLE_SERVER : EG_ROLE_CLIENT;
+
         /*
          * CURVE_CHECK also vets a certificate's curve.  libssl compares that
          * with the configured groups on the client side only (t1_lib.c
          * tls1_check_group_id, check_own_groups = !s->server), so only the
          * client's check is held to the policy's groups, as at enable.
          */
-        if (h->n_groups == 0 || g == NULL
-            || ((op & ~SSL_SECOP_PEER) == SSL_SECOP_CURVE_CHECK && role == EG_ROLE_SERVER)
+        if (((op & ~SSL_SECOP_PEER) == SSL_SECOP_CURVE_CHECK && role == EG_ROLE_SERVER)
             || has_u16(h->groups, h->n_groups, (uint16_t)(g[0] << 8 | g[1])))
             return 1;
         *what = EG_HELD_GROUPS;
@@ -844,7 +857,7 @@ int emsguard_schannel_hold_allows(const struct eg_schannel_hold *h, const SSL *s
     }
     case SSL_SECOP_OTHER_PKEY:
         /* The server's own DH group (statem_srvr.c, ServerKeyExchange). */
-        if (op == SSL_SECOP_TMP_DH && role == EG_ROLE_SERVER && h->server_dh_min > 0
+        if (op == SSL_SECOP_TMP_DH && h->server_dh_min > 0 && SSL_is_server(ssl)
             && other != NULL && (uint32_t)EVP_PKEY_get_bits(other) < h->server_dh_min) {
             *what = EG_HELD_DH;
             return 0;
@@ -853,7 +866,10 @@ int emsguard_schannel_hold_allows(const struct eg_schannel_hold *h, const SSL *s
     case SSL_SECOP_OTHER_NONE:
         if (op == SSL_SECOP_VERSION) {
             int dtls = SSL_is_dtls(ssl);
-            const struct eg_hold_range *r = dtls ? &h->role[role].dtls : &h->role[role].tls;
+            const struct eg_hold_range *r;
+
+            role = SSL_is_server(ssl) ? EG_ROLE_SERVER : EG_ROLE_CLIENT;
+            r = dtls ? &h->role[role].dtls : &h->role[role].tls;
 
             /*
              * libssl's check at state machine start is of the method's

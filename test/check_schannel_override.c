@@ -496,6 +496,16 @@ START_TEST(test_peer_key_verify_callback_replaced)
     verify_calls = 0;
     ck_assert_int_eq(handshake_ok(srv, weaker), 1);
     ck_assert_int_gt(verify_calls, 0);
+    /* A callback on one SSL only cannot be chained: that connection is refused. */
+    {
+        SSL *s = SSL_new(srv), *c = SSL_new(weaker);
+
+        SSL_set_verify(c, SSL_VERIFY_PEER, accept_any_cert);
+        ck_assert_int_eq(hs_connect(c, s), 0);
+        ERR_clear_error();
+        SSL_free(s);
+        SSL_free(c);
+    }
     SSL_CTX_free(srv);
     SSL_CTX_free(same);
     SSL_CTX_free(other);
