@@ -581,6 +581,31 @@ static void note_origin(struct eg_conf_entry *o, const char *file,
 }
 
 /*
+ * A second emsguard provider that OpenSSL activates, under another name,
+ * beside the chosen one it also activates: both run, each with its own
+ * section.  With different values there is no policy to choose (the API
+ * reads the active providers in OSSL_PROVIDER_do_all() order, not the
+ * file's; provider.c refuses the same case), so the file is refused,
+ * naming both.  Equal values are one policy.  The same name twice is one
+ * provider to OpenSSL, and a section it does not activate is inert.
+ */
+static int activated_sections_agree(const struct policy_scan *ps, const struct prov_entry *e)
+{
+    const struct eg_conf_origin *o = ps->origin;
+
+    if (!o->found || !o->activated || !e->activate || strcmp(o->chosen.name, e->name) == 0
+        || emsguard_policy_equal(ps->chosen, ps->scratch))
+        return 1;
+    emsguard_raise(EMSGUARD_R_CONFIG_FILE,
+        "%s: two emsguard providers are activated with different policies, '%s' "
+        "(section [%s]) and '%s' (section [%s]): which one applies would depend on the "
+        "route (API, preload, emsguard policy); give both sections the same values or "
+        "activate only one",
+        ps->file, o->chosen.name, o->chosen.section, e->name, e->section);
+    return 0;
+}
+
+/*
  * One provider line: if it is emsguard, its section is parsed exactly as
  * the provider parses it (every emsguard section must be valid: OpenSSL
  * would try each); the first one OpenSSL activates, else the first one,
@@ -632,6 +657,8 @@ static int scan_entry(void *arg, CONF *conf, const struct prov_entry *e)
         return 0;
     }
     o->failed.name[0] = '\0';
+    if (!activated_sections_agree(ps, e))
+        return 0;
     if (!o->found || (e->activate && !o->activated)) {
         *ps->chosen = *ps->scratch;
         note_origin(&o->chosen, ps->file, e);

@@ -58,6 +58,9 @@ struct eg_ctx_state {
     int (*app_cert_verify_cb)(X509_STORE_CTX *, void *);
     void *app_cert_verify_arg;
     _Atomic uint64_t counters[EMSGUARD_CNT_MAX];
+    /* What the Schannel values hold on each connection (schannel.c). */
+    struct eg_schannel_hold hold;
+    _Atomic unsigned hold_warned; /* EG_HELD_* bits already logged for this ctx */
 };
 
 /* Per-SSL flags, in the connection's record (records.c). */
@@ -114,8 +117,10 @@ static void free_ctx_state(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
     (void)idx;
     (void)argl;
     (void)argp;
-    if (ptr != NULL)
+    if (ptr != NULL) {
         emsguard_ctx_state_withdraw(parent);
+        emsguard_schannel_hold_clear(&((struct eg_ctx_state *)ptr)->hold);
+    }
     OPENSSL_free(ptr);
 }
 
@@ -441,6 +446,274 @@ static int is_call_back(const struct app_call *outer, const void *obj,
         && outer->b == b && outer->c == c;
 }
 
+/* ---- Schannel values held on every connection ---------------------------- */
+
+/*
+ * The policy put its Schannel values on the SSL_CTX at enable; an
+ * application that configures its ctx afterwards (nginx: ssl_protocols,
+ * ssl_ciphers, ssl_session_timeout, ssl_session_cache; s_server:
+ * SSL_CTX_set_dh_auto) replaces them.  Touching the ctx again while
+ * connections run would race with libssl's readers, so the values are held
+ * per connection instead (struct eg_schannel_hold, schannel.c), and the
+ * first time a setting had to be held this says so, once per ctx.
+ */
+static int security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
+    int nid, void *other, void *ex);
+static int client_require_security_cb(const SSL *ssl, const SSL_CTX *ctx, int op,
+    int bits, int nid, void *other, void *ex);
+static int verify_cb(int ok, X509_STORE_CTX *store);
+
+static __attribute__((cold, noinline)) void warn_held(struct eg_ctx_state *st,
+    unsigned what, const char *detail)
+{
+    unsigned before = atomic_fetch_or_explicit(&st->hold_warned, what, memory_order_relaxed);
+    unsigned bit;
+
+    for (bit = 1; bit <= EG_HELD_LAST; bit <<= 1) {
+        const char *text;
+
+        if ((what & bit) == 0 || (before & bit) != 0)
+            continue;
+        switch (bit) {
+        case EG_HELD_VERSIONS:
+            text = "the protocol range was widened after EMSGUARD_enable() beyond the "
+                   "policy's Protocols; the policy's range is applied to every connection "
+                   "(a narrower range of the application is kept)";
+            break;
+        case EG_HELD_OPTIONS:
+            text = "options the policy sets were changed after EMSGUARD_enable() "
+                   "(renegotiation, server cipher preference, tickets); the policy's are "
+                   "applied to every connection";
+            break;
+        case EG_HELD_SUITES:
+            text = "the cipher suites were changed after EMSGUARD_enable() to include "
+                   "suites the policy disables; they are never negotiated (the rest of "
+                   "the application's list, in its order, is used)";
+            break;
+        case EG_HELD_GROUPS:
+            text = "the groups were changed after EMSGUARD_enable() to include curves "
+                   "outside the policy's EccCurves; they are never used";
+            break;
+        case EG_HELD_LATE_VERSION:
+            text = "a protocol version outside the policy's Protocols was enabled on a "
+                   "connection during its handshake; it is not negotiated";
+            break;
+        case EG_HELD_DH:
+            text = "the server's DH group is below the policy's ServerMinKeyBitLength "
+                   "(changed during the handshake); the handshake is refused";
+            break;
+        case EG_HELD_LIFETIME:
+            text = "the session lifetime was raised after EMSGUARD_enable() above the "
+                   "policy's ServerCacheTime; new sessions and tickets get the policy's";
+            break;
+        case EG_HELD_CACHE:
+            text = "the server session cache was turned on after EMSGUARD_enable(), but "
+                   "the policy has none (ServerCacheTime=0 or MaximumCacheSize=0); new "
+                   "sessions are not cached (tickets only where the policy allows them)";
+            break;
+        case EG_HELD_CACHE_SIZE:
+            text = "the server session cache was made larger than the policy's "
+                   "MaximumCacheSize after EMSGUARD_enable(); its size cannot be changed "
+                   "while connections run, so new sessions are not cached (tickets still "
+                   "work)";
+            break;
+        case EG_HELD_VERIFY:
+            text = "the verify callback was replaced after EMSGUARD_enable(); emsguard's "
+                   "is put back on each connection and calls the SSL_CTX's first "
+                   "(KeyExchangeAlgorithms\\PKCS MinKeyBitLength)";
+            break;
+        default: /* EG_HELD_NO_CALLBACK */
+            text = "the security callback was replaced after EMSGUARD_enable() (or the "
+                   "SSL was made before it); each connection's suites are set to its own "
+                   "minus those the policy disables, and its groups to the policy's";
+            break;
+        }
+        emsguard_log(&st->policy, EG_LEVEL_WARNING, "SSL_CTX setting overridden: %s%s%s%s",
+            text, detail != NULL ? " (" : "", detail != NULL ? detail : "",
+            detail != NULL ? ")" : "");
+    }
+}
+
+/* Security-callback part: refuses what the policy leaves out, says so once. */
+static int hold_allows(struct eg_ctx_state *st, const SSL *ssl, int op, int nid, void *other)
+{
+    unsigned what = 0;
+    char detail[96];
+
+    if (emsguard_schannel_hold_allows(&st->hold, ssl, op, nid, other, &what))
+        return 1;
+    if ((atomic_load_explicit(&st->hold_warned, memory_order_relaxed) & what) == 0) {
+        switch (what) {
+        case EG_HELD_SUITES:
+            snprintf(detail, sizeof(detail), "first: %s", SSL_CIPHER_get_name(other));
+            break;
+        case EG_HELD_GROUPS:
+            snprintf(detail, sizeof(detail), "first: %s", OBJ_nid2sn(nid));
+            break;
+        case EG_HELD_LATE_VERSION:
+            snprintf(detail, sizeof(detail), "version 0x%04x", (unsigned)nid);
+            break;
+        case EG_HELD_DH:
+            snprintf(detail, sizeof(detail), "%d bits", EVP_PKEY_get_bits(other));
+            break;
+        default:
+            detail[0] = '\0';
+        }
+        warn_held(st, what, detail[0] != '\0' ? detail : NULL);
+    }
+    return 0;
+}
+
+/* ServerCacheTime > 0: a session's lifetime is at most the policy's. */
+static void hold_session_lifetime(struct eg_ctx_state *st, SSL_SESSION *sess)
+{
+    long t = SSL_SESSION_get_timeout(sess);
+
+    if (t <= st->hold.server_lifetime)
+        return;
+    /* libssl takes the cache lock itself when the session is in one. */
+    SSL_SESSION_set_timeout(sess, st->hold.server_lifetime);
+    if ((atomic_load_explicit(&st->hold_warned, memory_order_relaxed) & EG_HELD_LIFETIME) == 0) {
+        char detail[64];
+
+        snprintf(detail, sizeof(detail), "%ld s instead of %ld s", st->hold.server_lifetime, t);
+        warn_held(st, EG_HELD_LIFETIME, detail);
+    }
+}
+
+/*
+ * libssl's per-SSL "not resumable" callback, asked once the cipher of a new
+ * session is chosen, before the ServerHello, any ticket and ssl_update_cache
+ * (statem_srvr.c tls_post_process_client_hello), for a server whose session
+ * cache the policy forbids while the application turned one on.
+ *  - SSL_OP_NO_TICKET (held for ServerCacheTime=0; in TLS 1.3 it means
+ *    stateful tickets, which are cache entries): not resumable, no ticket.
+ *  - Tickets allowed (MaximumCacheSize=0 only), TLS <= 1.2: the session
+ *    loses its ID, as libssl does when the cache is off
+ *    (tls_construct_server_hello); it is then never cached
+ *    (ssl_update_cache needs an ID) and the ticket still carries it.
+ *  - Tickets allowed, TLS 1.3: stateless tickets, resumed by decrypting,
+ *    never from the cache, and "not resumable" would stop the tickets
+ *    themselves.  Unless early data with anti-replay makes them stateful
+ *    (statem_srvr.c tls_construct_new_session_ticket, extensions_srvr.c
+ *    tls_parse_ctos_psk): then not resumable.
+ * It replaces a not-resumable callback of the application for this SSL
+ * (OpenSSL has no getter to chain it).
+ */
+static int uncached_session_cb(SSL *ssl, int is_forward_secure)
+{
+    SSL_SESSION *sess = SSL_get_session(ssl);
+    static const unsigned char no_id[1];
+    uint64_t opts = SSL_get_options(ssl);
+
+    (void)is_forward_secure;
+    if ((opts & SSL_OP_NO_TICKET) != 0 || sess == NULL)
+        return 1;
+    if (SSL_version(ssl) != TLS1_3_VERSION) {
+        SSL_SESSION_set1_id(sess, no_id, 0);
+        return 0;
+    }
+    return SSL_get_max_early_data(ssl) > 0 && (opts & SSL_OP_NO_ANTI_REPLAY) == 0;
+}
+
+/*
+ * Server: does the session cache the SSL's ctx has now keep sessions
+ * beyond what the policy allows?  Only a cache that stores anything counts
+ * (nginx's "ssl_session_cache none" is SSL_SESS_CACHE_SERVER with
+ * NO_INTERNAL_STORE and no callback).  Plain reads of values the
+ * application sets before it serves.
+ */
+static unsigned server_cache_held(struct eg_ctx_state *st, SSL *ssl)
+{
+    SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+    long mode = SSL_CTX_get_session_cache_mode(ctx), size;
+
+    if ((mode & SSL_SESS_CACHE_SERVER) == 0
+        || ((mode & SSL_SESS_CACHE_NO_INTERNAL_STORE) != 0
+            && atomic_load(&st->app_new_cb) == NULL))
+        return 0;
+    if (st->hold.server_cache_off)
+        return EG_HELD_CACHE;
+    /* A size limit cannot be set per connection: cache nothing rather than more. */
+    if (st->hold.server_cache_max > 0 && (mode & SSL_SESS_CACHE_NO_INTERNAL_STORE) == 0
+        && ((size = SSL_CTX_sess_get_cache_size(ctx)) == 0 || size > st->hold.server_cache_max))
+        return EG_HELD_CACHE_SIZE;
+    return 0;
+}
+
+/*
+ * PKCS MinKeyBitLength is checked in emsguard's verify callback, which
+ * SSL_CTX_set_verify() after enable replaces (curl does, with NULL).  It is
+ * put back on the SSL and calls the ctx's callback first (verify_cb), so
+ * the application's choice still runs.  A per-SSL callback other than the
+ * ctx's has nowhere to be kept for chaining (the connection's record is
+ * one cache line): that connection is refused, loudly.
+ */
+static unsigned hold_verify_callback(struct eg_ctx_state *st, SSL *ssl)
+{
+    SSL_verify_cb cur = SSL_get_verify_callback(ssl);
+    SSL_verify_cb ctx_cb = SSL_CTX_get_verify_callback(SSL_get_SSL_CTX(ssl));
+
+    if (cur == verify_cb)
+        return 0;
+    /* What verify_cb chains: the ctx's, or (an SSL made before enable) the one before. */
+    if (cur != ctx_cb && !(ctx_cb == verify_cb && cur == st->app_verify_cb)) {
+        emsguard_schannel_no_version(ssl);
+        log_event(st, ssl, EG_LEVEL_ERROR, "connection refused:",
+            "reason=policy (SSL_set_verify() replaced the verify callback that checks "
+            "KeyExchangeAlgorithms\\PKCS MinKeyBitLength on this connection; set the "
+            "callback on the SSL_CTX instead, emsguard chains that one)", "verify-callback");
+        return 0;
+    }
+    SSL_set_verify(ssl, SSL_get_verify_mode(ssl), verify_cb);
+    return EG_HELD_VERIFY;
+}
+
+/*
+ * At handshake start, for a policy with Schannel values: the SSL's settings
+ * intersected with the policy's (schannel.c emsguard_schannel_hold_ssl),
+ * checks that emsguard's security callback (which filters suites, groups
+ * and late version changes) is the SSL's, and keeps new sessions out of a
+ * cache the policy does not have.  Per SSL only: no other thread reads it.
+ * Costs a few getters when the application changed nothing.
+ */
+static __attribute__((noinline)) void hold_schannel_settings(struct eg_ctx_state *st,
+    SSL *ssl, eg_role role)
+{
+    unsigned fixed = emsguard_schannel_hold_ssl(&st->hold, role, ssl);
+    int (*cb)(const SSL *, const SSL_CTX *, int, int, int, void *, void *);
+
+    /* A both-roles ctx has no role's range or options on it: nothing was overridden. */
+    if (st->schannel_per_ssl)
+        fixed &= ~(unsigned)(EG_HELD_VERSIONS | EG_HELD_OPTIONS);
+    if (st->hold.filter
+        && (cb = SSL_get_security_callback(ssl)) != security_cb
+        && cb != client_require_security_cb) {
+        if (!emsguard_schannel_hold_suites(&st->hold, &st->policy, ssl)) {
+            emsguard_schannel_no_version(ssl);
+            log_event(st, ssl, EG_LEVEL_ERROR, "connection refused:",
+                "reason=policy (the policy's cipher suites or groups cannot be set on "
+                "this connection, whose security callback is not emsguard's)",
+                "security-callback");
+        }
+        fixed |= EG_HELD_NO_CALLBACK;
+    }
+    if (role == EG_ROLE_SERVER
+        && (st->hold.server_cache_off || st->hold.server_cache_max > 0)) {
+        unsigned cache = server_cache_held(st, ssl);
+
+        if (cache != 0) {
+            SSL_set_not_resumable_session_callback(ssl, uncached_session_cb);
+            fixed |= cache;
+        }
+    }
+    if (emsguard_schannel_min_bits(&st->policy, role == EG_ROLE_CLIENT
+                ? EG_KEY_K_PKCS_CLIENT_MIN : EG_KEY_K_PKCS_SERVER_MIN) > 0)
+        fixed |= hold_verify_callback(st, ssl);
+    if ((fixed & ~atomic_load_explicit(&st->hold_warned, memory_order_relaxed)) != 0)
+        warn_held(st, fixed, NULL);
+}
+
 /* ---- callbacks ---------------------------------------------------------- */
 
 static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
@@ -465,6 +738,8 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
             return 0;
         }
     }
+    if (st->hold.server_lifetime > 0 && SSL_is_server(ssl))
+        hold_session_lifetime(st, sess);
     {
         new_session_fn app_cb = atomic_load(&st->app_new_cb);
         struct app_call call = { ssl, sess, 0, 0, 0 };
@@ -590,7 +865,8 @@ static SSL_SESSION *get_session_cb(SSL *ssl, const unsigned char *id, int idlen,
         return NULL;
     st = state_of_ssl(ssl);
     app_cb = st != NULL ? atomic_load(&st->app_get_cb) : NULL;
-    if (app_cb == NULL)
+    /* The policy has no server cache (libssl asks this callback anyway). */
+    if (app_cb == NULL || st->hold.server_cache_off)
         return NULL;
     in_app_cb.get_session = &call;
     sess = app_cb(ssl, id, idlen, copy);
@@ -655,6 +931,8 @@ static int generate_ticket_cb(SSL *ssl, void *arg)
 {
     struct eg_ctx_state *st = arg;
 
+    if (st->hold.server_lifetime > 0 && SSL_get0_session(ssl) != NULL)
+        hold_session_lifetime(st, SSL_get0_session(ssl));
     return st->app_gen_cb != NULL ? st->app_gen_cb(ssl, st->app_ticket_arg) : 1;
 }
 
@@ -692,9 +970,17 @@ static int hello_versions(SSL *ssl)
  * ssl_choose_server_version() then picks TLS 1.3 or fails with a
  * protocol_version alert, which on_alert_sent reports.
  *
- * The SSL keeps that minimum after the handshake (TLS 1.3 has no
- * renegotiation).  The one it had is kept in ex_data and given back at the
- * SSL's next ClientHello, a new connection after SSL_clear().
+ * The minimum the SSL had is kept in ex_data and given back as soon as the
+ * pinned handshake ends: at its SSL_CB_HANDSHAKE_DONE (on_handshake_done;
+ * TLS 1.3 has no renegotiation, so the lower minimum no longer matters to
+ * the connection) or at the fatal alert that ends it (on_alert_sent).  Not
+ * at the SSL's next ClientHello: by then the application may have set a
+ * minimum of its own for the next connection (SSL_clear()), and TLS 1.3
+ * set by the application cannot be told from the pin.  A pinned handshake
+ * abandoned without either (the peer vanished) keeps TLS 1.3: the next
+ * ClientHello only forgets the saved minimum (drop_abandoned_pin).  A
+ * HelloRetryRequest's second ClientHello is the same handshake, still
+ * pinned.
  */
 /* SSL_version() of a QUIC connection: OSSL_QUIC1_VERSION from OpenSSL 3.2. */
 #define EG_QUIC1_VERSION 0x0000001
@@ -709,7 +995,7 @@ static void init_pin_index(void)
         NULL, NULL, NULL);
 }
 
-/* Gives |ssl| back the minimum version a pin of an earlier handshake replaced. */
+/* Gives |ssl| back the minimum version the pin of its ending handshake replaced. */
 static void unpin_tls13(SSL *ssl)
 {
     uintptr_t saved;
@@ -721,6 +1007,19 @@ static void unpin_tls13(SSL *ssl)
     if (SSL_get_min_proto_version(ssl) == TLS1_3_VERSION)
         SSL_set_min_proto_version(ssl, (int)(saved - 1));
     SSL_set_ex_data(ssl, pin_idx, NULL);
+}
+
+/*
+ * A new handshake finds the minimum of a pinned handshake that ended
+ * neither done nor with an alert of ours: keep whatever minimum the SSL
+ * has now (TLS 1.3, or one the application set since), and forget the
+ * saved one.  Never lowering is the safe direction.
+ */
+static void drop_abandoned_pin(SSL *ssl)
+{
+    if (atomic_load_explicit(&pin_made, memory_order_acquire)
+        && SSL_get_ex_data(ssl, pin_idx) != NULL)
+        SSL_set_ex_data(ssl, pin_idx, NULL);
 }
 
 /*
@@ -923,7 +1222,7 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
 
     /* A new handshake (not the second ClientHello after a HelloRetryRequest). */
     if ((prev & CONN_PINNED_TLS13) == 0)
-        unpin_tls13(ssl);
+        drop_abandoned_pin(ssl);
     if (st->app_hello_cb != NULL) {
         int r = st->app_hello_cb(ssl, al, st->app_hello_arg);
 
@@ -1130,11 +1429,14 @@ static void keep_client_sessions_from_server_role(struct eg_ctx_state *st, SSL *
     SSL_set_session(ssl, NULL);
 }
 
+static void unblock_writes_of_new_connection(SSL *ssl);
+
 static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
 {
     eg_role role = SSL_is_server(ssl) ? EG_ROLE_SERVER : EG_ROLE_CLIENT;
     struct eg_conn *conn = conn_need(ssl);
 
+    unblock_writes_of_new_connection(ssl);
     /*
      * Forget the last handshake, but not that the connection had one --
      * unless this is a new connection on an SSL that SSL_clear() reset.
@@ -1148,11 +1450,8 @@ static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
         if (conn->st == NULL)
             keep_state(conn, st);
     }
-    if (st->schannel_per_ssl
-        && !emsguard_schannel_apply(&st->policy, role, NULL, ssl))
-        emsguard_log(&st->policy, EG_LEVEL_ERROR,
-            "%s: cannot apply the Schannel settings to this connection",
-            role == EG_ROLE_SERVER ? "server" : "client");
+    if (st->hold.active)
+        hold_schannel_settings(st, ssl, role);
     if (!emsguard_role_uses_ems(&st->policy, role))
         SSL_set_options(ssl, SSL_OP_NO_EXTENDED_MASTER_SECRET);
     if (role == EG_ROLE_CLIENT) {
@@ -1256,6 +1555,8 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
      */
     if ((flags & CONN_IN_HANDSHAKE) == 0)
         return;
+    if (flags & CONN_PINNED_TLS13)
+        unpin_tls13(ssl);
     /*
      * A server that only wrote a HelloRequest: libssl reports it as a
      * finished handshake but clears the renegotiate flag only before a real
@@ -1339,6 +1640,9 @@ static void on_alert_sent(struct eg_ctx_state *st, SSL *ssl, int alert)
     unsigned long err = ERR_peek_last_error();
     const char *via;
 
+    /* The fatal alert ends a pinned handshake: its minimum version is back. */
+    if (flags & CONN_PINNED_TLS13)
+        unpin_tls13(ssl);
     /*
      * A ClientHello restricted to TLS 1.3 (pin_tls13) that libssl could not
      * answer in TLS 1.3: ssl_choose_server_version() failed, which is the
@@ -1477,15 +1781,21 @@ static struct eg_app_ssl_cbs *app_ssl_cbs_need(SSL *ssl, const char *func)
 }
 
 /*
- * The application's verify callback for |ssl|: its own (SSL_set_verify()),
- * else its ctx's, as libssl would use.
+ * The application's verify callback for |ssl|: its own
+ * (EMSGUARD_set_verify()), else its ctx's, as libssl would use: the one
+ * libssl holds, unless that is emsguard's (then the one emsguard chains);
+ * a plain SSL_CTX_set_verify() after enable put it there, and
+ * hold_verify_callback() put emsguard's back on the SSL.
  */
 static SSL_verify_cb app_verify_cb_of(const SSL *ssl, const struct eg_ctx_state *st)
 {
     const struct eg_app_ssl_cbs *cbs = app_ssl_cbs_of(ssl);
+    SSL_verify_cb ctx_cb;
 
     if (cbs != NULL && cbs->verify != NULL)
         return cbs->verify;
+    if ((ctx_cb = SSL_CTX_get_verify_callback(SSL_get_SSL_CTX(ssl))) != verify_cb)
+        return ctx_cb;
     return st != NULL ? st->app_verify_cb : NULL;
 }
 
@@ -1532,6 +1842,8 @@ static int security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
     }
     if (ssl == NULL)
         return 1;
+    if (st->hold.filter && !hold_allows(st, ssl, op, nid, other))
+        return 0;
     return emsguard_schannel_security_ok(&st->policy,
         SSL_is_server((SSL *)ssl) ? EG_ROLE_SERVER : EG_ROLE_CLIENT, op, other);
 }
@@ -1846,6 +2158,205 @@ static void note_app_info_cb(info_fn cb)
 
 static void info_cb(const SSL *cssl, int where, int ret);
 
+/* ---- no data on a refused connection -------------------------------------- */
+
+/*
+ * The shutdown flags refuse_completed() sets stop every SSL_write() that
+ * starts after the handshake, but not the one that may be running it:
+ * ssl_write_internal() tests SSL_SENT_SHUTDOWN before ssl3_write_bytes()
+ * runs the handshake (ssl/record/rec_layer_s3.c), and then encrypts and
+ * sends the application's record.  That is the usual case for a server that
+ * speaks first (SMTP, IMAP, FTP banners), a client that writes first, and
+ * BIO_f_ssl.  libssl offers no public way to fail a handshake from its
+ * "done" callback, so the refused SSL's write BIO is put behind a filter
+ * that fails every write: whatever call drove the handshake, nothing more
+ * reaches the peer (records, alerts, a renegotiation's hello).  Reads and
+ * controls pass to the application's BIO, so BIO_get_fd()/SSL_get_wfd(),
+ * pending counts and flushes behave as before.
+ *
+ * By SSL_CB_HANDSHAKE_DONE the handshake's last flight is out: its
+ * Finished is flushed before the state machine reaches TLS_ST_OK
+ * (statem_srvr.c/statem_clnt.c post_work, statem_flush()), and
+ * tls_finish_handshake() has removed the buffering BIO before it calls
+ * the info callback.  So the filter holds back only what comes after.
+ *
+ * The BIO_METHOD is made once and kept for the life of the process: any
+ * live SSL may still hold a filter.
+ */
+static CRYPTO_ONCE refused_bio_once = CRYPTO_ONCE_STATIC_INIT;
+static BIO_METHOD *refused_bio_method;
+static int refused_bio_type;
+static atomic_int refused_bio_used; /* until then no SSL has a filter */
+
+static int refused_bio_write(BIO *b, const char *data, int len)
+{
+    (void)data;
+    (void)len;
+    BIO_clear_retry_flags(b); /* a hard failure: the application must not retry */
+    emsguard_raise(EMSGUARD_R_EMS_REQUIRED,
+        "nothing is sent on a connection emsguard refused at the end of its handshake");
+    return -1;
+}
+
+static int refused_bio_puts(BIO *b, const char *str)
+{
+    (void)str;
+    return refused_bio_write(b, NULL, 0);
+}
+
+static int refused_bio_read(BIO *b, char *buf, int len)
+{
+    BIO *next = BIO_next(b);
+    int r;
+
+    if (next == NULL)
+        return 0;
+    r = BIO_read(next, buf, len);
+    BIO_clear_retry_flags(b);
+    BIO_copy_next_retry(b);
+    return r;
+}
+
+static int refused_bio_gets(BIO *b, char *buf, int len)
+{
+    BIO *next = BIO_next(b);
+    int r;
+
+    if (next == NULL)
+        return 0;
+    r = BIO_gets(next, buf, len);
+    BIO_clear_retry_flags(b);
+    BIO_copy_next_retry(b);
+    return r;
+}
+
+/* Everything goes to the application's BIO, as BIO_f_null() does. */
+static long refused_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    BIO *next = BIO_next(b);
+    long r;
+
+    if (next == NULL || cmd == BIO_CTRL_DUP)
+        return 0;
+    BIO_clear_retry_flags(b);
+    r = BIO_ctrl(next, cmd, num, ptr);
+    BIO_copy_next_retry(b);
+    return r;
+}
+
+static long refused_bio_callback_ctrl(BIO *b, int cmd, BIO_info_cb *fp)
+{
+    BIO *next = BIO_next(b);
+
+    return next != NULL ? BIO_callback_ctrl(next, cmd, fp) : 0;
+}
+
+static int refused_bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static int refused_bio_destroy(BIO *b)
+{
+    (void)b; /* the next BIO is the chain's: BIO_free_all() releases it */
+    return 1;
+}
+
+static void make_refused_bio_method(void)
+{
+    int type = BIO_get_new_index();
+    BIO_METHOD *m;
+
+    if (type == -1)
+        return;
+    type |= BIO_TYPE_FILTER;
+    m = BIO_meth_new(type, "emsguard: refused connection");
+    if (m == NULL)
+        return;
+    if (!BIO_meth_set_write(m, refused_bio_write) || !BIO_meth_set_puts(m, refused_bio_puts)
+        || !BIO_meth_set_read(m, refused_bio_read) || !BIO_meth_set_gets(m, refused_bio_gets)
+        || !BIO_meth_set_ctrl(m, refused_bio_ctrl)
+        || !BIO_meth_set_callback_ctrl(m, refused_bio_callback_ctrl)
+        || !BIO_meth_set_create(m, refused_bio_create)
+        || !BIO_meth_set_destroy(m, refused_bio_destroy)) {
+        BIO_meth_free(m);
+        return;
+    }
+    refused_bio_type = type;
+    refused_bio_method = m;
+}
+
+static int is_refused_bio(BIO *b)
+{
+    return b != NULL && refused_bio_method != NULL && BIO_method_type(b) == refused_bio_type;
+}
+
+/*
+ * Puts the filter in front of |ssl|'s write BIO.  Ownership stays exact:
+ * the SSL owns the filter (SSL_set0_wbio() releases its reference on the
+ * old BIO), the filter's link owns a new reference on the old BIO
+ * (BIO_up_ref()), so BIO_free_all() at SSL_free() releases both and the
+ * application's own pointer stays valid for the SSL's lifetime.  The read
+ * BIO is left alone, also when it is the same BIO (SSL_set_fd(),
+ * SSL_set_bio(ssl, b, b)): that reference is the SSL's rbio's.  Linked
+ * after SSL_set0_wbio(), so that libssl's re-attachment of a buffering BIO
+ * (none is expected here) cannot unlink it.
+ */
+static __attribute__((cold, noinline)) void block_writes(struct eg_ctx_state *st, SSL *ssl)
+{
+    BIO *wbio = SSL_get_wbio(ssl), *filter = NULL;
+
+    if (wbio == NULL)
+        return;
+    if (CRYPTO_THREAD_run_once(&refused_bio_once, make_refused_bio_method)
+        && refused_bio_method != NULL) {
+        if (is_refused_bio(wbio))
+            return; /* refused before (a renegotiation) */
+        filter = BIO_new(refused_bio_method);
+    }
+    if (!BIO_up_ref(wbio)) {
+        BIO_free(filter);
+        filter = NULL;
+        wbio = NULL;
+    }
+    if (filter == NULL) {
+        /*
+         * Out of memory: detach the write BIO instead (libssl fails a write
+         * without one, SSL_R_BIO_NOT_SET).  The reference taken above is
+         * left unreleased so that the application's pointer stays valid.
+         */
+        emsguard_log(&st->policy, EG_LEVEL_ERROR,
+            "refused connection: out of memory for the write filter; write BIO detached");
+        SSL_set0_wbio(ssl, NULL);
+        return;
+    }
+    atomic_store_explicit(&refused_bio_used, 1, memory_order_release);
+    SSL_set0_wbio(ssl, filter);
+    BIO_push(filter, wbio);
+}
+
+/*
+ * A new connection on an SSL refused before (SSL_clear(), or a new accept
+ * or connect state): it is policed on its own, so the application's write
+ * BIO comes back.  At its SSL_CB_HANDSHAKE_START libssl has just run
+ * SSL_clear(), which removed any buffering BIO (ssl3_clear ->
+ * ssl_free_wbio_buffer()), so the filter is the SSL's write BIO itself.
+ * The filter's link reference on the old BIO passes to the SSL, and the
+ * SSL's reference on the filter is released by SSL_set0_wbio().
+ * Costs one relaxed load per handshake until some connection was refused.
+ */
+static void unblock_writes_of_new_connection(SSL *ssl)
+{
+    BIO *filter, *wbio;
+
+    if (!atomic_load_explicit(&refused_bio_used, memory_order_acquire)
+        || !SSL_in_before(ssl) || !is_refused_bio(filter = SSL_get_wbio(ssl)))
+        return;
+    wbio = BIO_pop(filter);
+    SSL_set0_wbio(ssl, wbio);
+}
+
 /*
  * Refuses the connection whose handshake just completed: the handshake
  * was one the policy forbids, and nothing in libssl lets a callback fail a
@@ -1855,8 +2366,11 @@ static void info_cb(const SSL *cssl, int where, int ret);
  * (SSL_R_PROTOCOL_IS_SHUTDOWN), SSL_read() returns 0 at once (SSL_ERROR_SSL
  * while this reason is still queued; with the queue emptied libssl calls it
  * ZERO_RETURN), and SSL_shutdown() sends no close_notify, so the peer sees
- * an unclean end.  The reason is raised on the error queue (until the
- * thread's next SSL_do_handshake() empties it), logged and counted.
+ * an unclean end.  The write that drove the handshake, if one did, has
+ * passed libssl's shutdown test already: block_writes() fails its record
+ * too, and everything after.  The reason is raised on the error queue
+ * (until the thread's next SSL_do_handshake() empties it), logged and
+ * counted.
  */
 static __attribute__((cold, noinline)) void refuse_completed(struct eg_ctx_state *st,
     SSL *ssl, EMSGUARD_COUNTER counter, const char *why, const char *via,
@@ -1867,6 +2381,7 @@ static __attribute__((cold, noinline)) void refuse_completed(struct eg_ctx_state
     emsguard_raise(EMSGUARD_R_EMS_REQUIRED, "connection refused after the handshake: %s",
         error);
     SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    block_writes(st, ssl);
 }
 
 /* Server: the handshake was decided by the SSL's initial ctx (SNI switch). */
@@ -2065,6 +2580,16 @@ static int ctx_roles(const SSL_CTX *ctx, int *server, int *client)
     return 1;
 }
 
+/* A both-roles ctx whose roles get different Schannel settings. */
+static int schannel_roles_split(const EMSGUARD_POLICY *policy, const SSL_CTX *ctx)
+{
+    int server, client;
+
+    ctx_roles(ctx, &server, &client);
+    return server && client && emsguard_schannel_any(policy)
+        && emsguard_schannel_roles_differ(policy);
+}
+
 /*
  * Applies the Schannel settings to |ctx|: to the ctx itself when it plays
  * one role or both roles get the same, otherwise per connection at handshake
@@ -2079,8 +2604,10 @@ static int apply_schannel(const EMSGUARD_POLICY *policy, SSL_CTX *ctx, int *per_
         return 1;
     ctx_roles(ctx, &server, &client);
     if (server && client && emsguard_schannel_roles_differ(policy)) {
+        /* Versions and options per connection (hold); suites, groups here. */
         *per_ssl = 1;
-        return emsguard_schannel_apply_server_ctx(policy, ctx);
+        return emsguard_schannel_apply_server_ctx(policy, ctx)
+            && emsguard_schannel_apply_shared(policy, ctx);
     }
     if (server)
         ok = emsguard_schannel_apply(policy, EG_ROLE_SERVER, ctx, NULL);
@@ -2182,11 +2709,18 @@ int EMSGUARD_enable_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *policy)
     }
     st->policy = *policy;
     st->ctx = ctx;
+    if (!emsguard_schannel_hold_init(&st->policy, ctx, schannel_roles_split(policy, ctx),
+            &st->hold)) {
+        emsguard_schannel_hold_clear(&st->hold);
+        OPENSSL_free(st);
+        return 0;
+    }
     atomic_init(&st->app_new_cb, SSL_CTX_sess_get_new_cb(ctx));
     atomic_init(&st->app_get_cb, SSL_CTX_sess_get_get_cb(ctx));
     atomic_init(&st->app_info_cb, SSL_CTX_get_info_callback(ctx));
     note_app_info_cb(SSL_CTX_get_info_callback(ctx));
     if (!SSL_CTX_set_ex_data(ctx, ctx_state_idx, st)) {
+        emsguard_schannel_hold_clear(&st->hold);
         OPENSSL_free(st);
         emsguard_raise(ERR_R_MALLOC_FAILURE, "cannot attach emsguard state to the SSL_CTX");
         return 0;
@@ -2207,7 +2741,7 @@ int EMSGUARD_enable_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *policy)
     /* EMS consistency across renegotiation, RequireEMS, DHE avoidance. */
     SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, st);
     if (emsguard_schannel_min_bits(&st->policy, EG_KEY_K_DH_CLIENT_MIN) > 0
-        || client_requires_ems(&st->policy, ctx)) {
+        || client_requires_ems(&st->policy, ctx) || st->hold.filter) {
         /* OpenSSL's default callback (the security level) when none was set. */
         st->app_security_cb = SSL_CTX_get_security_callback(ctx);
         SSL_CTX_set_security_callback(ctx, client_requires_ems(&st->policy, ctx)

@@ -226,6 +226,88 @@ int emsguard_schannel_security_ok(const EMSGUARD_POLICY *p, int role, int op,
 /* The peer certificate's RSA key size against PKCS MinKeyBitLength. */
 int emsguard_schannel_peer_key_ok(const EMSGUARD_POLICY *p, int role,
     X509 *cert);
+/*
+ * The settings both roles share (cipher suites, groups) on |ctx|: a
+ * both-roles ctx whose roles differ in the rest gets these once here.
+ */
+int emsguard_schannel_apply_shared(const EMSGUARD_POLICY *policy, SSL_CTX *ctx);
+
+/*
+ * What the Schannel values hold on every connection, whatever the
+ * application sets on the SSL_CTX or the SSL after EMSGUARD_enable() (it
+ * replaces what the policy put on the ctx: nginx sets its own protocols,
+ * cipher list, session timeout and cache).  The policy only restricts: the
+ * application may narrow further, never widen.  Built once at enable.
+ *  - At handshake start (emsguard_schannel_hold_ssl): the SSL's protocol
+ *    range is intersected with the policy's, the options the policy sets or
+ *    clears as a restriction are put back, the server's DH group is the
+ *    policy's.
+ *  - In the security callback (emsguard_schannel_hold_allows): suites and
+ *    groups outside the policy's, and versions outside its range, are
+ *    refused wherever libssl asks, also after an SNI switch or a change the
+ *    application makes during the handshake.
+ */
+#define EG_HOLD_MAX_CIPHERS 512
+#define EG_HOLD_MAX_GROUPS 16
+struct eg_hold_range {
+    int touched;
+    int min, max; /* 0 min: no version left */
+};
+struct eg_schannel_hold {
+    int active; /* something below is set: on_handshake_start looks */
+    int filter; /* the security callback must filter */
+    struct {
+        struct eg_hold_range tls, dtls;
+        uint64_t opts_set, opts_clear; /* put back at handshake start */
+    } role[2]; /* by eg_role */
+    int tls12_held, tls13_held; /* the suite lists are the policy's */
+    size_t n_ciphers;
+    uint16_t ciphers[EG_HOLD_MAX_CIPHERS]; /* allowed protocol IDs, sorted */
+    size_t n_groups;
+    uint16_t groups[EG_HOLD_MAX_GROUPS]; /* allowed TLS group IDs; none: any */
+    uint32_t server_dh_min; /* ServerMinKeyBitLength */
+    EVP_PKEY *server_dh; /* the group the server uses, at least that big */
+    long server_lifetime; /* ServerCacheTime in s; 0: no limit */
+    int server_cache_off; /* ServerCacheTime=0 or MaximumCacheSize=0 */
+    long server_cache_max; /* MaximumCacheSize > 0; 0: no limit */
+};
+/* What had to be put back (or was refused), for the warning. */
+#define EG_HELD_VERSIONS 0x1 /* the SSL's protocol range was wider */
+#define EG_HELD_OPTIONS 0x2
+#define EG_HELD_SUITES 0x4 /* a suite outside the policy's was asked for */
+#define EG_HELD_GROUPS 0x8
+#define EG_HELD_LATE_VERSION 0x10 /* a version outside the range, during a handshake */
+#define EG_HELD_DH 0x20 /* a server DH group below ServerMinKeyBitLength */
+#define EG_HELD_LIFETIME 0x40 /* a session lifetime above ServerCacheTime */
+#define EG_HELD_CACHE 0x80 /* a server session cache the policy has not */
+#define EG_HELD_CACHE_SIZE 0x100 /* ... or one larger than MaximumCacheSize */
+#define EG_HELD_NO_CALLBACK 0x200 /* the security callback is not emsguard's */
+#define EG_HELD_VERIFY 0x400 /* ... nor the verify callback (PKCS MinKeyBitLength) */
+#define EG_HELD_LAST EG_HELD_VERIFY
+/*
+ * Builds |h| for |ctx| (an SSL of it tells which suites the policy's lists
+ * give).  |per_ssl|: the roles differ and nothing role-specific went on the
+ * ctx, so every option of the role is put on each connection.  Returns 0
+ * with an error raised (allocation, or OpenSSL refused a list).
+ */
+int emsguard_schannel_hold_init(const EMSGUARD_POLICY *policy, SSL_CTX *ctx,
+    int per_ssl, struct eg_schannel_hold *h);
+void emsguard_schannel_hold_clear(struct eg_schannel_hold *h);
+/* At handshake start: puts the policy back on |ssl|; returns EG_HELD_* bits. */
+unsigned emsguard_schannel_hold_ssl(const struct eg_schannel_hold *h, int role,
+    SSL *ssl);
+/* Security-callback check: 0 refuses, with *what set to an EG_HELD_* bit. */
+int emsguard_schannel_hold_allows(const struct eg_schannel_hold *h, const SSL *ssl,
+    int op, int nid, void *other, unsigned *what);
+/*
+ * When the security callback that filters suites and groups was replaced:
+ * |ssl|'s own suite lists become its current ones minus what the policy
+ * leaves out, its groups the policy's.  0 with an error raised.
+ */
+int emsguard_schannel_hold_suites(const struct eg_schannel_hold *h,
+    const EMSGUARD_POLICY *policy, SSL *ssl);
+/* |ssl| can negotiate no protocol version at all (fail closed). */
+void emsguard_schannel_no_version(SSL *ssl);
 
 typedef enum { EG_ROLE_CLIENT = 0, EG_ROLE_SERVER = 1 } eg_role;
 

@@ -488,15 +488,50 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
 
 /* ---- reading the policy back, for EMSGUARD_enable() --------------------- */
 
+#define NO_FALLBACK "the built-in defaults are not used in its place"
+
 struct find_state {
     EMSGUARD_POLICY *policy;
     int found;
     int failed;
+    char found_name[128]; /* the provider whose policy *policy is */
 };
 
 static size_t text_size(eg_key key)
 {
     return emsguard_key_is_text(key) ? EG_STRING_MAX : 32;
+}
+
+/*
+ * One more emsguard provider with |candidate| as its policy.  Every one is
+ * looked at: two active emsguard providers (two sections, each activated
+ * under its own name) with different values leave no policy to choose, as
+ * OSSL_PROVIDER_do_all()'s order is not the file's, and the preload and
+ * `emsguard policy` read the file (conf_file.c refuses the same file).  So
+ * that fails closed, naming both; equal policies under two names are one
+ * policy.  Returns 1 to go on, 0 (fs->failed set) to stop.
+ */
+static int note_found(struct find_state *fs, const OSSL_PROVIDER *prov,
+    const EMSGUARD_POLICY *candidate)
+{
+    const char *name = OSSL_PROVIDER_get0_name(prov);
+
+    if (!fs->found) {
+        *fs->policy = *candidate;
+        fs->found = 1;
+        snprintf(fs->found_name, sizeof(fs->found_name), "%s", name != NULL ? name : "?");
+        return 1;
+    }
+    if (emsguard_policy_equal(fs->policy, candidate))
+        return 1;
+    emsguard_raise(EMSGUARD_R_PROVIDER,
+        "two emsguard providers are active in this library context with different "
+        "policies, '%s' and '%s': which one applies would depend on the route (API, "
+        "preload, emsguard policy); give their sections the same values or activate only "
+        "one; " NO_FALLBACK, fs->found_name, name != NULL ? name : "?");
+    fs->found = 0;
+    fs->failed = 1;
+    return 0;
 }
 
 static int find_one(OSSL_PROVIDER *prov, void *arg)
@@ -557,15 +592,12 @@ static int find_one(OSSL_PROVIDER *prov, void *arg)
     }
     /* The provider logged its warnings when it loaded. */
     candidate->warnings[0] = '\0';
-    *fs->policy = *candidate;
-    fs->found = 1;
+    ret = note_found(fs, prov, candidate);
 end:
     OPENSSL_free(block);
     OPENSSL_free(candidate);
-    return ret; /* 0: the first emsguard provider wins */
+    return ret; /* 0: stop */
 }
-
-#define NO_FALLBACK "the built-in defaults are not used in its place"
 
 /*
  * No emsguard provider is active in the default library context: the
@@ -635,7 +667,7 @@ end:
 int EMSGUARD_POLICY_from_provider(EMSGUARD_POLICY *policy,
     OSSL_LIB_CTX *libctx, int *found)
 {
-    struct find_state fs = { NULL, 0, 0 };
+    struct find_state fs = { NULL, 0, 0, "" };
 
     if (policy == NULL || found == NULL) {
         emsguard_raise(EMSGUARD_R_INVALID_ARGUMENT,

@@ -212,9 +212,17 @@ START_TEST(test_ctx_set_verify)
     ck_assert_int_eq(vr, X509_V_ERR_EE_KEY_TOO_SMALL);
     ck_assert_int_eq(verify_calls, 0);
 
-    /* The contrast: libssl's own setter replaces emsguard's check. */
+    /*
+     * libssl's own setter replaces emsguard's callback on the ctx; emsguard
+     * puts it back on each connection at handshake start
+     * (hold_verify_callback), chaining the ctx's: the check holds as well.
+     */
     SSL_CTX_set_verify(plain, SSL_VERIFY_PEER, app_verify_keep);
-    ck_assert_int_eq(connect_ctx(srv, plain, &vr), 1);
+    reset_counts();
+    ck_assert_int_eq(connect_ctx(srv, plain, &vr), 0);
+    ck_assert_int_eq(vr, X509_V_ERR_EE_KEY_TOO_SMALL);
+    ck_assert_int_gt(verify_calls, 0);
+    ck_assert(EMSGUARD_CTX_get_verify_callback(plain) == app_verify_keep);
 
     /* A key the policy accepts: the application's callback decides. */
     ck_assert_int_eq(EMSGUARD_CTX_set_verify(weak, SSL_VERIFY_PEER, app_verify_keep), 1);
