@@ -200,7 +200,7 @@ static struct span eg_span, libssl_span;
 
 static enum {
     PRELOAD_PASSIVE, /* not OpenSSL 3, or libemsguard missing: forward only */
-    PRELOAD_ACTIVE, /* policy loaded: enable it on every SSL_CTX */
+    PRELOAD_ACTIVE, /* libemsguard loaded: enable the policy on every SSL_CTX */
     PRELOAD_BAD_CONFIG /* libemsguard missing or incomplete: fail closed (a bad
                         * policy fails closed at the first SSL_CTX: have_policy()) */
 } mode = PRELOAD_PASSIVE;
