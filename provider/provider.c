@@ -645,9 +645,10 @@ static int policy_from_process_config(EMSGUARD_POLICY *policy, int *found)
             "emsguard provider '%s' (%s, section [%s], module %s) is to be activated but is "
             "not active in the default library context: OpenSSL could not load or "
             "initialise it (see its own error), this program did not load that "
-            "configuration (OPENSSL_INIT_NO_LOAD_CONFIG, or another file), or it was "
+            "configuration (OPENSSL_INIT_NO_LOAD_CONFIG, or another file; under the "
+            "preload, EMSGUARD_CONF=%s applies that section to such a program), or it was "
             "unloaded; " NO_FALLBACK, o->chosen.name, o->chosen.file, o->chosen.section,
-            o->chosen.path);
+            o->chosen.path, o->chosen.file);
         goto end;
     }
     if (o->found) {
