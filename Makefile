@@ -116,8 +116,10 @@ TEST_DEPS := $(BUILD)/$(SONAME) $(BUILD)/$(LIBNAME) $(BUILD)/emsguard.so
 $(BUILD)/test/check_config: $(BUILD)/test/check_config.o $(TEST_DEPS)
 	$(CC) -o $@ $< $(TEST_LDFLAGS) $(CHECK_LIBS)
 
-$(BUILD)/test/check_handshake: $(BUILD)/test/check_handshake.o $(BUILD)/test/harness.o $(TEST_DEPS)
-	$(CC) -o $@ $(BUILD)/test/check_handshake.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)
+$(BUILD)/test/check_handshake: $(BUILD)/test/check_handshake.o $(BUILD)/test/harness.o \
+                              $(BUILD)/test/harness_check.o $(TEST_DEPS)
+	$(CC) -o $@ $(BUILD)/test/check_handshake.o $(BUILD)/test/harness.o \
+	    $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)
 
 $(BUILD)/test/check_guard: $(BUILD)/test/check_guard.o $(BUILD)/test/harness.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_guard.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)

@@ -7,5 +7,5 @@ UNIT_SUITES += check_cache_paths
 
 all: $(BUILD)/test/check_cache_paths
 
-$(BUILD)/test/check_cache_paths: $(BUILD)/test/check_cache_paths.o $(BUILD)/test/harness.o $(TEST_DEPS)
-	$(CC) -o $@ $(BUILD)/test/check_cache_paths.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)
+$(BUILD)/test/check_cache_paths: $(BUILD)/test/check_cache_paths.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_DEPS)
+	$(CC) -o $@ $(BUILD)/test/check_cache_paths.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)

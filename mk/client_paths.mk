@@ -5,5 +5,5 @@ UNIT_SUITES += check_client_paths
 
 all: $(BUILD)/test/check_client_paths
 
-$(BUILD)/test/check_client_paths: $(BUILD)/test/check_client_paths.o $(BUILD)/test/harness.o $(TEST_DEPS)
-	$(CC) -o $@ $(BUILD)/test/check_client_paths.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)
+$(BUILD)/test/check_client_paths: $(BUILD)/test/check_client_paths.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_DEPS)
+	$(CC) -o $@ $(BUILD)/test/check_client_paths.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)

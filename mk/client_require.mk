@@ -4,5 +4,5 @@ UNIT_SUITES += check_client_require
 
 all: $(BUILD)/test/check_client_require
 
-$(BUILD)/test/check_client_require: $(BUILD)/test/check_client_require.o $(BUILD)/test/harness.o $(TEST_DEPS)
-	$(CC) -o $@ $(BUILD)/test/check_client_require.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)
+$(BUILD)/test/check_client_require: $(BUILD)/test/check_client_require.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_DEPS)
+	$(CC) -o $@ $(BUILD)/test/check_client_require.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)

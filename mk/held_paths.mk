@@ -6,5 +6,5 @@ UNIT_SUITES += check_held_paths
 
 all: $(BUILD)/test/check_held_paths
 
-$(BUILD)/test/check_held_paths: $(BUILD)/test/check_held_paths.o $(BUILD)/test/harness.o $(TEST_DEPS)
-	$(CC) -o $@ $(BUILD)/test/check_held_paths.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)
+$(BUILD)/test/check_held_paths: $(BUILD)/test/check_held_paths.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_DEPS)
+	$(CC) -o $@ $(BUILD)/test/check_held_paths.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)

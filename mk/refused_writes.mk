@@ -4,5 +4,5 @@ UNIT_SUITES += check_refused_writes
 
 all: $(BUILD)/test/check_refused_writes
 
-$(BUILD)/test/check_refused_writes: $(BUILD)/test/check_refused_writes.o $(BUILD)/test/harness.o $(TEST_DEPS)
-	$(CC) -o $@ $(BUILD)/test/check_refused_writes.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)
+$(BUILD)/test/check_refused_writes: $(BUILD)/test/check_refused_writes.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_DEPS)
+	$(CC) -o $@ $(BUILD)/test/check_refused_writes.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)

@@ -36,6 +36,7 @@
 #include <openssl/ssl.h>
 #include "emsguard.h"
 #include "harness.h"
+#include "harness_check.h"
 
 /* ---- freed memory is poisoned and not reused soon ------------------------ */
 
@@ -86,81 +87,11 @@ static void poison_free(void *p, const char *file, int line)
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-/* Enables the policy on |ctx| with NULL-terminated (name, value) pairs. */
-static void enable_with(SSL_CTX *ctx, ...)
-{
-    EMSGUARD_POLICY *policy = EMSGUARD_POLICY_new();
-    const char *name;
-    va_list ap;
-
-    ck_assert_ptr_nonnull(policy);
-    ck_assert_int_eq(EMSGUARD_POLICY_set(policy, EMSGUARD_EVENT_LOGGING, "0"), 1);
-    va_start(ap, ctx);
-    while ((name = va_arg(ap, const char *)) != NULL)
-        ck_assert_int_eq(EMSGUARD_POLICY_set(policy, name, va_arg(ap, const char *)), 1);
-    va_end(ap);
-    ck_assert_int_eq(EMSGUARD_enable_policy(ctx, policy), 1);
-    EMSGUARD_POLICY_free(policy);
-}
-
-static SSL_CTX *server(hs_mech mech)
-{
-    SSL_CTX *ctx = hs_server_ctx(mech, 0);
-
-    ck_assert_ptr_nonnull(ctx);
-    return ctx;
-}
-
-static SSL_CTX *policy_server(hs_mech mech)
-{
-    SSL_CTX *ctx = server(mech);
-
-    enable_with(ctx, NULL);
-    return ctx;
-}
-
-static SSL_CTX *client(int flags)
-{
-    SSL_CTX *ctx = hs_client_ctx(flags);
-
-    ck_assert_ptr_nonnull(ctx);
-    return ctx;
-}
-
-static uint64_t counter(const SSL_CTX *ctx, EMSGUARD_COUNTER which)
-{
-    uint64_t v = 0;
-
-    ck_assert_int_eq(EMSGUARD_CTX_get_counter(ctx, which, &v), 1);
-    return v;
-}
-
-/* A full handshake that must succeed; returns the client's session. */
-static SSL_SESSION *new_session(SSL_CTX *sctx, SSL_CTX *cctx)
-{
-    hs_result r;
-    SSL_SESSION *sess;
-
-    ck_assert_msg(hs_handshake(sctx, cctx, NULL, &r), "first handshake failed");
-    ck_assert_int_eq(r.reused, 0);
-    ck_assert_ptr_nonnull(r.session);
-    sess = r.session;
-    r.session = NULL;
-    return sess;
-}
-
 static void assert_full(const hs_result *r)
 {
     ck_assert_msg(r->ok, "handshake failed (server alert %d, client alert %d)",
         r->server_alert, r->client_alert);
     ck_assert_msg(!r->reused && !r->server_reused, "expected a full handshake, got a resumption");
-}
-
-static void assert_resumed(const hs_result *r)
-{
-    ck_assert_msg(r->ok, "handshake failed (server alert %d, client alert %d)",
-        r->server_alert, r->client_alert);
-    ck_assert_msg(r->reused && r->server_reused, "expected a resumption, got a full handshake");
 }
 
 /* ---- SNI switching ---------------------------------------------------------- */
@@ -314,13 +245,13 @@ static void assert_usable(const struct sni_run *run)
  */
 START_TEST(test_recorded_ctx_freed_by_sni_switch)
 {
-    SSL_CTX *initial = policy_server(HS_MECH_SESSION_ID);
-    SSL_CTX *legacy = client(HS_NO_EMS), *ems_client = client(0);
+    SSL_CTX *initial = hs_policy_server(HS_MECH_SESSION_ID, 0);
+    SSL_CTX *legacy = hs_client(HS_NO_EMS), *ems_client = hs_client(0);
     struct sni_run run;
     int i;
 
     for (i = 0; i < 2; i++) {
-        SSL_CTX *preset = policy_server(HS_MECH_SESSION_ID);
+        SSL_CTX *preset = hs_policy_server(HS_MECH_SESSION_ID, 0);
         SSL_CTX *cctx = i == 0 ? legacy : ems_client;
         SSL *c = SSL_new(cctx), *s = SSL_new(initial);
 
@@ -356,12 +287,12 @@ static struct sni_run f8_run;
 
 static void f8_switch_into_enabled(void)
 {
-    SSL_CTX *initial = server(f8_mech), *host = server(f8_mech);
-    SSL_CTX *legacy = client(HS_NO_EMS);
+    SSL_CTX *initial = hs_server(f8_mech, 0), *host = hs_server(f8_mech, 0);
+    SSL_CTX *legacy = hs_client(HS_NO_EMS);
     SSL_SESSION *sess;
     struct sni_run first;
 
-    enable_with(host, EMSGUARD_EVENT_LOGGING, "1", NULL);
+    hs_enable_with(host, EMSGUARD_EVENT_LOGGING, "1", NULL);
     switch_on_sni(initial, host);
     sni_connect(initial, NULL, legacy, NULL, &first); /* full handshake */
     assert_usable(&first);
@@ -369,7 +300,7 @@ static void f8_switch_into_enabled(void)
     ck_assert_ptr_nonnull(sess = first.session);
     /* The initial ctx finds the session (cache, ticket or external cache). */
     sni_connect(initial, NULL, legacy, sess, &f8_run);
-    f8_refused = counter(host, EMSGUARD_CNT_REFUSED_SNI_SWITCH);
+    f8_refused = hs_counter(host, EMSGUARD_CNT_REFUSED_SNI_SWITCH);
     SSL_SESSION_free(f8_run.session);
     SSL_SESSION_free(sess);
     SSL_CTX_free(legacy);
@@ -397,8 +328,8 @@ END_TEST
 START_TEST(test_switch_into_enabled_ctx_ems_resumes)
 {
     hs_mech mech = (hs_mech)_i;
-    SSL_CTX *initial = server(mech), *host = policy_server(mech);
-    SSL_CTX *ems_client = client(0);
+    SSL_CTX *initial = hs_server(mech, 0), *host = hs_policy_server(mech, 0);
+    SSL_CTX *ems_client = hs_client(0);
     SSL_SESSION *sess;
     struct sni_run run;
 
@@ -410,7 +341,7 @@ START_TEST(test_switch_into_enabled_ctx_ems_resumes)
     sni_connect(initial, NULL, ems_client, sess, &run);
     assert_usable(&run);
     ck_assert_int_eq(run.client_reused, 1);
-    ck_assert_uint_eq(counter(host, EMSGUARD_CNT_REFUSED_SNI_SWITCH), 0);
+    ck_assert_uint_eq(hs_counter(host, EMSGUARD_CNT_REFUSED_SNI_SWITCH), 0);
     SSL_SESSION_free(run.session);
     SSL_SESSION_free(sess);
     SSL_CTX_free(ems_client);
@@ -422,16 +353,16 @@ END_TEST
 /* F8, Require=1 on the target only: a full handshake without EMS is refused. */
 START_TEST(test_switch_into_require_ems_ctx_refuses_full_handshake)
 {
-    SSL_CTX *initial = server(HS_MECH_SESSION_ID), *host = server(HS_MECH_SESSION_ID);
-    SSL_CTX *legacy = client(HS_NO_EMS), *ems_client = client(0);
+    SSL_CTX *initial = hs_server(HS_MECH_SESSION_ID, 0), *host = hs_server(HS_MECH_SESSION_ID, 0);
+    SSL_CTX *legacy = hs_client(HS_NO_EMS), *ems_client = hs_client(0);
     struct sni_run run;
 
-    enable_with(host, EMSGUARD_REQUIRE_EMS, "1", NULL);
+    hs_enable_with(host, EMSGUARD_REQUIRE_EMS, "1", NULL);
     switch_on_sni(initial, host);
     sni_connect(initial, NULL, legacy, NULL, &run);
     assert_refused_after_handshake(&run);
     SSL_SESSION_free(run.session);
-    ck_assert_uint_eq(counter(host, EMSGUARD_CNT_REFUSED_SNI_SWITCH), 1);
+    ck_assert_uint_eq(hs_counter(host, EMSGUARD_CNT_REFUSED_SNI_SWITCH), 1);
     sni_connect(initial, NULL, ems_client, NULL, &run);
     assert_usable(&run);
     SSL_SESSION_free(run.session);
@@ -449,8 +380,8 @@ END_TEST
 START_TEST(test_switch_out_of_enabled_ctx_policy_holds)
 {
     hs_mech mech = (hs_mech)_i;
-    SSL_CTX *initial = policy_server(mech), *host = server(mech);
-    SSL_CTX *legacy = client(HS_NO_EMS);
+    SSL_CTX *initial = hs_policy_server(mech, 0), *host = hs_server(mech, 0);
+    SSL_CTX *legacy = hs_client(HS_NO_EMS);
     SSL_SESSION *sess;
     struct sni_run run;
 
@@ -478,13 +409,13 @@ END_TEST
 START_TEST(test_switch_between_policies_target_refuses)
 {
     hs_mech mech = (hs_mech)_i;
-    SSL_CTX *initial = server(mech), *host = policy_server(mech);
-    SSL_CTX *legacy = client(HS_NO_EMS);
+    SSL_CTX *initial = hs_server(mech, 0), *host = hs_policy_server(mech, 0);
+    SSL_CTX *legacy = hs_client(HS_NO_EMS);
     SSL_SESSION *sess;
     struct sni_run run;
 
     hs_ext_cache_reset();
-    enable_with(initial, EMSGUARD_ALLOW_LEGACY_RESUMPTION, "1", NULL);
+    hs_enable_with(initial, EMSGUARD_ALLOW_LEGACY_RESUMPTION, "1", NULL);
     switch_on_sni(initial, host);
     sni_connect(initial, NULL, legacy, NULL, &run);
     assert_usable(&run);
@@ -492,7 +423,7 @@ START_TEST(test_switch_between_policies_target_refuses)
     sni_connect(initial, NULL, legacy, sess, &run);
     ck_assert_int_eq(run.client_reused, 1); /* the initial ctx's policy allowed it */
     assert_refused_after_handshake(&run);
-    ck_assert_uint_eq(counter(host, EMSGUARD_CNT_REFUSED_SNI_SWITCH), 1);
+    ck_assert_uint_eq(hs_counter(host, EMSGUARD_CNT_REFUSED_SNI_SWITCH), 1);
     SSL_SESSION_free(run.session);
     SSL_SESSION_free(sess);
     SSL_CTX_free(legacy);
@@ -508,8 +439,8 @@ END_TEST
 START_TEST(test_switch_between_equal_policies)
 {
     hs_mech mech = (hs_mech)_i;
-    SSL_CTX *initial = policy_server(mech), *host = policy_server(mech);
-    SSL_CTX *ems_client = client(0), *legacy = client(HS_NO_EMS);
+    SSL_CTX *initial = hs_policy_server(mech, 0), *host = hs_policy_server(mech, 0);
+    SSL_CTX *ems_client = hs_client(0), *legacy = hs_client(HS_NO_EMS);
     SSL_SESSION *sess;
     struct sni_run run;
     int i;
@@ -528,7 +459,7 @@ START_TEST(test_switch_between_equal_policies)
         SSL_SESSION_free(run.session);
         SSL_SESSION_free(sess);
     }
-    ck_assert_uint_eq(counter(host, EMSGUARD_CNT_REFUSED_SNI_SWITCH), 0);
+    ck_assert_uint_eq(hs_counter(host, EMSGUARD_CNT_REFUSED_SNI_SWITCH), 0);
     SSL_CTX_free(legacy);
     SSL_CTX_free(ems_client);
     SSL_CTX_free(host);
@@ -545,7 +476,7 @@ END_TEST
  */
 START_TEST(test_refused_new_session_is_isolated)
 {
-    SSL_CTX *pctx = policy_server(HS_MECH_SESSION_ID), *legacy = client(HS_NO_EMS);
+    SSL_CTX *pctx = hs_policy_server(HS_MECH_SESSION_ID, 0), *legacy = hs_client(HS_NO_EMS);
     SSL *c = SSL_new(legacy), *s = SSL_new(pctx);
     SSL_SESSION *server_sess, *client_sess;
     const unsigned char *sid_ctx;
@@ -569,8 +500,8 @@ START_TEST(test_refused_new_session_is_isolated)
     hs_handshake(pctx, legacy, client_sess, &r);
     assert_full(&r);
     hs_result_clear(&r);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_SESSIONS_NOT_CACHED), 2);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_SESSIONS_NOT_CACHED), 2);
     SSL_SESSION_free(client_sess);
     SSL_SESSION_free(server_sess);
     SSL_CTX_free(legacy);
@@ -585,8 +516,9 @@ END_TEST
  */
 START_TEST(test_refused_new_session_not_cached_in_session_ctx)
 {
-    SSL_CTX *initial = policy_server(HS_MECH_SESSION_ID), *preset = policy_server(HS_MECH_SESSION_ID);
-    SSL_CTX *legacy = client(HS_NO_EMS);
+    SSL_CTX *initial = hs_policy_server(HS_MECH_SESSION_ID, 0);
+    SSL_CTX *preset = hs_policy_server(HS_MECH_SESSION_ID, 0);
+    SSL_CTX *legacy = hs_client(HS_NO_EMS);
     SSL_SESSION *sess;
     struct sni_run run;
     hs_result r;
@@ -598,7 +530,7 @@ START_TEST(test_refused_new_session_not_cached_in_session_ctx)
     hs_handshake(initial, legacy, sess, &r);
     assert_full(&r);
     hs_result_clear(&r);
-    ck_assert_uint_eq(counter(initial, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(initial, EMSGUARD_CNT_POLICY_BYPASSED), 0);
     SSL_SESSION_free(sess);
     SSL_CTX_free(legacy);
     SSL_CTX_free(preset);
@@ -611,11 +543,11 @@ END_TEST
 /* A stock ctx serves a legacy client, which then resumes: the control. */
 static SSL_SESSION *cached_legacy_session(SSL_CTX *ctx, SSL_CTX *legacy)
 {
-    SSL_SESSION *sess = new_session(ctx, legacy);
+    SSL_SESSION *sess = hs_new_session(ctx, legacy);
     hs_result r;
 
     hs_handshake(ctx, legacy, sess, &r);
-    assert_resumed(&r);
+    hs_assert_resumed(&r);
     hs_result_clear(&r);
     ck_assert_int_eq(SSL_CTX_sess_number(ctx), 1);
     return sess;
@@ -626,18 +558,18 @@ START_TEST(test_enable_drops_never_expiring_sessions)
 {
     static const long timeouts[] = { LONG_MAX, LONG_MAX / 2, 0x7fffffffL };
     long timeout = timeouts[_i];
-    SSL_CTX *ctx = server(HS_MECH_SESSION_ID), *legacy = client(HS_NO_EMS);
+    SSL_CTX *ctx = hs_server(HS_MECH_SESSION_ID, 0), *legacy = hs_client(HS_NO_EMS);
     SSL_SESSION *sess;
     hs_result r;
 
     SSL_CTX_set_timeout(ctx, timeout);
     sess = cached_legacy_session(ctx, legacy);
-    enable_with(ctx, NULL);
+    hs_enable_with(ctx, NULL);
     ck_assert_int_eq(SSL_CTX_sess_number(ctx), 0);
     hs_handshake(ctx, legacy, sess, &r);
     assert_full(&r);
     hs_result_clear(&r);
-    ck_assert_uint_eq(counter(ctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(ctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
     SSL_SESSION_free(sess);
     SSL_CTX_free(legacy);
     SSL_CTX_free(ctx);
@@ -655,17 +587,17 @@ START_TEST(test_enable_drops_sessions_whatever_the_cache_mode)
         SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL_STORE,
         SSL_SESS_CACHE_CLIENT,
     };
-    SSL_CTX *ctx = server(HS_MECH_SESSION_ID), *legacy = client(HS_NO_EMS);
+    SSL_CTX *ctx = hs_server(HS_MECH_SESSION_ID, 0), *legacy = hs_client(HS_NO_EMS);
     SSL_SESSION *sess = cached_legacy_session(ctx, legacy);
     hs_result r;
 
     SSL_CTX_set_session_cache_mode(ctx, modes[_i]);
-    enable_with(ctx, NULL);
+    hs_enable_with(ctx, NULL);
     ck_assert_int_eq(SSL_CTX_sess_number(ctx), 0);
     hs_handshake(ctx, legacy, sess, &r);
     assert_full(&r);
     hs_result_clear(&r);
-    ck_assert_uint_eq(counter(ctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(ctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
     SSL_SESSION_free(sess);
     SSL_CTX_free(legacy);
     SSL_CTX_free(ctx);

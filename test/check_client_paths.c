@@ -27,30 +27,11 @@
 #include <openssl/x509.h>
 #include "emsguard.h"
 #include "harness.h"
+#include "harness_check.h"
 
 #define MAX_STEPS 200
 
 /* ---- contexts ------------------------------------------------------------- */
-
-/*
- * Applies a policy built from NULL-terminated name/value pairs on top of the
- * defaults; EventLogging is 0 unless named, to keep the output clean.
- */
-static void enable_with(SSL_CTX *ctx, ...)
-{
-    EMSGUARD_POLICY *policy = EMSGUARD_POLICY_new();
-    const char *name;
-    va_list ap;
-
-    ck_assert_ptr_nonnull(policy);
-    ck_assert_int_eq(EMSGUARD_POLICY_set(policy, EMSGUARD_EVENT_LOGGING, "0"), 1);
-    va_start(ap, ctx);
-    while ((name = va_arg(ap, const char *)) != NULL)
-        ck_assert_int_eq(EMSGUARD_POLICY_set(policy, name, va_arg(ap, const char *)), 1);
-    va_end(ap);
-    ck_assert_int_eq(EMSGUARD_enable_policy(ctx, policy), 1);
-    EMSGUARD_POLICY_free(policy);
-}
 
 static SSL_CTX *server(hs_mech mech, int flags)
 {
@@ -60,38 +41,6 @@ static SSL_CTX *server(hs_mech mech, int flags)
     /* OpenSSL 3.0 refuses client-initiated renegotiation by default. */
     SSL_CTX_set_options(ctx, SSL_OP_ALLOW_CLIENT_RENEGOTIATION);
     return ctx;
-}
-
-static SSL_CTX *client(int flags)
-{
-    SSL_CTX *ctx = hs_client_ctx(flags);
-
-    ck_assert_ptr_nonnull(ctx);
-    return ctx;
-}
-
-static SSL_CTX *policy_client(int flags)
-{
-    SSL_CTX *ctx = client(flags);
-
-    enable_with(ctx, NULL);
-    return ctx;
-}
-
-static uint64_t counter(const SSL_CTX *ctx, EMSGUARD_COUNTER which)
-{
-    uint64_t v = 0;
-
-    ck_assert_int_eq(EMSGUARD_CTX_get_counter(ctx, which, &v), 1);
-    return v;
-}
-
-static int session_ems(const SSL_SESSION *sess)
-{
-    int ems = -1;
-
-    ck_assert_int_eq(EMSGUARD_SESSION_has_ems(sess, &ems), 1);
-    return ems;
 }
 
 /* A throwaway self-signed P-256 certificate (client certificates, DTLS). */
@@ -331,17 +280,17 @@ static void assert_reneg_refused(SSL_CTX *cctx, SSL_CTX *lsrv, reneg_trigger who
     reused = reneg_with_legacy(lsrv, cctx, who, &offered);
     ck_assert_msg(!offered, "the renegotiation ClientHello offered the non-EMS session");
     ck_assert_msg(!reused, "the renegotiation resumed the non-EMS session");
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_RESUMPTIONS), 0);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_FULL_HANDSHAKES), 2);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_FULL_WITHOUT_EMS), 2);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_RESUMPTIONS), 0);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_FULL_HANDSHAKES), 2);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_FULL_WITHOUT_EMS), 2);
 }
 
 /* Control: a stock client resumes the session when it renegotiates. */
 static void assert_stock_resumes(SSL_CTX *lsrv, reneg_trigger who)
 {
-    SSL_CTX *stock = client(0);
+    SSL_CTX *stock = hs_client(0);
     int offered;
 
     ck_assert_msg(reneg_with_legacy(lsrv, stock, who, &offered) == 1,
@@ -353,7 +302,7 @@ static void assert_stock_resumes(SSL_CTX *lsrv, reneg_trigger who)
 /* F1: the legacy server sends HelloRequest (session ID, external cache, ticket). */
 START_TEST(test_hello_request_from_legacy_server)
 {
-    SSL_CTX *lsrv = server((hs_mech)_i, HS_NO_EMS), *cctx = policy_client(0);
+    SSL_CTX *lsrv = server((hs_mech)_i, HS_NO_EMS), *cctx = hs_policy_client(0);
 
     assert_stock_resumes(lsrv, BY_SERVER);
     assert_reneg_refused(cctx, lsrv, BY_SERVER);
@@ -365,7 +314,7 @@ END_TEST
 /* F1: the client application asks for an abbreviated renegotiation. */
 START_TEST(test_abbreviated_renegotiation_by_client)
 {
-    SSL_CTX *lsrv = server((hs_mech)_i, HS_NO_EMS), *cctx = policy_client(0);
+    SSL_CTX *lsrv = server((hs_mech)_i, HS_NO_EMS), *cctx = hs_policy_client(0);
 
     assert_stock_resumes(lsrv, BY_CLIENT_ABBREVIATED);
     assert_reneg_refused(cctx, lsrv, BY_CLIENT_ABBREVIATED);
@@ -377,12 +326,12 @@ END_TEST
 /* SSL_renegotiate() on the client offers nothing, with or without the policy. */
 START_TEST(test_full_renegotiation_by_client)
 {
-    SSL_CTX *lsrv = server(HS_MECH_TICKET, HS_NO_EMS), *cctx = policy_client(0);
+    SSL_CTX *lsrv = server(HS_MECH_TICKET, HS_NO_EMS), *cctx = hs_policy_client(0);
     int offered;
 
     ck_assert_int_eq(reneg_with_legacy(lsrv, cctx, BY_CLIENT_FULL, &offered), 0);
     ck_assert_int_eq(offered, 0);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
     SSL_CTX_free(cctx);
     SSL_CTX_free(lsrv);
 }
@@ -391,7 +340,7 @@ END_TEST
 /* Several renegotiations in a row: none offers the session. */
 START_TEST(test_repeated_renegotiation)
 {
-    SSL_CTX *lsrv = server(HS_MECH_SESSION_ID, HS_NO_EMS), *cctx = policy_client(0);
+    SSL_CTX *lsrv = server(HS_MECH_SESSION_ID, HS_NO_EMS), *cctx = hs_policy_client(0);
     conn_pair p;
     int i;
 
@@ -403,8 +352,8 @@ START_TEST(test_repeated_renegotiation)
             "renegotiation %d offered or resumed the non-EMS session", i);
     }
     ck_assert(data_flows(&p));
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_FULL_HANDSHAKES), 5);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_FULL_HANDSHAKES), 5);
     pair_free(&p);
     SSL_CTX_free(cctx);
     SSL_CTX_free(lsrv);
@@ -423,7 +372,7 @@ END_TEST
  */
 START_TEST(test_renegotiation_ticket_without_session_id)
 {
-    SSL_CTX *lsrv = server(HS_MECH_TICKET, HS_NO_EMS), *cctx = policy_client(0);
+    SSL_CTX *lsrv = server(HS_MECH_TICKET, HS_NO_EMS), *cctx = hs_policy_client(0);
     static const unsigned char none[1] = { 0 };
     conn_pair p;
 
@@ -434,7 +383,7 @@ START_TEST(test_renegotiation_ticket_without_session_id)
     ck_assert_msg(!p.view.offered, "the renegotiation ClientHello offered the ticket");
     ck_assert_int_eq(SSL_session_reused(p.client), 0);
     ck_assert(data_flows(&p));
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
     pair_free(&p);
     SSL_CTX_free(cctx);
     SSL_CTX_free(lsrv);
@@ -444,15 +393,15 @@ END_TEST
 /* AllowLegacyResumption=1: stock behaviour, the renegotiation resumes. */
 START_TEST(test_allow_legacy_resumption_renegotiation)
 {
-    SSL_CTX *lsrv = server(HS_MECH_SESSION_ID, HS_NO_EMS), *cctx = client(0);
+    SSL_CTX *lsrv = server(HS_MECH_SESSION_ID, HS_NO_EMS), *cctx = hs_client(0);
     int offered;
 
-    enable_with(cctx, EMSGUARD_ALLOW_LEGACY_RESUMPTION, "1", NULL);
+    hs_enable_with(cctx, EMSGUARD_ALLOW_LEGACY_RESUMPTION, "1", NULL);
     ck_assert_int_eq(reneg_with_legacy(lsrv, cctx, BY_SERVER, &offered), 1);
     ck_assert_int_eq(offered, 1);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_REFUSED_NO_EMS), 0);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_RESUMPTIONS), 1);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_REFUSED_NO_EMS), 0);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_RESUMPTIONS), 1);
     SSL_CTX_free(cctx);
     SSL_CTX_free(lsrv);
 }
@@ -465,7 +414,7 @@ END_TEST
 START_TEST(test_ems_renegotiation_stays_abbreviated)
 {
     hs_mech mech = (hs_mech)_i;
-    SSL_CTX *srv = server(mech, 0), *cctx = policy_client(0);
+    SSL_CTX *srv = server(mech, 0), *cctx = hs_policy_client(0);
     SSL_SESSION *sess;
     conn_pair p;
 
@@ -473,7 +422,7 @@ START_TEST(test_ems_renegotiation_stays_abbreviated)
     ck_assert_int_eq(SSL_get_extms_support(p.client), 1);
     ck_assert_ptr_nonnull(sess = SSL_get1_session(p.client));
     pair_free(&p);
-    ck_assert_int_eq(session_ems(sess), 1);
+    ck_assert_int_eq(hs_session_ems(sess), 1);
     pair_connect(&p, srv, cctx, sess);
     ck_assert_msg(SSL_session_reused(p.client), "the EMS session was not resumed");
     ck_assert_msg(renegotiate(&p, BY_SERVER) == 1, "HelloRequest renegotiation failed");
@@ -486,9 +435,9 @@ START_TEST(test_ems_renegotiation_stays_abbreviated)
         "abbreviated: the EMS session was not resumed");
     ck_assert_int_eq(SSL_get_extms_support(p.client), 1);
     ck_assert(data_flows(&p));
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_REFUSED_NO_EMS), 0);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_RESUMPTIONS), 3);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_REFUSED_NO_EMS), 0);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_RESUMPTIONS), 3);
     pair_free(&p);
     SSL_SESSION_free(sess);
     SSL_CTX_free(cctx);
@@ -510,14 +459,14 @@ static int accept_any_certificate(int ok, X509_STORE_CTX *store)
  */
 START_TEST(test_ems_renegotiation_for_client_certificate)
 {
-    SSL_CTX *srv = server(HS_MECH_SESSION_ID, 0), *cctx = client(0);
+    SSL_CTX *srv = server(HS_MECH_SESSION_ID, 0), *cctx = hs_client(0);
     SSL_SESSION *sess;
     conn_pair p;
 
     make_credentials();
     ck_assert_int_eq(SSL_CTX_use_certificate(cctx, own_cert), 1);
     ck_assert_int_eq(SSL_CTX_use_PrivateKey(cctx, own_key), 1);
-    enable_with(cctx, NULL);
+    hs_enable_with(cctx, NULL);
     pair_connect(&p, srv, cctx, NULL);
     ck_assert_ptr_nonnull(sess = SSL_get1_session(p.client));
     pair_free(&p);
@@ -532,7 +481,7 @@ START_TEST(test_ems_renegotiation_for_client_certificate)
     ck_assert_ptr_nonnull(SSL_get0_peer_certificate(p.server));
     ck_assert_int_eq(SSL_get_extms_support(p.client), 1);
     ck_assert(data_flows(&p));
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
     pair_free(&p);
     SSL_SESSION_free(sess);
     SSL_CTX_free(cctx);
@@ -543,10 +492,10 @@ END_TEST
 /* Renegotiation refusals are logged: the role, the reason, and where. */
 static void hello_request_logged(void)
 {
-    SSL_CTX *lsrv = server(HS_MECH_SESSION_ID, HS_NO_EMS), *cctx = client(0);
+    SSL_CTX *lsrv = server(HS_MECH_SESSION_ID, HS_NO_EMS), *cctx = hs_client(0);
     int offered;
 
-    enable_with(cctx, EMSGUARD_EVENT_LOGGING, "2", NULL);
+    hs_enable_with(cctx, EMSGUARD_EVENT_LOGGING, "2", NULL);
     reneg_with_legacy(lsrv, cctx, BY_SERVER, &offered);
     SSL_CTX_free(cctx);
     SSL_CTX_free(lsrv);
@@ -602,7 +551,7 @@ START_TEST(test_dtls_renegotiation)
     SSL_CTX *cctx = dtls_ctx(DTLS_client_method(), 0);
     int offered;
 
-    enable_with(cctx, NULL);
+    hs_enable_with(cctx, NULL);
     ck_assert_msg(reneg_with_legacy(lsrv, stock, BY_CLIENT_ABBREVIATED, &offered) == 1,
         "control: a stock DTLS client did not resume at renegotiation");
     ck_assert_int_eq(offered, 1);
@@ -612,7 +561,7 @@ START_TEST(test_dtls_renegotiation)
     ck_assert_int_eq(offered, 0);
     ck_assert_int_eq(reneg_with_legacy(lsrv, cctx, BY_CLIENT_ABBREVIATED, &offered), 0);
     ck_assert_msg(!offered, "the DTLS renegotiation ClientHello offered the non-EMS session");
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
     SSL_CTX_free(cctx);
     SSL_CTX_free(stock);
     SSL_CTX_free(lsrv);
@@ -659,7 +608,7 @@ static SSL_SESSION *as_downstream_offer(const SSL_SESSION *sess)
 /* The server role of |dual| with a downstream client offering |sess|. */
 static int downstream_resumes(SSL_CTX *dual, const SSL_SESSION *sess, int flags)
 {
-    SSL_CTX *down = client(flags);
+    SSL_CTX *down = hs_client(flags);
     SSL_SESSION *offer = as_downstream_offer(sess);
     hs_result r;
     int resumed;
@@ -710,19 +659,19 @@ START_TEST(test_dual_role_client_session_not_resumed_by_server_role)
 
     /* Control: stock OpenSSL, same setup. */
     sess = upstream_session(upstream, stock, NULL, NULL);
-    ck_assert_int_eq(session_ems(sess), 0);
+    ck_assert_int_eq(hs_session_ems(sess), 0);
     ck_assert_int_eq(SSL_CTX_sess_number(stock), 1);
     ck_assert_msg(downstream_resumes(stock, sess, HS_NO_EMS),
         "control: the stock relay did not resume its client role's session");
     SSL_SESSION_free(sess);
 
-    enable_with(dual, NULL);
+    hs_enable_with(dual, NULL);
     sess = upstream_session(upstream, dual, NULL, NULL);
-    ck_assert_int_eq(session_ems(sess), 0);
+    ck_assert_int_eq(hs_session_ems(sess), 0);
     ck_assert_msg(!downstream_resumes(dual, sess, HS_NO_EMS),
         "the server role resumed a non-EMS session of the client role");
-    ck_assert_uint_eq(counter(dual, EMSGUARD_CNT_POLICY_BYPASSED), 0);
-    ck_assert_uint_eq(counter(dual, EMSGUARD_CNT_RESUMPTIONS), 0);
+    ck_assert_uint_eq(hs_counter(dual, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(dual, EMSGUARD_CNT_RESUMPTIONS), 0);
     SSL_SESSION_free(sess);
     SSL_CTX_free(dual);
     SSL_CTX_free(stock);
@@ -754,7 +703,7 @@ static int app_keep_client_session(SSL *ssl, SSL_SESSION *sess)
 START_TEST(test_dual_role_keeps_own_resumptions)
 {
     SSL_CTX *upstream = server(HS_MECH_SESSION_ID, 0), *dual = dual_role_ctx();
-    SSL_CTX *down = client(0);
+    SSL_CTX *down = hs_client(0);
     SSL_SESSION *sess, *again, *down_sess;
     hs_result r;
     int reused = 0;
@@ -762,9 +711,9 @@ START_TEST(test_dual_role_keeps_own_resumptions)
     app_client_session = NULL;
     app_new_calls = 0;
     SSL_CTX_sess_set_new_cb(dual, app_keep_client_session);
-    enable_with(dual, NULL);
+    hs_enable_with(dual, NULL);
     sess = upstream_session(upstream, dual, NULL, NULL);
-    ck_assert_int_eq(session_ems(sess), 1);
+    ck_assert_int_eq(hs_session_ems(sess), 1);
     ck_assert_ptr_nonnull(app_client_session);
     again = upstream_session(upstream, dual, app_client_session, &reused);
     ck_assert_msg(reused, "the client role did not resume its own EMS session");
@@ -779,7 +728,7 @@ START_TEST(test_dual_role_keeps_own_resumptions)
     ck_assert_msg(r.ok && r.reused && r.server_reused,
         "the server role did not resume its own EMS session");
     hs_result_clear(&r);
-    ck_assert_uint_eq(counter(dual, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(dual, EMSGUARD_CNT_POLICY_BYPASSED), 0);
     SSL_SESSION_free(down_sess);
     SSL_SESSION_free(sess);
     SSL_SESSION_free(app_client_session);
@@ -800,20 +749,20 @@ END_TEST
 START_TEST(test_dual_role_session_from_before_enable)
 {
     SSL_CTX *upstream = server(HS_MECH_SESSION_ID, 0), *dual = dual_role_ctx();
-    SSL_CTX *other = client(0);
+    SSL_CTX *other = hs_client(0);
     SSL_SESSION *before, *foreign, *sess;
     int reused;
 
     before = upstream_session(upstream, dual, NULL, NULL);
     foreign = upstream_session(upstream, other, NULL, NULL);
-    enable_with(dual, NULL);
+    hs_enable_with(dual, NULL);
     sess = upstream_session(upstream, dual, before, &reused);
     ck_assert_int_eq(reused, 0);
     SSL_SESSION_free(sess);
     sess = upstream_session(upstream, dual, foreign, &reused);
     ck_assert_int_eq(reused, 0);
     SSL_SESSION_free(sess);
-    ck_assert_uint_eq(counter(dual, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(dual, EMSGUARD_CNT_POLICY_BYPASSED), 0);
     SSL_SESSION_free(foreign);
     SSL_SESSION_free(before);
     SSL_CTX_free(other);

@@ -24,52 +24,17 @@
 #include <openssl/x509.h>
 #include "emsguard.h"
 #include "harness.h"
+#include "harness_check.h"
 
 /* ---- contexts ------------------------------------------------------------- */
-
-/*
- * Applies a policy built from NULL-terminated name/value pairs on top of the
- * defaults; EventLogging is 0 unless named, to keep the output clean.
- */
-static void enable_with(SSL_CTX *ctx, ...)
-{
-    EMSGUARD_POLICY *policy = EMSGUARD_POLICY_new();
-    const char *name;
-    va_list ap;
-
-    ck_assert_ptr_nonnull(policy);
-    ck_assert_int_eq(EMSGUARD_POLICY_set(policy, EMSGUARD_EVENT_LOGGING, "0"), 1);
-    va_start(ap, ctx);
-    while ((name = va_arg(ap, const char *)) != NULL)
-        ck_assert_int_eq(EMSGUARD_POLICY_set(policy, name, va_arg(ap, const char *)), 1);
-    va_end(ap);
-    ck_assert_int_eq(EMSGUARD_enable_policy(ctx, policy), 1);
-    EMSGUARD_POLICY_free(policy);
-}
-
-static SSL_CTX *client(int flags)
-{
-    SSL_CTX *ctx = hs_client_ctx(flags);
-
-    ck_assert_ptr_nonnull(ctx);
-    return ctx;
-}
 
 /* A client with the default policy and RequireExtendedMasterSecret=1. */
 static SSL_CTX *require_client(int flags)
 {
-    SSL_CTX *ctx = client(flags);
+    SSL_CTX *ctx = hs_client(flags);
 
-    enable_with(ctx, EMSGUARD_REQUIRE_EMS, "1", NULL);
+    hs_enable_with(ctx, EMSGUARD_REQUIRE_EMS, "1", NULL);
     return ctx;
-}
-
-static uint64_t counter(const SSL_CTX *ctx, EMSGUARD_COUNTER which)
-{
-    uint64_t v = 0;
-
-    ck_assert_int_eq(EMSGUARD_CTX_get_counter(ctx, which, &v), 1);
-    return v;
 }
 
 /* A throwaway self-signed RSA certificate: ECDHE-RSA, DHE-RSA, RSA kx. */
@@ -342,8 +307,8 @@ static void assert_refused(const run_result *rr, SSL_CTX *cctx, uint64_t rejecte
     ck_assert_msg(rr->client_alert >= 0, "the client sent no alert");
     ck_assert_msg(!rr->sent_key_exchange && !rr->sent_ccs_or_finished,
         "the client got as far as its key exchange or Finished");
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_REJECTED_NO_EMS), rejected);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_FULL_HANDSHAKES), 0);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_REJECTED_NO_EMS), rejected);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_FULL_HANDSHAKES), 0);
 }
 
 /* ---- N7: the legacy server -------------------------------------------------- */
@@ -352,7 +317,7 @@ static void assert_refused(const run_result *rr, SSL_CTX *cctx, uint64_t rejecte
 START_TEST(test_legacy_server_refused)
 {
     kx_kind kx = (kx_kind)_i;
-    SSL_CTX *legacy = kx_server(kx, HS_NO_EMS), *stock = client(0);
+    SSL_CTX *legacy = kx_server(kx, HS_NO_EMS), *stock = hs_client(0);
     SSL_CTX *cctx = require_client(0);
     run_result rr;
 
@@ -381,7 +346,7 @@ END_TEST
  */
 START_TEST(test_legacy_rsa_kx_server_refused)
 {
-    SSL_CTX *legacy = kx_server(KX_RSA, HS_NO_EMS), *stock = client(0);
+    SSL_CTX *legacy = kx_server(KX_RSA, HS_NO_EMS), *stock = hs_client(0);
     SSL_CTX *cctx = require_client(0);
     run_result rr;
 
@@ -415,8 +380,8 @@ START_TEST(test_refusal_logged)
     const char *out;
 
     log_server = kx_server(KX_ECDHE_ECDSA, HS_NO_EMS);
-    log_client = client(0);
-    enable_with(log_client, EMSGUARD_REQUIRE_EMS, "1", EMSGUARD_EVENT_LOGGING, "1", NULL);
+    log_client = hs_client(0);
+    hs_enable_with(log_client, EMSGUARD_REQUIRE_EMS, "1", EMSGUARD_EVENT_LOGGING, "1", NULL);
     out = hs_capture_stderr(log_handshake);
     ck_assert_ptr_nonnull(out);
     ck_assert(!log_rr.ok);
@@ -453,7 +418,7 @@ START_TEST(test_dtls_legacy_server_refused)
         && SSL_CTX_use_PrivateKey(legacy, rsa_key) == 1
         && SSL_CTX_use_certificate(ems_srv, rsa_cert) == 1
         && SSL_CTX_use_PrivateKey(ems_srv, rsa_key) == 1);
-    enable_with(cctx, EMSGUARD_REQUIRE_EMS, "1", NULL);
+    hs_enable_with(cctx, EMSGUARD_REQUIRE_EMS, "1", NULL);
     run(legacy, cctx, &rr);
     assert_refused(&rr, cctx, 1);
     run_clear(&rr);
@@ -481,8 +446,8 @@ START_TEST(test_ems_server_accepted)
     ck_assert_str_eq(rr.cipher, kx_ciphers[kx]);
     ck_assert(!rr.ems_required_error);
     run_clear(&rr);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_REJECTED_NO_EMS), 0);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_FULL_HANDSHAKES), 1);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_REJECTED_NO_EMS), 0);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_FULL_HANDSHAKES), 1);
     SSL_CTX_free(cctx);
     SSL_CTX_free(srv);
 }
@@ -525,8 +490,8 @@ START_TEST(test_resumption_still_works)
     ck_assert_msg(rr.reused, "did not resume (%s)", hs_mech_name(mech));
     ck_assert_int_eq(rr.ems, 1);
     run_clear(&rr);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_RESUMPTIONS), 1);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_REJECTED_NO_EMS), 0);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_RESUMPTIONS), 1);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_REJECTED_NO_EMS), 0);
     SSL_SESSION_free(sess);
     SSL_CTX_free(cctx);
     SSL_CTX_free(srv);
@@ -553,16 +518,16 @@ END_TEST
 START_TEST(test_require_off_unaffected)
 {
     kx_kind kx = (kx_kind)_i;
-    SSL_CTX *legacy = kx_server(kx, HS_NO_EMS), *cctx = client(0);
+    SSL_CTX *legacy = kx_server(kx, HS_NO_EMS), *cctx = hs_client(0);
     run_result rr;
 
-    enable_with(cctx, NULL);
+    hs_enable_with(cctx, NULL);
     ck_assert_msg(run(legacy, cctx, &rr), "Require=0 client failed (%s)", kx_ciphers[kx]);
     ck_assert_int_eq(rr.ems, 0);
     ck_assert_msg(rr.offered_rsa_kx, "Require=0 client stopped offering RSA key exchange");
     run_clear(&rr);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_FULL_WITHOUT_EMS), 1);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_REJECTED_NO_EMS), 0);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_FULL_WITHOUT_EMS), 1);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_REJECTED_NO_EMS), 0);
     SSL_CTX_free(cctx);
     SSL_CTX_free(legacy);
 }
@@ -575,7 +540,7 @@ END_TEST
 START_TEST(test_dual_role_ctx)
 {
     SSL_CTX *legacy = kx_server(KX_ECDHE_ECDSA, HS_NO_EMS);
-    SSL_CTX *dual = SSL_CTX_new(TLS_method()), *down = client(0);
+    SSL_CTX *dual = SSL_CTX_new(TLS_method()), *down = hs_client(0);
     run_result rr;
 
     ck_assert_ptr_nonnull(dual);
@@ -583,7 +548,7 @@ START_TEST(test_dual_role_ctx)
     ck_assert(SSL_CTX_use_certificate(dual, rsa_cert) == 1
         && SSL_CTX_use_PrivateKey(dual, rsa_key) == 1
         && SSL_CTX_set_max_proto_version(dual, TLS1_2_VERSION));
-    enable_with(dual, EMSGUARD_REQUIRE_EMS, "1", NULL);
+    hs_enable_with(dual, EMSGUARD_REQUIRE_EMS, "1", NULL);
     run(legacy, dual, &rr);
     assert_refused(&rr, dual, 1);
     run_clear(&rr);
@@ -627,14 +592,14 @@ static void take_default_security_cb(void)
 /* Set before EMSGUARD_enable(): still asked, with its own ex data, and obeyed. */
 START_TEST(test_app_security_cb_chained)
 {
-    SSL_CTX *srv = kx_server(KX_ECDHE_ECDSA, 0), *cctx = client(0);
+    SSL_CTX *srv = kx_server(KX_ECDHE_ECDSA, 0), *cctx = hs_client(0);
     run_result rr;
 
     take_default_security_cb();
     app_sec_calls = app_sec_bad_ex = app_veto_curves = 0;
     SSL_CTX_set_security_callback(cctx, app_security_cb);
     SSL_CTX_set0_security_ex_data(cctx, &app_sec_ex_marker);
-    enable_with(cctx, EMSGUARD_REQUIRE_EMS, "1", NULL);
+    hs_enable_with(cctx, EMSGUARD_REQUIRE_EMS, "1", NULL);
     ck_assert(run(srv, cctx, &rr));
     run_clear(&rr);
     ck_assert_int_gt(app_sec_calls, 0);
@@ -656,12 +621,12 @@ END_TEST
  */
 START_TEST(test_default_security_level_chained)
 {
-    SSL_CTX *srv = kx_server(KX_ECDHE_ECDSA, 0), *stock = client(0), *cctx = client(0);
+    SSL_CTX *srv = kx_server(KX_ECDHE_ECDSA, 0), *stock = hs_client(0), *cctx = hs_client(0);
     run_result rr;
 
     SSL_CTX_set_security_level(stock, 4);
     SSL_CTX_set_security_level(cctx, 4);
-    enable_with(cctx, EMSGUARD_REQUIRE_EMS, "1", NULL);
+    hs_enable_with(cctx, EMSGUARD_REQUIRE_EMS, "1", NULL);
     ck_assert_msg(!run(srv, stock, &rr), "control: level 4 accepted P-256");
     run_clear(&rr);
     ck_assert_msg(!run(srv, cctx, &rr), "security level 4 no longer applied");
@@ -682,14 +647,14 @@ END_TEST
  */
 START_TEST(test_security_cb_replaced_fails_closed)
 {
-    SSL_CTX *legacy = kx_server(KX_ECDHE_ECDSA, HS_NO_EMS), *cctx = client(HS_TLS13);
+    SSL_CTX *legacy = kx_server(KX_ECDHE_ECDSA, HS_NO_EMS), *cctx = hs_client(HS_TLS13);
     SSL_CTX *srv13 = hs_server_ctx(HS_MECH_TICKET, HS_TLS13);
     run_result rr;
 
     ck_assert_ptr_nonnull(srv13);
     take_default_security_cb();
     app_veto_curves = 0;
-    enable_with(cctx, EMSGUARD_REQUIRE_EMS, "1", NULL);
+    hs_enable_with(cctx, EMSGUARD_REQUIRE_EMS, "1", NULL);
     SSL_CTX_set_security_callback(cctx, app_security_cb);
     SSL_CTX_set0_security_ex_data(cctx, &app_sec_ex_marker);
     ck_assert_msg(!run(legacy, cctx, &rr),
@@ -731,14 +696,14 @@ END_TEST
  */
 START_TEST(test_disable_client_ems_wins)
 {
-    SSL_CTX *legacy = kx_server(KX_ECDHE_ECDSA, HS_NO_EMS), *cctx = client(0);
+    SSL_CTX *legacy = kx_server(KX_ECDHE_ECDSA, HS_NO_EMS), *cctx = hs_client(0);
     run_result rr;
 
-    enable_with(cctx, EMSGUARD_REQUIRE_EMS, "1", EMSGUARD_DISABLE_CLIENT_EMS, "1", NULL);
+    hs_enable_with(cctx, EMSGUARD_REQUIRE_EMS, "1", EMSGUARD_DISABLE_CLIENT_EMS, "1", NULL);
     ck_assert_msg(run(legacy, cctx, &rr), "EMS-disabled client role was held to Require=1");
     ck_assert_int_eq(rr.ems, 0);
     run_clear(&rr);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_REJECTED_NO_EMS), 0);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_REJECTED_NO_EMS), 0);
     SSL_CTX_free(cctx);
     SSL_CTX_free(legacy);
 }
@@ -752,11 +717,11 @@ END_TEST
 START_TEST(test_allow_legacy_resumption_does_not_bypass)
 {
     SSL_CTX *legacy = kx_server(KX_ECDHE_ECDSA, HS_NO_EMS);
-    SSL_CTX *stock = client(0), *cctx = client(0);
+    SSL_CTX *stock = hs_client(0), *cctx = hs_client(0);
     SSL_SESSION *sess;
     run_result rr;
 
-    enable_with(cctx, EMSGUARD_REQUIRE_EMS, "1", EMSGUARD_ALLOW_LEGACY_RESUMPTION, "1", NULL);
+    hs_enable_with(cctx, EMSGUARD_REQUIRE_EMS, "1", EMSGUARD_ALLOW_LEGACY_RESUMPTION, "1", NULL);
     ck_assert(run(legacy, stock, &rr));
     ck_assert_int_eq(rr.ems, 0);
     sess = rr.session;

@@ -18,109 +18,11 @@
 #include <openssl/ssl.h>
 #include "emsguard.h"
 #include "harness.h"
+#include "harness_check.h"
 
 #define ALERT_HANDSHAKE_FAILURE SSL_AD_HANDSHAKE_FAILURE /* 40 */
 
 /* ---- helpers ------------------------------------------------------------ */
-
-/*
- * Applies a policy built from NULL-terminated name/value pairs on top of the
- * defaults.  EventLogging is 0 unless named, to keep the test output clean;
- * test_log_lines checks the log itself.
- */
-static void enable_with(SSL_CTX *ctx, ...)
-{
-    EMSGUARD_POLICY *policy = EMSGUARD_POLICY_new();
-    const char *name;
-    va_list ap;
-
-    ck_assert_ptr_nonnull(policy);
-    ck_assert_int_eq(EMSGUARD_POLICY_set(policy, EMSGUARD_EVENT_LOGGING, "0"), 1);
-    va_start(ap, ctx);
-    while ((name = va_arg(ap, const char *)) != NULL)
-        ck_assert_int_eq(EMSGUARD_POLICY_set(policy, name, va_arg(ap, const char *)), 1);
-    va_end(ap);
-    ck_assert_int_eq(EMSGUARD_enable_policy(ctx, policy), 1);
-    EMSGUARD_POLICY_free(policy);
-}
-
-static SSL_CTX *server(hs_mech mech, int flags)
-{
-    SSL_CTX *ctx = hs_server_ctx(mech, flags);
-
-    ck_assert_ptr_nonnull(ctx);
-    return ctx;
-}
-
-static SSL_CTX *policy_server(hs_mech mech, int flags)
-{
-    SSL_CTX *ctx = server(mech, flags);
-
-    enable_with(ctx, NULL);
-    return ctx;
-}
-
-static SSL_CTX *client(int flags)
-{
-    SSL_CTX *ctx = hs_client_ctx(flags);
-
-    ck_assert_ptr_nonnull(ctx);
-    return ctx;
-}
-
-static SSL_CTX *policy_client(int flags)
-{
-    SSL_CTX *ctx = client(flags);
-
-    enable_with(ctx, NULL);
-    return ctx;
-}
-
-static uint64_t counter(const SSL_CTX *ctx, EMSGUARD_COUNTER which)
-{
-    uint64_t v = 0;
-
-    ck_assert_int_eq(EMSGUARD_CTX_get_counter(ctx, which, &v), 1);
-    return v;
-}
-
-static int session_ems(const SSL_SESSION *sess)
-{
-    int ems = -1;
-
-    ck_assert_int_eq(EMSGUARD_SESSION_has_ems(sess, &ems), 1);
-    return ems;
-}
-
-/* A full handshake that must succeed; returns the client's session. */
-static SSL_SESSION *new_session(SSL_CTX *sctx, SSL_CTX *cctx)
-{
-    hs_result r;
-    SSL_SESSION *sess;
-
-    ck_assert_msg(hs_handshake(sctx, cctx, NULL, &r), "first handshake failed");
-    ck_assert_int_eq(r.reused, 0);
-    ck_assert_ptr_nonnull(r.session);
-    sess = r.session;
-    r.session = NULL;
-    return sess;
-}
-
-static void assert_resumed(const hs_result *r)
-{
-    ck_assert_msg(r->ok, "handshake failed (server alert %d, client alert %d)",
-        r->server_alert, r->client_alert);
-    ck_assert_msg(r->reused && r->server_reused, "expected a resumption, got a full handshake");
-}
-
-static void assert_full(const hs_result *r)
-{
-    ck_assert_msg(r->ok, "handshake failed (server alert %d, client alert %d)",
-        r->server_alert, r->client_alert);
-    ck_assert_msg(!r->reused && !r->server_reused, "expected a full handshake, got a resumption");
-    ck_assert_int_eq(r->server_alert, -1);
-    ck_assert_int_eq(r->client_alert, -1);
-}
 
 static void assert_aborted(const hs_result *r, int alert)
 {
@@ -136,11 +38,11 @@ static void assert_aborted(const hs_result *r, int alert)
  */
 static SSL_SESSION *legacy_session(hs_mech mech, SSL_CTX *pctx, SSL_CTX **stock_out)
 {
-    SSL_CTX *legacy = client(HS_NO_EMS);
-    SSL_CTX *donor = mech == HS_MECH_SESSION_ID ? pctx : server(mech, 0);
-    SSL_SESSION *sess = new_session(donor, legacy);
+    SSL_CTX *legacy = hs_client(HS_NO_EMS);
+    SSL_CTX *donor = mech == HS_MECH_SESSION_ID ? pctx : hs_server(mech, 0);
+    SSL_SESSION *sess = hs_new_session(donor, legacy);
 
-    ck_assert_int_eq(session_ems(sess), 0);
+    ck_assert_int_eq(hs_session_ems(sess), 0);
     if (stock_out != NULL && donor != pctx)
         *stock_out = donor;
     else if (donor != pctx)
@@ -161,16 +63,16 @@ static void setup(void)
 START_TEST(test_server_nonems_session_ems_hello)
 {
     hs_mech mech = (hs_mech)_i;
-    SSL_CTX *pctx = policy_server(mech, 0);
-    SSL_CTX *ems_client = client(0);
+    SSL_CTX *pctx = hs_policy_server(mech, 0);
+    SSL_CTX *ems_client = hs_client(0);
     SSL_SESSION *sess = legacy_session(mech, pctx, NULL);
     hs_result r;
 
     hs_handshake(pctx, ems_client, sess, &r);
-    assert_full(&r);
+    hs_assert_full(&r);
     ck_assert_int_eq(r.hello_ems, 1);
     ck_assert_int_eq(r.ems, 1);
-    ck_assert_int_eq(session_ems(r.session), 1);
+    ck_assert_int_eq(hs_session_ems(r.session), 1);
     hs_result_clear(&r);
     SSL_SESSION_free(sess);
     SSL_CTX_free(ems_client);
@@ -186,8 +88,8 @@ END_TEST
 START_TEST(test_server_nonems_session_nonems_hello)
 {
     hs_mech mech = (hs_mech)_i;
-    SSL_CTX *pctx = policy_server(mech, 0);
-    SSL_CTX *legacy = client(HS_NO_EMS);
+    SSL_CTX *pctx = hs_policy_server(mech, 0);
+    SSL_CTX *legacy = hs_client(HS_NO_EMS);
     SSL_CTX *stock = NULL;
     SSL_SESSION *sess = legacy_session(mech, pctx, &stock);
     int new_calls;
@@ -196,7 +98,7 @@ START_TEST(test_server_nonems_session_nonems_hello)
     /* Control: where the session came from, stock OpenSSL resumes it. */
     if (stock != NULL) {
         hs_handshake(stock, legacy, sess, &r);
-        assert_resumed(&r);
+        hs_assert_resumed(&r);
         ck_assert_int_eq(r.ems, 0);
         hs_result_clear(&r);
     }
@@ -204,22 +106,22 @@ START_TEST(test_server_nonems_session_nonems_hello)
     hs_handshake(pctx, legacy, sess, &r);
     if (mech != HS_MECH_SESSION_ID) /* an internal-cache session never got in */
         ck_assert_int_eq(r.hello_offered, 1);
-    assert_full(&r);
+    hs_assert_full(&r);
     ck_assert_int_eq(r.ems, 0);
     ck_assert_int_eq(r.server_sent_ticket, 0);
     ck_assert_int_eq(hs_ext_cache_new_calls(), new_calls);
     /* This handshake's session; for session IDs also the first one's. */
-    ck_assert_int_eq(counter(pctx, EMSGUARD_CNT_SESSIONS_NOT_CACHED)
-            + counter(pctx, EMSGUARD_CNT_TICKETS_WITHHELD),
+    ck_assert_int_eq(hs_counter(pctx, EMSGUARD_CNT_SESSIONS_NOT_CACHED)
+            + hs_counter(pctx, EMSGUARD_CNT_TICKETS_WITHHELD),
         mech == HS_MECH_SESSION_ID ? 2 : 1);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_REFUSED_NO_EMS),
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_REFUSED_NO_EMS),
         mech == HS_MECH_SESSION_ID ? 0 : 1);
 
     /* The session this handshake made is not resumable either. */
     hs_handshake(pctx, legacy, r.session, &again);
-    assert_full(&again);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_RESUMPTIONS), 0);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_WITHOUT_EMS),
+    hs_assert_full(&again);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_RESUMPTIONS), 0);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_FULL_WITHOUT_EMS),
         mech == HS_MECH_SESSION_ID ? 3 : 2);
     hs_result_clear(&again);
     hs_result_clear(&r);
@@ -234,17 +136,17 @@ END_TEST
 START_TEST(test_server_ems_session_nonems_hello)
 {
     hs_mech mech = (hs_mech)_i;
-    SSL_CTX *pctx = policy_server(mech, 0);
-    SSL_CTX *ems_client = client(0), *legacy = client(HS_NO_EMS);
-    SSL_SESSION *sess = new_session(pctx, ems_client);
+    SSL_CTX *pctx = hs_policy_server(mech, 0);
+    SSL_CTX *ems_client = hs_client(0), *legacy = hs_client(HS_NO_EMS);
+    SSL_SESSION *sess = hs_new_session(pctx, ems_client);
     hs_result r;
 
-    ck_assert_int_eq(session_ems(sess), 1);
+    ck_assert_int_eq(hs_session_ems(sess), 1);
     hs_handshake(pctx, legacy, sess, &r);
     ck_assert_int_eq(r.hello_offered, 1);
     ck_assert_int_eq(r.hello_ems, 0);
     assert_aborted(&r, ALERT_HANDSHAKE_FAILURE);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_ABORTED_INCONSISTENT), 1);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_ABORTED_INCONSISTENT), 1);
     hs_result_clear(&r);
     SSL_SESSION_free(sess);
     SSL_CTX_free(legacy);
@@ -257,19 +159,19 @@ END_TEST
 START_TEST(test_server_ems_session_ems_hello)
 {
     hs_mech mech = (hs_mech)_i;
-    SSL_CTX *pctx = policy_server(mech, 0);
-    SSL_CTX *ems_client = client(0);
-    SSL_SESSION *sess = new_session(pctx, ems_client);
+    SSL_CTX *pctx = hs_policy_server(mech, 0);
+    SSL_CTX *ems_client = hs_client(0);
+    SSL_SESSION *sess = hs_new_session(pctx, ems_client);
     hs_result r;
     int i;
 
     for (i = 0; i < 3; i++) {
         hs_handshake(pctx, ems_client, sess, &r);
-        assert_resumed(&r);
+        hs_assert_resumed(&r);
         ck_assert_int_eq(r.ems, 1);
         hs_result_clear(&r);
     }
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_RESUMPTIONS), 3);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_RESUMPTIONS), 3);
     SSL_SESSION_free(sess);
     SSL_CTX_free(ems_client);
     SSL_CTX_free(pctx);
@@ -283,27 +185,27 @@ END_TEST
 START_TEST(test_fleet_shared_keys)
 {
     hs_mech mech = (hs_mech)_i; /* tickets or external cache */
-    SSL_CTX *stock = server(mech, 0), *pctx = policy_server(mech, 0);
-    SSL_CTX *ems_client = client(0), *legacy = client(HS_NO_EMS);
-    SSL_SESSION *from_stock_legacy = new_session(stock, legacy);
-    SSL_SESSION *from_stock_ems = new_session(stock, ems_client);
-    SSL_SESSION *from_policy_ems = new_session(pctx, ems_client);
+    SSL_CTX *stock = hs_server(mech, 0), *pctx = hs_policy_server(mech, 0);
+    SSL_CTX *ems_client = hs_client(0), *legacy = hs_client(HS_NO_EMS);
+    SSL_SESSION *from_stock_legacy = hs_new_session(stock, legacy);
+    SSL_SESSION *from_stock_ems = hs_new_session(stock, ems_client);
+    SSL_SESSION *from_policy_ems = hs_new_session(pctx, ems_client);
     hs_result r;
 
     hs_handshake(pctx, legacy, from_stock_legacy, &r); /* refused */
-    assert_full(&r);
+    hs_assert_full(&r);
     ck_assert_int_eq(r.server_sent_ticket, 0);
     hs_result_clear(&r);
     hs_handshake(stock, legacy, from_stock_legacy, &r); /* stock still resumes */
-    assert_resumed(&r);
+    hs_assert_resumed(&r);
     hs_result_clear(&r);
     hs_handshake(pctx, ems_client, from_stock_ems, &r);
-    assert_resumed(&r);
+    hs_assert_resumed(&r);
     hs_result_clear(&r);
     hs_handshake(stock, ems_client, from_policy_ems, &r);
-    assert_resumed(&r);
+    hs_assert_resumed(&r);
     hs_result_clear(&r);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
     SSL_SESSION_free(from_policy_ems);
     SSL_SESSION_free(from_stock_ems);
     SSL_SESSION_free(from_stock_legacy);
@@ -320,36 +222,36 @@ END_TEST
 START_TEST(test_client_does_not_offer_nonems)
 {
     hs_mech mech = (hs_mech)_i;
-    SSL_CTX *legacy_server = server(mech, HS_NO_EMS);
-    SSL_CTX *stock_client = client(0), *pclient = policy_client(0);
-    SSL_SESSION *sess = new_session(legacy_server, stock_client);
+    SSL_CTX *legacy_server = hs_server(mech, HS_NO_EMS);
+    SSL_CTX *stock_client = hs_client(0), *pclient = hs_policy_client(0);
+    SSL_SESSION *sess = hs_new_session(legacy_server, stock_client);
     hs_result r;
     int i;
 
-    ck_assert_int_eq(session_ems(sess), 0);
+    ck_assert_int_eq(hs_session_ems(sess), 0);
     /* Control: a stock client offers it and the legacy server resumes. */
     hs_handshake(legacy_server, stock_client, sess, &r);
     ck_assert_int_eq(r.hello_offered, 1);
-    assert_resumed(&r);
+    hs_assert_resumed(&r);
     hs_result_clear(&r);
     /* Against a legacy server every connection succeeds, fully. */
     for (i = 0; i < 3; i++) {
         hs_handshake(legacy_server, pclient, sess, &r);
         ck_assert_int_eq(r.hello_offered, 0);
-        assert_full(&r);
+        hs_assert_full(&r);
         ck_assert_int_eq(r.ems, 0);
         hs_result_clear(&r);
     }
-    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_REFUSED_NO_EMS), 3);
-    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_FULL_HANDSHAKES), 3);
-    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_FULL_WITHOUT_EMS), 3);
+    ck_assert_uint_eq(hs_counter(pclient, EMSGUARD_CNT_REFUSED_NO_EMS), 3);
+    ck_assert_uint_eq(hs_counter(pclient, EMSGUARD_CNT_FULL_HANDSHAKES), 3);
+    ck_assert_uint_eq(hs_counter(pclient, EMSGUARD_CNT_FULL_WITHOUT_EMS), 3);
     /* A session it made itself with the legacy server is not offered either. */
     {
-        SSL_SESSION *own = new_session(legacy_server, pclient);
+        SSL_SESSION *own = hs_new_session(legacy_server, pclient);
 
         hs_handshake(legacy_server, pclient, own, &r);
         ck_assert_int_eq(r.hello_offered, 0);
-        assert_full(&r);
+        hs_assert_full(&r);
         hs_result_clear(&r);
         SSL_SESSION_free(own);
     }
@@ -364,18 +266,18 @@ END_TEST
 START_TEST(test_client_offers_ems)
 {
     hs_mech mech = (hs_mech)_i;
-    SSL_CTX *stock = server(mech, 0), *pclient = policy_client(0);
-    SSL_SESSION *sess = new_session(stock, pclient);
+    SSL_CTX *stock = hs_server(mech, 0), *pclient = hs_policy_client(0);
+    SSL_SESSION *sess = hs_new_session(stock, pclient);
     hs_result r;
 
-    ck_assert_int_eq(session_ems(sess), 1);
+    ck_assert_int_eq(hs_session_ems(sess), 1);
     hs_handshake(stock, pclient, sess, &r);
     ck_assert_int_eq(r.hello_offered, 1);
-    assert_resumed(&r);
+    hs_assert_resumed(&r);
     ck_assert_int_eq(r.ems, 1);
     hs_result_clear(&r);
-    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_RESUMPTIONS), 1);
-    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_REFUSED_NO_EMS), 0);
+    ck_assert_uint_eq(hs_counter(pclient, EMSGUARD_CNT_RESUMPTIONS), 1);
+    ck_assert_uint_eq(hs_counter(pclient, EMSGUARD_CNT_REFUSED_NO_EMS), 0);
     SSL_SESSION_free(sess);
     SSL_CTX_free(pclient);
     SSL_CTX_free(stock);
@@ -390,10 +292,10 @@ END_TEST
  */
 static void inconsistent_resumption(SSL_CTX *cctx, hs_result *r)
 {
-    SSL_CTX *sctx = server(HS_MECH_EXT_CACHE, 0), *ems_client = client(0);
-    SSL_SESSION *sess = new_session(sctx, ems_client);
+    SSL_CTX *sctx = hs_server(HS_MECH_EXT_CACHE, 0), *ems_client = hs_client(0);
+    SSL_SESSION *sess = hs_new_session(sctx, ems_client);
 
-    ck_assert_int_eq(session_ems(sess), 1);
+    ck_assert_int_eq(hs_session_ems(sess), 1);
     ck_assert_int_eq(hs_ext_cache_forget_ems(), 1);
     SSL_CTX_set_options(sctx, SSL_OP_NO_EXTENDED_MASTER_SECRET);
     hs_handshake(sctx, cctx, sess, r);
@@ -405,7 +307,7 @@ static void inconsistent_resumption(SSL_CTX *cctx, hs_result *r)
 
 START_TEST(test_client_inconsistent_resumption_aborts)
 {
-    SSL_CTX *stock_client = client(0), *pclient = policy_client(0);
+    SSL_CTX *stock_client = hs_client(0), *pclient = hs_policy_client(0);
     SSL_CTX *clients[2] = { stock_client, pclient };
     hs_result r;
     int i;
@@ -427,27 +329,27 @@ END_TEST
 START_TEST(test_tls13_unaffected)
 {
     hs_mech mech = (hs_mech)_i;
-    SSL_CTX *pctx = policy_server(mech, HS_TLS13);
-    SSL_CTX *legacy = policy_client(HS_TLS13 | HS_NO_EMS);
-    SSL_CTX *ems_client = policy_client(HS_TLS13);
+    SSL_CTX *pctx = hs_policy_server(mech, HS_TLS13);
+    SSL_CTX *legacy = hs_policy_client(HS_TLS13 | HS_NO_EMS);
+    SSL_CTX *ems_client = hs_policy_client(HS_TLS13);
     SSL_CTX *clients[2] = { legacy, ems_client };
     int i;
 
     for (i = 0; i < 2; i++) {
-        SSL_SESSION *sess = new_session(pctx, clients[i]);
+        SSL_SESSION *sess = hs_new_session(pctx, clients[i]);
         hs_result r;
 
         hs_handshake(pctx, clients[i], sess, &r);
         ck_assert_int_eq(r.version, TLS1_3_VERSION);
         ck_assert_int_eq(r.hello_ems, i == 1); /* extension 23 or not */
-        assert_resumed(&r);
+        hs_assert_resumed(&r);
         hs_result_clear(&r);
         SSL_SESSION_free(sess);
     }
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_RESUMPTIONS), 2);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_REFUSED_NO_EMS), 0);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_WITHOUT_EMS), 0);
-    ck_assert_uint_eq(counter(legacy, EMSGUARD_CNT_RESUMPTIONS), 1);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_RESUMPTIONS), 2);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_REFUSED_NO_EMS), 0);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_FULL_WITHOUT_EMS), 0);
+    ck_assert_uint_eq(hs_counter(legacy, EMSGUARD_CNT_RESUMPTIONS), 1);
     SSL_CTX_free(ems_client);
     SSL_CTX_free(legacy);
     SSL_CTX_free(pctx);
@@ -463,26 +365,26 @@ END_TEST
 START_TEST(test_disable_server_ems)
 {
     hs_mech mech = (hs_mech)_i;
-    SSL_CTX *pctx = server(mech, 0), *ems_client = client(0);
+    SSL_CTX *pctx = hs_server(mech, 0), *ems_client = hs_client(0);
     SSL_SESSION *sess;
     hs_result r;
 
-    enable_with(pctx, EMSGUARD_DISABLE_SERVER_EMS, "1", NULL);
-    sess = new_session(pctx, ems_client);
-    ck_assert_int_eq(session_ems(sess), 0);
+    hs_enable_with(pctx, EMSGUARD_DISABLE_SERVER_EMS, "1", NULL);
+    sess = hs_new_session(pctx, ems_client);
+    ck_assert_int_eq(hs_session_ems(sess), 0);
     hs_handshake(pctx, ems_client, sess, &r);
     ck_assert_int_eq(r.hello_ems, 1);
     ck_assert_int_eq(r.ems, 0);
     ck_assert_int_eq(r.hello_offered, 1);
     /* The server ignores extension 23, as Schannel's does: it resumes. */
-    assert_resumed(&r);
+    hs_assert_resumed(&r);
     hs_result_clear(&r);
     {
-        SSL_CTX *legacy = client(HS_NO_EMS);
-        SSL_SESSION *lsess = new_session(pctx, legacy);
+        SSL_CTX *legacy = hs_client(HS_NO_EMS);
+        SSL_SESSION *lsess = hs_new_session(pctx, legacy);
 
         hs_handshake(pctx, legacy, lsess, &r);
-        assert_resumed(&r); /* Schannel's legacy mode resumes legacy sessions */
+        hs_assert_resumed(&r); /* Schannel's legacy mode resumes legacy sessions */
         hs_result_clear(&r);
         SSL_SESSION_free(lsess);
         SSL_CTX_free(legacy);
@@ -502,22 +404,22 @@ END_TEST
 START_TEST(test_disable_server_ems_live_flip)
 {
     hs_mech mech = (hs_mech)_i; /* tickets or external cache */
-    SSL_CTX *before = policy_server(mech, 0), *ems_client = client(0);
-    SSL_CTX *after = server(mech, 0), *stock_after = server(mech, HS_NO_EMS);
-    SSL_SESSION *sess = new_session(before, ems_client);
+    SSL_CTX *before = hs_policy_server(mech, 0), *ems_client = hs_client(0);
+    SSL_CTX *after = hs_server(mech, 0), *stock_after = hs_server(mech, HS_NO_EMS);
+    SSL_SESSION *sess = hs_new_session(before, ems_client);
     hs_result r;
 
-    enable_with(after, EMSGUARD_DISABLE_SERVER_EMS, "1", NULL);
-    ck_assert_int_eq(session_ems(sess), 1);
+    hs_enable_with(after, EMSGUARD_DISABLE_SERVER_EMS, "1", NULL);
+    ck_assert_int_eq(hs_session_ems(sess), 1);
     hs_handshake(stock_after, ems_client, sess, &r);
     assert_aborted(&r, ALERT_HANDSHAKE_FAILURE);
     hs_result_clear(&r);
     hs_handshake(after, ems_client, sess, &r);
     ck_assert_int_eq(r.hello_offered, 1);
-    assert_full(&r);
+    hs_assert_full(&r);
     ck_assert_int_eq(r.ems, 0);
     hs_result_clear(&r);
-    ck_assert_uint_eq(counter(after, EMSGUARD_CNT_REFUSED_EMS_DISABLED), 1);
+    ck_assert_uint_eq(hs_counter(after, EMSGUARD_CNT_REFUSED_EMS_DISABLED), 1);
     SSL_SESSION_free(sess);
     SSL_CTX_free(stock_after);
     SSL_CTX_free(after);
@@ -530,13 +432,13 @@ END_TEST
 START_TEST(test_disable_client_ems)
 {
     hs_mech mech = (hs_mech)_i;
-    SSL_CTX *stock = server(mech, 0), *ems_client = client(0);
-    SSL_CTX *pclient = client(0), *stock_noems = client(HS_NO_EMS);
-    SSL_SESSION *ems_sess = new_session(stock, ems_client);
+    SSL_CTX *stock = hs_server(mech, 0), *ems_client = hs_client(0);
+    SSL_CTX *pclient = hs_client(0), *stock_noems = hs_client(HS_NO_EMS);
+    SSL_SESSION *ems_sess = hs_new_session(stock, ems_client);
     SSL_SESSION *own;
     hs_result r;
 
-    enable_with(pclient, EMSGUARD_DISABLE_CLIENT_EMS, "1", NULL);
+    hs_enable_with(pclient, EMSGUARD_DISABLE_CLIENT_EMS, "1", NULL);
     /* Control: stock OpenSSL without EMS offers it and the server aborts. */
     hs_handshake(stock, stock_noems, ems_sess, &r);
     assert_aborted(&r, ALERT_HANDSHAKE_FAILURE);
@@ -544,15 +446,15 @@ START_TEST(test_disable_client_ems)
     hs_handshake(stock, pclient, ems_sess, &r);
     ck_assert_int_eq(r.hello_ems, 0);
     ck_assert_int_eq(r.hello_offered, 0);
-    assert_full(&r);
+    hs_assert_full(&r);
     ck_assert_int_eq(r.ems, 0);
     own = r.session;
     r.session = NULL;
     hs_result_clear(&r);
-    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_REFUSED_EMS_DISABLED), 1);
+    ck_assert_uint_eq(hs_counter(pclient, EMSGUARD_CNT_REFUSED_EMS_DISABLED), 1);
     /* Its own non-EMS sessions are consistent with its policy: they resume. */
     hs_handshake(stock, pclient, own, &r);
-    assert_resumed(&r);
+    hs_assert_resumed(&r);
     hs_result_clear(&r);
     SSL_SESSION_free(own);
     SSL_SESSION_free(ems_sess);
@@ -566,16 +468,16 @@ END_TEST
 /* AllowLegacyResumption=1 restores stock behaviour for legacy clients. */
 START_TEST(test_allow_legacy_resumption)
 {
-    SSL_CTX *pctx = server(HS_MECH_TICKET, 0), *legacy = client(HS_NO_EMS);
+    SSL_CTX *pctx = hs_server(HS_MECH_TICKET, 0), *legacy = hs_client(HS_NO_EMS);
     SSL_SESSION *sess;
     hs_result r;
 
-    enable_with(pctx, EMSGUARD_ALLOW_LEGACY_RESUMPTION, "1", NULL);
-    sess = new_session(pctx, legacy);
+    hs_enable_with(pctx, EMSGUARD_ALLOW_LEGACY_RESUMPTION, "1", NULL);
+    sess = hs_new_session(pctx, legacy);
     hs_handshake(pctx, legacy, sess, &r);
-    assert_resumed(&r);
+    hs_assert_resumed(&r);
     hs_result_clear(&r);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_REFUSED_NO_EMS), 0);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_REFUSED_NO_EMS), 0);
     SSL_SESSION_free(sess);
     SSL_CTX_free(legacy);
     SSL_CTX_free(pctx);
@@ -643,26 +545,26 @@ static void reset_app_calls(void)
 /* The application's cache and info callbacks, set before EMSGUARD_enable. */
 START_TEST(test_chain_callbacks_set_before)
 {
-    SSL_CTX *pctx = server(HS_MECH_EXT_CACHE, 0); /* harness's cache callbacks */
-    SSL_CTX *ems_client = client(0), *legacy = client(HS_NO_EMS);
+    SSL_CTX *pctx = hs_server(HS_MECH_EXT_CACHE, 0); /* harness's cache callbacks */
+    SSL_CTX *ems_client = hs_client(0), *legacy = hs_client(HS_NO_EMS);
     SSL_SESSION *sess, *lsess;
     hs_result r;
 
     reset_app_calls();
     SSL_CTX_set_info_callback(pctx, app_info_cb);
-    enable_with(pctx, NULL);
-    sess = new_session(pctx, ems_client);
+    hs_enable_with(pctx, NULL);
+    sess = hs_new_session(pctx, ems_client);
     ck_assert_int_eq(hs_ext_cache_new_calls(), 1);
     ck_assert_uint_eq(hs_ext_cache_size(), 1);
     hs_handshake(pctx, ems_client, sess, &r);
-    assert_resumed(&r);
+    hs_assert_resumed(&r);
     hs_result_clear(&r);
     ck_assert_int_ge(hs_ext_cache_get_calls(), 1);
-    lsess = new_session(pctx, legacy);
+    lsess = hs_new_session(pctx, legacy);
     ck_assert_int_eq(hs_ext_cache_new_calls(), 1); /* not handed to the app */
     ck_assert_int_eq(app_info_calls, 3);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 2);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_RESUMPTIONS), 1);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 2);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_RESUMPTIONS), 1);
     SSL_SESSION_free(lsess);
     SSL_SESSION_free(sess);
     SSL_CTX_free(legacy);
@@ -679,7 +581,7 @@ END_TEST
  */
 START_TEST(test_per_ssl_info_callback_survives_dup)
 {
-    SSL_CTX *pctx = policy_server(HS_MECH_SESSION_ID, 0), *cctx = client(0);
+    SSL_CTX *pctx = hs_policy_server(HS_MECH_SESSION_ID, 0), *cctx = hs_client(0);
     SSL *orig, *copy, *cssl;
 
     reset_app_calls();
@@ -691,7 +593,7 @@ START_TEST(test_per_ssl_info_callback_survives_dup)
     ck_assert_ptr_nonnull(cssl = SSL_new(cctx));
     ck_assert_int_eq(hs_connect(cssl, copy), 1);
     ck_assert_int_eq(app_info_calls, 1);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 1);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 1);
     SSL_free(cssl);
     SSL_free(copy);
     SSL_CTX_free(cctx);
@@ -708,7 +610,7 @@ END_TEST
 START_TEST(test_more_open_connections_than_slots)
 {
     enum { PAIRS = 700 }; /* 1400 SSLs */
-    SSL_CTX *pctx = policy_server(HS_MECH_SESSION_ID, 0), *cctx = policy_client(0);
+    SSL_CTX *pctx = hs_policy_server(HS_MECH_SESSION_ID, 0), *cctx = hs_policy_client(0);
     SSL **ssl = calloc(2 * PAIRS, sizeof(*ssl));
     int i;
 
@@ -718,9 +620,9 @@ START_TEST(test_more_open_connections_than_slots)
         ck_assert_ptr_nonnull(ssl[2 * i + 1] = SSL_new(pctx));
         ck_assert_msg(hs_connect(ssl[2 * i], ssl[2 * i + 1]) == 1, "pair %d", i);
     }
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), PAIRS);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_FULL_HANDSHAKES), PAIRS);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_WITHOUT_EMS), 0);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), PAIRS);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_FULL_HANDSHAKES), PAIRS);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_FULL_WITHOUT_EMS), 0);
     for (i = 0; i < 2 * PAIRS; i++)
         SSL_free(ssl[i]);
     free(ssl);
@@ -737,8 +639,8 @@ END_TEST
  */
 START_TEST(test_freed_connection_leaves_no_state)
 {
-    SSL_CTX *pctx = policy_server(HS_MECH_SESSION_ID, 0);
-    SSL_CTX *ems_client = client(0), *legacy = client(HS_NO_EMS);
+    SSL_CTX *pctx = hs_policy_server(HS_MECH_SESSION_ID, 0);
+    SSL_CTX *ems_client = hs_client(0), *legacy = hs_client(HS_NO_EMS);
     int i;
 
     for (i = 0; i < 64; i++) {
@@ -751,8 +653,8 @@ START_TEST(test_freed_connection_leaves_no_state)
         SSL_free(cssl);
         SSL_free(sssl);
     }
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 64);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_ABORTED_INCONSISTENT), 0);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 64);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_ABORTED_INCONSISTENT), 0);
     SSL_CTX_free(legacy);
     SSL_CTX_free(ems_client);
     SSL_CTX_free(pctx);
@@ -765,8 +667,8 @@ END_TEST
  */
 START_TEST(test_ssl_clear_starts_a_new_connection)
 {
-    SSL_CTX *pctx = policy_server(HS_MECH_SESSION_ID, 0);
-    SSL_CTX *ems_client = client(0), *legacy = client(HS_NO_EMS);
+    SSL_CTX *pctx = hs_policy_server(HS_MECH_SESSION_ID, 0);
+    SSL_CTX *ems_client = hs_client(0), *legacy = hs_client(HS_NO_EMS);
     SSL *sssl = SSL_new(pctx), *cssl;
 
     ck_assert_ptr_nonnull(sssl);
@@ -776,9 +678,9 @@ START_TEST(test_ssl_clear_starts_a_new_connection)
     ck_assert_int_eq(SSL_clear(sssl), 1);
     ck_assert_ptr_nonnull(cssl = SSL_new(legacy));
     ck_assert_msg(hs_connect(cssl, sssl) == 1, "legacy client after SSL_clear refused");
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_ABORTED_INCONSISTENT), 0);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 2);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_WITHOUT_EMS), 1);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_ABORTED_INCONSISTENT), 0);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 2);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_FULL_WITHOUT_EMS), 1);
     SSL_free(cssl);
     SSL_free(sssl);
     SSL_CTX_free(legacy);
@@ -795,14 +697,14 @@ END_TEST
 START_TEST(test_more_policy_ctxs_than_slots)
 {
     enum { CTXS = 80 };
-    SSL_CTX *ctx[CTXS], *cctx = client(0);
+    SSL_CTX *ctx[CTXS], *cctx = hs_client(0);
     int round, i;
 
     for (round = 0; round < 2; round++) {
         for (i = 0; i < CTXS; i++) {
             SSL *sssl, *cssl;
 
-            ctx[i] = policy_server(HS_MECH_SESSION_ID, 0);
+            ctx[i] = hs_policy_server(HS_MECH_SESSION_ID, 0);
             ck_assert_ptr_nonnull(sssl = SSL_new(ctx[i]));
             ck_assert_ptr_nonnull(cssl = SSL_new(cctx));
             ck_assert_msg(hs_connect(cssl, sssl) == 1, "round %d ctx %d", round, i);
@@ -811,7 +713,7 @@ START_TEST(test_more_policy_ctxs_than_slots)
         }
         for (i = 0; i < CTXS; i++) {
             ck_assert_int_eq(EMSGUARD_CTX_is_enabled(ctx[i]), 1);
-            ck_assert_msg(counter(ctx[i], EMSGUARD_CNT_FULL_HANDSHAKES) == 1,
+            ck_assert_msg(hs_counter(ctx[i], EMSGUARD_CNT_FULL_HANDSHAKES) == 1,
                 "round %d ctx %d counted another ctx's handshake", round, i);
         }
         for (i = 0; i < CTXS; i++)
@@ -824,8 +726,8 @@ END_TEST
 /* The same callbacks set after EMSGUARD_enable, through emsguard's setters. */
 START_TEST(test_chain_callbacks_set_after)
 {
-    SSL_CTX *pctx = policy_server(HS_MECH_SESSION_ID, 0);
-    SSL_CTX *ems_client = client(0), *legacy = client(HS_NO_EMS);
+    SSL_CTX *pctx = hs_policy_server(HS_MECH_SESSION_ID, 0);
+    SSL_CTX *ems_client = hs_client(0), *legacy = hs_client(HS_NO_EMS);
     SSL_SESSION *sess, *lsess;
     hs_result r;
 
@@ -833,22 +735,22 @@ START_TEST(test_chain_callbacks_set_after)
     ck_assert_int_eq(EMSGUARD_CTX_sess_set_new_cb(pctx, app_new_cb), 1);
     ck_assert_int_eq(EMSGUARD_CTX_sess_set_get_cb(pctx, app_get_cb), 1);
     ck_assert_int_eq(EMSGUARD_CTX_set_info_callback(pctx, app_info_cb), 1);
-    sess = new_session(pctx, ems_client);
-    lsess = new_session(pctx, legacy);
+    sess = hs_new_session(pctx, ems_client);
+    lsess = hs_new_session(pctx, legacy);
     ck_assert_int_eq(app_new_calls, 1); /* only the EMS session */
     hs_handshake(pctx, ems_client, sess, &r); /* internal cache hit */
-    assert_resumed(&r);
+    hs_assert_resumed(&r);
     hs_result_clear(&r);
     hs_handshake(pctx, legacy, lsess, &r); /* internal miss -> app's get cb */
-    assert_full(&r);
+    hs_assert_full(&r);
     hs_result_clear(&r);
     ck_assert_int_eq(app_get_calls, 1);
     ck_assert_int_eq(app_info_calls, 4);
     /* NULL removes the application's callback, not the policy. */
     ck_assert_int_eq(EMSGUARD_CTX_sess_set_new_cb(pctx, NULL), 1);
-    SSL_SESSION_free(new_session(pctx, ems_client));
+    SSL_SESSION_free(hs_new_session(pctx, ems_client));
     ck_assert_int_eq(app_new_calls, 1);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 4);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 4);
     SSL_SESSION_free(lsess);
     SSL_SESSION_free(sess);
     SSL_CTX_free(legacy);
@@ -860,25 +762,25 @@ END_TEST
 /* Ticket callbacks chain; the policy overrides an application's "use it". */
 START_TEST(test_chain_ticket_callbacks)
 {
-    SSL_CTX *pctx = policy_server(HS_MECH_TICKET, 0), *stock = server(HS_MECH_TICKET, 0);
-    SSL_CTX *ems_client = client(0), *legacy = client(HS_NO_EMS);
-    SSL_SESSION *sess, *lsess = new_session(stock, legacy);
+    SSL_CTX *pctx = hs_policy_server(HS_MECH_TICKET, 0), *stock = hs_server(HS_MECH_TICKET, 0);
+    SSL_CTX *ems_client = hs_client(0), *legacy = hs_client(HS_NO_EMS);
+    SSL_SESSION *sess, *lsess = hs_new_session(stock, legacy);
     hs_result r;
 
     reset_app_calls();
     ck_assert_int_eq(EMSGUARD_CTX_set_session_ticket_cb(pctx, app_gen_cb, app_dec_cb,
                          &app_gen_calls), 1);
-    sess = new_session(pctx, ems_client);
+    sess = hs_new_session(pctx, ems_client);
     ck_assert_int_eq(app_gen_calls, 1);
     hs_handshake(pctx, ems_client, sess, &r);
-    assert_resumed(&r);
+    hs_assert_resumed(&r);
     hs_result_clear(&r);
     /* Also asked about the first ClientHello's empty ticket extension. */
     ck_assert_int_eq(app_dec_calls, 2);
     hs_handshake(pctx, legacy, lsess, &r);
     ck_assert_int_eq(app_dec_calls, 3);
     ck_assert_int_eq(app_gen_calls, 1);
-    assert_full(&r);
+    hs_assert_full(&r);
     ck_assert_int_eq(r.server_sent_ticket, 0);
     hs_result_clear(&r);
     SSL_SESSION_free(lsess);
@@ -892,7 +794,7 @@ END_TEST
 
 START_TEST(test_setters_need_policy)
 {
-    SSL_CTX *ctx = client(0);
+    SSL_CTX *ctx = hs_client(0);
 
     ERR_clear_error();
     ck_assert_int_eq(EMSGUARD_CTX_sess_set_new_cb(ctx, app_new_cb), 0);
@@ -908,22 +810,22 @@ END_TEST
 
 START_TEST(test_enable_twice)
 {
-    SSL_CTX *pctx = server(HS_MECH_TICKET, 0), *ems_client = client(0);
+    SSL_CTX *pctx = hs_server(HS_MECH_TICKET, 0), *ems_client = hs_client(0);
     EMSGUARD_POLICY *other = EMSGUARD_POLICY_new();
 
     ck_assert_int_eq(EMSGUARD_enable(pctx), 1);
-    SSL_SESSION_free(new_session(pctx, ems_client));
+    SSL_SESSION_free(hs_new_session(pctx, ems_client));
     ck_assert_int_eq(EMSGUARD_enable(pctx), 1); /* changes nothing */
     ck_assert_int_eq(EMSGUARD_CTX_is_enabled(pctx), 1);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 1);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 1);
     ck_assert_int_eq(EMSGUARD_POLICY_set(other, EMSGUARD_ALLOW_LEGACY_RESUMPTION, "1"), 1);
     ERR_clear_error();
     ck_assert_int_eq(EMSGUARD_enable_policy(pctx, other), 0);
     ck_assert_int_eq(ERR_GET_LIB(ERR_peek_last_error()), EMSGUARD_get_error_lib());
     ck_assert_int_eq(ERR_GET_REASON(ERR_peek_last_error()), EMSGUARD_R_ALREADY_ENABLED);
     ERR_clear_error();
-    SSL_SESSION_free(new_session(pctx, ems_client));
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 2);
+    SSL_SESSION_free(hs_new_session(pctx, ems_client));
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_FULL_HANDSHAKES), 2);
     EMSGUARD_POLICY_free(other);
     SSL_CTX_free(ems_client);
     SSL_CTX_free(pctx);
@@ -933,20 +835,20 @@ END_TEST
 /* A non-EMS session cached before EMSGUARD_enable cannot slip through. */
 START_TEST(test_enable_flushes_internal_cache)
 {
-    SSL_CTX *ctx = server(HS_MECH_SESSION_ID, 0), *legacy = client(HS_NO_EMS);
-    SSL_SESSION *sess = new_session(ctx, legacy);
+    SSL_CTX *ctx = hs_server(HS_MECH_SESSION_ID, 0), *legacy = hs_client(HS_NO_EMS);
+    SSL_SESSION *sess = hs_new_session(ctx, legacy);
     hs_result r;
 
     hs_handshake(ctx, legacy, sess, &r); /* stock: cached and resumable */
-    assert_resumed(&r);
+    hs_assert_resumed(&r);
     hs_result_clear(&r);
     ck_assert_int_eq(SSL_CTX_sess_number(ctx), 1);
-    enable_with(ctx, NULL);
+    hs_enable_with(ctx, NULL);
     ck_assert_int_eq(SSL_CTX_sess_number(ctx), 0);
     hs_handshake(ctx, legacy, sess, &r);
-    assert_full(&r);
+    hs_assert_full(&r);
     hs_result_clear(&r);
-    ck_assert_uint_eq(counter(ctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(ctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
     SSL_SESSION_free(sess);
     SSL_CTX_free(legacy);
     SSL_CTX_free(ctx);
@@ -993,9 +895,10 @@ static int handshake_then_data(SSL_CTX *sctx, SSL_CTX *cctx, const SSL_SESSION *
  */
 START_TEST(test_bypass_is_detected)
 {
-    SSL_CTX *pctx = policy_server(HS_MECH_SESSION_ID, 0), *stock = server(HS_MECH_SESSION_ID, 0);
-    SSL_CTX *legacy = client(HS_NO_EMS);
-    SSL_SESSION *sess = new_session(stock, legacy);
+    SSL_CTX *pctx = hs_policy_server(HS_MECH_SESSION_ID, 0);
+    SSL_CTX *stock = hs_server(HS_MECH_SESSION_ID, 0);
+    SSL_CTX *legacy = hs_client(HS_NO_EMS);
+    SSL_SESSION *sess = hs_new_session(stock, legacy);
     SSL_SESSION *server_copy = hs_session_copy(sess);
     int reused, data_ok;
     hs_result r;
@@ -1006,9 +909,9 @@ START_TEST(test_bypass_is_detected)
     ck_assert_int_eq(handshake_then_data(pctx, legacy, sess, &reused, &data_ok), 1);
     ck_assert_msg(reused, "the added session was not resumed: the test proves nothing");
     ck_assert_msg(!data_ok, "application data flowed over a bypassing resumption");
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_POLICY_BYPASSED), 1);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_POLICY_BYPASSED), 1);
     hs_handshake(pctx, legacy, sess, &r); /* evicted */
-    assert_full(&r);
+    hs_assert_full(&r);
     hs_result_clear(&r);
     SSL_SESSION_free(server_copy);
     SSL_SESSION_free(sess);
@@ -1034,7 +937,7 @@ static int accept_any_hello(SSL *ssl, int *al, void *arg)
  */
 START_TEST(test_require_bypass_refused_at_end)
 {
-    SSL_CTX *pctx = server(HS_MECH_SESSION_ID, 0), *legacy = client(HS_NO_EMS);
+    SSL_CTX *pctx = hs_server(HS_MECH_SESSION_ID, 0), *legacy = hs_client(HS_NO_EMS);
     EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
     int reused, data_ok;
 
@@ -1045,7 +948,7 @@ START_TEST(test_require_bypass_refused_at_end)
     ck_assert_int_eq(handshake_then_data(pctx, legacy, NULL, &reused, &data_ok), 1);
     ck_assert_msg(!data_ok, "application data flowed over a TLS 1.2 handshake without EMS "
                             "(RequireExtendedMasterSecret=1)");
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_POLICY_BYPASSED), 1);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_POLICY_BYPASSED), 1);
     EMSGUARD_POLICY_free(p);
     SSL_CTX_free(legacy);
     SSL_CTX_free(pctx);
@@ -1079,25 +982,26 @@ static int printed_ems(const SSL_SESSION *sess)
  */
 START_TEST(test_session_ems_memo_agrees)
 {
-    SSL_CTX *stock = server(HS_MECH_SESSION_ID, 0), *pserver = policy_server(HS_MECH_TICKET, 0);
-    SSL_CTX *legacy = client(HS_NO_EMS), *plain = client(0), *pclient = policy_client(0);
+    SSL_CTX *stock = hs_server(HS_MECH_SESSION_ID, 0);
+    SSL_CTX *pserver = hs_policy_server(HS_MECH_TICKET, 0);
+    SSL_CTX *legacy = hs_client(HS_NO_EMS), *plain = hs_client(0), *pclient = hs_policy_client(0);
     SSL_SESSION *sessions[4], *copy;
     size_t i;
     int round;
 
-    sessions[0] = new_session(stock, legacy); /* never seen by emsguard */
-    sessions[1] = new_session(stock, plain);
-    sessions[2] = new_session(pserver, pclient); /* noted at handshake end */
-    sessions[3] = new_session(pserver, legacy);
+    sessions[0] = hs_new_session(stock, legacy); /* never seen by emsguard */
+    sessions[1] = hs_new_session(stock, plain);
+    sessions[2] = hs_new_session(pserver, pclient); /* noted at handshake end */
+    sessions[3] = hs_new_session(pserver, legacy);
     ck_assert_int_eq(printed_ems(sessions[0]), 0);
     ck_assert_int_eq(printed_ems(sessions[1]), 1);
     ck_assert_int_eq(printed_ems(sessions[2]), 1);
     ck_assert_int_eq(printed_ems(sessions[3]), 0);
     for (round = 0; round < 2; round++)
         for (i = 0; i < 4; i++) {
-            ck_assert_int_eq(session_ems(sessions[i]), printed_ems(sessions[i]));
+            ck_assert_int_eq(hs_session_ems(sessions[i]), printed_ems(sessions[i]));
             copy = hs_session_copy(sessions[i]);
-            ck_assert_int_eq(session_ems(copy), printed_ems(sessions[i]));
+            ck_assert_int_eq(hs_session_ems(copy), printed_ems(sessions[i]));
             SSL_SESSION_free(copy);
         }
     for (i = 0; i < 4; i++)
@@ -1169,20 +1073,20 @@ static SSL_SESSION *forge_ems_flag(const SSL_SESSION *sess)
  */
 START_TEST(test_session_ems_memo_not_poisoned)
 {
-    SSL_CTX *legacy_server = server(HS_MECH_SESSION_ID, HS_NO_EMS);
-    SSL_CTX *pclient = policy_client(0), *plain = client(0);
-    SSL_SESSION *real = new_session(legacy_server, plain), *forged;
+    SSL_CTX *legacy_server = hs_server(HS_MECH_SESSION_ID, HS_NO_EMS);
+    SSL_CTX *pclient = hs_policy_client(0), *plain = hs_client(0);
+    SSL_SESSION *real = hs_new_session(legacy_server, plain), *forged;
     hs_result r;
 
     ck_assert_int_eq(printed_ems(real), 0);
     forged = forge_ems_flag(real);
     ck_assert_int_eq(printed_ems(forged), 1); /* libssl believes the forgery */
-    ck_assert_int_eq(session_ems(forged), 1);
+    ck_assert_int_eq(hs_session_ems(forged), 1);
     hs_handshake(legacy_server, pclient, forged, &r); /* offered, then refused by libssl */
     hs_result_clear(&r);
-    ck_assert_int_eq(session_ems(real), 0);
+    ck_assert_int_eq(hs_session_ems(real), 0);
     hs_handshake(legacy_server, pclient, real, &r);
-    assert_full(&r);
+    hs_assert_full(&r);
     hs_result_clear(&r);
     SSL_SESSION_free(forged);
     SSL_SESSION_free(real);
@@ -1197,11 +1101,11 @@ END_TEST
 /* A scripted mix of clients; every counter must match exactly. */
 START_TEST(test_counters_exact)
 {
-    SSL_CTX *pctx = policy_server(HS_MECH_TICKET, 0), *stock = server(HS_MECH_TICKET, 0);
-    SSL_CTX *ems_client = client(0), *legacy = client(HS_NO_EMS);
-    SSL_SESSION *ems_sess = new_session(pctx, ems_client); /* full 1 */
-    SSL_SESSION *legacy_sess = new_session(stock, legacy);
-    SSL_SESSION *own_legacy = new_session(pctx, legacy); /* full 2, withheld 1 */
+    SSL_CTX *pctx = hs_policy_server(HS_MECH_TICKET, 0), *stock = hs_server(HS_MECH_TICKET, 0);
+    SSL_CTX *ems_client = hs_client(0), *legacy = hs_client(HS_NO_EMS);
+    SSL_SESSION *ems_sess = hs_new_session(pctx, ems_client); /* full 1 */
+    SSL_SESSION *legacy_sess = hs_new_session(stock, legacy);
+    SSL_SESSION *own_legacy = hs_new_session(pctx, legacy); /* full 2, withheld 1 */
     static const uint64_t expected[EMSGUARD_CNT_MAX] = {
         [EMSGUARD_CNT_FULL_HANDSHAKES] = 3,
         [EMSGUARD_CNT_RESUMPTIONS] = 2,
@@ -1215,19 +1119,19 @@ START_TEST(test_counters_exact)
 
     for (i = 0; i < 2; i++) { /* resumptions 2 */
         hs_handshake(pctx, ems_client, ems_sess, &r);
-        assert_resumed(&r);
+        hs_assert_resumed(&r);
         hs_result_clear(&r);
     }
     hs_handshake(pctx, legacy, legacy_sess, &r); /* refused 1, full 3, withheld 2 */
-    assert_full(&r);
+    hs_assert_full(&r);
     hs_result_clear(&r);
     hs_handshake(pctx, legacy, ems_sess, &r); /* aborted 1 */
     assert_aborted(&r, ALERT_HANDSHAKE_FAILURE);
     hs_result_clear(&r);
     for (i = 0; i < EMSGUARD_CNT_MAX; i++)
-        ck_assert_msg(counter(pctx, (EMSGUARD_COUNTER)i) == expected[i],
+        ck_assert_msg(hs_counter(pctx, (EMSGUARD_COUNTER)i) == expected[i],
             "counter %s is %llu, expected %llu", EMSGUARD_counter_name((EMSGUARD_COUNTER)i),
-            (unsigned long long)counter(pctx, (EMSGUARD_COUNTER)i),
+            (unsigned long long)hs_counter(pctx, (EMSGUARD_COUNTER)i),
             (unsigned long long)expected[i]);
     SSL_SESSION_free(own_legacy);
     SSL_SESSION_free(legacy_sess);
@@ -1241,7 +1145,7 @@ END_TEST
 
 START_TEST(test_counter_arguments)
 {
-    SSL_CTX *ctx = policy_client(0);
+    SSL_CTX *ctx = hs_policy_client(0);
     uint64_t v = 7;
 
     ck_assert_int_eq(EMSGUARD_CTX_get_counter(ctx, EMSGUARD_CNT_MAX, &v), 0);
@@ -1255,16 +1159,16 @@ END_TEST
 
 static void refuse_one_legacy_ticket(void)
 {
-    SSL_CTX *pctx = server(HS_MECH_TICKET, 0), *stock = server(HS_MECH_TICKET, 0);
-    SSL_CTX *legacy = client(HS_NO_EMS);
-    SSL_SESSION *sess = new_session(stock, legacy);
+    SSL_CTX *pctx = hs_server(HS_MECH_TICKET, 0), *stock = hs_server(HS_MECH_TICKET, 0);
+    SSL_CTX *legacy = hs_client(HS_NO_EMS);
+    SSL_SESSION *sess = hs_new_session(stock, legacy);
     hs_result r;
 
-    enable_with(pctx, EMSGUARD_EVENT_LOGGING, "7", NULL);
+    hs_enable_with(pctx, EMSGUARD_EVENT_LOGGING, "7", NULL);
     hs_set_sni("www.example.test");
     hs_handshake(pctx, legacy, sess, &r);
     hs_set_sni(NULL);
-    assert_full(&r);
+    hs_assert_full(&r);
     hs_result_clear(&r);
     SSL_SESSION_free(sess);
     SSL_CTX_free(legacy);
@@ -1292,16 +1196,16 @@ END_TEST
 
 static void refuse_quietly(void)
 {
-    SSL_CTX *pctx = server(HS_MECH_TICKET, 0), *stock = server(HS_MECH_TICKET, 0);
-    SSL_CTX *legacy = client(HS_NO_EMS);
-    SSL_SESSION *sess = new_session(stock, legacy);
+    SSL_CTX *pctx = hs_server(HS_MECH_TICKET, 0), *stock = hs_server(HS_MECH_TICKET, 0);
+    SSL_CTX *legacy = hs_client(HS_NO_EMS);
+    SSL_SESSION *sess = hs_new_session(stock, legacy);
     hs_result r;
 
-    enable_with(pctx, EMSGUARD_EVENT_LOGGING, "1", NULL); /* errors only */
+    hs_enable_with(pctx, EMSGUARD_EVENT_LOGGING, "1", NULL); /* errors only */
     hs_handshake(pctx, legacy, sess, &r);
-    assert_full(&r);
+    hs_assert_full(&r);
     hs_result_clear(&r);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
     SSL_SESSION_free(sess);
     SSL_CTX_free(legacy);
     SSL_CTX_free(stock);
@@ -1326,19 +1230,19 @@ static int peer_closes_first;
 
 static void withhold_then_close(void)
 {
-    SSL_CTX *legacy_server = server(HS_MECH_SESSION_ID, HS_NO_EMS);
-    SSL_CTX *stock_client = client(0), *pclient = client(0);
-    SSL_SESSION *sess = new_session(legacy_server, stock_client);
+    SSL_CTX *legacy_server = hs_server(HS_MECH_SESSION_ID, HS_NO_EMS);
+    SSL_CTX *stock_client = hs_client(0), *pclient = hs_client(0);
+    SSL_SESSION *sess = hs_new_session(legacy_server, stock_client);
     SSL *cssl, *sssl;
     char byte;
 
-    enable_with(pclient, EMSGUARD_EVENT_LOGGING, "1", NULL); /* errors only */
+    hs_enable_with(pclient, EMSGUARD_EVENT_LOGGING, "1", NULL); /* errors only */
     ck_assert_ptr_nonnull(cssl = SSL_new(pclient));
     ck_assert_ptr_nonnull(sssl = SSL_new(legacy_server));
     ck_assert_int_eq(SSL_set_session(cssl, sess), 1);
     ck_assert_int_eq(hs_connect(cssl, sssl), 1);
     ck_assert_int_eq(SSL_session_reused(cssl), 0);
-    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
+    ck_assert_uint_eq(hs_counter(pclient, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
     if (peer_closes_first) {
         ck_assert_int_eq(SSL_shutdown(sssl), 0);
         ck_assert_int_eq(SSL_read(cssl, &byte, 1), 0);

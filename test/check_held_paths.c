@@ -38,6 +38,7 @@
 #include <openssl/x509.h>
 #include "emsguard.h"
 #include "harness.h"
+#include "harness_check.h"
 
 /* ---- protocol versions ---------------------------------------------------- */
 
@@ -153,22 +154,6 @@ static SSL_CTX *server(const proto *pr, hs_mech mech, int flags)
 static SSL_CTX *client(const proto *pr, int flags)
 {
     return proto_ctx(pr, 0, flags);
-}
-
-static uint64_t counter(const SSL_CTX *ctx, EMSGUARD_COUNTER which)
-{
-    uint64_t v = 0;
-
-    ck_assert_int_eq(EMSGUARD_CTX_get_counter(ctx, which, &v), 1);
-    return v;
-}
-
-static int session_ems(const SSL_SESSION *sess)
-{
-    int ems = -1;
-
-    ck_assert_int_eq(EMSGUARD_SESSION_has_ems(sess, &ems), 1);
-    return ems;
 }
 
 /* ---- one connection, and what the wire showed ------------------------------ */
@@ -399,7 +384,7 @@ START_TEST(test_server_refuses_nonems_below_tls12)
     enable_defaults(pctx);
     /* Control: the same server without the policy resumes the legacy client. */
     stock_sess = new_session(stock, legacy, pr);
-    ck_assert_int_eq(session_ems(stock_sess), 0);
+    ck_assert_int_eq(hs_session_ems(stock_sess), 0);
     handshake_offering_copy(stock, legacy, stock_sess, &o);
     ck_assert_int_eq(o.offered, 1);
     assert_resumed(&o, pr);
@@ -407,7 +392,7 @@ START_TEST(test_server_refuses_nonems_below_tls12)
 
     /* The policy server's own non-EMS session: full handshake, no alert. */
     own_sess = new_session(pctx, legacy, pr);
-    ck_assert_int_eq(session_ems(own_sess), 0);
+    ck_assert_int_eq(hs_session_ems(own_sess), 0);
     handshake_offering_copy(pctx, legacy, own_sess, &o);
     assert_full(&o, pr);
     ck_assert_int_eq(o.ems, 0);
@@ -419,19 +404,19 @@ START_TEST(test_server_refuses_nonems_below_tls12)
         ck_assert_int_eq(o.offered, 1);
         assert_full(&o, pr);
         outcome_clear(&o);
-        ck_assert_uint_ge(counter(pctx, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
+        ck_assert_uint_ge(hs_counter(pctx, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
     }
 
     /* An EMS client resumes on the policy server. */
     ems_sess = new_session(pctx, ems_client, pr);
-    ck_assert_int_eq(session_ems(ems_sess), 1);
+    ck_assert_int_eq(hs_session_ems(ems_sess), 1);
     handshake_offering_copy(pctx, ems_client, ems_sess, &o);
     ck_assert_int_eq(o.offered, 1);
     assert_resumed(&o, pr);
     ck_assert_int_eq(o.ems, 1);
     outcome_clear(&o);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_RESUMPTIONS), 1);
-    ck_assert_uint_eq(counter(pctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_RESUMPTIONS), 1);
+    ck_assert_uint_eq(hs_counter(pctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
 
     SSL_SESSION_free(ems_sess);
     SSL_SESSION_free(own_sess);
@@ -462,7 +447,7 @@ START_TEST(test_client_withholds_nonems_below_tls12)
 
     enable_defaults(pclient);
     sess = new_session(lsrv, stock, pr);
-    ck_assert_int_eq(session_ems(sess), 0);
+    ck_assert_int_eq(hs_session_ems(sess), 0);
     /* Control: a stock client offers it and the legacy server resumes. */
     handshake_offering_copy(lsrv, stock, sess, &o);
     ck_assert_int_eq(o.offered, 1);
@@ -474,7 +459,7 @@ START_TEST(test_client_withholds_nonems_below_tls12)
     assert_full(&o, pr);
     ck_assert_int_eq(o.ems, 0);
     outcome_clear(&o);
-    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
+    ck_assert_uint_eq(hs_counter(pclient, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
 
     /* Its own session with the legacy server is not offered either. */
     own = new_session(lsrv, pclient, pr);
@@ -485,14 +470,14 @@ START_TEST(test_client_withholds_nonems_below_tls12)
 
     /* An EMS session is offered and resumes. */
     ems_sess = new_session(esrv, pclient, pr);
-    ck_assert_int_eq(session_ems(ems_sess), 1);
+    ck_assert_int_eq(hs_session_ems(ems_sess), 1);
     handshake_offering_copy(esrv, pclient, ems_sess, &o);
     ck_assert_int_eq(o.offered, 1);
     ck_assert_int_eq(o.hello_ems, 1);
     assert_resumed(&o, pr);
     ck_assert_int_eq(o.ems, 1);
     outcome_clear(&o);
-    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(pclient, EMSGUARD_CNT_POLICY_BYPASSED), 0);
 
     SSL_SESSION_free(ems_sess);
     SSL_SESSION_free(own);
@@ -518,7 +503,7 @@ static SSL *nonems_connection(SSL_CTX *lsrv, SSL_CTX *cctx)
     ck_assert_ptr_nonnull(src);
     connect_client(src, lsrv, &o);
     assert_full(&o, TLS12);
-    ck_assert_int_eq(session_ems(o.session), 0);
+    ck_assert_int_eq(hs_session_ems(o.session), 0);
     outcome_clear(&o);
     return src;
 }
@@ -570,7 +555,7 @@ START_TEST(test_client_copy_session_id_nonems)
     outcome_clear(&o);
     /* The source connection's session is the stock client's still. */
     ck_assert_int_eq(SSL_SESSION_is_resumable(SSL_get_session(stock_src)), 1);
-    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(pclient, EMSGUARD_CNT_POLICY_BYPASSED), 0);
 
     SSL_free(own_src);
     SSL_free(stock_src);
@@ -591,7 +576,7 @@ START_TEST(test_client_session_dup_nonems)
 
     enable_defaults(pclient);
     sess = new_session(lsrv, stock, TLS12);
-    ck_assert_int_eq(session_ems(sess), 0);
+    ck_assert_int_eq(hs_session_ems(sess), 0);
     ck_assert_ptr_nonnull(dup = SSL_SESSION_dup(sess));
     handshake(lsrv, stock, dup, &o);
     ck_assert_int_eq(o.offered, 1);
@@ -600,13 +585,13 @@ START_TEST(test_client_session_dup_nonems)
     SSL_SESSION_free(dup);
 
     ck_assert_ptr_nonnull(dup = SSL_SESSION_dup(sess));
-    ck_assert_int_eq(session_ems(dup), 0);
+    ck_assert_int_eq(hs_session_ems(dup), 0);
     handshake(lsrv, pclient, dup, &o);
     ck_assert_msg(!o.offered, "SSL_SESSION_dup: the non-EMS session was offered");
     assert_full(&o, TLS12);
     outcome_clear(&o);
     SSL_SESSION_free(dup);
-    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
+    ck_assert_uint_eq(hs_counter(pclient, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
 
     SSL_SESSION_free(sess);
     SSL_CTX_free(pclient);
@@ -651,7 +636,7 @@ START_TEST(test_client_stored_session_nonems)
     SSL_SESSION_free(back);
 
     back = stored_and_read_back(sess);
-    ck_assert_int_eq(session_ems(back), 0);
+    ck_assert_int_eq(hs_session_ems(back), 0);
     handshake(lsrv, pclient, back, &o);
     ck_assert_msg(!o.offered, "stored session: the non-EMS session was offered");
     assert_full(&o, TLS12);
@@ -711,15 +696,15 @@ START_TEST(test_client_ssl_clear_keeps_nonems_session)
     ck_assert_msg(!o.offered, "after SSL_clear the non-EMS session was offered");
     assert_full(&o, TLS12);
     outcome_clear(&o);
-    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
+    ck_assert_uint_eq(hs_counter(pclient, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
 
     reuse_after_clear(esrv, pclient, &o);
     ck_assert_int_eq(o.offered, 1);
     assert_resumed(&o, TLS12);
     ck_assert_int_eq(o.ems, 1);
     outcome_clear(&o);
-    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_RESUMPTIONS), 1);
-    ck_assert_uint_eq(counter(pclient, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(pclient, EMSGUARD_CNT_RESUMPTIONS), 1);
+    ck_assert_uint_eq(hs_counter(pclient, EMSGUARD_CNT_POLICY_BYPASSED), 0);
 
     SSL_CTX_free(pclient);
     SSL_CTX_free(stock);

@@ -27,6 +27,7 @@
 #include <openssl/x509.h>
 #include "emsguard.h"
 #include "harness.h"
+#include "harness_check.h"
 
 #define AL_HANDSHAKE_FAILURE 40
 #define AL_PROTOCOL_VERSION 70
@@ -161,14 +162,6 @@ static int try_enable(SSL_CTX *ctx, ...)
 static void enable_require(SSL_CTX *ctx)
 {
     ck_assert_int_eq(try_enable(ctx, EMSGUARD_REQUIRE_EMS, "1", NULL), 1);
-}
-
-static uint64_t counter(const SSL_CTX *ctx, EMSGUARD_COUNTER which)
-{
-    uint64_t v = 0;
-
-    ck_assert_int_eq(EMSGUARD_CTX_get_counter(ctx, which, &v), 1);
-    return v;
 }
 
 /* ---- one handshake, with what the wire and the error queue showed ------------ */
@@ -340,8 +333,8 @@ static void assert_rejected_no_ems(const pair_result *r, const SSL_CTX *sctx, co
     ck_assert_msg(r->eg_error, "%s: no EMSGUARD_R_EMS_REQUIRED on the error queue", what);
     ck_assert_msg(strstr(r->eg_text, "Extended Master Secret") != NULL,
         "%s: unclear error text '%s'", what, r->eg_text);
-    ck_assert_uint_eq(counter(sctx, EMSGUARD_CNT_REJECTED_NO_EMS), 1);
-    ck_assert_uint_eq(counter(sctx, EMSGUARD_CNT_FULL_WITHOUT_EMS), 0);
+    ck_assert_uint_eq(hs_counter(sctx, EMSGUARD_CNT_REJECTED_NO_EMS), 1);
+    ck_assert_uint_eq(hs_counter(sctx, EMSGUARD_CNT_FULL_WITHOUT_EMS), 0);
 }
 
 /* ---- F2: the version actually negotiated ------------------------------------ */
@@ -386,8 +379,8 @@ START_TEST(test_require_capped_tls12_tls13_client)
     ck_assert_int_eq(SSL_CTX_set_max_proto_version(sctx, TLS1_2_VERSION), 1);
     handshake(sctx, legacy, NULL, &r);
     ck_assert_msg(!r.ok, "GAP: max TLS 1.2 on the ctx after enabling: completed");
-    ck_assert_uint_eq(counter(sctx, EMSGUARD_CNT_REJECTED_NO_EMS), 2);
-    ck_assert_uint_eq(counter(sctx, EMSGUARD_CNT_FULL_WITHOUT_EMS), 0);
+    ck_assert_uint_eq(hs_counter(sctx, EMSGUARD_CNT_REJECTED_NO_EMS), 2);
+    ck_assert_uint_eq(hs_counter(sctx, EMSGUARD_CNT_FULL_WITHOUT_EMS), 0);
     SSL_CTX_free(legacy);
     SSL_CTX_free(sctx);
 }
@@ -464,7 +457,7 @@ START_TEST(test_require_tls13_client_then_ssl_clear)
         (unsigned long)SSL_get_min_proto_version(server));
     ck_assert_int_eq(SSL_version(server), TLS1_2_VERSION);
     ck_assert_int_eq(SSL_get_extms_support(server), 1);
-    ck_assert_uint_eq(counter(sctx, EMSGUARD_CNT_REJECTED_NO_EMS), 0);
+    ck_assert_uint_eq(hs_counter(sctx, EMSGUARD_CNT_REJECTED_NO_EMS), 0);
     SSL_free(client);
     SSL_free(server);
     SSL_CTX_free(ems12);
@@ -514,7 +507,7 @@ START_TEST(test_require_tls13_after_hello_retry)
         r.server_alert, r.eg_text);
     ck_assert_int_eq(r.hellos, 2);
     ck_assert_int_eq(r.version, TLS1_3_VERSION);
-    ck_assert_uint_eq(counter(sctx, EMSGUARD_CNT_REJECTED_NO_EMS), 0);
+    ck_assert_uint_eq(hs_counter(sctx, EMSGUARD_CNT_REJECTED_NO_EMS), 0);
     SSL_CTX_free(legacy);
     SSL_CTX_free(sctx);
 }
@@ -732,7 +725,7 @@ START_TEST(test_require_dtls_hello_lists_tls13)
     dtls_first_flight(sctx, legacy, 0, &a);
     ck_assert_msg(!a.server_hello && a.alert == AL_HANDSHAKE_FAILURE,
         "plain DTLS hello without EMS: ServerHello %d, alert %d", a.server_hello, a.alert);
-    ck_assert_uint_eq(counter(sctx, EMSGUARD_CNT_REJECTED_NO_EMS), 1);
+    ck_assert_uint_eq(hs_counter(sctx, EMSGUARD_CNT_REJECTED_NO_EMS), 1);
     /* With supported_versions listing 0x0304: rejected as well. */
     dtls_first_flight(sctx, legacy, 1, &a);
     ck_assert_msg(!a.server_hello,
@@ -740,7 +733,7 @@ START_TEST(test_require_dtls_hello_lists_tls13)
         a.server_hello_ems);
     ck_assert_int_eq(a.alert, AL_HANDSHAKE_FAILURE);
     ck_assert_msg(a.eg_error, "no EMSGUARD_R_EMS_REQUIRED on the error queue");
-    ck_assert_uint_eq(counter(sctx, EMSGUARD_CNT_REJECTED_NO_EMS), 2);
+    ck_assert_uint_eq(hs_counter(sctx, EMSGUARD_CNT_REJECTED_NO_EMS), 2);
     /* Control: a DTLS client with EMS gets a ServerHello with EMS. */
     dtls_first_flight(sctx, ems_client, 1, &a);
     ck_assert_msg(a.server_hello && a.server_hello_ems,
@@ -946,7 +939,7 @@ START_TEST(test_disabled_server_ems_renegotiates)
         "server-initiated renegotiation refused: server alert %d", l.w.server_alert);
     ck_assert_int_eq(l.w.hello_ems[2], 1);
     ck_assert_int_eq(SSL_get_extms_support(l.server), 0);
-    ck_assert_uint_eq(counter(sctx, EMSGUARD_CNT_ABORTED_INCONSISTENT), 0);
+    ck_assert_uint_eq(hs_counter(sctx, EMSGUARD_CNT_ABORTED_INCONSISTENT), 0);
     link_close(&l);
     SSL_CTX_free(ems_client);
     SSL_CTX_free(sctx);
@@ -965,7 +958,7 @@ START_TEST(test_app_ems_off_renegotiates)
     ck_assert_int_eq(SSL_get_extms_support(l.server), 0);
     ck_assert_msg(renegotiate(&l, l.client),
         "client-initiated renegotiation refused: server alert %d", l.w.server_alert);
-    ck_assert_uint_eq(counter(sctx, EMSGUARD_CNT_ABORTED_INCONSISTENT), 0);
+    ck_assert_uint_eq(hs_counter(sctx, EMSGUARD_CNT_ABORTED_INCONSISTENT), 0);
     link_close(&l);
     SSL_CTX_free(ems_client);
     SSL_CTX_free(sctx);
@@ -996,7 +989,7 @@ static void reneg_flip(const char *disable_server_ems, int first_ems)
     ck_assert_int_eq(l.w.hellos, 2);
     ck_assert_int_eq(l.w.hello_ems[1], !first_ems);
     ck_assert_int_eq(l.w.server_alert, AL_HANDSHAKE_FAILURE);
-    ck_assert_uint_eq(counter(sctx, EMSGUARD_CNT_ABORTED_INCONSISTENT), 1);
+    ck_assert_uint_eq(hs_counter(sctx, EMSGUARD_CNT_ABORTED_INCONSISTENT), 1);
     ERR_clear_error();
     link_close(&l);
     SSL_CTX_free(cctx);

@@ -38,78 +38,11 @@
 #include <openssl/tls1.h>
 #include "emsguard.h"
 #include "harness.h"
+#include "harness_check.h"
 
 #define MAX_STEPS 200
 
 /* ---- contexts ------------------------------------------------------------- */
-
-/*
- * Applies a policy built from NULL-terminated name/value pairs on top of the
- * defaults; EventLogging is 0 unless named, to keep the output clean.
- */
-static void enable_with(SSL_CTX *ctx, ...)
-{
-    EMSGUARD_POLICY *policy = EMSGUARD_POLICY_new();
-    const char *name;
-    va_list ap;
-
-    ck_assert_ptr_nonnull(policy);
-    ck_assert_int_eq(EMSGUARD_POLICY_set(policy, EMSGUARD_EVENT_LOGGING, "0"), 1);
-    va_start(ap, ctx);
-    while ((name = va_arg(ap, const char *)) != NULL)
-        ck_assert_int_eq(EMSGUARD_POLICY_set(policy, name, va_arg(ap, const char *)), 1);
-    va_end(ap);
-    ck_assert_int_eq(EMSGUARD_enable_policy(ctx, policy), 1);
-    EMSGUARD_POLICY_free(policy);
-}
-
-static SSL_CTX *server(hs_mech mech, int flags)
-{
-    SSL_CTX *ctx = hs_server_ctx(mech, flags);
-
-    ck_assert_ptr_nonnull(ctx);
-    return ctx;
-}
-
-static SSL_CTX *policy_server(hs_mech mech)
-{
-    SSL_CTX *ctx = server(mech, 0);
-
-    enable_with(ctx, NULL);
-    return ctx;
-}
-
-static SSL_CTX *client(int flags)
-{
-    SSL_CTX *ctx = hs_client_ctx(flags);
-
-    ck_assert_ptr_nonnull(ctx);
-    return ctx;
-}
-
-static SSL_CTX *policy_client(void)
-{
-    SSL_CTX *ctx = client(0);
-
-    enable_with(ctx, NULL);
-    return ctx;
-}
-
-static uint64_t counter(const SSL_CTX *ctx, EMSGUARD_COUNTER which)
-{
-    uint64_t v = 0;
-
-    ck_assert_int_eq(EMSGUARD_CTX_get_counter(ctx, which, &v), 1);
-    return v;
-}
-
-static int session_ems(const SSL_SESSION *sess)
-{
-    int ems = -1;
-
-    ck_assert_int_eq(EMSGUARD_SESSION_has_ems(sess, &ems), 1);
-    return ems;
-}
 
 /* libssl's own account of the flag (SSL_SESSION_print), independent of emsguard. */
 static int printed_ems(const SSL_SESSION *sess)
@@ -206,8 +139,8 @@ static SSL_SESSION *rebuilt_without_ems(const SSL_SESSION *genuine, int server_s
 START_TEST(test_forged_external_cache_entry)
 {
     int in_place = _i;
-    SSL_CTX *srv = policy_server(HS_MECH_EXT_CACHE), *stock = server(HS_MECH_EXT_CACHE, 0);
-    SSL_CTX *good = client(0), *legacy = client(HS_NO_EMS);
+    SSL_CTX *srv = hs_policy_server(HS_MECH_EXT_CACHE, 0), *stock = hs_server(HS_MECH_EXT_CACHE, 0);
+    SSL_CTX *good = hs_client(0), *legacy = hs_client(HS_NO_EMS);
     SSL_SESSION *fs, *fc;
     const unsigned char *id;
     unsigned int id_len;
@@ -215,7 +148,7 @@ START_TEST(test_forged_external_cache_entry)
 
     ck_assert_msg(hs_handshake(srv, good, NULL, &r1) && r1.ems, "genuine EMS handshake failed");
     ck_assert_uint_eq(hs_ext_cache_size(), 1);
-    ck_assert_int_eq(session_ems(r1.session), 1);
+    ck_assert_int_eq(hs_session_ems(r1.session), 1);
     if (in_place) {
         id = SSL_SESSION_get_id(r1.session, &id_len);
     } else {
@@ -234,18 +167,18 @@ START_TEST(test_forged_external_cache_entry)
     ck_assert(hs_handshake(srv, legacy, fc, &r2));
     ck_assert_msg(!r2.reused && !r2.server_reused,
         "the policy server resumed a session whose flag says no EMS (ems=%d)", r2.ems);
-    ck_assert_uint_eq(counter(srv, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
-    ck_assert_uint_eq(counter(srv, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(srv, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
+    ck_assert_uint_eq(hs_counter(srv, EMSGUARD_CNT_POLICY_BYPASSED), 0);
     if (!in_place) {
         /* The genuine entry is untouched and must still resume. */
         ck_assert(hs_handshake(srv, good, r1.session, &r3));
         ck_assert_msg(r3.reused && r3.ems,
             "the genuine EMS session was refused after the forged copy was offered");
-        ck_assert_uint_eq(counter(srv, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
+        ck_assert_uint_eq(hs_counter(srv, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
         hs_result_clear(&r3);
     }
-    ck_assert_uint_eq(counter(srv, EMSGUARD_CNT_POLICY_BYPASSED), 0);
-    ck_assert_msg(session_ems(fc) == 0,
+    ck_assert_uint_eq(hs_counter(srv, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_msg(hs_session_ems(fc) == 0,
         "EMSGUARD_SESSION_has_ems says EMS for a session whose flag says no EMS");
     SSL_SESSION_free(fs);
     SSL_SESSION_free(fc);
@@ -267,7 +200,7 @@ END_TEST
  */
 START_TEST(test_forged_entry_with_ems_hello)
 {
-    SSL_CTX *srv = policy_server(HS_MECH_EXT_CACHE), *good = client(0);
+    SSL_CTX *srv = hs_policy_server(HS_MECH_EXT_CACHE, 0), *good = hs_client(0);
     SSL_SESSION *fs, *fc;
     hs_result r1, r2, r3;
 
@@ -279,7 +212,7 @@ START_TEST(test_forged_entry_with_ems_hello)
     ck_assert_msg(!r2.reused && r2.ems, "a flag-0 session resumed in an EMS handshake");
     ck_assert(hs_handshake(srv, good, r1.session, &r3));
     ck_assert_msg(r3.reused && r3.ems, "the genuine EMS session was refused");
-    ck_assert_uint_eq(counter(srv, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(srv, EMSGUARD_CNT_POLICY_BYPASSED), 0);
     SSL_SESSION_free(fs);
     SSL_SESSION_free(fc);
     hs_result_clear(&r1);
@@ -300,8 +233,8 @@ END_TEST
  */
 START_TEST(test_forged_ticket_from_fleet_member)
 {
-    SSL_CTX *srv = policy_server(HS_MECH_TICKET), *member = server(HS_MECH_TICKET, 0);
-    SSL_CTX *good = client(0), *legacy = client(HS_NO_EMS);
+    SSL_CTX *srv = hs_policy_server(HS_MECH_TICKET, 0), *member = hs_server(HS_MECH_TICKET, 0);
+    SSL_CTX *good = hs_client(0), *legacy = hs_client(HS_NO_EMS);
     SSL_SESSION *fs, *fc;
     hs_result r1, r2, r3, r4;
 
@@ -320,12 +253,12 @@ START_TEST(test_forged_ticket_from_fleet_member)
     ck_assert_msg(r3.hello_offered, "the forged ticket was not offered");
     ck_assert_msg(!r3.reused && !r3.server_reused,
         "the policy server resumed a ticket whose session has no EMS flag");
-    ck_assert_uint_eq(counter(srv, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
+    ck_assert_uint_eq(hs_counter(srv, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
 
     ck_assert(hs_handshake(srv, good, r1.session, &r4));
     ck_assert_msg(r4.reused && r4.ems,
         "the genuine EMS ticket was refused after the forged ticket was offered");
-    ck_assert_uint_eq(counter(srv, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(srv, EMSGUARD_CNT_POLICY_BYPASSED), 0);
     SSL_SESSION_free(fs);
     SSL_SESSION_free(fc);
     hs_result_clear(&r1);
@@ -346,12 +279,13 @@ END_TEST
  */
 START_TEST(test_legacy_resumption_does_not_poison_server)
 {
-    SSL_CTX *strict = policy_server(HS_MECH_EXT_CACHE), *lenient = server(HS_MECH_EXT_CACHE, 0);
-    SSL_CTX *good = client(0), *legacy = client(HS_NO_EMS);
+    SSL_CTX *strict = hs_policy_server(HS_MECH_EXT_CACHE, 0);
+    SSL_CTX *lenient = hs_server(HS_MECH_EXT_CACHE, 0);
+    SSL_CTX *good = hs_client(0), *legacy = hs_client(HS_NO_EMS);
     SSL_SESSION *fs, *fc;
     hs_result r1, r2, r3;
 
-    enable_with(lenient, EMSGUARD_ALLOW_LEGACY_RESUMPTION, "1", NULL);
+    hs_enable_with(lenient, EMSGUARD_ALLOW_LEGACY_RESUMPTION, "1", NULL);
     ck_assert(hs_handshake(strict, good, NULL, &r1) && r1.ems);
     fs = forged_copy(r1.session, forged_id, sizeof(forged_id), 1);
     fc = forged_copy(r1.session, forged_id, sizeof(forged_id), 0);
@@ -361,7 +295,7 @@ START_TEST(test_legacy_resumption_does_not_poison_server)
     ck_assert(hs_handshake(strict, good, r1.session, &r3));
     ck_assert_msg(r3.reused && r3.ems,
         "a legacy resumption of a forged copy made the genuine EMS session refused");
-    ck_assert_uint_eq(counter(strict, EMSGUARD_CNT_REFUSED_NO_EMS), 0);
+    ck_assert_uint_eq(hs_counter(strict, EMSGUARD_CNT_REFUSED_NO_EMS), 0);
     SSL_SESSION_free(fs);
     SSL_SESSION_free(fc);
     hs_result_clear(&r1);
@@ -385,8 +319,9 @@ END_TEST
  */
 START_TEST(test_client_forged_session_not_offered)
 {
-    SSL_CTX *srv = server(HS_MECH_SESSION_ID, 0), *lsrv = server(HS_MECH_SESSION_ID, HS_NO_EMS);
-    SSL_CTX *cctx = policy_client(), *stock = client(0);
+    SSL_CTX *srv = hs_server(HS_MECH_SESSION_ID, 0);
+    SSL_CTX *lsrv = hs_server(HS_MECH_SESSION_ID, HS_NO_EMS);
+    SSL_CTX *cctx = hs_policy_client(0), *stock = hs_client(0);
     SSL_SESSION *fs, *fc;
     const unsigned char *id;
     unsigned int id_len;
@@ -404,12 +339,12 @@ START_TEST(test_client_forged_session_not_offered)
     ck_assert(hs_handshake(lsrv, cctx, fc, &r2));
     ck_assert_msg(!r2.hello_offered && !r2.reused,
         "the policy client offered a session whose flag says no EMS (reused=%d)", r2.reused);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
 
     ck_assert(hs_handshake(srv, cctx, r1.session, &r3));
     ck_assert_msg(r3.reused && r3.ems, "the genuine EMS session was not resumed");
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
-    ck_assert_int_eq(session_ems(fc), 0);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_int_eq(hs_session_ems(fc), 0);
     SSL_SESSION_free(fs);
     SSL_SESSION_free(fc);
     hs_result_clear(&r1);
@@ -480,8 +415,9 @@ static int renegotiate_by_server(SSL *c, SSL *s)
  */
 START_TEST(test_client_forged_session_at_renegotiation)
 {
-    SSL_CTX *srv = server(HS_MECH_SESSION_ID, 0), *lsrv = server(HS_MECH_SESSION_ID, HS_NO_EMS);
-    SSL_CTX *cctx = policy_client(), *late = client(0);
+    SSL_CTX *srv = hs_server(HS_MECH_SESSION_ID, 0);
+    SSL_CTX *lsrv = hs_server(HS_MECH_SESSION_ID, HS_NO_EMS);
+    SSL_CTX *cctx = hs_policy_client(0), *late = hs_client(0);
     SSL_SESSION *fs, *fc;
     const unsigned char *id;
     unsigned int id_len;
@@ -503,14 +439,14 @@ START_TEST(test_client_forged_session_at_renegotiation)
     ck_assert_msg(hs_connect(c, s) == 1, "first handshake failed");
     ck_assert_msg(SSL_session_reused(c) && SSL_get_extms_support(c) == 0,
         "control: the stock connection did not resume the copy");
-    enable_with(late, NULL);
+    hs_enable_with(late, NULL);
 
     ck_assert_msg(renegotiate_by_server(c, s) == 1, "renegotiation did not complete");
     ck_assert_int_eq(hellos, 2);
     ck_assert_msg(!SSL_session_reused(c) && !SSL_session_reused(s),
         "the renegotiation resumed a session whose flag says no EMS");
-    ck_assert_uint_eq(counter(late, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
-    ck_assert_uint_eq(counter(late, EMSGUARD_CNT_POLICY_BYPASSED), 0);
+    ck_assert_uint_eq(hs_counter(late, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
+    ck_assert_uint_eq(hs_counter(late, EMSGUARD_CNT_POLICY_BYPASSED), 0);
     SSL_shutdown(c);
     SSL_shutdown(s);
     SSL_free(c);
@@ -535,14 +471,15 @@ END_TEST
  */
 START_TEST(test_legacy_resumption_does_not_poison_client)
 {
-    SSL_CTX *srv = server(HS_MECH_SESSION_ID, 0), *lsrv = server(HS_MECH_SESSION_ID, HS_NO_EMS);
-    SSL_CTX *strict = policy_client(), *lenient = client(0);
+    SSL_CTX *srv = hs_server(HS_MECH_SESSION_ID, 0);
+    SSL_CTX *lsrv = hs_server(HS_MECH_SESSION_ID, HS_NO_EMS);
+    SSL_CTX *strict = hs_policy_client(0), *lenient = hs_client(0);
     SSL_SESSION *fs, *fc;
     const unsigned char *id;
     unsigned int id_len;
     hs_result r1, r2, r3;
 
-    enable_with(lenient, EMSGUARD_ALLOW_LEGACY_RESUMPTION, "1", NULL);
+    hs_enable_with(lenient, EMSGUARD_ALLOW_LEGACY_RESUMPTION, "1", NULL);
     ck_assert(hs_handshake(srv, strict, NULL, &r1) && r1.ems);
     id = SSL_SESSION_get_id(r1.session, &id_len);
     fs = forged_copy(r1.session, id, id_len, 1);
@@ -553,7 +490,7 @@ START_TEST(test_legacy_resumption_does_not_poison_client)
     ck_assert(hs_handshake(srv, strict, r1.session, &r3));
     ck_assert_msg(r3.hello_offered && r3.reused && r3.ems,
         "a legacy resumption of a forged copy kept the genuine EMS session from being offered");
-    ck_assert_uint_eq(counter(strict, EMSGUARD_CNT_REFUSED_NO_EMS), 0);
+    ck_assert_uint_eq(hs_counter(strict, EMSGUARD_CNT_REFUSED_NO_EMS), 0);
     SSL_SESSION_free(fs);
     SSL_SESSION_free(fc);
     hs_result_clear(&r1);
@@ -569,22 +506,22 @@ END_TEST
 /* EMSGUARD_SESSION_has_ems() answers for the object, as libssl reads it. */
 START_TEST(test_has_ems_describes_the_object)
 {
-    SSL_CTX *srv = policy_server(HS_MECH_SESSION_ID), *cctx = policy_client();
-    SSL_CTX *legacy = client(HS_NO_EMS);
+    SSL_CTX *srv = hs_policy_server(HS_MECH_SESSION_ID, 0), *cctx = hs_policy_client(0);
+    SSL_CTX *legacy = hs_client(HS_NO_EMS);
     SSL_SESSION *copy, *rebuilt;
     hs_result r1, r2;
 
     ck_assert(hs_handshake(srv, cctx, NULL, &r1) && r1.ems);
     ck_assert(hs_handshake(srv, legacy, NULL, &r2) && !r2.ems);
-    ck_assert_int_eq(session_ems(r1.session), 1);
-    ck_assert_int_eq(session_ems(r2.session), 0);
+    ck_assert_int_eq(hs_session_ems(r1.session), 1);
+    ck_assert_int_eq(hs_session_ems(r2.session), 0);
     copy = without_ems_flag(r1.session);
     rebuilt = rebuilt_without_ems(r1.session, 0);
-    ck_assert_int_eq(session_ems(copy), 0);
-    ck_assert_int_eq(session_ems(rebuilt), 0);
+    ck_assert_int_eq(hs_session_ems(copy), 0);
+    ck_assert_int_eq(hs_session_ems(rebuilt), 0);
     /* Asked again (an answer remembered for the object must be its own). */
-    ck_assert_int_eq(session_ems(copy), 0);
-    ck_assert_int_eq(session_ems(r1.session), 1);
+    ck_assert_int_eq(hs_session_ems(copy), 0);
+    ck_assert_int_eq(hs_session_ems(r1.session), 1);
     SSL_SESSION_free(copy);
     SSL_SESSION_free(rebuilt);
     hs_result_clear(&r1);
@@ -631,7 +568,7 @@ static void chained_info(const SSL *ssl, int where, int ret)
 /* How many info events a stock server's callback sees for one full handshake. */
 static int stock_info_events(void)
 {
-    SSL_CTX *srv = server(HS_MECH_SESSION_ID, 0), *cctx = client(0);
+    SSL_CTX *srv = hs_server(HS_MECH_SESSION_ID, 0), *cctx = hs_client(0);
     hs_result r;
     int n;
 
@@ -650,7 +587,7 @@ static int stock_info_events(void)
 START_TEST(test_chain_ctx_info_callback)
 {
     int stock_events = stock_info_events();
-    SSL_CTX *srv = policy_server(HS_MECH_SESSION_ID), *cctx = client(0);
+    SSL_CTX *srv = hs_policy_server(HS_MECH_SESSION_ID, 0), *cctx = hs_client(0);
     hs_result r;
 
     prev_info = SSL_CTX_get_info_callback(srv);
@@ -662,7 +599,7 @@ START_TEST(test_chain_ctx_info_callback)
     ck_assert_int_eq(starts, 1);
     ck_assert_int_eq(dones, 1);
     ck_assert_int_eq(calls, stock_events);
-    ck_assert_uint_eq(counter(srv, EMSGUARD_CNT_FULL_HANDSHAKES), 1);
+    ck_assert_uint_eq(hs_counter(srv, EMSGUARD_CNT_FULL_HANDSHAKES), 1);
     hs_result_clear(&r);
     SSL_CTX_free(cctx);
     SSL_CTX_free(srv);
@@ -682,7 +619,7 @@ static void first_info(const SSL *ssl, int where, int ret)
 
 START_TEST(test_chain_ssl_info_callback)
 {
-    SSL_CTX *srv = server(HS_MECH_SESSION_ID, 0), *cctx = policy_client();
+    SSL_CTX *srv = hs_server(HS_MECH_SESSION_ID, 0), *cctx = hs_policy_client(0);
     SSL *c, *s;
 
     ck_assert_ptr_nonnull(c = SSL_new(cctx));
@@ -696,7 +633,7 @@ START_TEST(test_chain_ssl_info_callback)
     ck_assert_msg(max_depth == 1, "the chained info callback recursed (depth %d)", max_depth);
     ck_assert_int_eq(starts, 1);
     ck_assert_int_eq(dones, 1);
-    ck_assert_uint_eq(counter(cctx, EMSGUARD_CNT_FULL_HANDSHAKES), 1);
+    ck_assert_uint_eq(hs_counter(cctx, EMSGUARD_CNT_FULL_HANDSHAKES), 1);
     SSL_shutdown(c);
     SSL_shutdown(s);
     SSL_free(c);
@@ -721,7 +658,7 @@ static int chained_new(SSL *ssl, SSL_SESSION *sess)
 
 START_TEST(test_chain_new_session_callback)
 {
-    SSL_CTX *srv = policy_server(HS_MECH_SESSION_ID), *cctx = client(0);
+    SSL_CTX *srv = hs_policy_server(HS_MECH_SESSION_ID, 0), *cctx = hs_client(0);
     hs_result r1, r2;
 
     prev_new = SSL_CTX_sess_get_new_cb(srv);
@@ -774,11 +711,11 @@ static SSL_SESSION *chained_get(SSL *ssl, const unsigned char *id, int id_len, i
 
 START_TEST(test_chain_get_session_callback)
 {
-    SSL_CTX *srv = server(HS_MECH_SESSION_ID, 0), *cctx = client(0);
+    SSL_CTX *srv = hs_server(HS_MECH_SESSION_ID, 0), *cctx = hs_client(0);
     hs_result r1, r2;
 
     SSL_CTX_set_session_cache_mode(srv, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
-    enable_with(srv, NULL);
+    hs_enable_with(srv, NULL);
     ck_assert_int_eq(EMSGUARD_CTX_sess_set_new_cb(srv, store_new), 1);
     prev_get = SSL_CTX_sess_get_get_cb(srv);
     ck_assert_ptr_nonnull(prev_get); /* emsguard's */
@@ -823,14 +760,14 @@ static int chained_security(const SSL *ssl, const SSL_CTX *ctx, int op, int bits
  */
 START_TEST(test_chain_security_callback)
 {
-    SSL_CTX *srv = server(HS_MECH_SESSION_ID, 0), *first = client(0), *second = client(0);
+    SSL_CTX *srv = hs_server(HS_MECH_SESSION_ID, 0), *first = hs_client(0), *second = hs_client(0);
     hs_result r;
 
-    enable_with(first, DH_CLIENT_MIN, "2048", NULL);
+    hs_enable_with(first, DH_CLIENT_MIN, "2048", NULL);
     prev_security = SSL_CTX_get_security_callback(first);
     ck_assert_ptr_nonnull(prev_security);
     SSL_CTX_set_security_callback(second, chained_security);
-    enable_with(second, DH_CLIENT_MIN, "2048", NULL);
+    hs_enable_with(second, DH_CLIENT_MIN, "2048", NULL);
     ck_assert(SSL_CTX_get_security_callback(second) == prev_security); /* emsguard's */
     reset_chain_counts();
     ck_assert(hs_handshake(srv, second, NULL, &r));
@@ -856,14 +793,14 @@ static int chained_verify(int ok, X509_STORE_CTX *store)
 
 START_TEST(test_chain_verify_callback)
 {
-    SSL_CTX *srv = server(HS_MECH_SESSION_ID, 0), *first = client(0), *second = client(0);
+    SSL_CTX *srv = hs_server(HS_MECH_SESSION_ID, 0), *first = hs_client(0), *second = hs_client(0);
     hs_result r;
 
-    enable_with(first, PKCS_CLIENT_MIN, "2048", NULL);
+    hs_enable_with(first, PKCS_CLIENT_MIN, "2048", NULL);
     prev_verify = SSL_CTX_get_verify_callback(first);
     ck_assert_ptr_nonnull(prev_verify);
     SSL_CTX_set_verify(second, SSL_VERIFY_PEER, chained_verify);
-    enable_with(second, PKCS_CLIENT_MIN, "2048", NULL);
+    hs_enable_with(second, PKCS_CLIENT_MIN, "2048", NULL);
     ck_assert(SSL_CTX_get_verify_callback(second) == prev_verify); /* emsguard's */
     reset_chain_counts();
     ck_assert(hs_handshake(srv, second, NULL, &r));

@@ -25,6 +25,7 @@
 #include <openssl/ssl.h>
 #include "emsguard.h"
 #include "harness.h"
+#include "harness_check.h"
 
 static SSL_CTX *require_server(void)
 {
@@ -37,14 +38,6 @@ static SSL_CTX *require_server(void)
     ck_assert_int_eq(EMSGUARD_POLICY_set(p, EMSGUARD_REQUIRE_EMS, "1"), 1);
     ck_assert_int_eq(EMSGUARD_enable_policy(ctx, p), 1);
     EMSGUARD_POLICY_free(p);
-    return ctx;
-}
-
-static SSL_CTX *client(int flags)
-{
-    SSL_CTX *ctx = hs_client_ctx(flags);
-
-    ck_assert_ptr_nonnull(ctx);
     return ctx;
 }
 
@@ -69,7 +62,7 @@ static int connect_to(SSL *s, SSL_CTX *cctx)
 START_TEST(test_app_min_after_clear_stands)
 {
     SSL_CTX *sctx = require_server();
-    SSL_CTX *c13noems = client(HS_TLS13 | HS_NO_EMS), *c12 = client(0);
+    SSL_CTX *c13noems = hs_client(HS_TLS13 | HS_NO_EMS), *c12 = hs_client(0);
     SSL *s = SSL_new(sctx);
 
     ck_assert_ptr_nonnull(s);
@@ -90,7 +83,7 @@ END_TEST
 START_TEST(test_pin_undone_when_handshake_done)
 {
     SSL_CTX *sctx = require_server();
-    SSL_CTX *c13noems = client(HS_TLS13 | HS_NO_EMS), *c12 = client(0);
+    SSL_CTX *c13noems = hs_client(HS_TLS13 | HS_NO_EMS), *c12 = hs_client(0);
     SSL *s = SSL_new(sctx);
 
     ck_assert_ptr_nonnull(s);
@@ -116,7 +109,7 @@ END_TEST
 START_TEST(test_pin_undone_by_fatal_alert)
 {
     SSL_CTX *sctx = require_server();
-    SSL_CTX *c13noems = client(HS_TLS13 | HS_NO_EMS), *c12 = client(0);
+    SSL_CTX *c13noems = hs_client(HS_TLS13 | HS_NO_EMS), *c12 = hs_client(0);
     SSL *s = SSL_new(sctx);
     long before;
 
@@ -147,7 +140,7 @@ END_TEST
 START_TEST(test_abandoned_pin_never_lowers)
 {
     SSL_CTX *sctx = require_server();
-    SSL_CTX *c13noems = client(HS_TLS13 | HS_NO_EMS), *c12 = client(0);
+    SSL_CTX *c13noems = hs_client(HS_TLS13 | HS_NO_EMS), *c12 = hs_client(0);
     SSL *s = SSL_new(sctx), *c = SSL_new(c13noems);
     BIO *cb = NULL, *sb = NULL;
     char buf[16384];
@@ -193,7 +186,7 @@ END_TEST
 START_TEST(test_hello_retry_stays_pinned)
 {
     SSL_CTX *sctx = require_server();
-    SSL_CTX *c13noems = client(HS_TLS13 | HS_NO_EMS);
+    SSL_CTX *c13noems = hs_client(HS_TLS13 | HS_NO_EMS);
     SSL *s = SSL_new(sctx), *c = SSL_new(c13noems);
     long before;
 

@@ -46,48 +46,9 @@
 #include <openssl/ssl.h>
 #include "emsguard.h"
 #include "harness.h"
+#include "harness_check.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static void enable_with(SSL_CTX *ctx, ...)
-{
-    EMSGUARD_POLICY *policy = EMSGUARD_POLICY_new();
-    const char *name;
-    va_list ap;
-
-    ck_assert_ptr_nonnull(policy);
-    ck_assert_int_eq(EMSGUARD_POLICY_set(policy, EMSGUARD_EVENT_LOGGING, "0"), 1);
-    va_start(ap, ctx);
-    while ((name = va_arg(ap, const char *)) != NULL)
-        ck_assert_int_eq(EMSGUARD_POLICY_set(policy, name, va_arg(ap, const char *)), 1);
-    va_end(ap);
-    ck_assert_int_eq(EMSGUARD_enable_policy(ctx, policy), 1);
-    EMSGUARD_POLICY_free(policy);
-}
-
-static SSL_CTX *server(int flags)
-{
-    SSL_CTX *ctx = hs_server_ctx(HS_MECH_SESSION_ID, flags);
-
-    ck_assert_ptr_nonnull(ctx);
-    return ctx;
-}
-
-static SSL_CTX *client(int flags)
-{
-    SSL_CTX *ctx = hs_client_ctx(flags);
-
-    ck_assert_ptr_nonnull(ctx);
-    return ctx;
-}
-
-static uint64_t counter(const SSL_CTX *ctx, EMSGUARD_COUNTER which)
-{
-    uint64_t v = 0;
-
-    ck_assert_int_eq(EMSGUARD_CTX_get_counter(ctx, which, &v), 1);
-    return v;
-}
 
 static int switch_to_arg(SSL *ssl, int *al, void *arg)
 {
@@ -160,13 +121,14 @@ static void setup_kind(enum kind k, struct setup *su)
     su->refused_is_server = 1;
     switch (k) {
     case K_SNI_RESUME: {
-        SSL_CTX *initial = server(0), *host = server(0);
+        SSL_CTX *initial = hs_server(HS_MECH_SESSION_ID, 0);
+        SSL_CTX *host = hs_server(HS_MECH_SESSION_ID, 0);
 
-        enable_with(host, NULL);
+        hs_enable_with(host, NULL);
         SSL_CTX_set_tlsext_servername_callback(initial, switch_to_arg);
         SSL_CTX_set_tlsext_servername_arg(initial, host);
         su->sctx = initial;
-        su->cctx = client(HS_NO_EMS);
+        su->cctx = hs_client(HS_NO_EMS);
         su->offer = session_from(initial, su->cctx); /* allowed: a full handshake */
         su->counted = host;
         su->which = EMSGUARD_CNT_REFUSED_SNI_SWITCH;
@@ -175,25 +137,26 @@ static void setup_kind(enum kind k, struct setup *su)
         break;
     }
     case K_SNI_REQUIRE: {
-        SSL_CTX *initial = server(0), *host = server(0);
+        SSL_CTX *initial = hs_server(HS_MECH_SESSION_ID, 0);
+        SSL_CTX *host = hs_server(HS_MECH_SESSION_ID, 0);
 
-        enable_with(host, EMSGUARD_REQUIRE_EMS, "1", NULL);
+        hs_enable_with(host, EMSGUARD_REQUIRE_EMS, "1", NULL);
         SSL_CTX_set_tlsext_servername_callback(initial, switch_to_arg);
         SSL_CTX_set_tlsext_servername_arg(initial, host);
         su->sctx = initial;
-        su->cctx = client(HS_NO_EMS);
+        su->cctx = hs_client(HS_NO_EMS);
         su->counted = host;
         su->which = EMSGUARD_CNT_REFUSED_SNI_SWITCH;
         su->extra[0] = host;
         break;
     }
     case K_ADD_SESSION: {
-        SSL_CTX *stock = server(0);
+        SSL_CTX *stock = hs_server(HS_MECH_SESSION_ID, 0);
         SSL_SESSION *copy;
 
-        su->sctx = server(0);
-        enable_with(su->sctx, NULL);
-        su->cctx = client(HS_NO_EMS);
+        su->sctx = hs_server(HS_MECH_SESSION_ID, 0);
+        hs_enable_with(su->sctx, NULL);
+        su->cctx = hs_client(HS_NO_EMS);
         su->offer = session_from(stock, su->cctx);
         ck_assert_ptr_nonnull(copy = hs_session_copy(su->offer));
         ck_assert_int_eq(SSL_SESSION_set1_id_context(copy, (const unsigned char *)"eg", 2), 1);
@@ -206,19 +169,19 @@ static void setup_kind(enum kind k, struct setup *su)
         break;
     }
     case K_REQUIRE_BYPASS:
-        su->sctx = server(0);
-        enable_with(su->sctx, EMSGUARD_REQUIRE_EMS, "1", NULL);
+        su->sctx = hs_server(HS_MECH_SESSION_ID, 0);
+        hs_enable_with(su->sctx, EMSGUARD_REQUIRE_EMS, "1", NULL);
         SSL_CTX_set_client_hello_cb(su->sctx, accept_any_hello, NULL);
-        su->cctx = client(HS_NO_EMS);
+        su->cctx = hs_client(HS_NO_EMS);
         su->counted = su->sctx;
         su->which = EMSGUARD_CNT_POLICY_BYPASSED;
         break;
     case K_LATE_OFFER: {
-        SSL_CTX *plain = client(0);
+        SSL_CTX *plain = hs_client(0);
 
-        su->sctx = server(HS_NO_EMS); /* a legacy server */
-        su->cctx = client(0);
-        enable_with(su->cctx, NULL);
+        su->sctx = hs_server(HS_MECH_SESSION_ID, HS_NO_EMS); /* a legacy server */
+        su->cctx = hs_client(0);
+        hs_enable_with(su->cctx, NULL);
         ck_assert_int_eq(EMSGUARD_CTX_set_info_callback(su->cctx, offer_late), 1);
         late_session = session_from(su->sctx, plain); /* without EMS */
         su->counted = su->cctx;
@@ -443,7 +406,7 @@ START_TEST(test_refused_connection_sends_nothing)
                                       "is gone", kind_names[k], driver_names[d]);
     ck_assert_msg(out.reused == su.expect_reused, "%s/%s: reused=%d, expected %d",
         kind_names[k], driver_names[d], out.reused, su.expect_reused);
-    ck_assert_msg(counter(su.counted, su.which) == 1, "%s/%s: no refusal counted",
+    ck_assert_msg(hs_counter(su.counted, su.which) == 1, "%s/%s: no refusal counted",
         kind_names[k], driver_names[d]);
     ck_assert_msg(out.peer_got == 0,
         "%s/%s: the peer read %d bytes of application data over a refused connection",
@@ -557,7 +520,7 @@ START_TEST(test_refused_ssl_reused_after_clear)
     unsigned char b = 0;
 
     setup_kind(K_REQUIRE_BYPASS, &su);
-    ems_client = client(0);
+    ems_client = hs_client(0);
     ck_assert_ptr_nonnull(c = SSL_new(su.cctx));
     ck_assert_ptr_nonnull(s = SSL_new(su.sctx));
     ck_assert_int_eq(BIO_new_bio_pair(&cb, 0, &sb, 0), 1);
@@ -604,7 +567,7 @@ START_TEST(test_refused_ssl_reused_after_clear)
     ck_assert_int_eq(SSL_write(c2, "c", 1), 1);
     ck_assert_int_eq(SSL_read(s, &b, 1), 1);
     ck_assert_int_eq(b, 'c');
-    ck_assert_uint_eq(counter(su.counted, su.which), 1);
+    ck_assert_uint_eq(hs_counter(su.counted, su.which), 1);
     SSL_free(c2);
     SSL_free(s);
     SSL_CTX_free(ems_client);
