@@ -8,5 +8,5 @@ INTEGRATION_SCRIPTS += config_failclosed.sh
 
 all: $(BUILD)/test/check_config_failclosed
 
-$(BUILD)/test/check_config_failclosed: $(BUILD)/test/check_config_failclosed.o $(TEST_DEPS)
-	$(CC) -o $@ $(BUILD)/test/check_config_failclosed.o $(TEST_LDFLAGS) $(CHECK_LIBS)
+$(BUILD)/test/check_config_failclosed: $(BUILD)/test/check_config_failclosed.o $(BUILD)/test/conf_util.o $(TEST_DEPS)
+	$(CC) -o $@ $(BUILD)/test/check_config_failclosed.o $(BUILD)/test/conf_util.o $(TEST_LDFLAGS) $(CHECK_LIBS)

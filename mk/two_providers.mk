@@ -6,5 +6,5 @@ UNIT_SUITES += check_two_providers
 
 all: $(BUILD)/test/check_two_providers
 
-$(BUILD)/test/check_two_providers: $(BUILD)/test/check_two_providers.o $(TEST_DEPS)
-	$(CC) -o $@ $(BUILD)/test/check_two_providers.o $(TEST_LDFLAGS) $(CHECK_LIBS)
+$(BUILD)/test/check_two_providers: $(BUILD)/test/check_two_providers.o $(BUILD)/test/conf_util.o $(TEST_DEPS)
+	$(CC) -o $@ $(BUILD)/test/check_two_providers.o $(BUILD)/test/conf_util.o $(TEST_LDFLAGS) $(CHECK_LIBS)

@@ -36,30 +36,13 @@
 #include <openssl/provider.h>
 #include <openssl/ssl.h>
 #include "emsguard.h"
-
-static char tmpdir[PATH_MAX];
-static char build_dir[PATH_MAX];
-static char module_path[PATH_MAX + 32]; /* BUILD/emsguard.so, a symlink */
+#include "conf_util.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    char *s = NULL;
-    int n;
-
-    va_start(ap, fmt);
-    n = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    ck_assert_int_ge(n, 0);
-    return s;
-}
-
 static char *tmp_path(const char *name)
 {
-    return xasprintf("%s/%s", tmpdir, name);
+    return cu_xasprintf("%s/%s", cu_tmpdir, name);
 }
 
 static char *write_file(const char *name, const char *text)
@@ -77,7 +60,7 @@ static char *write_file(const char *name, const char *text)
 static char *copy_module(const char *name)
 {
     char *dst = tmp_path(name);
-    FILE *in = fopen(module_path, "rb"), *out = fopen(dst, "wb");
+    FILE *in = fopen(cu_module_path, "rb"), *out = fopen(dst, "wb");
     char buf[65536];
     size_t n;
 
@@ -98,7 +81,7 @@ static char *copy_module(const char *name)
 static char *write_conf(const char *name, const char *entry, const char *section,
     const char *body, const char *extra)
 {
-    char *text = xasprintf("openssl_conf = openssl_init\n"
+    char *text = cu_xasprintf("openssl_conf = openssl_init\n"
                            "[openssl_init]\n"
                            "providers = provider_sect\n"
                            "[provider_sect]\n"
@@ -121,29 +104,6 @@ static void use_conf(const char *path)
     ck_assert_int_eq(setenv("OPENSSL_CONF", path, 1), 0);
 }
 
-/* Every queued error, one line each, "R<reason> <data>"; drains the queue. */
-static char *drain_errors(void)
-{
-    char *all = xasprintf("%s", "");
-    const char *data;
-    unsigned long e;
-    int flags;
-
-    while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
-        char *next = xasprintf("%s%s%d %s\n", all,
-            ERR_GET_LIB(e) == EMSGUARD_get_error_lib() ? "emsguard:" : "other:",
-            ERR_GET_REASON(e), (flags & ERR_TXT_STRING) && data != NULL ? data : "");
-        free(all);
-        all = next;
-    }
-    return all;
-}
-
-static void expect_in(const char *haystack, const char *needle)
-{
-    ck_assert_msg(strstr(haystack, needle) != NULL, "expected '%s' in:\n%s", needle, haystack);
-}
-
 /* A server SSL_CTX of the default library context (loads the configuration). */
 static SSL_CTX *server_ctx(void)
 {
@@ -161,12 +121,12 @@ static SSL_CTX *server_ctx(void)
 static void expect_enable_fails(SSL_CTX *ctx, const char *const *needles)
 {
     int ret = EMSGUARD_enable(ctx);
-    char *errs = drain_errors();
+    char *errs = cu_drain_errors();
 
     ck_assert_msg(ret == 0, "EMSGUARD_enable() succeeded (fails open); queue:\n%s", errs);
     ck_assert_int_eq(EMSGUARD_CTX_is_enabled(ctx), 0);
     for (; *needles != NULL; needles++)
-        expect_in(errs, *needles);
+        cu_expect_in(errs, *needles);
     free(errs);
 }
 
@@ -180,8 +140,8 @@ static void expect_ctx_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *want)
     ck_assert_msg(EMSGUARD_enable_policy(ctx, want) == 1,
         "the SSL_CTX does not have the configured policy");
     ck_assert_int_eq(EMSGUARD_enable_policy(ctx, defaults), 0);
-    errs = drain_errors();
-    expect_in(errs, "already has an emsguard policy with other values");
+    errs = cu_drain_errors();
+    cu_expect_in(errs, "already has an emsguard policy with other values");
     free(errs);
     EMSGUARD_POLICY_free(defaults);
 }
@@ -205,7 +165,7 @@ static void expect_from_config_finds(const char *file, uint32_t evl)
     char *errs;
 
     ck_assert_int_eq(EMSGUARD_POLICY_from_config(p, file, &found), 1);
-    errs = drain_errors();
+    errs = cu_drain_errors();
     ck_assert_msg(found == 1, "from_config(%s): no emsguard section found; queue: %s",
         file != NULL ? file : "NULL", errs);
     free(errs);
@@ -223,9 +183,9 @@ static void expect_from_config_finds(const char *file, uint32_t evl)
 /* F12 (a): a misspelt key; the provider does not activate. */
 START_TEST(enable_misspelt_key_fails_closed)
 {
-    char *body = xasprintf(TYPO_BODY_FMT, module_path);
+    char *body = cu_xasprintf(TYPO_BODY_FMT, cu_module_path);
     char *file = write_conf("typo.cnf", "emsguard", "emsguard_sect", body, NULL);
-    char *where = xasprintf("%s, section [emsguard_sect]: unknown key 'EventLoging' "
+    char *where = cu_xasprintf("%s, section [emsguard_sect]: unknown key 'EventLoging' "
                             "(did you mean 'EventLogging'?)", file);
     const char *needles[] = { where, "emsguard provider 'emsguard'", NULL };
     SSL_CTX *ctx;
@@ -244,8 +204,8 @@ END_TEST
 /* F12 (a): a bad value, named with what is accepted. */
 START_TEST(enable_bad_value_fails_closed)
 {
-    char *body = xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = yes",
-        module_path);
+    char *body = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = yes",
+        cu_module_path);
     char *file = write_conf("value.cnf", "emsguard", "emsguard_sect", body, NULL);
     const char *needles[] = { "key 'RequireExtendedMasterSecret': value 'yes' is not a "
                               "number; accepted: 0 or 1",
@@ -265,7 +225,7 @@ END_TEST
 START_TEST(enable_renamed_copy_misspelt_key_fails_closed)
 {
     char *copy = copy_module("emsguard-1.so");
-    char *body = xasprintf(TYPO_BODY_FMT, copy);
+    char *body = cu_xasprintf(TYPO_BODY_FMT, copy);
     char *file = write_conf("renamed-typo.cnf", "myguard", "myguard_sect", body, NULL);
     const char *needles[] = { "section [myguard_sect]: unknown key 'EventLoging'",
         "emsguard provider 'myguard'", NULL };
@@ -286,10 +246,10 @@ END_TEST
 START_TEST(enable_module_missing_fails_closed)
 {
     char *missing = tmp_path("nowhere/emsguard.so");
-    char *body = xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1",
+    char *body = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1",
         missing);
     char *file = write_conf("missing-module.cnf", "emsguard", "emsguard_sect", body, NULL);
-    char *what = xasprintf("module '%s'", missing);
+    char *what = cu_xasprintf("module '%s'", missing);
     const char *needles[] = { what, "does not exist", "section [emsguard_sect]", NULL };
     SSL_CTX *ctx;
 
@@ -312,11 +272,12 @@ START_TEST(enable_identified_by_keys_module_missing)
 {
     char *file = write_conf("by-keys.cnf", "tls", "tls_sect",
         "module = emsgaurd.so\nactivate = 1\nRequireExtendedMasterSecret = 1", NULL);
-    char *expect = xasprintf("module 'emsgaurd.so' (%s/emsgaurd.so) does not exist", build_dir);
+    char *expect = cu_xasprintf("module 'emsgaurd.so' (%s/emsgaurd.so) does not exist",
+        cu_build_dir);
     const char *needles[] = { expect, "emsguard provider 'tls'", NULL };
     SSL_CTX *ctx;
 
-    ck_assert_int_eq(setenv("OPENSSL_MODULES", build_dir, 1), 0);
+    ck_assert_int_eq(setenv("OPENSSL_MODULES", cu_build_dir, 1), 0);
     use_conf(file);
     ctx = server_ctx();
     expect_enable_fails(ctx, needles);
@@ -329,8 +290,8 @@ END_TEST
 /* A valid, activated section that this program did not load. */
 START_TEST(enable_configuration_not_loaded_fails_closed)
 {
-    char *body = xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1",
-        module_path);
+    char *body = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1",
+        cu_module_path);
     char *file = write_conf("not-loaded.cnf", "emsguard", "emsguard_sect", body, NULL);
     const char *needles[] = { "not active in the default library context",
         "section [emsguard_sect]", NULL };
@@ -356,8 +317,8 @@ END_TEST
  */
 START_TEST(enable_app_config_file_failure_reported)
 {
-    char *body = xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = yes",
-        module_path);
+    char *body = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = yes",
+        cu_module_path);
     char *file = write_conf("app-value.cnf", "appguard", "appguard_sect", body, NULL);
     char *plain = write_file("plain.cnf", "openssl_conf = openssl_init\n[openssl_init]\n");
     OPENSSL_INIT_SETTINGS *settings = OPENSSL_INIT_new();
@@ -383,12 +344,12 @@ END_TEST
 /* config_diagnostics = 1 does not make OpenSSL 3.0 fail on a failed provider. */
 START_TEST(enable_with_config_diagnostics)
 {
-    char *body = xasprintf(TYPO_BODY_FMT, module_path);
+    char *body = cu_xasprintf(TYPO_BODY_FMT, cu_module_path);
     char *text, *file;
     SSL_CTX *ctx;
     const char *needles[] = { "unknown key 'EventLoging'", NULL };
 
-    text = xasprintf("config_diagnostics = 1\nopenssl_conf = openssl_init\n"
+    text = cu_xasprintf("config_diagnostics = 1\nopenssl_conf = openssl_init\n"
                      "[openssl_init]\nproviders = provider_sect\n"
                      "[provider_sect]\ndefault = default_sect\nemsguard = emsguard_sect\n"
                      "[default_sect]\nactivate = 1\n[emsguard_sect]\n%s\n",
@@ -415,8 +376,8 @@ END_TEST
 /* Without "activate" the provider is not loaded; its section still applies. */
 START_TEST(enable_not_activated_section_applies)
 {
-    char *body = xasprintf("module = %s\nRequireExtendedMasterSecret = 1\nEventLogging = 3",
-        module_path);
+    char *body = cu_xasprintf("module = %s\nRequireExtendedMasterSecret = 1\nEventLogging = 3",
+        cu_module_path);
     char *file = write_conf("no-activate.cnf", "emsguard", "emsguard_sect", body, NULL);
     EMSGUARD_POLICY *want = require_policy("3");
     SSL_CTX *ctx;
@@ -427,7 +388,7 @@ START_TEST(enable_not_activated_section_applies)
     ctx = server_ctx();
     ck_assert_int_eq(OSSL_PROVIDER_available(NULL, "emsguard"), 0);
     ret = EMSGUARD_enable(ctx);
-    errs = drain_errors();
+    errs = cu_drain_errors();
     ck_assert_msg(ret == 1, "EMSGUARD_enable failed: %s", errs);
     free(errs);
     expect_ctx_policy(ctx, want);
@@ -446,8 +407,8 @@ START_TEST(renamed_symlink_module_used)
     EMSGUARD_POLICY *want = require_policy("3");
     SSL_CTX *ctx;
 
-    ck_assert_int_eq(symlink(module_path, link), 0);
-    body = xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
+    ck_assert_int_eq(symlink(cu_module_path, link), 0);
+    body = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
                      "EventLogging = 3",
         link);
     file = write_conf("renamed-link.cnf", "myguard", "myguard_sect", body, NULL);
@@ -470,7 +431,7 @@ END_TEST
 START_TEST(from_config_copy_with_unrelated_name)
 {
     char *copy = copy_module("tlsext.so");
-    char *body = xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
+    char *body = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
                            "EventLogging = 5",
         copy);
     char *file = write_conf("copy.cnf", "tlsext", "tlsext_sect", body, NULL);
@@ -496,7 +457,7 @@ START_TEST(identity_without_module_used)
     EMSGUARD_POLICY *want = require_policy("6");
     SSL_CTX *ctx;
 
-    ck_assert_int_eq(setenv("OPENSSL_MODULES", build_dir, 1), 0);
+    ck_assert_int_eq(setenv("OPENSSL_MODULES", cu_build_dir, 1), 0);
     use_conf(file);
     expect_from_config_finds(NULL, 6);
     ctx = server_ctx();
@@ -512,7 +473,7 @@ END_TEST
 /* 3: the provider itself checks the section it finds only via identity. */
 START_TEST(identity_misspelt_key_refused_by_provider)
 {
-    char *body = xasprintf("identity = myguard\n" TYPO_BODY_FMT, module_path);
+    char *body = cu_xasprintf("identity = myguard\n" TYPO_BODY_FMT, cu_module_path);
     char *file = write_conf("identity-typo.cnf", "x", "x_sect", body, NULL);
     const char *needles[] = { "section [x_sect]: unknown key 'EventLoging'", NULL };
     SSL_CTX *ctx;
@@ -534,7 +495,7 @@ END_TEST
  */
 START_TEST(second_providers_line_used)
 {
-    char *text = xasprintf("openssl_conf = openssl_init\n"
+    char *text = cu_xasprintf("openssl_conf = openssl_init\n"
                            "[openssl_init]\n"
                            "providers = provs_a\n"
                            "providers.2 = provs_b\n"
@@ -543,7 +504,7 @@ START_TEST(second_providers_line_used)
                            "[default_sect]\nactivate = 1\n"
                            "[guard_sect]\nmodule = %s\nactivate = 1\n"
                            "RequireExtendedMasterSecret = 1\nEventLogging = 2\n",
-        module_path);
+        cu_module_path);
     char *file = write_file("two-lines.cnf", text);
     SSL_CTX *ctx;
 
@@ -560,20 +521,20 @@ END_TEST
 /* The section in a file pulled in with .include; a misspelt key there too. */
 START_TEST(included_section)
 {
-    char *good = xasprintf("[eg_sect]\nmodule = %s\nactivate = 1\n"
+    char *good = cu_xasprintf("[eg_sect]\nmodule = %s\nactivate = 1\n"
                            "RequireExtendedMasterSecret = 1\nEventLogging = 7\n",
-        module_path);
-    char *bad = xasprintf("[eg_sect]\nmodule = %s\nactivate = 1\nEventLoging = 7\n",
-        module_path);
+        cu_module_path);
+    char *bad = cu_xasprintf("[eg_sect]\nmodule = %s\nactivate = 1\nEventLoging = 7\n",
+        cu_module_path);
     char *good_inc = write_file("inc-good.cnf", good);
     char *bad_inc = write_file("inc-bad.cnf", bad);
-    char *top = xasprintf("openssl_conf = openssl_init\n[openssl_init]\n"
+    char *top = cu_xasprintf("openssl_conf = openssl_init\n[openssl_init]\n"
                           "providers = provider_sect\n[provider_sect]\n"
                           "default = default_sect\nsite = eg_sect\n"
                           "[default_sect]\nactivate = 1\n.include %s\n",
         good_inc);
     char *file = write_file("include-top.cnf", top);
-    char *top_bad = xasprintf("openssl_conf = openssl_init\n[openssl_init]\n"
+    char *top_bad = cu_xasprintf("openssl_conf = openssl_init\n[openssl_init]\n"
                               "providers = provider_sect\n[provider_sect]\n"
                               "default = default_sect\nsite = eg_sect\n"
                               "[default_sect]\nactivate = 1\n.include %s\n",
@@ -608,7 +569,7 @@ END_TEST
 START_TEST(from_config_process_module_missing)
 {
     char *missing = tmp_path("gone/emsguard.so");
-    char *body = xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
+    char *body = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
                            "EventLogging = 1",
         missing);
     char *file = write_conf("fc-missing.cnf", "emsguard", "emsguard_sect", body, NULL);
@@ -618,9 +579,9 @@ START_TEST(from_config_process_module_missing)
 
     use_conf(file);
     ck_assert_int_eq(EMSGUARD_POLICY_from_config(p, NULL, &found), 0);
-    errs = drain_errors();
-    expect_in(errs, "does not exist");
-    expect_in(errs, missing);
+    errs = cu_drain_errors();
+    cu_expect_in(errs, "does not exist");
+    cu_expect_in(errs, missing);
     free(errs);
     expect_from_config_finds(file, 1);
     EMSGUARD_POLICY_free(p);
@@ -689,59 +650,7 @@ static Suite *failclosed_suite(void)
     return s;
 }
 
-static void remove_tmpdir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-
-    if (d == NULL)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        char path[PATH_MAX + 300];
-
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        if (unlink(path) != 0 && errno == EISDIR)
-            remove_tmpdir(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 int main(void)
 {
-    const char *build = getenv("BUILD");
-    const char *tmp = getenv("TMPDIR");
-    SRunner *sr;
-    int failed;
-
-    if (build == NULL || *build == '\0')
-        build = "build";
-    if (realpath(build, build_dir) == NULL) {
-        fprintf(stderr, "check_config_failclosed: build directory '%s': %s\n", build,
-            strerror(errno));
-        return EXIT_FAILURE;
-    }
-    snprintf(module_path, sizeof(module_path), "%s/emsguard.so", build_dir);
-    if (access(module_path, R_OK) != 0) {
-        fprintf(stderr, "check_config_failclosed: %s: %s\n", module_path, strerror(errno));
-        return EXIT_FAILURE;
-    }
-    snprintf(tmpdir, sizeof(tmpdir), "%s/emsguard-failclosed.XXXXXX",
-        tmp != NULL && *tmp ? tmp : "/tmp");
-    if (mkdtemp(tmpdir) == NULL) {
-        perror("check_config_failclosed: mkdtemp");
-        return EXIT_FAILURE;
-    }
-    /* The messages are asserted; no debug lines.  No OpenSSL call before the forks. */
-    unsetenv("EMSGUARD_DEBUG");
-    unsetenv("OPENSSL_MODULES");
-    sr = srunner_create(failclosed_suite());
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    remove_tmpdir(tmpdir);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return cu_run_forked("check_config_failclosed", "emsguard-failclosed", failclosed_suite);
 }

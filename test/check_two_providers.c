@@ -31,23 +31,7 @@
 #include <openssl/provider.h>
 #include <openssl/ssl.h>
 #include "emsguard.h"
-
-static char tmpdir[PATH_MAX];
-static char module_path[PATH_MAX + 32];
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    char *s = NULL;
-    int n;
-
-    va_start(ap, fmt);
-    n = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    ck_assert_int_ge(n, 0);
-    return s;
-}
+#include "conf_util.h"
 
 /* OpenSSL 3.0 and 3.1 activate on any "activate" line: leave it out. */
 static const char *activate_line(int on)
@@ -62,7 +46,7 @@ static const char *activate_line(int on)
 static char *write_two(const char *name, int z_activate, const char *z_keys, int a_activate,
     const char *a_keys)
 {
-    char *path = xasprintf("%s/%s", tmpdir, name);
+    char *path = cu_xasprintf("%s/%s", cu_tmpdir, name);
     FILE *f = fopen(path, "w");
 
     ck_assert_msg(f != NULL, "cannot write %s: %s", path, strerror(errno));
@@ -86,40 +70,18 @@ static char *write_two(const char *name, int z_activate, const char *z_keys, int
         "%s"
         "EventLogging = 0\n"
         "%s\n",
-        module_path, activate_line(z_activate), z_keys, module_path, activate_line(a_activate),
-        a_keys);
+        cu_module_path, activate_line(z_activate), z_keys, cu_module_path,
+        activate_line(a_activate), a_keys);
     ck_assert_int_eq(fclose(f), 0);
     ck_assert_int_eq(setenv("OPENSSL_CONF", path, 1), 0);
     return path;
 }
 
-static char *drain_errors(void)
-{
-    char *all = xasprintf("%s", "");
-    const char *data;
-    unsigned long e;
-    int flags;
-
-    while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
-        char *next = xasprintf("%s%s%d %s\n", all,
-            ERR_GET_LIB(e) == EMSGUARD_get_error_lib() ? "emsguard:" : "other:",
-            ERR_GET_REASON(e), (flags & ERR_TXT_STRING) && data != NULL ? data : "");
-        free(all);
-        all = next;
-    }
-    return all;
-}
-
-static void expect_in(const char *haystack, const char *needle)
-{
-    ck_assert_msg(strstr(haystack, needle) != NULL, "expected '%s' in:\n%s", needle, haystack);
-}
-
 static void expect_names_both(const char *errs)
 {
-    expect_in(errs, "'zguard'");
-    expect_in(errs, "'aguard'");
-    expect_in(errs, "different");
+    cu_expect_in(errs, "'zguard'");
+    cu_expect_in(errs, "'aguard'");
+    cu_expect_in(errs, "different");
 }
 
 static SSL_CTX *server_ctx(void)
@@ -165,7 +127,7 @@ START_TEST(enable_refuses_two_differing_providers)
     ck_assert_int_eq(OSSL_PROVIDER_available(NULL, "aguard"), 1);
     ERR_clear_error();
     ret = EMSGUARD_enable(ctx);
-    errs = drain_errors();
+    errs = cu_drain_errors();
     ck_assert_msg(ret == 0, "EMSGUARD_enable() succeeded with two differing emsguard "
                             "providers (Require=%s)", ret ? "?" : "-");
     ck_assert_int_eq(EMSGUARD_CTX_is_enabled(ctx), 0);
@@ -186,7 +148,7 @@ START_TEST(from_provider_refuses_two_differing_providers)
 
     ck_assert_int_eq(OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, NULL), 1);
     ret = EMSGUARD_POLICY_from_provider(p, NULL, &found);
-    errs = drain_errors();
+    errs = cu_drain_errors();
     ck_assert_msg(ret == 0, "from_provider succeeded: found=%d Require=%u", found,
         require_of(p));
     expect_names_both(errs);
@@ -207,13 +169,13 @@ START_TEST(from_config_refuses_two_differing_sections)
 
     for (i = 0; i < 2; i++) {
         ret = EMSGUARD_POLICY_from_config(p, i == 0 ? NULL : file, &found);
-        errs = drain_errors();
+        errs = cu_drain_errors();
         ck_assert_msg(ret == 0, "from_config(%s) succeeded: found=%d Require=%u",
             i == 0 ? "NULL" : file, found, require_of(p));
         ck_assert_int_eq(found, 0);
         expect_names_both(errs);
-        expect_in(errs, "[z_sect]");
-        expect_in(errs, "[a_sect]");
+        cu_expect_in(errs, "[z_sect]");
+        cu_expect_in(errs, "[a_sect]");
         free(errs);
     }
     EMSGUARD_POLICY_free(p);
@@ -232,7 +194,7 @@ START_TEST(from_config_refuses_other_difference)
     char *errs;
 
     ck_assert_int_eq(EMSGUARD_POLICY_from_config(p, NULL, &found), 0);
-    errs = drain_errors();
+    errs = cu_drain_errors();
     expect_names_both(errs);
     free(errs);
     EMSGUARD_POLICY_free(p);
@@ -259,7 +221,7 @@ START_TEST(equal_policies_under_two_names_accepted)
     ck_assert_int_eq(found, 1);
     ck_assert_uint_eq(require_of(p), 1);
     ck_assert_int_eq(EMSGUARD_enable(ctx), 1);
-    errs = drain_errors();
+    errs = cu_drain_errors();
     ck_assert_msg(errs[0] == '\0', "errors queued:\n%s", errs);
     free(errs);
     expect_ctx_require(ctx, "1");
@@ -312,58 +274,7 @@ static Suite *two_providers_suite(void)
     return s;
 }
 
-static void remove_tmpdir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-
-    if (d == NULL)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        char path[PATH_MAX + 300];
-
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 int main(void)
 {
-    const char *build = getenv("BUILD");
-    const char *tmp = getenv("TMPDIR");
-    char build_dir[PATH_MAX];
-    SRunner *sr;
-    int failed;
-
-    if (build == NULL || *build == '\0')
-        build = "build";
-    if (realpath(build, build_dir) == NULL) {
-        fprintf(stderr, "check_two_providers: build directory '%s': %s\n", build,
-            strerror(errno));
-        return EXIT_FAILURE;
-    }
-    snprintf(module_path, sizeof(module_path), "%s/emsguard.so", build_dir);
-    if (access(module_path, R_OK) != 0) {
-        fprintf(stderr, "check_two_providers: %s: %s\n", module_path, strerror(errno));
-        return EXIT_FAILURE;
-    }
-    snprintf(tmpdir, sizeof(tmpdir), "%s/emsguard-two.XXXXXX",
-        tmp != NULL && *tmp ? tmp : "/tmp");
-    if (mkdtemp(tmpdir) == NULL) {
-        perror("check_two_providers: mkdtemp");
-        return EXIT_FAILURE;
-    }
-    unsetenv("EMSGUARD_DEBUG");
-    unsetenv("OPENSSL_MODULES");
-    sr = srunner_create(two_providers_suite());
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    remove_tmpdir(tmpdir);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return cu_run_forked("check_two_providers", "emsguard-two", two_providers_suite);
 }
