@@ -124,22 +124,6 @@ struct sni_run {
     SSL_SESSION *session; /* the client's session (owned), or NULL */
 };
 
-/* One handshake step of |ssl|: 1 done, 0 waiting for the peer, -1 failed. */
-static int step(SSL *ssl)
-{
-    int r = SSL_do_handshake(ssl);
-
-    if (r == 1)
-        return 1;
-    switch (SSL_get_error(ssl, r)) {
-    case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-        return 0;
-    default:
-        return -1;
-    }
-}
-
 /*
  * hs_connect(), keeping the first error the server's steps leave queued:
  * every SSL_do_handshake() empties the thread's queue when it starts, and
@@ -159,9 +143,9 @@ static int connect_pair(SSL *c, SSL *s, unsigned long *server_err)
     SSL_set_accept_state(s);
     for (i = 0; i < 100 && (cs == 0 || ss == 0); i++) {
         if (cs == 0)
-            cs = step(c);
+            cs = hs_step(c);
         if (ss == 0) {
-            ss = step(s);
+            ss = hs_step(s);
             if (*server_err == 0)
                 *server_err = ERR_peek_error();
         }

@@ -182,23 +182,6 @@ static void pair_free(conn_pair *p)
     ERR_clear_error();
 }
 
-/* One step of one end as an application drives it: 1 progress, 0 waiting, -1 failed. */
-static int io_step(SSL *ssl)
-{
-    unsigned char b;
-    int r = SSL_in_init(ssl) ? SSL_do_handshake(ssl) : SSL_read(ssl, &b, 1);
-
-    if (r > 0)
-        return 1;
-    switch (SSL_get_error(ssl, r)) {
-    case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-        return 0;
-    default:
-        return -1;
-    }
-}
-
 static int quiet(const conn_pair *p)
 {
     return !SSL_in_init(p->client) && !SSL_in_init(p->server)
@@ -228,8 +211,8 @@ static int renegotiate(conn_pair *p, reneg_trigger who)
     ck_assert_msg(r == 1 || SSL_get_error(initiator, r) == SSL_ERROR_WANT_READ,
         "cannot start the renegotiation");
     for (i = 0; i < MAX_STEPS; i++) {
-        c = io_step(p->client);
-        s = io_step(p->server);
+        c = hs_io_step(p->client);
+        s = hs_io_step(p->server);
         if (c < 0 || s < 0 || quiet(p))
             break;
     }

@@ -193,22 +193,6 @@ static void read_errors(run_result *rr)
         }
 }
 
-/* One step of one end: 1 done, 0 waiting for the peer, -1 failed. */
-static int step(SSL *ssl)
-{
-    int r = SSL_do_handshake(ssl);
-
-    if (r == 1)
-        return 1;
-    switch (SSL_get_error(ssl, r)) {
-    case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-        return 0;
-    default:
-        return -1;
-    }
-}
-
 /*
  * Like hs_connect(), but the client's error queue is read the moment it
  * fails: the server's next step starts by clearing the thread's queue.
@@ -224,11 +208,11 @@ static int connect_pair(SSL *c, SSL *s, run_result *rr)
     SSL_set_connect_state(c);
     SSL_set_accept_state(s);
     for (i = 0; i < 200 && (cr == 0 || sr == 0); i++) {
-        if (cr == 0 && (cr = step(c)) < 0)
+        if (cr == 0 && (cr = hs_step(c)) < 0)
             read_errors(rr);
         ERR_clear_error();
         if (sr == 0)
-            sr = step(s);
+            sr = hs_step(s);
         ERR_clear_error();
         if ((cr < 0 || sr < 0) && BIO_ctrl_pending(SSL_get_rbio(c)) == 0
             && BIO_ctrl_pending(SSL_get_rbio(s)) == 0)

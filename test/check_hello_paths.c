@@ -251,22 +251,6 @@ static void collect_errors(pair_result *r)
     }
 }
 
-/* One step of one end: 1 done, 0 waiting for the peer, -1 failed. */
-static int step(SSL *ssl)
-{
-    int ret = SSL_do_handshake(ssl);
-
-    if (ret == 1)
-        return 1;
-    switch (SSL_get_error(ssl, ret)) {
-    case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-        return 0;
-    default:
-        return -1;
-    }
-}
-
 /*
  * Drives |client| and |server| (joined by a BIO pair) to the end.  libssl
  * empties this thread's error queue whenever an end steps, so the server's
@@ -284,8 +268,8 @@ static int drive(SSL *client, SSL *server, pair_result *r)
     SSL_set_accept_state(server);
     for (i = 0; i < MAX_STEPS && (c == 0 || s == 0); i++) {
         if (c == 0)
-            c = step(client);
-        if (s == 0 && (s = step(server)) < 0)
+            c = hs_step(client);
+        if (s == 0 && (s = hs_step(server)) < 0)
             collect_errors(r);
         if ((c < 0 || s < 0) && BIO_ctrl_pending(cbio) == 0 && BIO_ctrl_pending(sbio) == 0)
             break;
@@ -873,23 +857,6 @@ static void link_close(link *l)
     SSL_free(l->server);
 }
 
-/* One step: the handshake while one runs, else a read (which renegotiates). */
-static int link_step(SSL *ssl)
-{
-    unsigned char b;
-    int ret = SSL_in_init(ssl) ? SSL_do_handshake(ssl) : SSL_read(ssl, &b, 1);
-
-    if (ret > 0)
-        return 1;
-    switch (SSL_get_error(ssl, ret)) {
-    case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-        return 0;
-    default:
-        return -1;
-    }
-}
-
 /* 1 when the renegotiation |initiator| starts completes on both ends. */
 static int renegotiate(link *l, SSL *initiator)
 {
@@ -898,8 +865,8 @@ static int renegotiate(link *l, SSL *initiator)
     ERR_clear_error();
     ck_assert_int_eq(SSL_renegotiate(initiator), 1);
     for (i = 0; i < MAX_STEPS; i++) {
-        c = link_step(l->client);
-        s = link_step(l->server);
+        c = hs_io_step(l->client);
+        s = hs_io_step(l->server);
         if (c < 0 || s < 0)
             break;
         if (l->w.hellos > hellos && !SSL_in_init(l->client) && !SSL_in_init(l->server)
@@ -908,7 +875,7 @@ static int renegotiate(link *l, SSL *initiator)
     }
     if (c < 0 || s < 0) {
         /* Let the other end read the alert. */
-        (void)link_step(c < 0 ? l->server : l->client);
+        (void)hs_io_step(c < 0 ? l->server : l->client);
         return 0;
     }
     return i < MAX_STEPS && l->w.hellos == hellos + 1;

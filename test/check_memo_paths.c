@@ -368,23 +368,6 @@ static void count_client_hellos(int write_p, int version, int content_type,
         ++*(int *)arg;
 }
 
-/* One step as an application drives it: 1 progress, 0 waiting, -1 failed. */
-static int io_step(SSL *ssl)
-{
-    unsigned char b;
-    int r = SSL_in_init(ssl) ? SSL_do_handshake(ssl) : SSL_read(ssl, &b, 1);
-
-    if (r > 0)
-        return 1;
-    switch (SSL_get_error(ssl, r)) {
-    case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-        return 0;
-    default:
-        return -1;
-    }
-}
-
 /* The server sends HelloRequest; 1 when both ends completed the new handshake. */
 static int renegotiate_by_server(SSL *c, SSL *s)
 {
@@ -394,8 +377,8 @@ static int renegotiate_by_server(SSL *c, SSL *s)
     r = SSL_do_handshake(s);
     ck_assert(r == 1 || SSL_get_error(s, r) == SSL_ERROR_WANT_READ);
     for (i = 0; i < MAX_STEPS; i++) {
-        cr = io_step(c);
-        sr = io_step(s);
+        cr = hs_io_step(c);
+        sr = hs_io_step(s);
         if (cr < 0 || sr < 0)
             break;
         if (!SSL_in_init(c) && !SSL_in_init(s) && !SSL_renegotiate_pending(s)

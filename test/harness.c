@@ -192,12 +192,27 @@ static void on_message(int write_p, int version, int content_type,
 
 /* ---- driving a handshake ------------------------------------------------ */
 
-/* One step of one end: 1 done, 0 waiting for the peer, -1 failed. */
-static int step(SSL *ssl)
+int hs_step(SSL *ssl)
 {
     int r = SSL_do_handshake(ssl);
 
     if (r == 1)
+        return 1;
+    switch (SSL_get_error(ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+int hs_io_step(SSL *ssl)
+{
+    unsigned char b;
+    int r = SSL_in_init(ssl) ? SSL_do_handshake(ssl) : SSL_read(ssl, &b, 1);
+
+    if (r > 0)
         return 1;
     switch (SSL_get_error(ssl, r)) {
     case SSL_ERROR_WANT_READ:
@@ -214,9 +229,9 @@ static int drive(SSL *client, SSL *server)
 
     for (i = 0; i < MAX_STEPS && (c == 0 || s == 0); i++) {
         if (c == 0)
-            c = step(client);
+            c = hs_step(client);
         if (s == 0)
-            s = step(server);
+            s = hs_step(server);
         /* One end failed: stop once the other has read everything sent. */
         if ((c < 0 || s < 0) && BIO_ctrl_pending(SSL_get_rbio(client)) == 0
             && BIO_ctrl_pending(SSL_get_rbio(server)) == 0)

@@ -61,6 +61,14 @@ void hs_result_clear(hs_result *res);
  * it over) and drives the handshake; 1 when both ends completed it.
  */
 int hs_connect(SSL *client, SSL *server);
+/*
+ * One step of one end of a connection the caller drives itself: 1 done, 0
+ * waiting for the peer, -1 failed.  hs_step() runs SSL_do_handshake();
+ * hs_io_step() does too while the SSL is in a handshake, and otherwise reads
+ * one byte, so it also carries a renegotiation the peer started.
+ */
+int hs_step(SSL *ssl);
+int hs_io_step(SSL *ssl);
 /* Library context for the ctxs made from now on (NULL: the default). */
 void hs_set_libctx(OSSL_LIB_CTX *libctx);
 /* Server name the client sends from now on (NULL: none). */

@@ -129,22 +129,6 @@ static void pair_free(struct pair *p)
     SSL_free(p->server);
 }
 
-/* One step of one end: 1 done, 0 waiting for the peer, -1 failed. */
-static int step(SSL *ssl)
-{
-    int r = SSL_do_handshake(ssl);
-
-    if (r == 1)
-        return 1;
-    switch (SSL_get_error(ssl, r)) {
-    case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-        return 0;
-    default:
-        return -1;
-    }
-}
-
 /* Steps both ends until both finished; 1 on success. */
 static int drive(struct pair *p)
 {
@@ -152,9 +136,9 @@ static int drive(struct pair *p)
 
     for (i = 0; i < MAX_STEPS && (c == 0 || s == 0); i++) {
         if (c == 0)
-            c = step(p->client);
+            c = hs_step(p->client);
         if (s == 0)
-            s = step(p->server);
+            s = hs_step(p->server);
         if (c < 0 || s < 0)
             return 0;
     }
@@ -182,7 +166,7 @@ static void victim_round(void)
         return;
     }
     /* ClientHello; server flight; client key exchange, CCS and Finished. */
-    if (step(p.client) != 0 || step(p.server) != 0 || step(p.client) != 0
+    if (hs_step(p.client) != 0 || hs_step(p.server) != 0 || hs_step(p.client) != 0
         || (der_len = i2d_SSL_SESSION(SSL_get_session(p.client), &der)) <= 0) {
         fail("victim: handshake did not reach the client's Finished");
         OPENSSL_free(der);
@@ -199,14 +183,14 @@ static void victim_round(void)
 
     /* The server reads the client's Finished, answers and caches the session. */
     slow_allocs = 1;
-    s = step(p.server);
+    s = hs_step(p.server);
     slow_allocs = 0;
 
     pthread_mutex_lock(&target.lock);
     target.finishing = 0;
     pthread_mutex_unlock(&target.lock);
 
-    c = step(p.client);
+    c = hs_step(p.client);
     ok = s == 1 && (c == 1 || (c == 0 && drive(&p)));
     if (!ok || SSL_session_reused(p.server))
         fail("victim: the legacy full handshake failed");
@@ -254,7 +238,7 @@ static void *attacker(void *arg)
         }
         if (!pair_new(&p, sess)) {
             fail("attacker: cannot set up a connection");
-        } else if (step(p.client) != 0 || step(p.server) < 0) {
+        } else if (hs_step(p.client) != 0 || hs_step(p.server) < 0) {
             fail("attacker: ClientHello not answered");
         } else if (SSL_session_reused(p.server)) {
             /* The server found the session: finish, to prove it resumes. */
