@@ -406,3 +406,37 @@ isolate=NO
 isolate_network=NO
 EOF2
 }
+
+# ---- nginx, for the preload scripts ----------------------------------------------
+
+# stop_nginx: stops the nginx master NGX_PID (TERM, then KILL after 5 s) and
+# its workers; NGX_RC gets its exit status.  Does nothing without NGX_PID.
+stop_nginx() {
+    local i kids
+    NGX_RC=""
+    [ -n "$NGX_PID" ] || return 0
+    kids=$(descendants_of "$NGX_PID")
+    kill -TERM "$NGX_PID" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$NGX_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -KILL "$NGX_PID" 2>/dev/null
+    wait "$NGX_PID" 2>/dev/null
+    NGX_RC=$?
+    for i in $kids; do
+        kill -KILL "$i" 2>/dev/null
+    done
+    NGX_PID=""
+}
+
+# nginx_get OUT [S_CLIENT ARGS]: one HTTP GET to nginx on NGX_PORT through an
+# EMS s_client (OPENSSL_CONF=EMS_CNF); output in OUT, exit status in CRC.
+nginx_get() {
+    local out=$1
+    shift
+    printf 'GET / HTTP/1.0\r\nHost: localhost\r\n\r\n' | OPENSSL_CONF=$EMS_CNF timeout $TO \
+        "$OPENSSL" s_client -connect 127.0.0.1:"$NGX_PORT" -ign_eof "$@" >"$out" 2>&1
+    CRC=$?
+    artifact "$out"
+}

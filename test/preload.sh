@@ -664,24 +664,6 @@ EOF
 }
 
 # stop_nginx: fast shutdown of master and workers; sets NGX_RC.
-stop_nginx() {
-    local i kids
-    NGX_RC=""
-    [ -n "$NGX_PID" ] || return 0
-    kids=$(descendants_of "$NGX_PID")
-    kill -TERM "$NGX_PID" 2>/dev/null
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$NGX_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -KILL "$NGX_PID" 2>/dev/null
-    wait "$NGX_PID" 2>/dev/null
-    NGX_RC=$?
-    for i in $kids; do
-        kill -KILL "$i" 2>/dev/null
-    done
-    NGX_PID=""
-}
 
 # reused_column NAME-PREFIX: the $ssl_session_reused column of the access log
 # lines whose URI starts with /NAME-PREFIX/, joined ("." or "r" each).

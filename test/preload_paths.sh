@@ -793,33 +793,7 @@ EOF
     NGX_PID=""
     return 1
 }
-stop_nginx() {
-    local i kids
-    NGX_RC=""
-    [ -n "$NGX_PID" ] || return 0
-    kids=$(descendants_of "$NGX_PID")
-    kill -TERM "$NGX_PID" 2>/dev/null
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$NGX_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -KILL "$NGX_PID" 2>/dev/null
-    wait "$NGX_PID" 2>/dev/null
-    NGX_RC=$?
-    for i in $kids; do
-        kill -KILL "$i" 2>/dev/null
-    done
-    NGX_PID=""
-}
 # nginx_get OUT ARGS...: one HTTP request to NGX_PORT with a stock EMS s_client.
-nginx_get() {
-    local out=$1
-    shift
-    printf 'GET / HTTP/1.0\r\nHost: localhost\r\n\r\n' | OPENSSL_CONF=$EMS_CNF timeout $TO \
-        "$OPENSSL" s_client -connect 127.0.0.1:"$NGX_PORT" -ign_eof "$@" >"$out" 2>&1
-    CRC=$?
-    artifact "$out"
-}
 
 nginx_case() {
     local name=$1 egconf=$2 want=$3 groups=$4 out
