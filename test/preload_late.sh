@@ -9,9 +9,10 @@
 #       legacy client and serves an EMS one, and the preload says loudly
 #       that the policy changed and that the earlier SSL_CTX kept the old,
 #       weaker one
-#   11  the same, serving with the first SSL_CTX: it keeps the policy it
-#       got (emsguard does not re-enable a ctx with other values), the
-#       legacy client completes, and that is said loudly, not silent
+#   11  the same, serving with the first SSL_CTX (after the second was
+#       made): it keeps the policy it got (emsguard does not re-enable a
+#       ctx with other values), the legacy client completes, and that is
+#       said loudly, not silent
 #   12  the late configuration activates emsguard with the built-in
 #       defaults: nothing changes, nothing is said
 #   13  EMSGUARD_CONF names the policy file: it decides, whatever the

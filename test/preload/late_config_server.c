@@ -11,8 +11,9 @@
  * It makes a first SSL_CTX (TLS_method()), then CONF_modules_load_file(CONF)
  * (which may activate emsguard), prints `provider emsguard=0|1`, makes the
  * serving SSL_CTX (TLS_server_method()) and serves NCONN connections one
- * after the other.  With `first` it serves with the first SSL_CTX instead
- * (it got the policy in force before CONF was loaded).
+ * after the other.  With `first` it makes the serving SSL_CTX all the same
+ * but serves with the first one (it got the policy in force before CONF
+ * was loaded).
  *
  * Prints `ctx=failed` (the serving SSL_CTX_new returned NULL; OpenSSL's
  * errors on stderr, exit 4) or `port N`, then for each connection
@@ -55,15 +56,18 @@ int main(int argc, char **argv)
     }
     printf("provider emsguard=%d\n", OSSL_PROVIDER_available(NULL, "emsguard"));
     fflush(stdout);
-    if (serve_first) {
-        ctx = first;
-        first = NULL;
-    } else if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+    if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
         printf("ctx=failed\n");
         fflush(stdout);
         ERR_print_errors_fp(stderr);
         SSL_CTX_free(first);
         return 4;
+    }
+    if (serve_first) { /* the second SSL_CTX made, but the first serves */
+        SSL_CTX *second = ctx;
+
+        ctx = first;
+        first = second;
     }
     if (SSL_CTX_use_certificate_chain_file(ctx, argv[2]) != 1
         || SSL_CTX_use_PrivateKey_file(ctx, argv[3], SSL_FILETYPE_PEM) != 1) {
