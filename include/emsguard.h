@@ -203,6 +203,25 @@ int EMSGUARD_POLICY_from_config(EMSGUARD_POLICY *policy, const char *file,
     int *found);
 
 /*
+ * EMSGUARD_POLICY_equal() returns 1 when |a| and |b| have the same values
+ * (what EMSGUARD_enable_policy() compares before it answers
+ * EMSGUARD_R_ALREADY_ENABLED; where a value came from does not count), 0
+ * otherwise or when either is NULL.
+ *
+ * EMSGUARD_provider_generation() returns a number that changes whenever an
+ * emsguard provider of this copy of the library is initialised (loaded or
+ * activated, successfully or not) or torn down (unloaded) in any library
+ * context of this process; it says nothing else.  A caller that keeps a
+ * policy read with EMSGUARD_POLICY_from_provider() reads it again when the
+ * number differs from the one it saw before reading (libemsguard-preload.so
+ * does, at every SSL_CTX_new()).  An emsguard module loaded from another
+ * file than this library (a copy, not a link) has its own number.  One
+ * atomic load; thread-safe.
+ */
+int EMSGUARD_POLICY_equal(const EMSGUARD_POLICY *a, const EMSGUARD_POLICY *b);
+uint64_t EMSGUARD_provider_generation(void);
+
+/*
  * Schannel registry exports.
  *
  * EMSGUARD_POLICY_load_reg() applies a Windows Registry Editor export to

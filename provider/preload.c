@@ -34,7 +34,10 @@
  * emsguard provider active in the default library context, whatever file
  * the program chose; else the process's openssl.cnf, OPENSSL_CONF or the
  * default), else the defaults.  Decided at the first SSL_CTX the process
- * makes, once OpenSSL has loaded that configuration (decide_policy()).  A
+ * makes, once OpenSSL has loaded that configuration (decide_policy()), and
+ * read again at a later SSL_CTX_new() when an emsguard provider was loaded
+ * or unloaded since (a configuration loaded after the first SSL_CTX:
+ * policy_in_force(); a change of values is said loudly).  A
  * configuration that does not parse, or an emsguard provider configured but
  * not active, fails closed: every SSL_CTX_new() then returns NULL with the
  * reason on the error queue.
@@ -162,6 +165,9 @@ static struct {
     void (*policy_free)(EMSGUARD_POLICY *);
     int (*policy_from_config)(EMSGUARD_POLICY *, const char *, int *);
     int (*policy_from_provider)(EMSGUARD_POLICY *, OSSL_LIB_CTX *, int *);
+    int (*policy_equal)(const EMSGUARD_POLICY *, const EMSGUARD_POLICY *);
+    int (*policy_get_dword)(const EMSGUARD_POLICY *, const char *, uint32_t *);
+    uint64_t (*provider_generation)(void);
     int (*enable_policy)(SSL_CTX *, const EMSGUARD_POLICY *);
     int (*is_enabled)(const SSL_CTX *);
     int (*sess_set_new_cb)(SSL_CTX *, new_session_fn);
@@ -205,7 +211,23 @@ static enum {
                         * policy fails closed at the first SSL_CTX: have_policy()) */
 } mode = PRELOAD_PASSIVE;
 
+/*
+ * The policy in force: replaced (policy_in_force()) when an emsguard
+ * provider was loaded or unloaded since it was read, and never freed, so
+ * that a thread enabling an SSL_CTX with the one before can finish (the
+ * policies replaced stay on retired_policies: one per change of values).
+ */
 static EMSGUARD_POLICY *policy;
+/* EMSGUARD_provider_generation() when |policy| was read. */
+static uint64_t policy_generation;
+static pthread_mutex_t redecide_lock = PTHREAD_MUTEX_INITIALIZER;
+struct retired_policy {
+    EMSGUARD_POLICY *policy;
+    struct retired_policy *next;
+};
+static struct retired_policy *retired_policies;
+/* SSL_CTXs this library enabled, for the message when the policy changes. */
+static unsigned long ctxs_enabled;
 static const char *config_file; /* NULL: the process's openssl.cnf */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_done; /* atomic: init() has run */
@@ -488,6 +510,9 @@ static int resolve_libemsguard(void *h)
     RESOLVE(h, eg.policy_free, "EMSGUARD_POLICY_free");
     RESOLVE(h, eg.policy_from_config, "EMSGUARD_POLICY_from_config");
     RESOLVE(h, eg.policy_from_provider, "EMSGUARD_POLICY_from_provider");
+    RESOLVE(h, eg.policy_equal, "EMSGUARD_POLICY_equal");
+    RESOLVE(h, eg.policy_get_dword, "EMSGUARD_POLICY_get_dword");
+    RESOLVE(h, eg.provider_generation, "EMSGUARD_provider_generation");
     RESOLVE(h, eg.enable_policy, "EMSGUARD_enable_policy");
     RESOLVE(h, eg.is_enabled, "EMSGUARD_CTX_is_enabled");
     RESOLVE(h, eg.sess_set_new_cb, "EMSGUARD_CTX_sess_set_new_cb");
@@ -518,6 +543,8 @@ static int resolve_libemsguard(void *h)
         || eg.set_client_hello_cb == NULL || eg.sess_get_new_cb == NULL
         || eg.sess_get_get_cb == NULL || eg.ctx_get_info_callback == NULL
         || eg.get_info_callback == NULL || eg.policy_from_provider == NULL
+        || eg.policy_equal == NULL || eg.policy_get_dword == NULL
+        || eg.provider_generation == NULL
         || eg.ctx_set_verify == NULL || eg.set_verify == NULL || eg.ctx_set_cert_verify == NULL
         || eg.ctx_set_security_cb == NULL || eg.set_security_cb == NULL
         || eg.ctx_get_verify_callback == NULL || eg.get_verify_callback == NULL
@@ -593,6 +620,8 @@ static void decide_policy(void)
 {
     int found = 0;
 
+    /* Read before the policy: a change while it is read is seen next time. */
+    __atomic_store_n(&policy_generation, eg.provider_generation(), __ATOMIC_RELAXED);
     if ((policy = eg.policy_new()) == NULL || !read_policy(policy, &found)) {
         say("error: invalid configuration; every SSL_CTX_new() will fail:");
         print_errors();
@@ -609,6 +638,99 @@ static int have_policy(void)
 {
     pthread_once(&policy_once, decide_policy);
     return policy_decided;
+}
+
+/* The Require value of |p|, for the message below. */
+static uint32_t require_of(const EMSGUARD_POLICY *p)
+{
+    uint32_t v = 0;
+
+    return eg.policy_get_dword(p, "RequireExtendedMasterSecret", &v) ? v : 0;
+}
+
+/*
+ * An emsguard provider was loaded or unloaded since |policy| was read (a
+ * program that loads its configuration after a first SSL_CTX, with
+ * CONF_modules_load_file() or OSSL_PROVIDER_load()): read it again, under
+ * the lock.  The SSL_CTXs made before keep theirs (emsguard refuses to
+ * enable an SSL_CTX a second time with other values): said once per
+ * change, loudly.  Returns the policy in force, or NULL with the reason on
+ * the error queue (every SSL_CTX_new() then fails until it can be read).
+ */
+static EMSGUARD_POLICY *redecide_policy(void)
+{
+    static int read_failure_said;
+    EMSGUARD_POLICY *fresh, *old, *current;
+    struct retired_policy *r;
+    uint64_t generation;
+    unsigned long earlier;
+    int found = 0;
+
+    pthread_mutex_lock(&redecide_lock);
+    old = __atomic_load_n(&policy, __ATOMIC_ACQUIRE);
+    generation = eg.provider_generation();
+    if (generation == __atomic_load_n(&policy_generation, __ATOMIC_ACQUIRE)) {
+        pthread_mutex_unlock(&redecide_lock); /* another thread did it */
+        return old;
+    }
+    if ((fresh = eg.policy_new()) == NULL || !read_policy(fresh, &found)) {
+        if (!read_failure_said) {
+            read_failure_said = 1;
+            say_loud("error: an emsguard provider was loaded or unloaded after this process "
+                     "made its first SSL_CTX, and the policy cannot be read again; every "
+                     "SSL_CTX_new() fails until it can:");
+            print_errors();
+            if (fresh != NULL) /* the reason again, on this caller's queue */
+                (void)read_policy(fresh, &found);
+        }
+        pthread_mutex_unlock(&redecide_lock);
+        eg.policy_free(fresh);
+        return NULL;
+    }
+    if (eg.policy_equal(fresh, old)) {
+        eg.policy_free(fresh);
+        current = old;
+    } else if ((r = malloc(sizeof(*r))) == NULL) {
+        pthread_mutex_unlock(&redecide_lock);
+        eg.policy_free(fresh);
+        say_loud("error: the emsguard policy changed and there is no memory to keep the "
+                 "new one; SSL_CTX_new() fails");
+        return NULL;
+    } else {
+        r->policy = old;
+        r->next = retired_policies;
+        retired_policies = r;
+        __atomic_store_n(&policy, fresh, __ATOMIC_RELEASE);
+        current = fresh;
+        earlier = __atomic_load_n(&ctxs_enabled, __ATOMIC_RELAXED);
+        say_loud("warning: the emsguard policy changed after this process made SSL_CTXs "
+                 "(an emsguard provider was loaded or unloaded; now from %s): SSL_CTXs made "
+                 "from now on get it, the %lu made before keep the policy they got, which "
+                 "is weaker if the new one is stricter%s",
+            found ? "the emsguard provider active in the default library context"
+                  : "the built-in defaults",
+            earlier,
+            require_of(old) < require_of(fresh)
+                ? "; those earlier SSL_CTXs do NOT require Extended Master Secret "
+                  "(RequireExtendedMasterSecret=1 now)"
+                : "");
+    }
+    __atomic_store_n(&policy_generation, generation, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&redecide_lock);
+    return current;
+}
+
+/*
+ * The policy for an SSL_CTX made now.  EMSGUARD_CONF's is fixed; the
+ * provider's is read again only when an emsguard provider was initialised
+ * or torn down since: one atomic load in libemsguard per SSL_CTX_new().
+ */
+static EMSGUARD_POLICY *policy_in_force(void)
+{
+    if (config_file != NULL
+        || eg.provider_generation() == __atomic_load_n(&policy_generation, __ATOMIC_ACQUIRE))
+        return __atomic_load_n(&policy, __ATOMIC_ACQUIRE);
+    return redecide_policy();
 }
 
 /* The policy could not be read: its reason again, on this caller's error queue. */
@@ -694,6 +816,7 @@ static int ctx_has_policy(const SSL_CTX *ctx)
 /* Enables the policy on a fresh ctx, or frees it and fails closed. */
 static SSL_CTX *apply_policy(SSL_CTX *ctx)
 {
+    EMSGUARD_POLICY *in_force;
     int ok;
 
     if (ctx == NULL)
@@ -705,10 +828,14 @@ static SSL_CTX *apply_policy(SSL_CTX *ctx)
             break;
         }
         in_emsguard++;
-        ok = eg.enable_policy(ctx, policy);
+        in_force = policy_in_force();
+        ok = in_force != NULL && eg.enable_policy(ctx, in_force);
         in_emsguard--;
-        if (ok)
+        if (ok) {
+            if (making_ctx == 0) /* not libssl's SSL_CTX_new calling our _ex */
+                __atomic_add_fetch(&ctxs_enabled, 1, __ATOMIC_RELAXED);
             return ctx;
+        }
         break;
     case PRELOAD_BAD_CONFIG: /* libemsguard is missing: said at init() */
         break;

@@ -36,6 +36,7 @@ struct eg_provctx_st {
     OSSL_LIB_CTX *parent; /* the loading library context; NULL: the default one */
     int parent_usable; /* |parent| belongs to the libcrypto we are linked to */
     atomic_int guard_warned; /* the one-time line about the guard check was written */
+    atomic_int seen_in_store; /* libssl asked it for groups: it is in a store */
     _Atomic(EVP_KDF *) inner_prf;
     eg_guard_pool guard_pool; /* its contexts use inner_prf */
 };
@@ -97,6 +98,23 @@ EVP_KDF *emsguard_prov_inner_prf(eg_provctx *prov)
     return kdf;
 }
 
+/*
+ * Bumped at every initialisation and teardown of an emsguard provider in
+ * any library context: what EMSGUARD_POLICY_from_provider() answers may
+ * have changed (see EMSGUARD_provider_generation()).
+ */
+static _Atomic uint64_t provider_generation;
+
+uint64_t EMSGUARD_provider_generation(void)
+{
+    return atomic_load(&provider_generation);
+}
+
+int EMSGUARD_POLICY_equal(const EMSGUARD_POLICY *a, const EMSGUARD_POLICY *b)
+{
+    return a != NULL && b != NULL && emsguard_policy_equal(a, b);
+}
+
 static OSSL_FUNC_provider_teardown_fn eg_teardown;
 static OSSL_FUNC_provider_gettable_params_fn eg_gettable_params;
 static OSSL_FUNC_provider_get_params_fn eg_get_params;
@@ -114,6 +132,7 @@ static void eg_teardown(void *provctx)
     EVP_KDF_free(kdf);
     OSSL_LIB_CTX_free(pc->child);
     OPENSSL_free(pc);
+    atomic_fetch_add(&provider_generation, 1);
 }
 
 /* openssl.cnf names of the keys ("Protocols.TLS_1.2.Server.Enabled"). */
@@ -249,6 +268,16 @@ static int eg_get_capabilities(void *provctx, const char *capability,
 
     (void)cb;
     (void)arg;
+    /*
+     * OpenSSL adds a provider to its library context's store only after
+     * OSSL_provider_init() returned: a policy read in between (another
+     * thread's SSL_CTX_new()) missed it under the generation bumped there.
+     * The first question from a store's listing (every SSL_CTX_new() asks
+     * each active provider for TLS-GROUP) bumps it again.
+     */
+    if (!atomic_load_explicit(&pc->seen_in_store, memory_order_relaxed)
+        && !atomic_exchange(&pc->seen_in_store, 1))
+        atomic_fetch_add(&provider_generation, 1);
     if (strcmp(capability, "TLS-GROUP") != 0)
         return 1;
     if (!pc->parent_usable) {
@@ -437,6 +466,8 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     const OSSL_DISPATCH *in_start = in;
     eg_provctx *pc;
 
+    /* Before anything: a failed activation changes the answer too. */
+    atomic_fetch_add(&provider_generation, 1);
     for (; in != NULL && in->function_id != 0; in++)
         if (in->function_id == OSSL_FUNC_CORE_GET_PARAMS)
             core_get_params = OSSL_FUNC_core_get_params(in);
