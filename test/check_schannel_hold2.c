@@ -125,6 +125,29 @@ START_TEST(test_fleet_ticket_outside_policy)
 }
 END_TEST
 
+/* TLS 1.3: a fleet member's ticket older than ServerCacheTime is not resumed either. */
+START_TEST(test_fleet_tls13_ticket_too_old)
+{
+    const char *const short_cache[] = { "ServerCacheTime", "1000", NULL };
+    SSL_CTX *a = hs_server_ctx(HS_MECH_TICKET, HS_TLS13);
+    SSL_CTX *b = enabled(hs_server_ctx(HS_MECH_TICKET, HS_TLS13), short_cache);
+    SSL_CTX *cli = hs_client_ctx(HS_TLS13);
+    SSL_SESSION *fresh, *old;
+
+    fresh = session_from(a, cli);
+    ck_assert_int_eq(SSL_SESSION_get_protocol_version(fresh), TLS1_3_VERSION);
+    ck_assert_int_eq(resumes(b, cli, fresh), 1);
+    old = session_from(a, cli);
+    sleep(3);
+    ck_assert_int_eq(resumes(b, cli, old), 0);
+    SSL_SESSION_free(fresh);
+    SSL_SESSION_free(old);
+    SSL_CTX_free(a);
+    SSL_CTX_free(b);
+    SSL_CTX_free(cli);
+}
+END_TEST
+
 START_TEST(test_fleet_external_cache_outside_policy)
 {
     SSL_CTX *a, *b, *cli, *cli256;
@@ -375,6 +398,7 @@ static Suite *hold2_suite(void)
 
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_fleet_ticket_outside_policy);
+    tcase_add_test(tc, test_fleet_tls13_ticket_too_old);
     tcase_add_test(tc, test_fleet_external_cache_outside_policy);
     tcase_add_test(tc, test_fleet_ticket_protocol_outside_policy);
     tcase_add_test(tc, test_sni_switch_into_schannel_ctx);
