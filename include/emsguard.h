@@ -566,6 +566,12 @@ typedef enum {
      * or completed a handshake, that this ctx's policy refuses.
      */
     EMSGUARD_CNT_REFUSED_SNI_SWITCH,
+    /*
+     * Server: a ticket or external-cache session (another fleet member's, or
+     * from before a policy change) whose suite, protocol version or age is
+     * outside the policy's Schannel values: full handshake instead.
+     */
+    EMSGUARD_CNT_REFUSED_SCHANNEL,
     EMSGUARD_CNT_MAX
 } EMSGUARD_COUNTER;
 

@@ -373,6 +373,26 @@ static int memo_ems_answer_safe(struct eg_ctx_state *st, SSL *ssl)
         || emsguard_resumption_verdict(&st->policy, EG_ROLE_SERVER, 1) != EG_ALLOW;
 }
 
+/*
+ * A ticket or external-cache session may come from another fleet member
+ * (shared ticket keys, a shared cache) or from before a policy change:
+ * libssl resumes a TLS <= 1.2 one with its own suite and version and its
+ * own timeout, which the Schannel values (Ciphers, Protocols,
+ * ServerCacheTime) never saw.  The internal cache only holds sessions this
+ * server made under the hold.  Only for policies with Schannel values.
+ */
+static int schannel_session_fits(struct eg_ctx_state *st, SSL *ssl,
+    const SSL_SESSION *sess, const char *via)
+{
+    if (is_tls13_session(sess) ? emsguard_schannel_hold_session_fresh(&st->hold, sess)
+                               : emsguard_schannel_hold_session_ok(&st->hold, ssl, sess))
+        return 1;
+    count(st, EMSGUARD_CNT_REFUSED_SCHANNEL);
+    log_event(st, ssl, EG_LEVEL_WARNING, "refused resumption, full handshake instead:",
+        "reason=schannel (cipher/protocol/age outside the policy)", via);
+    return 0;
+}
+
 /* Returns 1 if the server may try to resume |sess|, 0 if it must not. */
 static int server_may_resume(struct eg_ctx_state *st, SSL *ssl,
     const SSL_SESSION *sess, const char *via)
@@ -392,6 +412,8 @@ static int server_may_resume(struct eg_ctx_state *st, SSL *ssl,
             "refused resumption, full handshake instead:", reason_text(v), via);
         return 0;
     }
+    if (st->hold.active && !schannel_session_fits(st, ssl, sess, via))
+        return 0;
     /*
      * An EMS session in a ClientHello without EMS: libssl aborts with
      * handshake_failure, as RFC 7627 requires.  It is counted when the alert
@@ -903,8 +925,13 @@ static SSL_TICKET_RETURN decrypt_ticket_cb(SSL *ssl, SSL_SESSION *sess,
         ? st->app_dec_cb(ssl, sess, keyname, keyname_len, status, st->app_ticket_arg)
         : default_ticket_return(status);
 
-    if (SSL_version(ssl) == TLS1_3_VERSION)
+    if (SSL_version(ssl) == TLS1_3_VERSION) {
+        /* A fleet member's ticket may outlive ServerCacheTime: full handshake, new ticket. */
+        if ((r == SSL_TICKET_RETURN_USE || r == SSL_TICKET_RETURN_USE_RENEW) && sess != NULL
+            && st->hold.server_lifetime > 0 && !schannel_session_fits(st, ssl, sess, "ticket"))
+            return SSL_TICKET_RETURN_IGNORE_RENEW;
         return r;
+    }
     switch (r) {
     case SSL_TICKET_RETURN_USE:
     case SSL_TICKET_RETURN_USE_RENEW:
@@ -1814,7 +1841,13 @@ static int security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
     int nid, void *other, void *ex)
 {
     const SSL_CTX *owner = ssl != NULL ? SSL_get_SSL_CTX(ssl) : ctx;
-    struct eg_ctx_state *st = ssl != NULL ? state_of_ssl(ssl) : state_of_ctx(owner);
+    /*
+     * The SSL's current ctx: after an SNI switch libssl asks the target's
+     * callback with the target's lists, and the target's policy and
+     * application callback answer (not the state recorded at handshake
+     * start, which the session callbacks and counters keep).
+     */
+    struct eg_ctx_state *st = state_of_ctx(owner);
 
     const void *obj = ssl != NULL ? (const void *)ssl : (const void *)ctx;
     const struct app_call *outer = in_app_cb.security;
@@ -1828,6 +1861,8 @@ static int security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
      */
     if (is_call_back(outer, obj, other, op, bits, nid))
         return 1;
+    if (st == NULL && ssl != NULL)
+        st = state_of_ssl(ssl); /* a per-SSL callback on a ctx we never saw */
     if (st == NULL)
         return 0; /* cannot happen on a ctx we set up; refuse, not allow */
     if ((app = app_security_cb_of(ssl, st)) != NULL) {
@@ -1840,8 +1875,13 @@ static int security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
         if (!ok)
             return 0;
     }
-    if (ssl == NULL)
+    if (ssl == NULL) {
+        /* SSL_CTX_set0_tmp_dh_pkey(): the group's size, which the per-SSL DH hold keeps. */
+        if (op == SSL_SECOP_TMP_DH && other != NULL && st->hold.server_dh != NULL)
+            atomic_store_explicit(&st->hold.app_dh_bits, (uint32_t)EVP_PKEY_get_bits(other),
+                memory_order_relaxed);
         return 1;
+    }
     if (st->hold.filter && !hold_allows(st, ssl, op, nid, other))
         return 0;
     return emsguard_schannel_security_ok(&st->policy,
@@ -1860,7 +1900,10 @@ static int verify_cb(int ok, X509_STORE_CTX *store)
     if (is_call_back(outer, store, NULL, 0, 0, 0))
         return ok;
     ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
-    st = ssl != NULL ? state_of_ssl(ssl) : NULL;
+    /* The SSL's current ctx's policy (after an SNI switch, the target's). */
+    st = ssl != NULL ? state_of_ctx(SSL_get_SSL_CTX(ssl)) : NULL;
+    if (st == NULL && ssl != NULL)
+        st = state_of_ssl(ssl);
     if (st == NULL)
         return 0;
     if ((app = app_verify_cb_of(ssl, st)) != NULL) {
@@ -3118,6 +3161,7 @@ static const char *const counter_names[EMSGUARD_CNT_MAX] = {
     [EMSGUARD_CNT_POLICY_BYPASSED] = "policy_bypassed",
     [EMSGUARD_CNT_REJECTED_NO_EMS] = "rejected_no_ems",
     [EMSGUARD_CNT_REFUSED_SNI_SWITCH] = "refused_sni_switch",
+    [EMSGUARD_CNT_REFUSED_SCHANNEL] = "refused_schannel",
 };
 
 const char *EMSGUARD_counter_name(EMSGUARD_COUNTER which)

@@ -259,7 +259,15 @@ struct eg_schannel_hold {
     struct {
         struct eg_hold_range tls, dtls;
         uint64_t opts_set, opts_clear; /* put back at handshake start */
+        /*
+         * A both-roles ctx whose roles differ: options the policy only
+         * loosens (AllowInsecureRenego* = 1, DisableRenego* = 0), applied to
+         * a connection only where its option is still as the ctx had it at
+         * enable, i.e. the application has not chosen since.
+         */
+        uint64_t loosen_set, loosen_clear;
     } role[2]; /* by eg_role */
+    uint64_t opts_at_enable; /* the ctx's options before the policy's */
     int tls12_held, tls13_held; /* the suite lists are the policy's */
     size_t n_ciphers;
     uint16_t ciphers[EG_HOLD_MAX_CIPHERS]; /* allowed protocol IDs, sorted */
@@ -267,6 +275,9 @@ struct eg_schannel_hold {
     uint16_t groups[EG_HOLD_MAX_GROUPS]; /* allowed TLS group IDs; none: any */
     uint32_t server_dh_min; /* ServerMinKeyBitLength */
     EVP_PKEY *server_dh; /* the group the server uses, at least that big */
+    EVP_PKEY *server_dh_larger[4]; /* the larger ffdhe groups, by size; NULL: none */
+    /* Size of the DH group the application set on the ctx after enable (security_cb). */
+    _Atomic uint32_t app_dh_bits;
     long server_lifetime; /* ServerCacheTime in s; 0: no limit */
     int server_cache_off; /* ServerCacheTime=0 or MaximumCacheSize=0 */
     long server_cache_max; /* MaximumCacheSize > 0; 0: no limit */
@@ -296,6 +307,18 @@ void emsguard_schannel_hold_clear(struct eg_schannel_hold *h);
 /* At handshake start: puts the policy back on |ssl|; returns EG_HELD_* bits. */
 unsigned emsguard_schannel_hold_ssl(const struct eg_schannel_hold *h, int role,
     SSL *ssl);
+/*
+ * A TLS <= 1.2 session offered to a server for resumption that the server
+ * did not necessarily make under the policy (another fleet member's ticket
+ * or cache entry, or one from before a policy change): 1 if its suite and
+ * protocol version are the policy's and it is not older than
+ * ServerCacheTime.
+ */
+int emsguard_schannel_hold_session_ok(const struct eg_schannel_hold *h, const SSL *ssl,
+    const SSL_SESSION *sess);
+/* The same for the age alone (TLS 1.3 tickets). */
+int emsguard_schannel_hold_session_fresh(const struct eg_schannel_hold *h,
+    const SSL_SESSION *sess);
 /* Security-callback check: 0 refuses, with *what set to an EG_HELD_* bit. */
 int emsguard_schannel_hold_allows(const struct eg_schannel_hold *h, const SSL *ssl,
     int op, int nid, void *other, unsigned *what);

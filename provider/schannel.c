@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -663,6 +664,63 @@ static void hold_groups(const char *groups, struct eg_schannel_hold *h)
     qsort(h->groups, h->n_groups, sizeof(h->groups[0]), cmp_u16);
 }
 
+/*
+ * The ffdhe groups larger than the policy's, so that a connection whose
+ * application (or libssl's automatic choice) would use a larger group than
+ * ServerMinKeyBitLength keeps one at least as large: made once at enable,
+ * a reference count per handshake.
+ */
+static int hold_larger_dh(struct eg_schannel_hold *h)
+{
+    uint32_t bits = (uint32_t)EVP_PKEY_get_bits(h->server_dh);
+    size_t n = 0;
+
+    while (bits < 8192 && n < sizeof(h->server_dh_larger) / sizeof(h->server_dh_larger[0])) {
+        EVP_PKEY *dh = ffdhe_at_least(bits + 1);
+
+        if (dh == NULL)
+            return 0;
+        h->server_dh_larger[n++] = dh;
+        bits = (uint32_t)EVP_PKEY_get_bits(dh);
+    }
+    return 1;
+}
+
+/*
+ * The DH group size libssl's automatic choice gives |ssl| (t1_lib.c
+ * ssl_get_auto_dh, dh_tmp_auto 1: the certificate key's security bits, at
+ * least the security level's).  The SSL's current key stands for the
+ * certificate libssl will pick (DHE needs RSA or DSA; a larger guess only
+ * makes the group larger).  libssl gives no getter for dh_auto itself, so
+ * this is what the server may have been going to use.
+ */
+static uint32_t auto_dh_bits(const SSL *ssl)
+{
+    static const int level_bits[] = { 0, 80, 112, 128, 192, 256 };
+    EVP_PKEY *key = SSL_get_privatekey(ssl);
+    int secbits = key != NULL ? EVP_PKEY_get_security_bits(key) : 80;
+    int level = SSL_get_security_level(ssl);
+
+    if (level > 5)
+        level = 5;
+    if (level > 0 && secbits < level_bits[level])
+        secbits = level_bits[level];
+    return secbits >= 192 ? 8192 : secbits >= 152 ? 4096 : secbits >= 128 ? 3072
+        : secbits >= 112 ? 2048 : 1024;
+}
+
+/* The held ffdhe group of at least |bits| (the largest if none is). */
+static EVP_PKEY *held_dh_at_least(const struct eg_schannel_hold *h, uint32_t bits)
+{
+    EVP_PKEY *dh = h->server_dh;
+    size_t i;
+
+    for (i = 0; i < sizeof(h->server_dh_larger) / sizeof(h->server_dh_larger[0])
+         && (uint32_t)EVP_PKEY_get_bits(dh) < bits && h->server_dh_larger[i] != NULL; i++)
+        dh = h->server_dh_larger[i];
+    return dh;
+}
+
 int emsguard_schannel_hold_init(const EMSGUARD_POLICY *p, SSL_CTX *ctx, int per_ssl,
     struct eg_schannel_hold *h)
 {
@@ -688,15 +746,26 @@ int emsguard_schannel_hold_init(const EMSGUARD_POLICY *p, SSL_CTX *ctx, int per_
         if (role == EG_ROLE_SERVER && is_set(p, EG_KEY_SERVER_CACHE_TIME)
             && p->values[EG_KEY_SERVER_CACHE_TIME] == 0)
             set |= SSL_OP_NO_TICKET;
-        /* A both-roles ctx got none of the role's options: every one goes per SSL. */
-        h->role[role].opts_set = per_ssl ? set : set & HOLD_SET_MASK;
-        h->role[role].opts_clear = per_ssl ? clear : clear & HOLD_CLEAR_MASK;
+        /*
+         * Only restrictions are put back on every connection.  A both-roles
+         * ctx got none of the role's options at enable: the loosening ones
+         * go on a connection only while the application has not chosen
+         * (emsguard_schannel_hold_ssl), never over its own restriction.
+         */
+        h->role[role].opts_set = set & HOLD_SET_MASK;
+        h->role[role].opts_clear = clear & HOLD_CLEAR_MASK;
+        if (per_ssl) {
+            h->role[role].loosen_set = set & ~(uint64_t)HOLD_SET_MASK;
+            h->role[role].loosen_clear = clear & ~(uint64_t)HOLD_CLEAR_MASK;
+        }
         if (c.versions_touched || c.dtls_touched)
             h->filter = 1; /* versions changed during the handshake */
         if (c.versions_touched || c.dtls_touched || h->role[role].opts_set
-            || h->role[role].opts_clear)
+            || h->role[role].opts_clear || h->role[role].loosen_set
+            || h->role[role].loosen_clear)
             h->active = 1;
     }
+    h->opts_at_enable = SSL_CTX_get_options(ctx);
     /* Suites and groups: the same for both roles (c is the server's now). */
     h->tls12_held = c.ciphers[0] != '\0';
     h->tls13_held = c.suites_touched;
@@ -710,6 +779,8 @@ int emsguard_schannel_hold_init(const EMSGUARD_POLICY *p, SSL_CTX *ctx, int per_
         h->server_dh_min = p->values[EG_KEY_K_DH_SERVER_MIN];
         if ((h->server_dh = ffdhe_at_least(h->server_dh_min)) == NULL)
             return refused("the DH group for ServerMinKeyBitLength", "ffdhe");
+        if (!hold_larger_dh(h))
+            return refused("the DH groups above ServerMinKeyBitLength", "ffdhe");
         h->active = h->filter = 1;
     }
     /* PKCS MinKeyBitLength: emsguard's verify callback must stay the SSL's. */
@@ -737,8 +808,14 @@ int emsguard_schannel_hold_init(const EMSGUARD_POLICY *p, SSL_CTX *ctx, int per_
 
 void emsguard_schannel_hold_clear(struct eg_schannel_hold *h)
 {
+    size_t i;
+
     EVP_PKEY_free(h->server_dh);
     h->server_dh = NULL;
+    for (i = 0; i < sizeof(h->server_dh_larger) / sizeof(h->server_dh_larger[0]); i++) {
+        EVP_PKEY_free(h->server_dh_larger[i]);
+        h->server_dh_larger[i] = NULL;
+    }
 }
 
 /* Order of versions: DTLS numbers decrease, DTLS1_BAD_VER is the oldest. */
@@ -799,6 +876,14 @@ unsigned emsguard_schannel_hold_ssl(const struct eg_schannel_hold *h, int role, 
             fixed |= EG_HELD_OPTIONS;
         }
     }
+    if ((h->role[role].loosen_set | h->role[role].loosen_clear) != 0) {
+        uint64_t o = SSL_get_options(ssl);
+        /* Bits still as at enable: the application (ctx or SSL) has not chosen. */
+        uint64_t untouched = ~(o ^ h->opts_at_enable);
+
+        SSL_clear_options(ssl, h->role[role].loosen_clear & untouched);
+        SSL_set_options(ssl, h->role[role].loosen_set & untouched);
+    }
     /*
      * The server's DH group: no getter tells what the application set
      * (s_server turns SSL_CTX_set_dh_auto on after SSL_CTX_new), so the
@@ -806,10 +891,19 @@ unsigned emsguard_schannel_hold_ssl(const struct eg_schannel_hold *h, int role, 
      * count, no allocation.
      */
     if (role == EG_ROLE_SERVER && h->server_dh != NULL) {
+        /*
+         * Never smaller than what the server may have used: the group the
+         * application set on the ctx after enable (security_cb notes its
+         * size), or libssl's automatic choice.
+         */
+        uint32_t want = auto_dh_bits(ssl),
+            app = atomic_load_explicit(&h->app_dh_bits, memory_order_relaxed);
+        EVP_PKEY *dh = held_dh_at_least(h, want > app ? want : app);
+
         ERR_set_mark();
         SSL_set_dh_auto(ssl, 0);
-        if (EVP_PKEY_up_ref(h->server_dh) && !SSL_set0_tmp_dh_pkey(ssl, h->server_dh))
-            EVP_PKEY_free(h->server_dh);
+        if (EVP_PKEY_up_ref(dh) && !SSL_set0_tmp_dh_pkey(ssl, dh))
+            EVP_PKEY_free(dh);
         ERR_pop_to_mark();
     }
     return fixed;
@@ -887,6 +981,48 @@ int emsguard_schannel_hold_allows(const struct eg_schannel_hold *h, const SSL *s
     default:
         return 1;
     }
+}
+
+int emsguard_schannel_hold_session_fresh(const struct eg_schannel_hold *h,
+    const SSL_SESSION *sess)
+{
+    time_t now, made;
+
+    if (h->server_lifetime <= 0)
+        return 1;
+#if OPENSSL_VERSION_NUMBER >= 0x30300000L
+    made = SSL_SESSION_get_time_ex(sess);
+#else
+    made = (time_t)SSL_SESSION_get_time(sess);
+#endif
+    now = time(NULL);
+    /* A session from the future (clock skew between fleet members) is judged as new. */
+    return now <= made || now - made <= (time_t)h->server_lifetime;
+}
+
+int emsguard_schannel_hold_session_ok(const struct eg_schannel_hold *h, const SSL *ssl,
+    const SSL_SESSION *sess)
+{
+    const SSL_CIPHER *c = SSL_SESSION_get0_cipher(sess);
+    int dtls = SSL_is_dtls(ssl), v = SSL_SESSION_get_protocol_version(sess);
+    const struct eg_hold_range *r = dtls ? &h->role[EG_ROLE_SERVER].dtls
+                                         : &h->role[EG_ROLE_SERVER].tls;
+    unsigned what = 0;
+
+    /*
+     * libssl resumes a TLS <= 1.2 session with its own suite, checked only
+     * against the client's list (statem_srvr.c tls_early_post_process_client_hello):
+     * no security callback question, so the policy's suites are asked here.
+     * A suite libssl could not name is not one the policy allows.
+     */
+    if (h->tls12_held && (c == NULL
+            || !emsguard_schannel_hold_allows(h, ssl, SSL_SECOP_CIPHER_SHARED, 0,
+                (void *)c, &what)))
+        return 0;
+    if (r->touched && (r->min == 0 || version_rank(v, dtls) < version_rank(r->min, dtls)
+            || version_rank(v, dtls) > version_rank(r->max, dtls)))
+        return 0;
+    return emsguard_schannel_hold_session_fresh(h, sess);
 }
 
 /* Appends |name| to the growing ':'-list in |buf|; 0 if it does not fit. */
