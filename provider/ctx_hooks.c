@@ -19,6 +19,7 @@
  * counts completed handshakes.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <netinet/in.h>
 #include <limits.h>
 #include <stdatomic.h>
@@ -53,6 +54,8 @@ struct eg_ctx_state {
     /* A both-roles ctx whose roles get different Schannel settings. */
     int schannel_per_ssl;
     int (*app_security_cb)(const SSL *, const SSL_CTX *, int, int, int, void *, void *);
+    /* app_security_cb is libssl's own (the security level): it never calls back. */
+    _Atomic int app_security_is_libssl;
     SSL_verify_cb app_verify_cb;
     /* The application's SSL_CTX_set_cert_verify_callback(), behind ours. */
     int (*app_cert_verify_cb)(X509_STORE_CTX *, void *);
@@ -1827,6 +1830,37 @@ static SSL_verify_cb app_verify_cb_of(const SSL *ssl, const struct eg_ctx_state 
 }
 
 /* The same for the security callback (SSL_set_security_callback()). */
+/* True if |fn| is code of libssl itself (OpenSSL's default security callback). */
+static int is_libssl_code(security_fn fn)
+{
+    int (*libssl_fn)(const SSL *) = SSL_version; /* no one interposes it */
+    void *a, *b;
+    Dl_info ia, ib;
+
+    if (fn == NULL)
+        return 0;
+    memcpy(&a, &fn, sizeof(a));
+    memcpy(&b, &libssl_fn, sizeof(b));
+    return dladdr(a, &ia) != 0 && dladdr(b, &ib) != 0 && ia.dli_fbase == ib.dli_fbase;
+}
+
+/*
+ * The ctx's application security callback; whether it is libssl's own is
+ * settled once here, not per call.  The flag goes down before an
+ * application's callback is stored and up only after libssl's, so a
+ * callback of the application is never called without the re-entry guard.
+ */
+static void set_app_security_cb(struct eg_ctx_state *st, security_fn cb)
+{
+    int plain = is_libssl_code(cb);
+
+    if (!plain)
+        atomic_store_explicit(&st->app_security_is_libssl, 0, memory_order_release);
+    st->app_security_cb = cb;
+    if (plain)
+        atomic_store_explicit(&st->app_security_is_libssl, 1, memory_order_release);
+}
+
 static security_fn app_security_cb_of(const SSL *ssl, const struct eg_ctx_state *st)
 {
     const struct eg_app_ssl_cbs *cbs = ssl != NULL ? app_ssl_cbs_of(ssl) : NULL;
@@ -1848,27 +1882,37 @@ static int security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
      * start, which the session callbacks and counters keep).
      */
     struct eg_ctx_state *st = state_of_ctx(owner);
-
     const void *obj = ssl != NULL ? (const void *)ssl : (const void *)ctx;
-    const struct app_call *outer = in_app_cb.security;
     security_fn app;
 
-    /*
-     * The application's callback calling emsguard's: this link has no
-     * objection; the outer call applies emsguard's check when the
-     * application's returns.  (OpenSSL's default callback, the security
-     * level, is what the application's callback replaced on this ctx.)
-     */
-    if (is_call_back(outer, obj, other, op, bits, nid))
-        return 1;
     if (st == NULL && ssl != NULL)
         st = state_of_ssl(ssl); /* a per-SSL callback on a ctx we never saw */
-    if (st == NULL)
-        return 0; /* cannot happen on a ctx we set up; refuse, not allow */
-    if ((app = app_security_cb_of(ssl, st)) != NULL) {
+    if (st == NULL) /* cannot happen on a ctx we set up: refuse, unless re-entered */
+        return is_call_back(in_app_cb.security, obj, other, op, bits, nid);
+    app = app_security_cb_of(ssl, st);
+    /*
+     * libssl's own callback (the security level) never calls back into
+     * emsguard, so it needs no re-entry guard: libssl asks this callback
+     * about every suite of every ClientHello, and the guard's thread-local
+     * accesses would cost each of them.
+     */
+    if (app != NULL && app == st->app_security_cb
+        && atomic_load_explicit(&st->app_security_is_libssl, memory_order_acquire)) {
+        if (!app(ssl, ctx, op, bits, nid, other, ex))
+            return 0;
+    } else if (app != NULL) {
+        const struct app_call *outer = in_app_cb.security;
         struct app_call call = { obj, other, op, bits, nid };
         int ok;
 
+        /*
+         * The application's callback calling emsguard's: this link has no
+         * objection; the outer call applies emsguard's check when the
+         * application's returns.  (OpenSSL's default callback, the security
+         * level, is what the application's callback replaced on this ctx.)
+         */
+        if (is_call_back(outer, obj, other, op, bits, nid))
+            return 1;
         in_app_cb.security = &call;
         ok = app(ssl, ctx, op, bits, nid, other, ex);
         in_app_cb.security = outer;
@@ -1884,6 +1928,9 @@ static int security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
     }
     if (st->hold.filter && !hold_allows(st, ssl, op, nid, other))
         return 0;
+    /* Only the DH group has a check of its own here; skip the role lookup otherwise. */
+    if ((op & ~SSL_SECOP_PEER) != SSL_SECOP_TMP_DH)
+        return 1;
     return emsguard_schannel_security_ok(&st->policy,
         SSL_is_server((SSL *)ssl) ? EG_ROLE_SERVER : EG_ROLE_CLIENT, op, other);
 }
@@ -2094,18 +2141,20 @@ static int client_require_security_cb(const SSL *ssl, const SSL_CTX *ctx, int op
 
     if (!security_cb(ssl, ctx, op, bits, nid, other, ex))
         return 0;
-    if (ssl == NULL || SSL_is_server(ssl))
-        return 1;
+    /* Most questions (every suite, group and signature of each hello) stop here. */
     switch (op) {
     case SSL_SECOP_CIPHER_SUPPORTED:
     case SSL_SECOP_CIPHER_CHECK:
-        return other == NULL || suite_lets_client_check_ems(other);
+        return ssl == NULL || other == NULL || SSL_is_server(ssl)
+            || suite_lets_client_check_ems(other);
     case SSL_SECOP_CURVE_CHECK: /* ECDHE: asked once, first, in every ServerKeyExchange */
     case SSL_SECOP_TMP_DH: /* DHE: the same */
         break;
     default:
         return 1;
     }
+    if (ssl == NULL || SSL_is_server(ssl))
+        return 1;
     /* Both are asked elsewhere too (ClientHello, TLS 1.3 key share). */
     if (SSL_get_state(ssl) != TLS_ST_CR_KEY_EXCH)
         return 1;
@@ -2786,7 +2835,7 @@ int EMSGUARD_enable_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *policy)
     if (emsguard_schannel_min_bits(&st->policy, EG_KEY_K_DH_CLIENT_MIN) > 0
         || client_requires_ems(&st->policy, ctx) || st->hold.filter) {
         /* OpenSSL's default callback (the security level) when none was set. */
-        st->app_security_cb = SSL_CTX_get_security_callback(ctx);
+        set_app_security_cb(st, SSL_CTX_get_security_callback(ctx));
         SSL_CTX_set_security_callback(ctx, client_requires_ems(&st->policy, ctx)
                 ? client_require_security_cb : security_cb);
     }
@@ -3082,7 +3131,7 @@ int EMSGUARD_CTX_set_security_callback(SSL_CTX *ctx, security_fn cb)
         SSL_CTX_set_security_callback(ctx, cb);
         return 1;
     }
-    st->app_security_cb = cb;
+    set_app_security_cb(st, cb);
     return 1;
 }
 
