@@ -48,12 +48,6 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-preload-late.XXXXXX") || exit 2
 trap 'cleanup_servers' EXIT
 trap 'exit 130' INT TERM HUP
 
-prereq_fail() {
-    fail_now 00-prerequisites "$1"
-    summary
-    exit 1
-}
-
 for f in "$PRELOAD" "$BDIR/libemsguard.so.0" "$MODULE" "$HELPER"; do
     [ -e "$f" ] || prereq_fail "$f not built (make all)"
 done
@@ -71,16 +65,8 @@ make_fixtures || prereq_fail "cannot make a certificate"
 
 # write_eg_cnf FILE KEY=VALUE...: an openssl.cnf that activates the default
 # provider and emsguard with these keys.
-write_eg_cnf() {
-    local file=$1 kv
-    shift
-    {
-        eg_provider_cnf "$MODULE"
-        for kv in "$@"; do
-            echo "${kv%%=*} = ${kv#*=}"
-        done
-    } >"$file"
-}
+# (lib.sh write_eg_module_cnf with this script's module)
+write_eg_cnf() { write_eg_module_cnf "$1" "$MODULE" "${@:2}"; }
 
 # late_server NAME CONF [first]: late_config_server under the preload,
 # serving two connections; OPENSSL_CONF (no emsguard) and the preload come

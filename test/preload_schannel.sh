@@ -47,12 +47,6 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-preload-schannel.XXXXXX") || exit 2
 trap 'cleanup_servers "${NGINX_PIDS[@]}"' EXIT
 trap 'exit 130' INT TERM HUP
 
-prereq_fail() {
-    fail_now 00-prerequisites "$1"
-    summary
-    exit 1
-}
-
 for f in "$PRELOAD" "$BDIR/libemsguard.so.0"; do
     [ -e "$f" ] || prereq_fail "$f not built (make all)"
 done
@@ -92,16 +86,8 @@ write_reg() {
 }
 
 # write_eg_cnf FILE KEY=VALUE...: an emsguard section for EMSGUARD_CONF.
-write_eg_cnf() {
-    local file=$1 kv
-    shift
-    {
-        eg_provider_cnf emsguard.so
-        for kv in "$@"; do
-            echo "${kv%%=*} = ${kv#*=}"
-        done
-    } >"$file"
-}
+# (lib.sh write_eg_module_cnf with this script's module)
+write_eg_cnf() { write_eg_module_cnf "$1" emsguard.so "${@:2}"; }
 
 # ---- nginx --------------------------------------------------------------------------
 
