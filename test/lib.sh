@@ -496,3 +496,17 @@ wait_exit() {
     done
     stop_server "$1"
 }
+
+# set_preload_env: sets ASAN_RT and PRE_ENV (the preload, behind libasan if it
+# is linked against it); fails the prerequisites if SANITIZE=1 without libasan.
+set_preload_env() {
+    ASAN_RT=$(ldd "$PRELOAD" 2>/dev/null | awk '$1 ~ /^libasan\.so/ { print $3; exit }')
+    if [ "${SANITIZE:-}" = 1 ] && [ -z "$ASAN_RT" ]; then
+        prereq_fail "SANITIZE=1 but $PRELOAD is not linked against libasan"
+    fi
+    if [ -n "$ASAN_RT" ]; then
+        PRE_ENV=(LD_PRELOAD="$ASAN_RT:$PRELOAD" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1)
+    else
+        PRE_ENV=(LD_PRELOAD="$PRELOAD")
+    fi
+}

@@ -58,15 +58,7 @@ for f in "$PRELOAD" "$BDIR/libemsguard.so.0" "$MODULE" "$HELPERS/own_config_serv
     "$HELPERS/set_cb_client"; do
     [ -e "$f" ] || prereq_fail "$f not built (make all)"
 done
-ASAN_RT=$(ldd "$PRELOAD" 2>/dev/null | awk '$1 ~ /^libasan\.so/ { print $3; exit }')
-if [ "${SANITIZE:-}" = 1 ] && [ -z "$ASAN_RT" ]; then
-    prereq_fail "SANITIZE=1 but $PRELOAD is not linked against libasan"
-fi
-if [ -n "$ASAN_RT" ]; then
-    PRE_ENV=(LD_PRELOAD="$ASAN_RT:$PRELOAD" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1)
-else
-    PRE_ENV=(LD_PRELOAD="$PRELOAD")
-fi
+set_preload_env
 command -v "$OPENSSL" >/dev/null 2>&1 || prereq_fail "required tool '$OPENSSL' not installed"
 make_fixtures || prereq_fail "cannot make a certificate"
 # A 2048-bit RSA certificate: below a PKCS ClientMinKeyBitLength of 3072,
