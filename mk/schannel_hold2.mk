@@ -7,5 +7,5 @@ UNIT_SUITES += check_schannel_hold2
 
 all: $(BUILD)/test/check_schannel_hold2
 
-$(BUILD)/test/check_schannel_hold2: $(BUILD)/test/check_schannel_hold2.o $(BUILD)/test/harness.o $(TEST_DEPS)
-	$(CC) -o $@ $(BUILD)/test/check_schannel_hold2.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)
+$(BUILD)/test/check_schannel_hold2: $(BUILD)/test/check_schannel_hold2.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_DEPS)
+	$(CC) -o $@ $(BUILD)/test/check_schannel_hold2.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)

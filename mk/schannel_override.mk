@@ -8,5 +8,5 @@ INTEGRATION_SCRIPTS += preload_schannel.sh
 
 all: $(BUILD)/test/check_schannel_override
 
-$(BUILD)/test/check_schannel_override: $(BUILD)/test/check_schannel_override.o $(BUILD)/test/harness.o $(TEST_DEPS)
-	$(CC) -o $@ $(BUILD)/test/check_schannel_override.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)
+$(BUILD)/test/check_schannel_override: $(BUILD)/test/check_schannel_override.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_DEPS)
+	$(CC) -o $@ $(BUILD)/test/check_schannel_override.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)

@@ -21,48 +21,13 @@
 #include <openssl/x509.h>
 #include "emsguard.h"
 #include "harness.h"
-
-static const char *last_error(void)
-{
-    static char buf[1024];
-    const char *data = NULL;
-    int flags = 0;
-    unsigned long e = ERR_peek_last_error_data(&data, &flags);
-
-    buf[0] = '\0';
-    if (e != 0 && data != NULL && (flags & ERR_TXT_STRING))
-        snprintf(buf, sizeof(buf), "%s", data);
-    ERR_clear_error();
-    return buf;
-}
-
-static SSL_CTX *enabled(SSL_CTX *ctx, const char *const *kv)
-{
-    EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
-
-    ck_assert(ctx != NULL && p != NULL);
-    for (; kv[0] != NULL; kv += 2)
-        if (EMSGUARD_POLICY_set(p, kv[0], kv[1]) != 1)
-            ck_abort_msg("set %s=%s: %s", kv[0], kv[1], last_error());
-    if (EMSGUARD_enable_policy(ctx, p) != 1)
-        ck_abort_msg("enable: %s", last_error());
-    EMSGUARD_POLICY_free(p);
-    return ctx;
-}
+#include "harness_check.h"
 
 static const char *const no_values[] = { NULL };
 static const char *const aes128_off[] = { "Ciphers\\AES 128/128\\Enabled", "0", NULL };
 static const char *const aes128_off_short_cache[] = {
     "Ciphers\\AES 128/128\\Enabled", "0", "ServerCacheTime", "1000", NULL
 };
-
-static SSL_CTX *client12(const char *ciphers)
-{
-    SSL_CTX *ctx = hs_client_ctx(0);
-
-    ck_assert_int_eq(SSL_CTX_set_cipher_list(ctx, ciphers), 1);
-    return ctx;
-}
 
 /* A session |srv| gives |cli| (the caller frees it). */
 static SSL_SESSION *session_from(SSL_CTX *srv, SSL_CTX *cli)
@@ -97,9 +62,9 @@ START_TEST(test_fleet_ticket_outside_policy)
 {
     /* A: a fleet member without the Schannel values; B: with them.  Same ticket keys. */
     SSL_CTX *a = hs_server_ctx(HS_MECH_TICKET, 0);
-    SSL_CTX *b = enabled(hs_server_ctx(HS_MECH_TICKET, 0), aes128_off_short_cache);
-    SSL_CTX *cli = client12("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384");
-    SSL_CTX *cli256 = client12("ECDHE-ECDSA-AES256-GCM-SHA384");
+    SSL_CTX *b = hs_enabled(hs_server_ctx(HS_MECH_TICKET, 0), aes128_off_short_cache);
+    SSL_CTX *cli = hs_client12("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384");
+    SSL_CTX *cli256 = hs_client12("ECDHE-ECDSA-AES256-GCM-SHA384");
     SSL_SESSION *aes128, *fresh, *old;
 
     /* B widens its list after enable (nginx: ssl_ciphers). */
@@ -130,7 +95,7 @@ START_TEST(test_fleet_tls13_ticket_too_old)
 {
     const char *const short_cache[] = { "ServerCacheTime", "1000", NULL };
     SSL_CTX *a = hs_server_ctx(HS_MECH_TICKET, HS_TLS13);
-    SSL_CTX *b = enabled(hs_server_ctx(HS_MECH_TICKET, HS_TLS13), short_cache);
+    SSL_CTX *b = hs_enabled(hs_server_ctx(HS_MECH_TICKET, HS_TLS13), short_cache);
     SSL_CTX *cli = hs_client_ctx(HS_TLS13);
     SSL_SESSION *fresh, *old;
 
@@ -155,9 +120,9 @@ START_TEST(test_fleet_external_cache_outside_policy)
 
     hs_ext_cache_reset();
     a = hs_server_ctx(HS_MECH_EXT_CACHE, 0);
-    b = enabled(hs_server_ctx(HS_MECH_EXT_CACHE, 0), aes128_off);
-    cli = client12("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384");
-    cli256 = client12("ECDHE-ECDSA-AES256-GCM-SHA384");
+    b = hs_enabled(hs_server_ctx(HS_MECH_EXT_CACHE, 0), aes128_off);
+    cli = hs_client12("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384");
+    cli256 = hs_client12("ECDHE-ECDSA-AES256-GCM-SHA384");
     ck_assert_int_eq(SSL_CTX_set_cipher_list(b, "ALL"), 1);
     aes128 = session_from(a, cli);
     ck_assert_int_eq(resumes(b, cli, aes128), 0);
@@ -176,7 +141,7 @@ END_TEST
 START_TEST(test_fleet_ticket_protocol_outside_policy)
 {
     SSL_CTX *a = hs_server_ctx(HS_MECH_TICKET, 0);
-    SSL_CTX *b = enabled(hs_server_ctx(HS_MECH_TICKET, 0),
+    SSL_CTX *b = hs_enabled(hs_server_ctx(HS_MECH_TICKET, 0),
         (const char *const[]) { "Protocols\\TLS 1.1\\Server\\Enabled", "0", NULL });
     SSL_CTX *cli = hs_client_ctx(0);
     SSL_SESSION *tls11;
@@ -211,35 +176,20 @@ static int switch_to_vhost(SSL *ssl, int *al, void *arg)
                                                   : SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
-static const char *negotiated_suite(SSL_CTX *srv, SSL_CTX *cli)
-{
-    static char name[128];
-    SSL *s = SSL_new(srv), *c = SSL_new(cli);
-
-    ck_assert(s != NULL && c != NULL);
-    name[0] = '\0';
-    if (hs_connect(c, s))
-        snprintf(name, sizeof(name), "%s", SSL_CIPHER_get_name(SSL_get_current_cipher(c)));
-    ERR_clear_error();
-    SSL_free(s);
-    SSL_free(c);
-    return name;
-}
-
 START_TEST(test_sni_switch_into_schannel_ctx)
 {
-    SSL_CTX *first = enabled(hs_server_ctx(HS_MECH_SESSION_ID, 0), no_values);
-    SSL_CTX *aes128 = client12("ECDHE-ECDSA-AES128-GCM-SHA256");
-    SSL_CTX *aes256 = client12("ECDHE-ECDSA-AES256-GCM-SHA384");
+    SSL_CTX *first = hs_enabled(hs_server_ctx(HS_MECH_SESSION_ID, 0), no_values);
+    SSL_CTX *aes128 = hs_client12("ECDHE-ECDSA-AES128-GCM-SHA256");
+    SSL_CTX *aes256 = hs_client12("ECDHE-ECDSA-AES256-GCM-SHA384");
 
-    vhost = enabled(hs_server_ctx(HS_MECH_SESSION_ID, 0), aes128_off);
+    vhost = hs_enabled(hs_server_ctx(HS_MECH_SESSION_ID, 0), aes128_off);
     ck_assert_int_eq(SSL_CTX_set_cipher_list(vhost, "ALL"), 1);
     /* Direct to the vhost: refused; through the switch it must be too. */
-    ck_assert_str_eq(negotiated_suite(vhost, aes128), "");
+    ck_assert_str_eq(hs_negotiated_suite(vhost, aes128), "");
     SSL_CTX_set_tlsext_servername_callback(first, switch_to_vhost);
     hs_set_sni("vhost.example");
-    ck_assert_str_eq(negotiated_suite(first, aes128), "");
-    ck_assert_str_eq(negotiated_suite(first, aes256), "ECDHE-ECDSA-AES256-GCM-SHA384");
+    ck_assert_str_eq(hs_negotiated_suite(first, aes128), "");
+    ck_assert_str_eq(hs_negotiated_suite(first, aes256), "ECDHE-ECDSA-AES256-GCM-SHA384");
     hs_set_sni(NULL);
     SSL_CTX_free(first);
     SSL_CTX_free(vhost);
@@ -281,7 +231,7 @@ static int server_keeps_no_reneg(SSL_CTX *srv, SSL_CTX *cli)
 START_TEST(test_both_roles_keeps_app_no_renegotiation)
 {
     const char *const reneg_on[] = { "DisableRenegoOnServer", "0", NULL };
-    SSL_CTX *app_after = enabled(both_roles_ctx(), reneg_on);
+    SSL_CTX *app_after = hs_enabled(both_roles_ctx(), reneg_on);
     SSL_CTX *app_before = both_roles_ctx();
     SSL_CTX *cli = hs_client_ctx(0);
 
@@ -290,7 +240,7 @@ START_TEST(test_both_roles_keeps_app_no_renegotiation)
     ck_assert_int_eq(server_keeps_no_reneg(app_after, cli), 1);
     /* Before enable the policy's value applies, as on a one-role ctx. */
     SSL_CTX_set_options(app_before, SSL_OP_NO_RENEGOTIATION);
-    enabled(app_before, reneg_on);
+    hs_enabled(app_before, reneg_on);
     ck_assert_int_eq(server_keeps_no_reneg(app_before, cli), 0);
     SSL_CTX_free(app_after);
     SSL_CTX_free(app_before);
@@ -299,38 +249,6 @@ START_TEST(test_both_roles_keeps_app_no_renegotiation)
 END_TEST
 
 /* ---- S5: the server's DH group is never lowered --------------------------------- */
-
-static SSL_CTX *rsa_dhe_server(int rsa_bits)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    EVP_PKEY *key = EVP_RSA_gen((unsigned)rsa_bits);
-    X509 *cert = X509_new();
-    X509_NAME *name;
-
-    ck_assert(ctx != NULL && key != NULL && cert != NULL);
-    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
-    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
-    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
-    X509_set_pubkey(cert, key);
-    name = X509_get_subject_name(cert);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"dhe", -1, -1, 0);
-    X509_set_issuer_name(cert, name);
-    ck_assert_int_gt(X509_sign(cert, key, EVP_sha256()), 0);
-    ck_assert_int_eq(SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION), 1);
-    ck_assert_int_eq(SSL_CTX_set_cipher_list(ctx, "DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=1"), 1);
-    ck_assert_int_eq(SSL_CTX_use_certificate(ctx, cert), 1);
-    ck_assert_int_eq(SSL_CTX_use_PrivateKey(ctx, key), 1);
-    X509_free(cert);
-    EVP_PKEY_free(key);
-    return ctx;
-}
-
-static int accept_any_cert(int ok, X509_STORE_CTX *store)
-{
-    (void)ok;
-    (void)store;
-    return 1;
-}
 
 static EVP_PKEY *ffdhe(const char *group)
 {
@@ -349,14 +267,14 @@ static EVP_PKEY *ffdhe(const char *group)
 /* The DH group size the client got from |srv|. */
 static int server_dh_bits(SSL_CTX *srv)
 {
-    SSL_CTX *cli = client12("DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=1");
+    SSL_CTX *cli = hs_client12("DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=1");
     SSL *s = SSL_new(srv), *c = SSL_new(cli);
     EVP_PKEY *dh = NULL;
     int bits;
 
     ck_assert(s != NULL && c != NULL);
-    SSL_CTX_set_verify(cli, SSL_VERIFY_PEER, accept_any_cert);
-    SSL_set_verify(c, SSL_VERIFY_PEER, accept_any_cert);
+    SSL_CTX_set_verify(cli, SSL_VERIFY_PEER, hs_accept_any_cert);
+    SSL_set_verify(c, SSL_VERIFY_PEER, hs_accept_any_cert);
     ck_assert_int_eq(hs_connect(c, s), 1);
     ck_assert_int_eq(SSL_get_peer_tmp_key(c, &dh), 1);
     bits = EVP_PKEY_get_bits(dh);
@@ -372,9 +290,9 @@ START_TEST(test_server_dh_not_lowered)
     const char *const min2048[] = {
         "KeyExchangeAlgorithms\\Diffie-Hellman\\ServerMinKeyBitLength", "2048", NULL
     };
-    SSL_CTX *auto3072 = enabled(rsa_dhe_server(3072), min2048);
-    SSL_CTX *explicit4096 = enabled(rsa_dhe_server(1024), min2048);
-    SSL_CTX *weak = enabled(rsa_dhe_server(1024), min2048);
+    SSL_CTX *auto3072 = hs_enabled(hs_rsa_dhe_server(3072), min2048);
+    SSL_CTX *explicit4096 = hs_enabled(hs_rsa_dhe_server(1024), min2048);
+    SSL_CTX *weak = hs_enabled(hs_rsa_dhe_server(1024), min2048);
 
     /* dh_auto for a 128-bit certificate: libssl picks a 3072-bit group. */
     SSL_CTX_set_dh_auto(auto3072, 1);

@@ -20,44 +20,7 @@
 #include <openssl/x509.h>
 #include "emsguard.h"
 #include "harness.h"
-
-/* The text of the newest emsguard error, or "" (and the queue cleared). */
-static const char *last_error(void)
-{
-    static char buf[1024];
-    const char *data = NULL;
-    int flags = 0;
-    unsigned long e = ERR_peek_last_error_data(&data, &flags);
-
-    buf[0] = '\0';
-    if (e != 0 && data != NULL && (flags & ERR_TXT_STRING))
-        snprintf(buf, sizeof(buf), "%s", data);
-    ERR_clear_error();
-    return buf;
-}
-
-/* A policy from NULL-terminated name/value pairs. */
-static EMSGUARD_POLICY *policy_of(const char *const *kv)
-{
-    EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
-
-    ck_assert_ptr_nonnull(p);
-    for (; kv[0] != NULL; kv += 2)
-        if (EMSGUARD_POLICY_set(p, kv[0], kv[1]) != 1)
-            ck_abort_msg("set %s=%s: %s", kv[0], kv[1], last_error());
-    return p;
-}
-
-static SSL_CTX *enabled(SSL_CTX *ctx, const char *const *kv)
-{
-    EMSGUARD_POLICY *p = policy_of(kv);
-
-    ck_assert_ptr_nonnull(ctx);
-    if (EMSGUARD_enable_policy(ctx, p) != 1)
-        ck_abort_msg("enable: %s", last_error());
-    EMSGUARD_POLICY_free(p);
-    return ctx;
-}
+#include "harness_check.h"
 
 /* 1 if a handshake between new SSLs of the two ctxs completes. */
 static int handshake_ok(SSL_CTX *srv, SSL_CTX *cli)
@@ -83,20 +46,6 @@ static int connect_pair(SSL_CTX *srv, SSL_CTX *cli, SSL **server, SSL **client)
     return ok;
 }
 
-/* The suite a handshake negotiated, or "" if it failed. */
-static const char *negotiated_suite(SSL_CTX *srv, SSL_CTX *cli)
-{
-    static char name[128];
-    SSL *s, *c;
-
-    name[0] = '\0';
-    if (connect_pair(srv, cli, &s, &c))
-        snprintf(name, sizeof(name), "%s", SSL_CIPHER_get_name(SSL_get_current_cipher(c)));
-    SSL_free(s);
-    SSL_free(c);
-    return name;
-}
-
 /* The negotiated protocol version, or 0 if the handshake failed. */
 static int negotiated_version(SSL_CTX *srv, SSL_CTX *cli)
 {
@@ -106,15 +55,6 @@ static int negotiated_version(SSL_CTX *srv, SSL_CTX *cli)
     hs_result_clear(&r);
     ERR_clear_error();
     return v;
-}
-
-/* A TLS 1.2 client offering only |ciphers|. */
-static SSL_CTX *client12(const char *ciphers)
-{
-    SSL_CTX *ctx = hs_client_ctx(0);
-
-    ck_assert_int_eq(SSL_CTX_set_cipher_list(ctx, ciphers), 1);
-    return ctx;
 }
 
 /* A TLS 1.3-only client offering only |suites|. */
@@ -161,7 +101,7 @@ static const char *const split_roles_no_aes128[] = {
 
 START_TEST(test_protocols_widened_after_enable)
 {
-    SSL_CTX *srv = enabled(hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13), tls12_server_off);
+    SSL_CTX *srv = hs_enabled(hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13), tls12_server_off);
     SSL_CTX *cli12 = hs_client_ctx(0);
     SSL_CTX *cli13 = hs_client_ctx(HS_TLS13);
 
@@ -191,7 +131,7 @@ static int lower_min_hello_cb(SSL *ssl, int *al, void *arg)
 
 START_TEST(test_protocols_widened_during_handshake)
 {
-    SSL_CTX *srv = enabled(hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13), tls12_server_off);
+    SSL_CTX *srv = hs_enabled(hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13), tls12_server_off);
     SSL_CTX *cli12 = hs_client_ctx(0);
     SSL_CTX *cli13 = hs_client_ctx(HS_TLS13);
 
@@ -206,9 +146,9 @@ END_TEST
 
 START_TEST(test_protocols_app_narrower_kept)
 {
-    SSL_CTX *srv = enabled(hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13),
+    SSL_CTX *srv = hs_enabled(hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13),
         (const char *const[]) { "Protocols\\TLS 1.0\\Server\\Enabled", "0", NULL });
-    SSL_CTX *both = enabled(both_roles_ctx(), split_roles_no_aes128);
+    SSL_CTX *both = hs_enabled(both_roles_ctx(), split_roles_no_aes128);
     SSL_CTX *cli12 = hs_client_ctx(0);
     SSL_CTX *cli13 = hs_client_ctx(HS_TLS13);
 
@@ -230,7 +170,7 @@ START_TEST(test_client_role_widened_after_enable)
 {
     SSL_CTX *srv = hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13);
     SSL_CTX *srv12 = hs_server_ctx(HS_MECH_SESSION_ID, 0);
-    SSL_CTX *cli = enabled(hs_client_ctx(HS_TLS13),
+    SSL_CTX *cli = hs_enabled(hs_client_ctx(HS_TLS13),
         (const char *const[]) { "Protocols\\TLS 1.2\\Client\\Enabled", "0",
             "Ciphers\\AES 128/128\\Enabled", "0", NULL });
 
@@ -239,10 +179,10 @@ START_TEST(test_client_role_widened_after_enable)
     ck_assert_int_eq(negotiated_version(srv12, cli), 0);
     /* Suites: a client list of AES-128 suites only offers nothing usable. */
     ck_assert_int_eq(SSL_CTX_set_ciphersuites(cli, "TLS_AES_128_GCM_SHA256"), 1);
-    ck_assert_str_eq(negotiated_suite(srv, cli), "");
+    ck_assert_str_eq(hs_negotiated_suite(srv, cli), "");
     ck_assert_int_eq(SSL_CTX_set_ciphersuites(cli,
                          "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384"), 1);
-    ck_assert_str_eq(negotiated_suite(srv, cli), "TLS_AES_256_GCM_SHA384");
+    ck_assert_str_eq(hs_negotiated_suite(srv, cli), "TLS_AES_256_GCM_SHA384");
     SSL_CTX_free(srv);
     SSL_CTX_free(srv12);
     SSL_CTX_free(cli);
@@ -253,17 +193,17 @@ END_TEST
 
 START_TEST(test_ciphers_widened_after_enable)
 {
-    SSL_CTX *srv = enabled(hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13), aes128_off);
-    SSL_CTX *aes128 = client12("ECDHE-ECDSA-AES128-GCM-SHA256");
-    SSL_CTX *both_sizes = client12("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384");
+    SSL_CTX *srv = hs_enabled(hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13), aes128_off);
+    SSL_CTX *aes128 = hs_client12("ECDHE-ECDSA-AES128-GCM-SHA256");
+    SSL_CTX *both_sizes = hs_client12("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384");
     SSL_CTX *aes128_13 = client13("TLS_AES_128_GCM_SHA256");
 
     ck_assert_int_eq(SSL_CTX_set_cipher_list(srv, "ALL"), 1);
     ck_assert_int_eq(SSL_CTX_set_ciphersuites(srv,
                          "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384"), 1);
-    ck_assert_str_eq(negotiated_suite(srv, aes128), "");
-    ck_assert_str_eq(negotiated_suite(srv, both_sizes), "ECDHE-ECDSA-AES256-GCM-SHA384");
-    ck_assert_str_eq(negotiated_suite(srv, aes128_13), "");
+    ck_assert_str_eq(hs_negotiated_suite(srv, aes128), "");
+    ck_assert_str_eq(hs_negotiated_suite(srv, both_sizes), "ECDHE-ECDSA-AES256-GCM-SHA384");
+    ck_assert_str_eq(hs_negotiated_suite(srv, aes128_13), "");
     /* The SSL's own list, set by the application, is held the same way. */
     {
         SSL *s = SSL_new(srv), *c = SSL_new(aes128);
@@ -283,17 +223,17 @@ END_TEST
 
 START_TEST(test_ciphers_app_narrower_kept)
 {
-    SSL_CTX *srv = enabled(hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13), aes128_off);
-    SSL_CTX *both = enabled(both_roles_ctx(), split_roles_no_aes128);
-    SSL_CTX *offer = client12("ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305");
-    SSL_CTX *aes256 = client12("ECDHE-ECDSA-AES256-GCM-SHA384");
+    SSL_CTX *srv = hs_enabled(hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13), aes128_off);
+    SSL_CTX *both = hs_enabled(both_roles_ctx(), split_roles_no_aes128);
+    SSL_CTX *offer = hs_client12("ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305");
+    SSL_CTX *aes256 = hs_client12("ECDHE-ECDSA-AES256-GCM-SHA384");
 
     ck_assert_int_eq(SSL_CTX_set_cipher_list(srv, "ECDHE-ECDSA-CHACHA20-POLY1305"), 1);
     ck_assert_int_eq(SSL_CTX_set_cipher_list(both, "ECDHE-ECDSA-CHACHA20-POLY1305"), 1);
-    ck_assert_str_eq(negotiated_suite(srv, offer), "ECDHE-ECDSA-CHACHA20-POLY1305");
-    ck_assert_str_eq(negotiated_suite(both, offer), "ECDHE-ECDSA-CHACHA20-POLY1305");
-    ck_assert_str_eq(negotiated_suite(srv, aes256), "");
-    ck_assert_str_eq(negotiated_suite(both, aes256), "");
+    ck_assert_str_eq(hs_negotiated_suite(srv, offer), "ECDHE-ECDSA-CHACHA20-POLY1305");
+    ck_assert_str_eq(hs_negotiated_suite(both, offer), "ECDHE-ECDSA-CHACHA20-POLY1305");
+    ck_assert_str_eq(hs_negotiated_suite(srv, aes256), "");
+    ck_assert_str_eq(hs_negotiated_suite(both, aes256), "");
     SSL_CTX_free(srv);
     SSL_CTX_free(both);
     SSL_CTX_free(offer);
@@ -314,16 +254,16 @@ static int switch_to_vhost(SSL *ssl, int *al, void *arg)
 
 START_TEST(test_ciphers_after_sni_switch)
 {
-    SSL_CTX *first = enabled(hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13), aes128_off);
-    SSL_CTX *aes128 = client12("ECDHE-ECDSA-AES128-GCM-SHA256");
-    SSL_CTX *aes256 = client12("ECDHE-ECDSA-AES256-GCM-SHA384");
+    SSL_CTX *first = hs_enabled(hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13), aes128_off);
+    SSL_CTX *aes128 = hs_client12("ECDHE-ECDSA-AES128-GCM-SHA256");
+    SSL_CTX *aes256 = hs_client12("ECDHE-ECDSA-AES256-GCM-SHA384");
 
-    vhost = enabled(hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13), aes128_off);
+    vhost = hs_enabled(hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13), aes128_off);
     ck_assert_int_eq(SSL_CTX_set_cipher_list(vhost, "ALL"), 1);
     SSL_CTX_set_tlsext_servername_callback(first, switch_to_vhost);
     hs_set_sni("vhost.example");
-    ck_assert_str_eq(negotiated_suite(first, aes128), "");
-    ck_assert_str_eq(negotiated_suite(first, aes256), "ECDHE-ECDSA-AES256-GCM-SHA384");
+    ck_assert_str_eq(hs_negotiated_suite(first, aes128), "");
+    ck_assert_str_eq(hs_negotiated_suite(first, aes256), "ECDHE-ECDSA-AES256-GCM-SHA384");
     hs_set_sni(NULL);
     SSL_CTX_free(first);
     SSL_CTX_free(vhost);
@@ -349,19 +289,19 @@ static int allow_all_security_cb(const SSL *s, const SSL_CTX *ctx, int op, int b
 
 START_TEST(test_ciphers_security_callback_replaced)
 {
-    SSL_CTX *srv = enabled(hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13), aes128_off);
-    SSL_CTX *aes128 = client12("ECDHE-ECDSA-AES128-GCM-SHA256");
-    SSL_CTX *aes256 = client12("ECDHE-ECDSA-AES256-GCM-SHA384");
+    SSL_CTX *srv = hs_enabled(hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13), aes128_off);
+    SSL_CTX *aes128 = hs_client12("ECDHE-ECDSA-AES128-GCM-SHA256");
+    SSL_CTX *aes256 = hs_client12("ECDHE-ECDSA-AES256-GCM-SHA384");
 
-    SSL_CTX *offer = client12("ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305");
+    SSL_CTX *offer = hs_client12("ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305");
 
     SSL_CTX_set_security_callback(srv, allow_all_security_cb);
     ck_assert_int_eq(SSL_CTX_set_cipher_list(srv, "ALL"), 1);
-    ck_assert_str_eq(negotiated_suite(srv, aes128), "");
-    ck_assert_str_eq(negotiated_suite(srv, aes256), "ECDHE-ECDSA-AES256-GCM-SHA384");
+    ck_assert_str_eq(hs_negotiated_suite(srv, aes128), "");
+    ck_assert_str_eq(hs_negotiated_suite(srv, aes256), "ECDHE-ECDSA-AES256-GCM-SHA384");
     /* Narrower than the policy: kept on this path too. */
     ck_assert_int_eq(SSL_CTX_set_cipher_list(srv, "ECDHE-ECDSA-CHACHA20-POLY1305"), 1);
-    ck_assert_str_eq(negotiated_suite(srv, offer), "ECDHE-ECDSA-CHACHA20-POLY1305");
+    ck_assert_str_eq(hs_negotiated_suite(srv, offer), "ECDHE-ECDSA-CHACHA20-POLY1305");
     SSL_CTX_free(srv);
     SSL_CTX_free(aes128);
     SSL_CTX_free(aes256);
@@ -373,7 +313,7 @@ END_TEST
 
 START_TEST(test_groups_widened_after_enable)
 {
-    SSL_CTX *srv = enabled(hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13),
+    SSL_CTX *srv = hs_enabled(hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13),
         (const char *const[]) { "EccCurves", "NistP384", NULL });
     SSL_CTX *p256_12 = hs_client_ctx(0);
     SSL_CTX *p256_13 = client13("TLS_AES_256_GCM_SHA384");
@@ -398,49 +338,16 @@ START_TEST(test_groups_widened_after_enable)
 }
 END_TEST
 
-/* A throwaway RSA-1024 key and certificate (fast to make), for DHE-RSA. */
-static SSL_CTX *rsa_dhe_server(void)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    EVP_PKEY *key = EVP_RSA_gen(1024);
-    X509 *cert = X509_new();
-    X509_NAME *name;
-
-    ck_assert(ctx != NULL && key != NULL && cert != NULL);
-    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
-    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
-    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
-    X509_set_pubkey(cert, key);
-    name = X509_get_subject_name(cert);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"dhe", -1, -1, 0);
-    X509_set_issuer_name(cert, name);
-    ck_assert_int_gt(X509_sign(cert, key, EVP_sha256()), 0);
-    ck_assert_int_eq(SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION), 1);
-    ck_assert_int_eq(SSL_CTX_set_cipher_list(ctx, "DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=1"), 1);
-    ck_assert_int_eq(SSL_CTX_use_certificate(ctx, cert), 1);
-    ck_assert_int_eq(SSL_CTX_use_PrivateKey(ctx, key), 1);
-    X509_free(cert);
-    EVP_PKEY_free(key);
-    return ctx;
-}
-
-static int accept_any_cert(int ok, X509_STORE_CTX *store)
-{
-    (void)ok;
-    (void)store;
-    return 1;
-}
-
 START_TEST(test_server_dh_after_enable)
 {
-    SSL_CTX *srv = enabled(rsa_dhe_server(),
+    SSL_CTX *srv = hs_enabled(hs_rsa_dhe_server(1024),
         (const char *const[]) {
             "KeyExchangeAlgorithms\\Diffie-Hellman\\ServerMinKeyBitLength", "3072", NULL });
-    SSL_CTX *cli = client12("DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=1");
+    SSL_CTX *cli = hs_client12("DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=1");
     SSL *s, *c;
     EVP_PKEY *dh = NULL;
 
-    SSL_CTX_set_verify(cli, SSL_VERIFY_PEER, accept_any_cert);
+    SSL_CTX_set_verify(cli, SSL_VERIFY_PEER, hs_accept_any_cert);
     /* s_server does this after SSL_CTX_new: a 1024-bit group for this key. */
     SSL_CTX_set_dh_auto(srv, 1);
     ck_assert_int_eq(connect_pair(srv, cli, &s, &c), 1);
@@ -471,20 +378,20 @@ START_TEST(test_peer_key_verify_callback_replaced)
         "KeyExchangeAlgorithms\\PKCS\\ClientMinKeyBitLength", "2048", NULL };
     const char *const pkcs1024[] = {
         "KeyExchangeAlgorithms\\PKCS\\ClientMinKeyBitLength", "1024", NULL };
-    SSL_CTX *srv = rsa_dhe_server();
-    SSL_CTX *same = client12("DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=1");
-    SSL_CTX *other = client12("DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=1");
-    SSL_CTX *weaker = client12("DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=1");
+    SSL_CTX *srv = hs_rsa_dhe_server(1024);
+    SSL_CTX *same = hs_client12("DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=1");
+    SSL_CTX *other = hs_client12("DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=1");
+    SSL_CTX *weaker = hs_client12("DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=1");
 
     SSL_CTX_set_dh_auto(srv, 1);
-    SSL_CTX_set_verify(same, SSL_VERIFY_PEER, accept_any_cert);
-    SSL_CTX_set_verify(other, SSL_VERIFY_PEER, accept_any_cert);
-    SSL_CTX_set_verify(weaker, SSL_VERIFY_PEER, accept_any_cert);
-    enabled(same, pkcs2048);
-    enabled(other, pkcs2048);
-    enabled(weaker, pkcs1024);
+    SSL_CTX_set_verify(same, SSL_VERIFY_PEER, hs_accept_any_cert);
+    SSL_CTX_set_verify(other, SSL_VERIFY_PEER, hs_accept_any_cert);
+    SSL_CTX_set_verify(weaker, SSL_VERIFY_PEER, hs_accept_any_cert);
+    hs_enabled(same, pkcs2048);
+    hs_enabled(other, pkcs2048);
+    hs_enabled(weaker, pkcs1024);
     /* As curl does after SSL_CTX_new: the callback emsguard chains, set again. */
-    SSL_CTX_set_verify(same, SSL_VERIFY_PEER, accept_any_cert);
+    SSL_CTX_set_verify(same, SSL_VERIFY_PEER, hs_accept_any_cert);
     ck_assert_int_eq(handshake_ok(srv, same), 0);
     /* Another callback of the application: chained, and the key still refused. */
     SSL_CTX_set_verify(other, SSL_VERIFY_PEER, accept_and_count);
@@ -500,7 +407,7 @@ START_TEST(test_peer_key_verify_callback_replaced)
     {
         SSL *s = SSL_new(srv), *c = SSL_new(weaker);
 
-        SSL_set_verify(c, SSL_VERIFY_PEER, accept_any_cert);
+        SSL_set_verify(c, SSL_VERIFY_PEER, hs_accept_any_cert);
         ck_assert_int_eq(hs_connect(c, s), 0);
         ERR_clear_error();
         SSL_free(s);
@@ -515,7 +422,7 @@ END_TEST
 
 START_TEST(test_options_after_enable)
 {
-    SSL_CTX *srv = enabled(hs_server_ctx(HS_MECH_SESSION_ID, 0),
+    SSL_CTX *srv = hs_enabled(hs_server_ctx(HS_MECH_SESSION_ID, 0),
         (const char *const[]) { "DisableRenegoOnServer", "1",
             "AllowInsecureRenegoClients", "0", NULL });
     SSL_CTX *cli = hs_client_ctx(0);
@@ -569,8 +476,8 @@ static unsigned long ticket_hint(SSL_CTX *srv, SSL_CTX *cli)
 START_TEST(test_cache_lifetime_after_enable)
 {
     const char *const one_minute[] = { "ServerCacheTime", "60000", NULL };
-    SSL_CTX *tickets = enabled(hs_server_ctx(HS_MECH_TICKET, HS_TLS13), one_minute);
-    SSL_CTX *ids = enabled(hs_server_ctx(HS_MECH_SESSION_ID, 0), one_minute);
+    SSL_CTX *tickets = hs_enabled(hs_server_ctx(HS_MECH_TICKET, HS_TLS13), one_minute);
+    SSL_CTX *ids = hs_enabled(hs_server_ctx(HS_MECH_SESSION_ID, 0), one_minute);
     SSL_CTX *cli12 = hs_client_ctx(0);
     SSL_CTX *cli13 = hs_client_ctx(HS_TLS13);
     SSL *s, *c;
@@ -594,9 +501,9 @@ START_TEST(test_cache_off_after_enable)
 {
     const char *const no_cache[] = { "MaximumCacheSize", "0", NULL };
     const char *const no_resumption[] = { "ServerCacheTime", "0", NULL };
-    SSL_CTX *ids = enabled(hs_server_ctx(HS_MECH_SESSION_ID, 0), no_cache);
-    SSL_CTX *tickets = enabled(hs_server_ctx(HS_MECH_TICKET, 0), no_cache);
-    SSL_CTX *none = enabled(hs_server_ctx(HS_MECH_TICKET, 0), no_resumption);
+    SSL_CTX *ids = hs_enabled(hs_server_ctx(HS_MECH_SESSION_ID, 0), no_cache);
+    SSL_CTX *tickets = hs_enabled(hs_server_ctx(HS_MECH_TICKET, 0), no_cache);
+    SSL_CTX *none = hs_enabled(hs_server_ctx(HS_MECH_TICKET, 0), no_resumption);
     SSL_CTX *cli = hs_client_ctx(0);
 
     /* The application turns the server cache (back) on. */
@@ -609,8 +516,8 @@ START_TEST(test_cache_off_after_enable)
     ck_assert_int_eq(reused_second_time(tickets, cli), 1);
     /* TLS 1.3: stateless tickets still resume; stateful ones are cache entries. */
     {
-        SSL_CTX *t13 = enabled(hs_server_ctx(HS_MECH_TICKET, HS_TLS13), no_cache);
-        SSL_CTX *stateful = enabled(hs_server_ctx(HS_MECH_TICKET, HS_TLS13), no_cache);
+        SSL_CTX *t13 = hs_enabled(hs_server_ctx(HS_MECH_TICKET, HS_TLS13), no_cache);
+        SSL_CTX *stateful = hs_enabled(hs_server_ctx(HS_MECH_TICKET, HS_TLS13), no_cache);
         SSL_CTX *cli13 = hs_client_ctx(HS_TLS13);
 
         SSL_CTX_set_session_cache_mode(t13, SSL_SESS_CACHE_SERVER);
@@ -625,7 +532,7 @@ START_TEST(test_cache_off_after_enable)
     /* ServerCacheTime=0: nothing resumes, TLS 1.3 included. */
     ck_assert_int_eq(reused_second_time(none, cli), 0);
     {
-        SSL_CTX *none13 = enabled(hs_server_ctx(HS_MECH_TICKET, HS_TLS13), no_resumption);
+        SSL_CTX *none13 = hs_enabled(hs_server_ctx(HS_MECH_TICKET, HS_TLS13), no_resumption);
         SSL_CTX *cli13 = hs_client_ctx(HS_TLS13);
 
         SSL_CTX_set_session_cache_mode(none13, SSL_SESS_CACHE_SERVER);
@@ -643,9 +550,9 @@ END_TEST
 
 START_TEST(test_cache_size_after_enable)
 {
-    SSL_CTX *big = enabled(hs_server_ctx(HS_MECH_SESSION_ID, 0),
+    SSL_CTX *big = hs_enabled(hs_server_ctx(HS_MECH_SESSION_ID, 0),
         (const char *const[]) { "MaximumCacheSize", "10", NULL });
-    SSL_CTX *small = enabled(hs_server_ctx(HS_MECH_SESSION_ID, 0),
+    SSL_CTX *small = hs_enabled(hs_server_ctx(HS_MECH_SESSION_ID, 0),
         (const char *const[]) { "MaximumCacheSize", "10", NULL });
     SSL_CTX *cli = hs_client_ctx(0);
 
@@ -666,7 +573,7 @@ END_TEST
 START_TEST(test_no_schannel_values_unaffected)
 {
     SSL_CTX *srv = hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13);
-    SSL_CTX *aes128 = client12("ECDHE-ECDSA-AES128-GCM-SHA256");
+    SSL_CTX *aes128 = hs_client12("ECDHE-ECDSA-AES128-GCM-SHA256");
     SSL_CTX *cli12 = hs_client_ctx(0);
     EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
     void *security_cb = (void *)SSL_CTX_get_security_callback(srv);
@@ -675,7 +582,7 @@ START_TEST(test_no_schannel_values_unaffected)
     ck_assert_ptr_eq((void *)SSL_CTX_get_security_callback(srv), security_cb);
     ck_assert_int_eq(SSL_CTX_set_cipher_list(srv, "ECDHE-ECDSA-AES128-GCM-SHA256"), 1);
     ck_assert_int_eq(SSL_CTX_set_min_proto_version(srv, TLS1_2_VERSION), 1);
-    ck_assert_str_eq(negotiated_suite(srv, aes128), "ECDHE-ECDSA-AES128-GCM-SHA256");
+    ck_assert_str_eq(hs_negotiated_suite(srv, aes128), "ECDHE-ECDSA-AES128-GCM-SHA256");
     ck_assert_int_eq(negotiated_version(srv, cli12), TLS1_2_VERSION);
     EMSGUARD_POLICY_free(p);
     SSL_CTX_free(srv);
@@ -697,7 +604,7 @@ START_TEST(test_warning_once_per_ctx)
 {
     const char *out, *first;
 
-    warn_srv = enabled(hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13),
+    warn_srv = hs_enabled(hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13),
         (const char *const[]) { "Protocols\\TLS 1.2\\Server\\Enabled", "0",
             "EventLogging", "3", NULL });
     warn_cli13 = hs_client_ctx(HS_TLS13);

@@ -3,8 +3,12 @@
  */
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <check.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include "emsguard.h"
 #include "harness.h"
 #include "harness_check.h"
@@ -100,4 +104,87 @@ void hs_assert_full(const hs_result *r)
     ck_assert_msg(!r->reused && !r->server_reused, "expected a full handshake, got a resumption");
     ck_assert_int_eq(r->server_alert, -1);
     ck_assert_int_eq(r->client_alert, -1);
+}
+
+const char *hs_last_error(void)
+{
+    static char buf[1024];
+    const char *data = NULL;
+    int flags = 0;
+    unsigned long e = ERR_peek_last_error_data(&data, &flags);
+
+    buf[0] = '\0';
+    if (e != 0 && data != NULL && (flags & ERR_TXT_STRING))
+        snprintf(buf, sizeof(buf), "%s", data);
+    ERR_clear_error();
+    return buf;
+}
+
+SSL_CTX *hs_enabled(SSL_CTX *ctx, const char *const *kv)
+{
+    EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
+
+    ck_assert(ctx != NULL && p != NULL);
+    for (; kv[0] != NULL; kv += 2)
+        if (EMSGUARD_POLICY_set(p, kv[0], kv[1]) != 1)
+            ck_abort_msg("set %s=%s: %s", kv[0], kv[1], hs_last_error());
+    if (EMSGUARD_enable_policy(ctx, p) != 1)
+        ck_abort_msg("enable: %s", hs_last_error());
+    EMSGUARD_POLICY_free(p);
+    return ctx;
+}
+
+SSL_CTX *hs_client12(const char *ciphers)
+{
+    SSL_CTX *ctx = hs_client_ctx(0);
+
+    ck_assert_int_eq(SSL_CTX_set_cipher_list(ctx, ciphers), 1);
+    return ctx;
+}
+
+const char *hs_negotiated_suite(SSL_CTX *srv, SSL_CTX *cli)
+{
+    static char name[128];
+    SSL *s = SSL_new(srv), *c = SSL_new(cli);
+
+    ck_assert(s != NULL && c != NULL);
+    name[0] = '\0';
+    if (hs_connect(c, s))
+        snprintf(name, sizeof(name), "%s", SSL_CIPHER_get_name(SSL_get_current_cipher(c)));
+    ERR_clear_error();
+    SSL_free(s);
+    SSL_free(c);
+    return name;
+}
+
+SSL_CTX *hs_rsa_dhe_server(int rsa_bits)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    EVP_PKEY *key = EVP_RSA_gen((unsigned)rsa_bits);
+    X509 *cert = X509_new();
+    X509_NAME *name;
+
+    ck_assert(ctx != NULL && key != NULL && cert != NULL);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+    X509_set_pubkey(cert, key);
+    name = X509_get_subject_name(cert);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"dhe", -1, -1, 0);
+    X509_set_issuer_name(cert, name);
+    ck_assert_int_gt(X509_sign(cert, key, EVP_sha256()), 0);
+    ck_assert_int_eq(SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION), 1);
+    ck_assert_int_eq(SSL_CTX_set_cipher_list(ctx, "DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=1"), 1);
+    ck_assert_int_eq(SSL_CTX_use_certificate(ctx, cert), 1);
+    ck_assert_int_eq(SSL_CTX_use_PrivateKey(ctx, key), 1);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    return ctx;
+}
+
+int hs_accept_any_cert(int ok, X509_STORE_CTX *store)
+{
+    (void)ok;
+    (void)store;
+    return 1;
 }

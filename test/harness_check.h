@@ -37,4 +37,20 @@ void hs_assert_resumed(const hs_result *r);
 /* The handshake completed in full on both ends, with no fatal alert. */
 void hs_assert_full(const hs_result *r);
 
+/* The text of the newest emsguard error, or "" (and the queue cleared). */
+const char *hs_last_error(void);
+/*
+ * Enables on |ctx| a policy built from NULL-terminated name/value pairs
+ * |kv| (the defaults otherwise, EventLogging included); returns |ctx|.
+ */
+SSL_CTX *hs_enabled(SSL_CTX *ctx, const char *const *kv);
+/* A TLS 1.2 client offering only |ciphers|. */
+SSL_CTX *hs_client12(const char *ciphers);
+/* The suite a handshake between new SSLs of the two ctxs negotiated, or "" if it failed. */
+const char *hs_negotiated_suite(SSL_CTX *srv, SSL_CTX *cli);
+/* A TLS 1.2 DHE-RSA server with a throwaway RSA-|rsa_bits| key and certificate. */
+SSL_CTX *hs_rsa_dhe_server(int rsa_bits);
+/* A verify callback that accepts any certificate (for hs_rsa_dhe_server()). */
+int hs_accept_any_cert(int ok, X509_STORE_CTX *store);
+
 #endif

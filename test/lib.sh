@@ -440,3 +440,73 @@ nginx_get() {
     CRC=$?
     artifact "$out"
 }
+
+# ---- shared by the preload_*.sh scripts -----------------------------------------
+
+# prereq_fail MESSAGE: a missing prerequisite fails the script as one test and ends it.
+prereq_fail() {
+    fail_now 00-prerequisites "$1"
+    summary
+    exit 1
+}
+
+# write_eg_module_cnf FILE MODULE KEY=VALUE...: an openssl.cnf that activates
+# the default provider and emsguard (from MODULE) with these keys.
+write_eg_module_cnf() {
+    local file=$1 module=$2 kv
+    shift 2
+    {
+        eg_provider_cnf "$module"
+        for kv in "$@"; do
+            echo "${kv%%=*} = ${kv#*=}"
+        done
+    } >"$file"
+}
+
+# start_port_server NAME CMD...: a helper that binds a free port itself and
+# prints `port N`.  Sets SRV_PID, SRV_PORT, SRV_OUT, SRV_ERR; the environment
+# comes from SRV_ENV.  Returns 1 if no port line came (the helper's exit
+# status is then in SRV_RC).
+start_port_server() {
+    local name=$1 i
+    shift
+    SRV_OUT=$TMP/$name.out
+    SRV_ERR=$TMP/$name.err
+    SRV_PORT=""
+    env "${SRV_ENV[@]}" "$@" </dev/null >"$SRV_OUT" 2>"$SRV_ERR" &
+    SRV_PID=$!
+    SERVER_PIDS+=("$SRV_PID")
+    for ((i = 0; i < 200; i++)); do
+        SRV_PORT=$(awk '$1 == "port" { print $2; exit }' "$SRV_OUT" 2>/dev/null)
+        [ -n "$SRV_PORT" ] && return 0
+        kill -0 "$SRV_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    stop_server "$SRV_PID"
+    SRV_PID=""
+    return 1
+}
+
+# wait_exit PID: bounded wait for a server that leaves by itself; sets SRV_RC.
+wait_exit() {
+    local i
+    for ((i = 0; i < 200; i++)); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.05
+    done
+    stop_server "$1"
+}
+
+# set_preload_env: sets ASAN_RT and PRE_ENV (the preload, behind libasan if it
+# is linked against it); fails the prerequisites if SANITIZE=1 without libasan.
+set_preload_env() {
+    ASAN_RT=$(ldd "$PRELOAD" 2>/dev/null | awk '$1 ~ /^libasan\.so/ { print $3; exit }')
+    if [ "${SANITIZE:-}" = 1 ] && [ -z "$ASAN_RT" ]; then
+        prereq_fail "SANITIZE=1 but $PRELOAD is not linked against libasan"
+    fi
+    if [ -n "$ASAN_RT" ]; then
+        PRE_ENV=(LD_PRELOAD="$ASAN_RT:$PRELOAD" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1)
+    else
+        PRE_ENV=(LD_PRELOAD="$PRELOAD")
+    fi
+}

@@ -54,25 +54,11 @@ trap 'exit 130' INT TERM HUP
 
 # ---- prerequisites ------------------------------------------------------------
 
-prereq_fail() {
-    fail_now 00-prerequisites "$1"
-    summary
-    exit 1
-}
-
 for f in "$PRELOAD" "$BDIR/libemsguard.so.0" "$MODULE" "$HELPERS/own_config_server" \
     "$HELPERS/set_cb_client"; do
     [ -e "$f" ] || prereq_fail "$f not built (make all)"
 done
-ASAN_RT=$(ldd "$PRELOAD" 2>/dev/null | awk '$1 ~ /^libasan\.so/ { print $3; exit }')
-if [ "${SANITIZE:-}" = 1 ] && [ -z "$ASAN_RT" ]; then
-    prereq_fail "SANITIZE=1 but $PRELOAD is not linked against libasan"
-fi
-if [ -n "$ASAN_RT" ]; then
-    PRE_ENV=(LD_PRELOAD="$ASAN_RT:$PRELOAD" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1)
-else
-    PRE_ENV=(LD_PRELOAD="$PRELOAD")
-fi
+set_preload_env
 command -v "$OPENSSL" >/dev/null 2>&1 || prereq_fail "required tool '$OPENSSL' not installed"
 make_fixtures || prereq_fail "cannot make a certificate"
 # A 2048-bit RSA certificate: below a PKCS ClientMinKeyBitLength of 3072,
@@ -86,16 +72,8 @@ timeout $TO "$OPENSSL" req -x509 -newkey rsa:2048 -keyout "$RSA_KEY" -out "$RSA_
 # write_eg_cnf FILE KEY=VALUE...: an openssl.cnf that activates the default
 # provider and emsguard with these keys (for EMSGUARD_CONF, OPENSSL_CONF, or
 # a program's own file).
-write_eg_cnf() {
-    local file=$1 kv
-    shift
-    {
-        eg_provider_cnf "$MODULE"
-        for kv in "$@"; do
-            echo "${kv%%=*} = ${kv#*=}"
-        done
-    } >"$file"
-}
+# (lib.sh write_eg_module_cnf with this script's module)
+write_eg_cnf() { write_eg_module_cnf "$1" "$MODULE" "${@:2}"; }
 
 # write_appname_cnf FILE APPNAME KEY=VALUE...: the same under the section
 # APPNAME names; openssl_conf (what a program without an appname loads)
@@ -111,40 +89,6 @@ write_appname_cnf() {
         grep -v '^openssl_conf = ' "$file.tmp"
     } >"$file"
     rm -f "$file.tmp"
-}
-
-# start_port_server NAME CMD...: a helper that binds a free port itself and
-# prints `port N`.  Sets SRV_PID, SRV_PORT, SRV_OUT, SRV_ERR; the environment
-# comes from SRV_ENV.  Returns 1 if no port line came (the helper's exit
-# status is then in SRV_RC).
-start_port_server() {
-    local name=$1 i
-    shift
-    SRV_OUT=$TMP/$name.out
-    SRV_ERR=$TMP/$name.err
-    SRV_PORT=""
-    env "${SRV_ENV[@]}" "$@" </dev/null >"$SRV_OUT" 2>"$SRV_ERR" &
-    SRV_PID=$!
-    SERVER_PIDS+=("$SRV_PID")
-    for ((i = 0; i < 200; i++)); do
-        SRV_PORT=$(awk '$1 == "port" { print $2; exit }' "$SRV_OUT" 2>/dev/null)
-        [ -n "$SRV_PORT" ] && return 0
-        kill -0 "$SRV_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    stop_server "$SRV_PID"
-    SRV_PID=""
-    return 1
-}
-
-# wait_exit PID: bounded wait for a server that leaves by itself; sets SRV_RC.
-wait_exit() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$1" 2>/dev/null || break
-        sleep 0.05
-    done
-    stop_server "$1"
 }
 
 # ---- 1. a program's own OpenSSL configuration (R2) --------------------------------

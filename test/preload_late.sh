@@ -48,39 +48,17 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-preload-late.XXXXXX") || exit 2
 trap 'cleanup_servers' EXIT
 trap 'exit 130' INT TERM HUP
 
-prereq_fail() {
-    fail_now 00-prerequisites "$1"
-    summary
-    exit 1
-}
-
 for f in "$PRELOAD" "$BDIR/libemsguard.so.0" "$MODULE" "$HELPER"; do
     [ -e "$f" ] || prereq_fail "$f not built (make all)"
 done
-ASAN_RT=$(ldd "$PRELOAD" 2>/dev/null | awk '$1 ~ /^libasan\.so/ { print $3; exit }')
-if [ "${SANITIZE:-}" = 1 ] && [ -z "$ASAN_RT" ]; then
-    prereq_fail "SANITIZE=1 but $PRELOAD is not linked against libasan"
-fi
-if [ -n "$ASAN_RT" ]; then
-    PRE_ENV=(LD_PRELOAD="$ASAN_RT:$PRELOAD" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1)
-else
-    PRE_ENV=(LD_PRELOAD="$PRELOAD")
-fi
+set_preload_env
 command -v "$OPENSSL" >/dev/null 2>&1 || prereq_fail "required tool '$OPENSSL' not installed"
 make_fixtures || prereq_fail "cannot make a certificate"
 
 # write_eg_cnf FILE KEY=VALUE...: an openssl.cnf that activates the default
 # provider and emsguard with these keys.
-write_eg_cnf() {
-    local file=$1 kv
-    shift
-    {
-        eg_provider_cnf "$MODULE"
-        for kv in "$@"; do
-            echo "${kv%%=*} = ${kv#*=}"
-        done
-    } >"$file"
-}
+# (lib.sh write_eg_module_cnf with this script's module)
+write_eg_cnf() { write_eg_module_cnf "$1" "$MODULE" "${@:2}"; }
 
 # late_server NAME CONF [first]: late_config_server under the preload,
 # serving two connections; OPENSSL_CONF (no emsguard) and the preload come

@@ -53,25 +53,11 @@ trap 'exit 130' INT TERM HUP
 
 # ---- prerequisites ------------------------------------------------------------
 
-prereq_fail() {
-    fail_now 00-prerequisites "$1"
-    summary
-    exit 1
-}
-
 for f in "$PRELOAD" "$BDIR/libemsguard.so.0" "$BDIR/provider/preload.o" \
     "$HELPERS/hello_server" "$HELPERS/dl_client" "$HELPERS/dl_client_rp" "$PLUGIN"; do
     [ -e "$f" ] || prereq_fail "$f not built (make all)"
 done
-ASAN_RT=$(ldd "$PRELOAD" 2>/dev/null | awk '$1 ~ /^libasan\.so/ { print $3; exit }')
-if [ "${SANITIZE:-}" = 1 ] && [ -z "$ASAN_RT" ]; then
-    prereq_fail "SANITIZE=1 but $PRELOAD is not linked against libasan"
-fi
-if [ -n "$ASAN_RT" ]; then
-    PRE_ENV=(LD_PRELOAD="$ASAN_RT:$PRELOAD" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1)
-else
-    PRE_ENV=(LD_PRELOAD="$PRELOAD")
-fi
+set_preload_env
 for tool in "$OPENSSL" "$PYTHON" "$CC" "$NM"; do
     command -v "$tool" >/dev/null 2>&1 || prereq_fail "required tool '$tool' not installed"
 done
@@ -87,49 +73,8 @@ timeout $TO "$OPENSSL" req -x509 -newkey rsa:2048 -keyout "$RSA_KEY" -out "$RSA_
     -days 2 -nodes -subj /CN=localhost >"$TMP/rsa-req.log" 2>&1 || prereq_fail "cannot make an RSA certificate"
 
 # write_eg_cnf FILE KEY=VALUE...: an emsguard section for EMSGUARD_CONF.
-write_eg_cnf() {
-    local file=$1 kv
-    shift
-    {
-        eg_provider_cnf emsguard.so
-        for kv in "$@"; do
-            echo "${kv%%=*} = ${kv#*=}"
-        done
-    } >"$file"
-}
-
-# start_port_server NAME CMD...: a helper that binds a free port itself and
-# prints `port N` first.  Sets SRV_PID, SRV_PORT, SRV_OUT, SRV_ERR; the
-# environment comes from SRV_ENV.
-start_port_server() {
-    local name=$1 i
-    shift
-    SRV_OUT=$TMP/$name.out
-    SRV_ERR=$TMP/$name.err
-    SRV_PORT=""
-    env "${SRV_ENV[@]}" "$@" </dev/null >"$SRV_OUT" 2>"$SRV_ERR" &
-    SRV_PID=$!
-    SERVER_PIDS+=("$SRV_PID")
-    for ((i = 0; i < 200; i++)); do
-        SRV_PORT=$(awk '$1 == "port" { print $2; exit }' "$SRV_OUT" 2>/dev/null)
-        [ -n "$SRV_PORT" ] && return 0
-        kill -0 "$SRV_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    stop_server "$SRV_PID"
-    SRV_PID=""
-    return 1
-}
-
-# wait_exit PID: bounded wait for a server that leaves by itself; sets SRV_RC.
-wait_exit() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$1" 2>/dev/null || break
-        sleep 0.05
-    done
-    stop_server "$1"
-}
+# (lib.sh write_eg_module_cnf with this script's module)
+write_eg_cnf() { write_eg_module_cnf "$1" emsguard.so "${@:2}"; }
 
 # The loud message of an SSL_CTX made behind the preload's back, and the one
 # for libssl in a dlmopen() namespace; on stderr and (through dl_client's

@@ -47,24 +47,10 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-preload-schannel.XXXXXX") || exit 2
 trap 'cleanup_servers "${NGINX_PIDS[@]}"' EXIT
 trap 'exit 130' INT TERM HUP
 
-prereq_fail() {
-    fail_now 00-prerequisites "$1"
-    summary
-    exit 1
-}
-
 for f in "$PRELOAD" "$BDIR/libemsguard.so.0"; do
     [ -e "$f" ] || prereq_fail "$f not built (make all)"
 done
-ASAN_RT=$(ldd "$PRELOAD" 2>/dev/null | awk '$1 ~ /^libasan\.so/ { print $3; exit }')
-if [ "${SANITIZE:-}" = 1 ] && [ -z "$ASAN_RT" ]; then
-    prereq_fail "SANITIZE=1 but $PRELOAD is not linked against libasan"
-fi
-if [ -n "$ASAN_RT" ]; then
-    PRE_ENV=(LD_PRELOAD="$ASAN_RT:$PRELOAD" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1)
-else
-    PRE_ENV=(LD_PRELOAD="$PRELOAD")
-fi
+set_preload_env
 command -v "$OPENSSL" >/dev/null 2>&1 || prereq_fail "required tool '$OPENSSL' not installed"
 if ! command -v "$NGINX" >/dev/null 2>&1; then
     [ -x /usr/sbin/nginx ] || prereq_fail "required peer nginx not installed"
@@ -92,16 +78,8 @@ write_reg() {
 }
 
 # write_eg_cnf FILE KEY=VALUE...: an emsguard section for EMSGUARD_CONF.
-write_eg_cnf() {
-    local file=$1 kv
-    shift
-    {
-        eg_provider_cnf emsguard.so
-        for kv in "$@"; do
-            echo "${kv%%=*} = ${kv#*=}"
-        done
-    } >"$file"
-}
+# (lib.sh write_eg_module_cnf with this script's module)
+write_eg_cnf() { write_eg_module_cnf "$1" emsguard.so "${@:2}"; }
 
 # ---- nginx --------------------------------------------------------------------------
 
