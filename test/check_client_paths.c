@@ -75,51 +75,12 @@ struct hello_view {
     int ems; /* the last one carried EMS */
 };
 
-static unsigned get16(const unsigned char *p)
+/* One more ClientHello seen: what it offered (hs_read_client_hello). */
+static void read_client_hello(struct hello_view *v, const unsigned char *p, size_t len,
+    int dtls)
 {
-    return ((unsigned)p[0] << 8) | p[1];
-}
-
-/*
- * Reads a ClientHello (TLS: 4-byte header, DTLS: 12).  The clients here are
- * capped at (D)TLS 1.2, so a non-empty session ID is an offer.
- */
-static void read_client_hello(struct hello_view *v, const unsigned char *p,
-    size_t len, int dtls)
-{
-    size_t off = (dtls ? 12 : 4) + 2 + 32, n;
-
     v->hellos++;
-    v->offered = v->ems = 0;
-    if (len < off + 1)
-        return;
-    if (p[off] > 0)
-        v->offered = 1;
-    off += 1 + p[off];
-    if (dtls) { /* cookie */
-        if (len < off + 1)
-            return;
-        off += 1 + p[off];
-    }
-    if (len < off + 2)
-        return;
-    off += 2 + get16(p + off); /* cipher suites */
-    if (len < off + 1)
-        return;
-    off += 1 + p[off]; /* compression methods */
-    if (len < off + 2)
-        return;
-    off += 2;
-    while (len >= off + 4) {
-        unsigned type = get16(p + off);
-
-        n = get16(p + off + 2);
-        if (type == TLSEXT_TYPE_extended_master_secret)
-            v->ems = 1;
-        if (type == TLSEXT_TYPE_session_ticket && n > 0)
-            v->offered = 1;
-        off += 4 + n;
-    }
+    hs_read_client_hello(p, len, dtls, &v->offered, &v->ems);
 }
 
 static void on_message(int write_p, int version, int content_type,

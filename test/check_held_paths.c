@@ -170,51 +170,11 @@ typedef struct {
     SSL_SESSION *session; /* client's session afterwards (owned) */
 } outcome;
 
-static unsigned get16(const unsigned char *p)
+/* One more ClientHello seen: what it offered (hs_read_client_hello). */
+static void read_client_hello(outcome *v, const unsigned char *p, size_t len, int dtls)
 {
-    return ((unsigned)p[0] << 8) | p[1];
-}
-
-/*
- * A ClientHello (TLS: 4-byte header, DTLS: 12 and a cookie).  Every client
- * here is capped at (D)TLS 1.2, so a non-empty session ID is an offer.
- */
-static void read_client_hello(outcome *o, const unsigned char *p, size_t len,
-    int dtls)
-{
-    size_t off = (dtls ? 12 : 4) + 2 + 32, n;
-
-    o->hellos++;
-    o->offered = o->hello_ems = 0;
-    if (len < off + 1)
-        return;
-    if (p[off] > 0)
-        o->offered = 1;
-    off += 1 + p[off];
-    if (dtls) {
-        if (len < off + 1)
-            return;
-        off += 1 + p[off];
-    }
-    if (len < off + 2)
-        return;
-    off += 2 + get16(p + off); /* cipher suites */
-    if (len < off + 1)
-        return;
-    off += 1 + p[off]; /* compression methods */
-    if (len < off + 2)
-        return;
-    off += 2;
-    while (len >= off + 4) {
-        unsigned type = get16(p + off);
-
-        n = get16(p + off + 2);
-        if (type == TLSEXT_TYPE_extended_master_secret)
-            o->hello_ems = 1;
-        if (type == TLSEXT_TYPE_session_ticket && n > 0)
-            o->offered = 1;
-        off += 4 + n;
-    }
+    v->hellos++;
+    hs_read_client_hello(p, len, dtls, &v->offered, &v->hello_ems);
 }
 
 static void on_message(int write_p, int version, int content_type,

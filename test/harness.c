@@ -514,3 +514,45 @@ void hs_cleanup(void)
     server_cert = NULL;
     server_key = NULL;
 }
+
+static unsigned hello_get16(const unsigned char *p)
+{
+    return ((unsigned)p[0] << 8) | p[1];
+}
+
+void hs_read_client_hello(const unsigned char *p, size_t len, int dtls, int *offered,
+    int *ems)
+{
+    size_t off = (dtls ? 12 : 4) + 2 + 32, n;
+
+    *offered = *ems = 0;
+    if (len < off + 1)
+        return;
+    if (p[off] > 0)
+        *offered = 1;
+    off += 1 + p[off];
+    if (dtls) { /* cookie */
+        if (len < off + 1)
+            return;
+        off += 1 + p[off];
+    }
+    if (len < off + 2)
+        return;
+    off += 2 + hello_get16(p + off); /* cipher suites */
+    if (len < off + 1)
+        return;
+    off += 1 + p[off]; /* compression methods */
+    if (len < off + 2)
+        return;
+    off += 2;
+    while (len >= off + 4) {
+        unsigned type = hello_get16(p + off);
+
+        n = hello_get16(p + off + 2);
+        if (type == TLSEXT_TYPE_extended_master_secret)
+            *ems = 1;
+        if (type == TLSEXT_TYPE_session_ticket && n > 0)
+            *offered = 1;
+        off += 4 + n;
+    }
+}

@@ -74,6 +74,16 @@ void hs_set_libctx(OSSL_LIB_CTX *libctx);
 /* Server name the client sends from now on (NULL: none). */
 void hs_set_sni(const char *name);
 
+/*
+ * Reads a ClientHello handshake message |p| of |len| bytes (TLS: 4-byte
+ * header; DTLS: 12, and a cookie) written by a client capped at (D)TLS 1.2:
+ * *offered is 1 when it offers a session (a non-empty session ID or
+ * ticket), *ems when it carries extension 23.  A truncated message leaves
+ * what it could not reach at 0.
+ */
+void hs_read_client_hello(const unsigned char *p, size_t len, int dtls, int *offered,
+    int *ems);
+
 /* A fresh, independent copy of |sess| (through DER), or NULL. */
 SSL_SESSION *hs_session_copy(const SSL_SESSION *sess);
 
