@@ -510,3 +510,59 @@ set_preload_env() {
         PRE_ENV=(LD_PRELOAD="$PRELOAD")
     fi
 }
+
+# start_free_port_nginx NAME EGCONF HTTP-DIRECTIVES: nginx in $TMP/NAME on a
+# free port (NGX_PORT), serving "served" over TLS with CERT/KEY, preloaded
+# (PRE_ENV) with EMSGUARD_CONF=EGCONF unless EGCONF is empty; HTTP-DIRECTIVES
+# go into its http block.  Sets NGX_DIR and NGX_PID; 1 if it did not start.
+start_free_port_nginx() {
+    local name=$1 egconf=$2 directives=$3 i e userline=""
+    NGX_DIR=$TMP/$name
+    NGX_PID=""
+    mkdir -p "$NGX_DIR/logs"
+    [ "$(id -u)" = 0 ] && userline="user $(id -un) $(id -gn);"
+    e=()
+    [ -n "$egconf" ] && e=("${PRE_ENV[@]}" EMSGUARD_CONF="$egconf")
+    for _ in 1 2 3 4 5 6; do
+        NGX_PORT=$(random_port)
+        port_listening "$NGX_PORT" && continue
+        cat >"$NGX_DIR/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes 1;
+pid $NGX_DIR/nginx.pid;
+$userline
+error_log $NGX_DIR/logs/error.log notice;
+events { worker_connections 64; }
+http {
+    client_body_temp_path $NGX_DIR/body;
+    proxy_temp_path $NGX_DIR/proxy;
+    fastcgi_temp_path $NGX_DIR/fastcgi;
+    uwsgi_temp_path $NGX_DIR/uwsgi;
+    scgi_temp_path $NGX_DIR/scgi;
+    access_log $NGX_DIR/logs/access.log;
+    ssl_certificate $CERT;
+    ssl_certificate_key $KEY;
+    $directives
+    server {
+        listen 127.0.0.1:$NGX_PORT ssl;
+        location / { return 200 "served\n"; }
+    }
+}
+EOF
+        : >"$NGX_DIR/logs/error.log"
+        env OPENSSL_CONF="$EMS_CNF" "${e[@]}" "$NGINX" -p "$NGX_DIR" -c "$NGX_DIR/nginx.conf" \
+            -e "$NGX_DIR/logs/error.log" </dev/null >"$NGX_DIR/stdout" 2>"$NGX_DIR/stderr" &
+        NGX_PID=$!
+        NGINX_PIDS+=("$NGX_PID")
+        for ((i = 0; i < 200; i++)); do
+            kill -0 "$NGX_PID" 2>/dev/null || break
+            port_listening "$NGX_PORT" && return 0
+            sleep 0.05
+        done
+        stop_nginx
+        grep -qi "in use" "$NGX_DIR/logs/error.log" "$NGX_DIR/stderr" 2>/dev/null || break
+    done
+    NGX_PID=""
+    return 1
+}

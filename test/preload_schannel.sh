@@ -89,57 +89,9 @@ NGX_PID=""
 # TLSv1.3; ssl_ciphers ALL;` (its own settings, applied after SSL_CTX_new),
 # preloaded with EGCONF unless it is empty.
 start_nginx() {
-    local name=$1 egconf=$2 extra=$3 i e userline=""
-    NGX_DIR=$TMP/$name
-    NGX_PID=""
-    mkdir -p "$NGX_DIR/logs"
-    [ "$(id -u)" = 0 ] && userline="user $(id -un) $(id -gn);"
-    e=()
-    [ -n "$egconf" ] && e=("${PRE_ENV[@]}" EMSGUARD_CONF="$egconf")
-    for _ in 1 2 3 4 5 6; do
-        NGX_PORT=$(random_port)
-        port_listening "$NGX_PORT" && continue
-        cat >"$NGX_DIR/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes 1;
-pid $NGX_DIR/nginx.pid;
-$userline
-error_log $NGX_DIR/logs/error.log notice;
-events { worker_connections 64; }
-http {
-    client_body_temp_path $NGX_DIR/body;
-    proxy_temp_path $NGX_DIR/proxy;
-    fastcgi_temp_path $NGX_DIR/fastcgi;
-    uwsgi_temp_path $NGX_DIR/uwsgi;
-    scgi_temp_path $NGX_DIR/scgi;
-    access_log $NGX_DIR/logs/access.log;
-    ssl_certificate $CERT;
-    ssl_certificate_key $KEY;
-    ssl_protocols TLSv1.2 TLSv1.3;
+    start_free_port_nginx "$1" "$2" "ssl_protocols TLSv1.2 TLSv1.3;
     ssl_ciphers ALL;
-    $extra
-    server {
-        listen 127.0.0.1:$NGX_PORT ssl;
-        location / { return 200 "served\n"; }
-    }
-}
-EOF
-        : >"$NGX_DIR/logs/error.log"
-        env OPENSSL_CONF="$EMS_CNF" "${e[@]}" "$NGINX" -p "$NGX_DIR" -c "$NGX_DIR/nginx.conf" \
-            -e "$NGX_DIR/logs/error.log" </dev/null >"$NGX_DIR/stdout" 2>"$NGX_DIR/stderr" &
-        NGX_PID=$!
-        NGINX_PIDS+=("$NGX_PID")
-        for ((i = 0; i < 200; i++)); do
-            kill -0 "$NGX_PID" 2>/dev/null || break
-            port_listening "$NGX_PORT" && return 0
-            sleep 0.05
-        done
-        stop_nginx
-        grep -qi "in use" "$NGX_DIR/logs/error.log" "$NGX_DIR/stderr" 2>/dev/null || break
-    done
-    NGX_PID=""
-    return 1
+    $3"
 }
 # nginx_get OUT ARGS...: one HTTP request with a stock EMS s_client; sets CRC.
 # nginx_served DESC OUT ARGS...: the request is answered.
