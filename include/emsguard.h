@@ -68,7 +68,8 @@
  *   process-wide table of 1024 (64 KiB, allocated nothing per connection)
  *   or, for connections beyond that and for one given a per-SSL callback
  *   with EMSGUARD_set_info_callback(), on the heap as the SSL's ex_data.
- *   The record goes when the SSL is freed.  A per-SSL verify or security
+ *   The record holds a reference on the SSL_CTX whose policy it applies,
+ *   and goes, with the reference, when the SSL is freed.  A per-SSL verify or security
  *   callback set with EMSGUARD_set_verify() or
  *   EMSGUARD_set_security_callback() takes 24 bytes more, in ex_data.  The
  *   policy state of each SSL_CTX lives in the SSL_CTX's ex_data and goes

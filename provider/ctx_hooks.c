@@ -1,5 +1,7 @@
 /*
  * Applying the policy to an SSL_CTX through OpenSSL 3.0's public callbacks.
+ * docs/enforcement.md lists every path into a handshake, the lever here
+ * that guards it and its test; in short:
  *
  * Server role:
  *  - get-session callback (external cache) and ticket decrypt callback see
@@ -12,11 +14,20 @@
  *    lookups only ever find sessions the policy allows.
  *  - the ticket decrypt callback also withholds tickets from a handshake
  *    whose new session will lack EMS.
+ *  - the ClientHello callback keeps renegotiations consistent with the
+ *    previous ClientHello and applies RequireExtendedMasterSecret=1 (a
+ *    rejection, or TLS 1.3 only: pin_tls13).
  * Client role:
  *  - the info callback at handshake start drops a session that may not be
- *    offered, before the ClientHello is written.
- * Both: the info callback applies the Disable toggles per connection and
- * counts completed handshakes.
+ *    offered, before the ClientHello is written, also at a renegotiation
+ *    (withhold_session_at_renegotiation); client connections of a ctx that
+ *    can also serve get a session ID context of their own.
+ *  - with RequireExtendedMasterSecret=1 the security callback refuses a
+ *    ServerKeyExchange after a ServerHello without EMS.
+ * Both: the info callback applies the Disable toggles and the held
+ * Schannel values per connection and counts completed handshakes; a
+ * handshake that got past these hooks is refused when it completes
+ * (refuse_completed).
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
