@@ -54,7 +54,7 @@ ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -Iinclude -Iprovider $(SSL_CFLAGS) $(
 LIB_SRCS := provider/errors.c provider/log.c provider/policy.c \
             provider/conf_file.c provider/reg_file.c provider/schannel.c \
             provider/session_flags.c provider/fingerprint.c provider/records.c \
-            provider/ctx_hooks.c \
+            provider/peer_text.c provider/reuse_diagnosis.c provider/ctx_hooks.c \
             provider/prf_guard.c provider/report.c \
             provider/provider.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)

@@ -102,7 +102,6 @@ struct eg_ctx_state {
 #define CONN_HELLO_EMS 0x200
 #define CONN_OFFER_READ 0x400
 #define CONN_OFFER_EMS 0x800
-#define CONN_CLOSED_FIRST 0x1000 /* client: sent close_notify before the peer did */
 /*
  * Server, RequireExtendedMasterSecret=1: this handshake's ClientHello had
  * no usable EMS but listed TLS 1.3, so the SSL's minimum version was raised
@@ -233,82 +232,6 @@ static int is_tls13_session(const SSL_SESSION *sess)
     return SSL_SESSION_get_protocol_version(sess) == TLS1_3_VERSION;
 }
 
-/* ---- describing the peer for log lines ---------------------------------- */
-
-static void peer_address(SSL *ssl, char *buf, size_t len)
-{
-    BIO *b = SSL_get_rbio(ssl);
-    struct sockaddr_storage sa;
-    socklen_t salen = sizeof(sa);
-    char host[INET6_ADDRSTRLEN] = "";
-    int fd = -1;
-
-    snprintf(buf, len, "unknown");
-    if (b == NULL || (b = BIO_find_type(b, BIO_TYPE_DESCRIPTOR)) == NULL
-        || BIO_get_fd(b, &fd) <= 0 || fd < 0
-        || getpeername(fd, (struct sockaddr *)&sa, &salen) != 0)
-        return;
-    if (sa.ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
-
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-        snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
-    } else if (sa.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&sa;
-
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-        snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
-    }
-}
-
-/* Copies a host name for a log line, replacing anything unprintable. */
-static void copy_printable(char *dst, size_t dstlen, const unsigned char *src,
-    size_t srclen)
-{
-    size_t i;
-
-    if (dstlen == 0)
-        return;
-    for (i = 0; i < srclen && i + 1 < dstlen; i++)
-        dst[i] = (src[i] > 0x20 && src[i] < 0x7f) ? (char)src[i] : '?';
-    dst[i] = '\0';
-}
-
-/*
- * The SNI host name.  During ClientHello processing libssl has not parsed
- * server_name yet, so read the raw extension: a 2-byte list length, then
- * entries of type (1), length (2), name.
- */
-static void sni_name(SSL *ssl, char *buf, size_t len)
-{
-    const unsigned char *ext;
-    size_t extlen;
-    const char *name;
-
-    snprintf(buf, len, "-");
-    if (SSL_is_server(ssl)
-        && SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &extlen)) {
-        size_t list, pos = 2;
-
-        if (extlen < 2 || (list = ((size_t)ext[0] << 8) | ext[1]) != extlen - 2)
-            return;
-        while (pos + 3 <= extlen) {
-            size_t nlen = ((size_t)ext[pos + 1] << 8) | ext[pos + 2];
-
-            if (pos + 3 + nlen > extlen)
-                return;
-            if (ext[pos] == TLSEXT_NAMETYPE_host_name) {
-                copy_printable(buf, len, ext + pos + 3, nlen);
-                return;
-            }
-            pos += 3 + nlen;
-        }
-        return;
-    }
-    if ((name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) != NULL)
-        copy_printable(buf, len, (const unsigned char *)name, strlen(name));
-}
-
 static const char *reason_text(eg_verdict v)
 {
     switch (v) {
@@ -334,8 +257,8 @@ static __attribute__((cold, noinline)) void log_event(struct eg_ctx_state *st, S
 
     if (!emsguard_log_wanted(&st->policy, level))
         return;
-    peer_address(ssl, peer, sizeof(peer));
-    sni_name(ssl, sni, sizeof(sni));
+    emsguard_peer_address(SSL_get_rbio(ssl), peer, sizeof(peer));
+    emsguard_sni_name(ssl, sni, sizeof(sni));
     emsguard_log(&st->policy, level, "role=%s %s %s via=%s peer=%s sni=%s",
         SSL_is_server(ssl) ? "server" : "client", event, detail, via, peer, sni);
 }
@@ -1326,7 +1249,7 @@ static int client_cache_expired(const struct eg_ctx_state *st, const SSL_SESSION
     if (!st->policy.set[EG_KEY_CLIENT_CACHE_TIME])
         return 0;
     now = time(NULL);
-    born = (time_t)SSL_SESSION_get_time(sess);
+    born = emsguard_session_time(sess);
     ms = st->policy.values[EG_KEY_CLIENT_CACHE_TIME];
     return ms == 0 || now < born || (uint64_t)(now - born) * 1000 >= ms;
 }
@@ -1496,6 +1419,8 @@ static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
     if (!emsguard_role_uses_ems(&st->policy, role))
         SSL_set_options(ssl, SSL_OP_NO_EXTENDED_MASTER_SECRET);
     if (role == EG_ROLE_CLIENT) {
+        if (SSL_in_before(ssl))
+            emsguard_reuse_end(ssl);
         keep_client_sessions_from_server_role(st, ssl);
         filter_offered_session(st, ssl, conn);
         withhold_session_at_renegotiation(st, ssl, conn);
@@ -1624,7 +1549,7 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
     flags &= ~(uintptr_t)(CONN_IN_HANDSHAKE | CONN_KEPT);
     resumed = SSL_session_reused(ssl);
     if (flags & CONN_WITHHELD)
-        conn->bytes_at_done = SSL_get_rbio(ssl) != NULL ? BIO_number_read(SSL_get_rbio(ssl)) : 0;
+        emsguard_reuse_watch(ssl, st->ctx, &st->policy);
     ems = 1;
     if (sess != NULL && !tls13) {
         uint64_t fp;
@@ -1709,37 +1634,6 @@ static void on_alert_sent(struct eg_ctx_state *st, SSL *ssl, int alert)
         "reason=inconsistent (EMS session offered in a ClientHello without "
         "Extended Master Secret, RFC 7627 section 5.3)",
         via);
-}
-
-/*
- * Client, when the connection is freed: the policy refused to resume a
- * non-EMS session, the full handshake succeeded, and then the peer sent
- * nothing (at most one short record, a close_notify) before the end.  That
- * is what a server requiring session reuse does (FTPS require_ssl_reuse
- * drops a data connection that did not resume), so say so in one line.
- * Not when this side sent close_notify first: then the application ended
- * the connection (a health check, a handshake-only client), not the peer.
- */
-void emsguard_conn_retire(SSL *ssl, struct eg_conn *conn)
-{
-    struct eg_ctx_state *st;
-    uint64_t now;
-    char peer[80];
-
-    if ((conn->flags & (CONN_WITHHELD | CONN_DONE | CONN_CLOSED_FIRST))
-            == (CONN_WITHHELD | CONN_DONE)
-        && ssl != NULL && SSL_get_rbio(ssl) != NULL
-        && (st = conn->st != NULL ? conn->st : state_of_ctx(SSL_get_SSL_CTX(ssl))) != NULL
-        && (now = BIO_number_read(SSL_get_rbio(ssl))) - conn->bytes_at_done <= 64
-        && emsguard_log_wanted(&st->policy, EG_LEVEL_ERROR)) {
-        peer_address(ssl, peer, sizeof(peer));
-        /* The connection is lost to the policy: an error, not a warning. */
-        emsguard_log(&st->policy, EG_LEVEL_ERROR,
-            "role=client resumption of a non-EMS session was refused (full handshake "
-            "instead) and peer=%s closed the connection without sending data: the peer "
-            "requires session reuse (e.g. FTPS require_ssl_reuse); enable Extended "
-            "Master Secret on the peer", peer);
-    }
 }
 
 /*
@@ -2243,16 +2137,6 @@ static void require_ems_at_handshake_start(struct eg_ctx_state *st, SSL *ssl,
  */
 static atomic_int app_info_cb_seen;
 
-/* Client: remember that this side ended a connection whose session it withheld. */
-static void on_close_notify_sent(SSL *ssl)
-{
-    struct eg_conn *conn = conn_of(ssl);
-
-    if (conn != NULL && (conn->flags & CONN_WITHHELD)
-        && !(SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN))
-        conn->flags |= CONN_CLOSED_FIRST;
-}
-
 static void note_app_info_cb(info_fn cb)
 {
     if (cb != NULL)
@@ -2602,7 +2486,7 @@ static __attribute__((noinline)) void info_event(const SSL *cssl, int where, int
         if ((ret >> 8) == SSL3_AL_FATAL)
             on_alert_sent(st, ssl, ret);
         else if ((ret & 0xff) == SSL_AD_CLOSE_NOTIFY)
-            on_close_notify_sent(ssl);
+            emsguard_reuse_close_sent(ssl);
     }
     /* Until an application callback is chained anywhere, none is here. */
     if (!atomic_load_explicit(&app_info_cb_seen, memory_order_relaxed))

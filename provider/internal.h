@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <openssl/core.h>
 #include <openssl/err.h>
 #include <openssl/kdf.h>
@@ -420,7 +421,6 @@ struct eg_conn {
     struct eg_ctx_state *st;
     uintptr_t flags; /* CONN_* */
     emsguard_info_fn app_info_cb; /* the application's per-SSL info callback */
-    uint64_t bytes_at_done; /* bytes read when the handshake ended */
     uintptr_t finished_tag; /* 8 bytes of the last Finished sent */
     /* The session whose EMS bit this handshake looked up, and its fingerprint. */
     const SSL_SESSION *fp_sess;
@@ -443,8 +443,6 @@ struct eg_conn *emsguard_conn_find(const SSL *ssl);
 struct eg_conn *emsguard_conn_get(SSL *ssl);
 /* The same, for a record that SSL_dup() must copy. */
 struct eg_conn *emsguard_conn_get_durable(SSL *ssl);
-/* Defined by ctx_hooks.c: |ssl| is being freed, |conn| goes with it. */
-void emsguard_conn_retire(SSL *ssl, struct eg_conn *conn);
 /* Defined by ctx_hooks.c: drops |conn|'s reference on its state's ctx. */
 void emsguard_conn_drop_state(struct eg_conn *conn);
 
@@ -464,6 +462,37 @@ void emsguard_log(const EMSGUARD_POLICY *policy, eg_level level,
     const char *fmt, ...) __attribute__((format(printf, 3, 4), cold));
 /* Whether emsguard_log() would print at |level|: skip costly arguments if not. */
 int emsguard_log_wanted(const EMSGUARD_POLICY *policy, eg_level level);
+
+/*
+ * When |sess| was made.  The long-returning SSL_SESSION_get_time() is not
+ * Y2038-safe and deprecated since 3.4; its time_t form came in 3.3.
+ */
+static inline time_t emsguard_session_time(const SSL_SESSION *sess)
+{
+#if OPENSSL_VERSION_NUMBER >= 0x30300000L
+    return SSL_SESSION_get_time_ex(sess);
+#else
+    return (time_t)SSL_SESSION_get_time(sess);
+#endif
+}
+
+/* ---- peer_text.c ------------------------------------------------------- */
+/* The peer address of |bio|'s socket ("unknown" without one), for log lines. */
+void emsguard_peer_address(BIO *bio, char *buf, size_t len);
+/* The SNI host name, from the raw ClientHello on a server ("-": none). */
+void emsguard_sni_name(SSL *ssl, char *buf, size_t len);
+
+/* ---- reuse_diagnosis.c ------------------------------------------------- */
+/*
+ * Client, handshake done after a withheld session: watch the connection
+ * until SSL_free(), which prints the diagnosis if the peer then ended it
+ * without sending data.  |policy| lives in |policy_ctx| (referenced).
+ */
+void emsguard_reuse_watch(SSL *ssl, SSL_CTX *policy_ctx, const EMSGUARD_POLICY *policy);
+/* A new connection on |ssl| (SSL_clear()): the watched one is over. */
+void emsguard_reuse_end(SSL *ssl);
+/* This side sent close_notify: if the peer had not, it did not end the connection. */
+void emsguard_reuse_close_sent(SSL *ssl);
 
 /* ---- conf_file.c ------------------------------------------------------- */
 /*

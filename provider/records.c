@@ -241,12 +241,10 @@ static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     (void)argl;
     (void)argp;
     if (ptr != NULL) {
-        emsguard_conn_retire(ssl, ptr);
         emsguard_conn_drop_state(ptr);
         OPENSSL_free(ptr);
     }
     if (ssl != NULL && (s = slot_of(ssl)) != NULL) {
-        emsguard_conn_retire(ssl, &s->conn);
         emsguard_conn_drop_state(&s->conn);
         release_slot(s);
     }

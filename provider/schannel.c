@@ -990,11 +990,7 @@ int emsguard_schannel_hold_session_fresh(const struct eg_schannel_hold *h,
 
     if (h->server_lifetime <= 0)
         return 1;
-#if OPENSSL_VERSION_NUMBER >= 0x30300000L
-    made = SSL_SESSION_get_time_ex(sess);
-#else
-    made = (time_t)SSL_SESSION_get_time(sess);
-#endif
+    made = emsguard_session_time(sess);
     now = time(NULL);
     /* A session from the future (clock skew between fleet members) is judged as new. */
     return now <= made || now - made <= (time_t)h->server_lifetime;

@@ -1223,10 +1223,42 @@ END_TEST
 
 /*
  * A policy client withholds a legacy session, completes a full handshake,
- * then one side closes first.  Only a peer that closes first looks like a
- * server requiring session reuse (FTPS require_ssl_reuse).
+ * then the connection ends.  Only a peer that ends it first without data
+ * looks like a server requiring session reuse (FTPS require_ssl_reuse).
+ * The diagnosis must not need libssl's BIO at SSL_free(): OpenSSL 3.2+
+ * frees the BIOs before the SSL's ex_data.
  */
-static int peer_closes_first;
+enum how_it_ends {
+    PEER_CLOSE_NOTIFY, /* the peer sends close_notify, then its FIN */
+    PEER_EOF, /* the peer's FIN without close_notify (vsftpd's SSL_free + close) */
+    PEER_DATA_THEN_CLOSE, /* the peer sends a reply, then close_notify */
+    SELF_CLOSE_NOTIFY /* this side ends it: a handshake-only client */
+};
+static enum how_it_ends how_it_ends;
+static int client_bio_chain; /* the client reads through a filter BIO */
+static long client_options; /* extra SSL options of the client */
+
+static void connect_through_chain(SSL *cssl, SSL *sssl)
+{
+    BIO *cbio = NULL, *sbio = NULL, *filter;
+    int c = 0, s = 0, i;
+
+    ck_assert_int_eq(BIO_new_bio_pair(&cbio, 0, &sbio, 0), 1);
+    ck_assert_ptr_nonnull(filter = BIO_new(BIO_f_null()));
+    BIO_push(filter, cbio);
+    SSL_set_bio(cssl, filter, filter);
+    SSL_set_bio(sssl, sbio, sbio);
+    SSL_set_connect_state(cssl);
+    SSL_set_accept_state(sssl);
+    for (i = 0; i < 100 && (c != 1 || s != 1); i++) {
+        if (c != 1)
+            ck_assert_int_ge(c = hs_step(cssl), 0);
+        if (s != 1)
+            ck_assert_int_ge(s = hs_step(sssl), 0);
+    }
+    ck_assert_int_eq(c, 1);
+    ck_assert_int_eq(s, 1);
+}
 
 static void withhold_then_close(void)
 {
@@ -1234,22 +1266,38 @@ static void withhold_then_close(void)
     SSL_CTX *stock_client = hs_client(0), *pclient = hs_client(0);
     SSL_SESSION *sess = hs_new_session(legacy_server, stock_client);
     SSL *cssl, *sssl;
-    char byte;
+    char buf[8];
 
     hs_enable_with(pclient, EMSGUARD_EVENT_LOGGING, "1", NULL); /* errors only */
     ck_assert_ptr_nonnull(cssl = SSL_new(pclient));
     ck_assert_ptr_nonnull(sssl = SSL_new(legacy_server));
+    SSL_set_options(cssl, client_options);
     ck_assert_int_eq(SSL_set_session(cssl, sess), 1);
-    ck_assert_int_eq(hs_connect(cssl, sssl), 1);
+    if (client_bio_chain)
+        connect_through_chain(cssl, sssl);
+    else
+        ck_assert_int_eq(hs_connect(cssl, sssl), 1);
     ck_assert_int_eq(SSL_session_reused(cssl), 0);
     ck_assert_uint_eq(hs_counter(pclient, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
-    if (peer_closes_first) {
+    switch (how_it_ends) {
+    case PEER_DATA_THEN_CLOSE:
+        ck_assert_int_eq(SSL_write(sssl, "226 done", 8), 8);
+        ck_assert_int_eq(SSL_read(cssl, buf, sizeof(buf)), 8);
+        /* fall through */
+    case PEER_CLOSE_NOTIFY:
         ck_assert_int_eq(SSL_shutdown(sssl), 0);
-        ck_assert_int_eq(SSL_read(cssl, &byte, 1), 0);
+        ck_assert_int_eq(SSL_read(cssl, buf, 1), 0);
         ck_assert_int_eq(SSL_get_error(cssl, 0), SSL_ERROR_ZERO_RETURN);
         SSL_shutdown(cssl); /* answers the peer's close_notify */
-    } else {
+        break;
+    case PEER_EOF:
+        ck_assert_int_eq(BIO_shutdown_wr(SSL_get_wbio(sssl)), 1);
+        ck_assert_int_le(SSL_read(cssl, buf, 1), 0);
+        ERR_clear_error();
+        break;
+    case SELF_CLOSE_NOTIFY:
         ck_assert_int_eq(SSL_shutdown(cssl), 0);
+        break;
     }
     SSL_free(cssl);
     SSL_free(sssl);
@@ -1259,21 +1307,123 @@ static void withhold_then_close(void)
     SSL_CTX_free(legacy_server);
 }
 
+static const char reuse_diagnosis[] = "the peer requires session reuse";
+
+static const char *ends(enum how_it_ends how, int chain, long options)
+{
+    how_it_ends = how;
+    client_bio_chain = chain;
+    client_options = options;
+    return hs_capture_stderr(withhold_then_close);
+}
+
 START_TEST(test_session_reuse_diagnosis_needs_peer_close)
 {
-    static const char diagnosis[] = "the peer requires session reuse";
     const char *out;
 
-    peer_closes_first = 1;
-    out = hs_capture_stderr(withhold_then_close);
+    out = ends(PEER_CLOSE_NOTIFY, 0, 0);
     ck_assert_ptr_nonnull(out);
-    ck_assert_msg(strstr(out, diagnosis) != NULL, "no diagnosis when the peer closed: %s", out);
+    ck_assert_msg(strstr(out, reuse_diagnosis) != NULL, "no diagnosis when the peer closed: %s", out);
     ck_assert_ptr_nonnull(strstr(out, "emsguard: error: role=client resumption of a non-EMS"));
     /* This side closing first is an ordinary end (a handshake-only client). */
-    peer_closes_first = 0;
-    out = hs_capture_stderr(withhold_then_close);
+    out = ends(SELF_CLOSE_NOTIFY, 0, 0);
     ck_assert_ptr_nonnull(out);
-    ck_assert_msg(strstr(out, diagnosis) == NULL, "diagnosis after our own close: %s", out);
+    ck_assert_msg(strstr(out, reuse_diagnosis) == NULL, "diagnosis after our own close: %s", out);
+    /* A peer that answered before closing did not drop the connection. */
+    out = ends(PEER_DATA_THEN_CLOSE, 0, 0);
+    ck_assert_ptr_nonnull(out);
+    ck_assert_msg(strstr(out, reuse_diagnosis) == NULL, "diagnosis after the peer's data: %s", out);
+}
+END_TEST
+
+/*
+ * The peer's FIN without close_notify, also with SSL_OP_IGNORE_UNEXPECTED_EOF
+ * (curl sets it), where libssl reports no alert at all; and a read BIO that
+ * is a chain, which SSL_free() must still free whole (ASan checks leaks).
+ */
+START_TEST(test_session_reuse_diagnosis_on_eof_and_chains)
+{
+    static const long options[] = { 0, SSL_OP_IGNORE_UNEXPECTED_EOF };
+    const char *out;
+    int chain;
+    size_t i;
+
+    for (chain = 0; chain <= 1; chain++) {
+        for (i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
+            out = ends(PEER_EOF, chain, options[i]);
+            ck_assert_ptr_nonnull(out);
+            ck_assert_msg(strstr(out, reuse_diagnosis) != NULL,
+                "no diagnosis on EOF (chain %d, options %#lx): %s", chain, options[i], out);
+        }
+        out = ends(PEER_CLOSE_NOTIFY, chain, 0);
+        ck_assert_ptr_nonnull(out);
+        ck_assert_msg(strstr(out, reuse_diagnosis) != NULL, "no diagnosis (chain %d): %s", chain, out);
+        out = ends(SELF_CLOSE_NOTIFY, chain, 0);
+        ck_assert_ptr_nonnull(out);
+        ck_assert_msg(strstr(out, reuse_diagnosis) == NULL, "diagnosis (chain %d): %s", chain, out);
+    }
+}
+END_TEST
+
+/*
+ * SSL_clear() and a new connection on the same SSL: the withheld
+ * connection is over when the next one starts, so its diagnosis comes then,
+ * and says nothing about the next connection.
+ */
+static SSL_CTX *clear_ctxs[4];
+static SSL *clear_ssls[3];
+static SSL_SESSION *clear_sess;
+
+static void withhold_end_clear_and_reconnect(void)
+{
+    SSL_CTX *legacy_server, *ems_server, *stock_client, *pclient;
+    SSL *cssl, *sssl, *sssl2;
+    char byte;
+
+    clear_ctxs[0] = legacy_server = hs_server(HS_MECH_SESSION_ID, HS_NO_EMS);
+    clear_ctxs[1] = ems_server = hs_server(HS_MECH_SESSION_ID, 0);
+    clear_ctxs[2] = stock_client = hs_client(0);
+    clear_ctxs[3] = pclient = hs_client(0);
+    clear_sess = hs_new_session(legacy_server, stock_client);
+    hs_enable_with(pclient, EMSGUARD_EVENT_LOGGING, "1", NULL);
+    ck_assert_ptr_nonnull(clear_ssls[0] = cssl = SSL_new(pclient));
+    ck_assert_ptr_nonnull(clear_ssls[1] = sssl = SSL_new(legacy_server));
+    ck_assert_int_eq(SSL_set_session(cssl, clear_sess), 1);
+    ck_assert_int_eq(hs_connect(cssl, sssl), 1);
+    ck_assert_uint_eq(hs_counter(pclient, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
+    ck_assert_int_eq(SSL_shutdown(sssl), 0); /* the peer ends the first one */
+    ck_assert_int_eq(SSL_read(cssl, &byte, 1), 0);
+    ck_assert_int_eq(SSL_clear(cssl), 1);
+    ck_assert_int_eq(SSL_set_session(cssl, NULL), 1);
+    ck_assert_ptr_nonnull(clear_ssls[2] = sssl2 = SSL_new(ems_server));
+    ck_assert_int_eq(hs_connect(cssl, sssl2), 1);
+    ck_assert_uint_eq(hs_counter(pclient, EMSGUARD_CNT_REFUSED_NO_EMS), 1);
+    ck_assert_int_eq(SSL_shutdown(sssl2), 0); /* and the second */
+    ck_assert_int_eq(SSL_read(cssl, &byte, 1), 0);
+}
+
+static void free_cleared(void)
+{
+    size_t i;
+
+    for (i = 0; i < 3; i++)
+        SSL_free(clear_ssls[i]);
+    SSL_SESSION_free(clear_sess);
+    for (i = 0; i < 4; i++)
+        SSL_CTX_free(clear_ctxs[i]);
+}
+
+START_TEST(test_session_reuse_watch_ends_with_ssl_clear)
+{
+    const char *out = hs_capture_stderr(withhold_end_clear_and_reconnect), *first;
+
+    ck_assert_ptr_nonnull(out);
+    ck_assert_msg((first = strstr(out, reuse_diagnosis)) != NULL,
+        "no diagnosis when the next connection started: %s", out);
+    ck_assert_msg(strstr(first + 1, reuse_diagnosis) == NULL, "two diagnoses: %s", out);
+    out = hs_capture_stderr(free_cleared);
+    ck_assert_ptr_nonnull(out);
+    ck_assert_msg(strstr(out, reuse_diagnosis) == NULL, "diagnosis for the second connection: %s", out);
 }
 END_TEST
 
@@ -1335,6 +1485,8 @@ static Suite *handshake_suite(void)
     tcase_add_test(tc, test_log_lines);
     tcase_add_test(tc, test_log_filtered_by_event_logging);
     tcase_add_test(tc, test_session_reuse_diagnosis_needs_peer_close);
+    tcase_add_test(tc, test_session_reuse_diagnosis_on_eof_and_chains);
+    tcase_add_test(tc, test_session_reuse_watch_ends_with_ssl_clear);
     suite_add_tcase(s, tc);
     return s;
 }
