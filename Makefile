@@ -9,6 +9,8 @@
 #   make demo            `emsguard probe` of a legacy and an emsguard server side
 #                        by side, then the stock-vs-emsguard handshake table
 #   make bench           handshake benchmark: ratios to stock, CSV, SVG chart
+#   make check-debian13  the install step and `make check` in a Debian 13 root
+#                        (OpenSSL 3.5; debootstrap, as root; mk/debian.mk)
 #   make install         honours PREFIX, DESTDIR, BINDIR, LIBDIR, MODULESDIR
 #   make clean
 
