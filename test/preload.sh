@@ -503,7 +503,8 @@ end_test
 # ---- 4. curl (Debian, OpenSSL backend) ------------------------------------------
 #
 # Two URLs in one curl run: curl keeps the first connection's session and sets
-# it on the second (-v: "SSL re-using session ID").  s_server -www answers
+# it on the second (-v: "SSL re-using session ID" up to curl 8.11, "SSL reusing
+# session with ALPN" from 8.12, as in Debian 13).  s_server -www answers
 # HTTP/1.0 and closes, so the second URL is a new TLS connection, and its
 # status page says New or Reused.
 
@@ -521,7 +522,8 @@ curl_vs_legacy_server() {
             "$(count_re "$out.err" "^< HTTP/1\\.0 200")" 2
         expect_eq "preloaded curl: server saw New" "$(count_prefix "$out" New,)" 2
         expect_eq "preloaded curl: server saw Reused" "$(count_prefix "$out" Reused,)" 0
-        expect_grep "preloaded curl set its cached session" "SSL re-using session ID" "$out.err"
+        expect_grep "preloaded curl set its cached session" \
+            "SSL re-using session ID|SSL reusing session" "$out.err"
         expect_grep "the session was not offered (logged)" \
             "^emsguard: warning: role=client did not offer session.*reason=no-ems" "$out.err"
         out=$TMP/$name-stock.txt
