@@ -1620,7 +1620,10 @@ static void on_alert_sent(struct eg_ctx_state *st, SSL *ssl, int alert)
         report_ems_required(st, ssl, (flags & CONN_HELLO_EMS) != 0, 1);
         return;
     }
-    if (!SSL_is_server(ssl) || (alert & 0xff) != SSL_AD_HANDSHAKE_FAILURE
+    /* RFC 7627 5.3 says handshake_failure; later OpenSSL sends illegal_parameter. */
+    if (!SSL_is_server(ssl)
+        || ((alert & 0xff) != SSL_AD_HANDSHAKE_FAILURE
+            && (alert & 0xff) != SSL_AD_ILLEGAL_PARAMETER)
         || (flags & CONN_ABORT_REPORTED) != 0
         || ERR_GET_LIB(err) != ERR_LIB_SSL
         || ERR_GET_REASON(err) != SSL_R_INCONSISTENT_EXTMS)
