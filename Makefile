@@ -203,5 +203,9 @@ uninstall:
 	    $(DESTDIR)$(INCLUDEDIR)/emsguard.h $(DESTDIR)$(BINDIR)/emsguard \
 	    $(DESTDIR)$(PKGCONFIGDIR)/emsguard.pc $(DESTDIR)$(MODULESDIR)/emsguard.so
 
+# Every tree a build makes: the default names and those of BUILD_DIR (the
+# normal, ASan+UBSan, ThreadSanitizer and fuzzing trees; the bench writes
+# only into $(BUILD)/bench).  mk/fuzz.mk adds FUZZ_DIR.
 clean:
-	rm -rf build build-san $(BUILD_DIR) $(BUILD_DIR)-san
+	rm -rf build build-san build-tsan build-fuzz \
+	    $(BUILD_DIR) $(BUILD_DIR)-san $(BUILD_DIR)-tsan $(BUILD_DIR)-fuzz
