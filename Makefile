@@ -1,6 +1,8 @@
 # emsguard -- build, test, install.
 #
-#   make                 library, provider module, test programs, demo
+#   make                 the product: library, provider module, preload library,
+#                        `emsguard` CLI, emsguard.pc (needs no libcheck)
+#   make tests           the test programs and the demo binary (needs libcheck)
 #   make check           unit tests, in-memory handshake tests, integration
 #                        (eg_peer, and libemsguard-preload.so with stock
 #                        openssl, curl and nginx)
@@ -30,8 +32,10 @@ CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 SSL_CFLAGS := $(shell pkg-config --cflags libssl libcrypto)
 SSL_LIBS   := $(shell pkg-config --libs libssl libcrypto)
-CHECK_CFLAGS := $(shell pkg-config --cflags check)
-CHECK_LIBS   := $(shell pkg-config --libs check)
+# libcheck is asked for only when a Check suite is built (evaluated once, on
+# first use), so `make all` and `make install` work without it.
+CHECK_CFLAGS = $(eval CHECK_CFLAGS := $$(shell pkg-config --cflags check))$(CHECK_CFLAGS)
+CHECK_LIBS   = $(eval CHECK_LIBS := $$(shell pkg-config --libs check))$(CHECK_LIBS)
 
 # BUILD_DIR lets several trees build side by side (make BUILD_DIR=build-x).
 BUILD_DIR ?= build
@@ -67,8 +71,8 @@ LIBFILE  := $(LIBNAME).$(VERSION)
 PRELOAD  := $(BUILD)/libemsguard-preload.so
 
 # Check suites run by unit-check, shell scripts run by integration-check.
-# Makefile fragments in mk/ append to these lists (and to TEST_BINS) and add
-# their own link rules; each fragment owns one test concern.
+# Makefile fragments in mk/ append to these lists, add their programs to
+# `tests` and their own link rules; each fragment owns one test concern.
 # EXTRA_CHECKS: targets `make check` runs once after both passes (their own
 # trees: ThreadSanitizer stress, fuzzing; or a short run: bench smoke).
 EXTRA_CHECKS :=
@@ -79,10 +83,15 @@ TEST_BINS := $(BUILD)/test/check_config $(BUILD)/test/check_handshake \
              $(BUILD)/test/eg_peer
 DEMO_BIN  := $(BUILD)/demo/emsguard-demo
 
-.PHONY: all check unit-check integration-check demo bench install uninstall clean
+.PHONY: all tests check unit-check integration-check demo bench install uninstall clean
 
+# The product only (mk/tools.mk adds the CLI); nothing here needs libcheck.
 all: $(BUILD)/$(LIBFILE) $(BUILD)/$(SONAME) $(BUILD)/$(LIBNAME) \
-     $(BUILD)/emsguard.so $(PRELOAD) $(BUILD)/emsguard.pc $(TEST_BINS) $(DEMO_BIN)
+     $(BUILD)/emsguard.so $(PRELOAD) $(BUILD)/emsguard.pc
+
+# Everything `make check` runs, on top of the product; mk/*.mk add theirs.
+# The demo binary is built here too, so that `make check` proves it compiles.
+tests: all $(TEST_BINS) $(DEMO_BIN)
 
 $(BUILD)/%.o: %.c $(wildcard provider/*.h) include/emsguard.h
 	@mkdir -p $(dir $@)
@@ -152,13 +161,13 @@ endif
 # Leak checking stays on under ASan; UBSan findings are fatal.
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-unit-check: all
+unit-check: tests
 	@set -e; for t in $(UNIT_SUITES); do \
 	    echo "== $$t"; \
 	    $(SAN_ENV) BUILD=$(BUILD) SANITIZE=$(SANITIZE) $(BUILD)/test/$$t; \
 	done
 
-integration-check: all
+integration-check: tests
 	@set -e; for t in $(INTEGRATION_SCRIPTS); do \
 	    echo "== $$t"; \
 	    $(SAN_ENV) BUILD=$(BUILD) SANITIZE=$(SANITIZE) bash test/$$t; \
@@ -168,7 +177,7 @@ integration-check: all
 
 # The probe against a stock legacy server and an emsguard server, side by
 # side; then the measured stock-vs-emsguard handshake table.
-demo: all
+demo: all $(DEMO_BIN)
 	BUILD=$(BUILD) bash demo/probe-demo.sh
 	BUILD=$(BUILD) $(DEMO_BIN)
 
@@ -194,5 +203,9 @@ uninstall:
 	    $(DESTDIR)$(INCLUDEDIR)/emsguard.h $(DESTDIR)$(BINDIR)/emsguard \
 	    $(DESTDIR)$(PKGCONFIGDIR)/emsguard.pc $(DESTDIR)$(MODULESDIR)/emsguard.so
 
+# Every tree a build makes: the default names and those of BUILD_DIR (the
+# normal, ASan+UBSan, ThreadSanitizer and fuzzing trees; the bench writes
+# only into $(BUILD)/bench).  mk/fuzz.mk adds FUZZ_DIR.
 clean:
-	rm -rf build build-san $(BUILD_DIR) $(BUILD_DIR)-san
+	rm -rf build build-san build-tsan build-fuzz \
+	    $(BUILD_DIR) $(BUILD_DIR)-san $(BUILD_DIR)-tsan $(BUILD_DIR)-fuzz

@@ -15,7 +15,10 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
-#include "bench.h"
+#include "bench_env.h"
+#include "bench_time.h"
+#include "report.h"
+#include "cache.h"
 
 /* ---- allocation accounting ----------------------------------------------- */
 

@@ -16,7 +16,10 @@
 #include <openssl/ssl.h>
 #include "emsguard.h"
 #include "harness.h"
-#include "bench.h"
+#include "bench_env.h"
+#include "bench_time.h"
+#include "report.h"
+#include "capacity.h"
 
 struct split {
     double server, client; /* monotonic seconds inside each side's calls */

@@ -39,7 +39,10 @@
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include "harness.h"
-#include "bench.h"
+#include "bench_env.h"
+#include "bench_time.h"
+#include "report.h"
+#include "child.h"
 
 static const int child_variants[] = { VAR_CHILD_STOCK, VAR_PRELOAD, VAR_ALL };
 #define CHILD_COUNT (int)(sizeof(child_variants) / sizeof(child_variants[0]))

@@ -3,9 +3,10 @@
 # runs only bench-smoke (below).
 BENCH_BIN  := $(BUILD)/bench/emsguard-bench
 BENCH_OBJS := $(BUILD)/bench/bench.o $(BUILD)/bench/child.o $(BUILD)/bench/capacity.o \
-              $(BUILD)/bench/cache.o $(BUILD)/bench/report.o
+              $(BUILD)/bench/cache.o $(BUILD)/bench/report.o $(BUILD)/bench/bench_env.o \
+              $(BUILD)/bench/bench_time.o
 
-$(BUILD)/bench/%.o: bench/%.c bench/bench.h test/harness.h include/emsguard.h
+$(BUILD)/bench/%.o: bench/%.c $(wildcard bench/*.h) test/harness.h include/emsguard.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itest -c -o $@ $<
 

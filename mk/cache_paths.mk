@@ -5,7 +5,7 @@
 # before OpenSSL allocates anything.
 UNIT_SUITES += check_cache_paths
 
-all: $(BUILD)/test/check_cache_paths
+tests: $(BUILD)/test/check_cache_paths
 
 $(BUILD)/test/check_cache_paths: $(BUILD)/test/check_cache_paths.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_cache_paths.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)

@@ -3,7 +3,7 @@
 # SSL_CTX in both roles sharing its internal cache, in memory.
 UNIT_SUITES += check_client_paths
 
-all: $(BUILD)/test/check_client_paths
+tests: $(BUILD)/test/check_client_paths
 
 $(BUILD)/test/check_client_paths: $(BUILD)/test/check_client_paths.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_client_paths.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)

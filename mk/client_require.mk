@@ -2,7 +2,7 @@
 # server's ServerHello fails the handshake, in memory, for each key exchange.
 UNIT_SUITES += check_client_require
 
-all: $(BUILD)/test/check_client_require
+tests: $(BUILD)/test/check_client_require
 
 $(BUILD)/test/check_client_require: $(BUILD)/test/check_client_require.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_client_require.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)

@@ -6,7 +6,7 @@
 UNIT_SUITES += check_config_failclosed
 INTEGRATION_SCRIPTS += config_failclosed.sh
 
-all: $(BUILD)/test/check_config_failclosed
+tests: $(BUILD)/test/check_config_failclosed
 
 $(BUILD)/test/check_config_failclosed: $(BUILD)/test/check_config_failclosed.o $(BUILD)/test/conf_util.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_config_failclosed.o $(BUILD)/test/conf_util.o $(TEST_LDFLAGS) $(CHECK_LIBS)

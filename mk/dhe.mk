@@ -8,7 +8,7 @@
 UNIT_SUITES += check_dhe
 DHE_BIN := $(BUILD)/test/check_dhe
 
-all: $(DHE_BIN)
+tests: $(DHE_BIN)
 
 $(DHE_BIN): $(BUILD)/test/check_dhe.o $(BUILD)/test/dhe_buggy.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_dhe.o $(BUILD)/test/dhe_buggy.o \

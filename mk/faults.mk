@@ -15,7 +15,7 @@
 # process (and, on request, each scenario's clean run).
 FAULTS_BIN := $(BUILD)/test/faults
 
-all: $(FAULTS_BIN)
+tests: $(FAULTS_BIN)
 EXTRA_CHECKS += faults-check faults-check-san
 
 $(FAULTS_BIN): $(BUILD)/test/faults.o $(BUILD)/test/harness.o $(TEST_DEPS)

@@ -6,7 +6,7 @@
 # mine calls prev", twice) reaches every callback once per event, in memory.
 UNIT_SUITES += check_getters
 
-all: $(BUILD)/test/check_getters
+tests: $(BUILD)/test/check_getters
 
 $(BUILD)/test/check_getters: $(BUILD)/test/check_getters.o $(BUILD)/test/harness.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_getters.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)
@@ -19,7 +19,7 @@ INTEGRATION_SCRIPTS += preload_static.sh
 PRELOAD_STATIC_BINS := $(BUILD)/test/preload/chain_getters $(BUILD)/test/preload/own_openssl \
                        $(BUILD)/test/preload/no_openssl $(BUILD)/test/preload/libegownssl.so
 
-all: $(PRELOAD_STATIC_BINS)
+tests: $(PRELOAD_STATIC_BINS)
 
 $(BUILD)/test/preload/chain_getters: $(BUILD)/test/preload/chain_getters.o
 	$(CC) $(SANFLAGS) -o $@ $< $(SSL_LIBS) -ldl

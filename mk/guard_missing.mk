@@ -3,7 +3,7 @@
 # the allocation hooks must be installed before OpenSSL allocates anything.
 UNIT_SUITES += check_guard_missing
 
-all: $(BUILD)/test/check_guard_missing
+tests: $(BUILD)/test/check_guard_missing
 
 $(BUILD)/test/check_guard_missing: $(BUILD)/test/check_guard_missing.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_guard_missing.o $(TEST_LDFLAGS) $(CHECK_LIBS)

@@ -4,7 +4,7 @@
 # session and SSL_clear reuse; each with a stock control that resumes.
 UNIT_SUITES += check_held_paths
 
-all: $(BUILD)/test/check_held_paths
+tests: $(BUILD)/test/check_held_paths
 
 $(BUILD)/test/check_held_paths: $(BUILD)/test/check_held_paths.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_held_paths.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)

@@ -7,7 +7,7 @@
 UNIT_SUITES += check_hello_paths
 INTEGRATION_SCRIPTS += policy_effective.sh reneg_stock.sh
 
-all: $(BUILD)/test/check_hello_paths
+tests: $(BUILD)/test/check_hello_paths
 
 $(BUILD)/test/check_hello_paths: $(BUILD)/test/check_hello_paths.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_hello_paths.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)

@@ -2,7 +2,7 @@
 # changed across a renegotiation, fed to an emsguard server in memory.
 UNIT_SUITES += check_hostile
 
-all: $(BUILD)/test/check_hostile
+tests: $(BUILD)/test/check_hostile
 
 $(BUILD)/test/check_hostile: $(BUILD)/test/check_hostile.o $(BUILD)/test/harness.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_hostile.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)

@@ -6,7 +6,7 @@ UNIT_SUITES += check_interop
 INTEROP_OBJS := $(BUILD)/test/check_interop.o $(BUILD)/test/interop_util.o \
                 $(BUILD)/test/harness.o
 
-all: $(BUILD)/test/check_interop
+tests: $(BUILD)/test/check_interop
 
 $(BUILD)/test/check_interop: $(INTEROP_OBJS) $(TEST_DEPS)
 	$(CC) -o $@ $(INTEROP_OBJS) $(TEST_LDFLAGS) $(CHECK_LIBS)

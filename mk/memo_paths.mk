@@ -5,7 +5,7 @@
 # own callbacks through the getters, in memory.
 UNIT_SUITES += check_memo_paths
 
-all: $(BUILD)/test/check_memo_paths
+tests: $(BUILD)/test/check_memo_paths
 
 $(BUILD)/test/check_memo_paths: $(BUILD)/test/check_memo_paths.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_memo_paths.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)

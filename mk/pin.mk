@@ -3,7 +3,7 @@
 # set (issue 15, round 2: R5).
 UNIT_SUITES += check_pin
 
-all: $(BUILD)/test/check_pin
+tests: $(BUILD)/test/check_pin
 
 $(BUILD)/test/check_pin: $(BUILD)/test/check_pin.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_pin.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)

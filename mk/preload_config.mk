@@ -11,7 +11,7 @@ INTEGRATION_SCRIPTS += preload_config.sh
 
 PRELOAD_CONFIG_BINS := $(BUILD)/test/preload/own_config_server $(BUILD)/test/preload/set_cb_client
 
-all: $(PRELOAD_CONFIG_BINS)
+tests: $(PRELOAD_CONFIG_BINS)
 
 $(BUILD)/test/preload/own_config_server: $(BUILD)/test/preload/own_config_server.o
 	$(CC) $(SANFLAGS) -o $@ $< $(SSL_LIBS) -ldl

@@ -9,7 +9,7 @@ INTEGRATION_SCRIPTS += preload_late.sh
 
 PRELOAD_LATE_BINS := $(BUILD)/test/preload/late_config_server
 
-all: $(PRELOAD_LATE_BINS)
+tests: $(PRELOAD_LATE_BINS)
 
 $(BUILD)/test/preload/late_config_server: $(BUILD)/test/preload/late_config_server.o
 	$(CC) $(SANFLAGS) -o $@ $< $(SSL_LIBS)

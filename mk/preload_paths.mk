@@ -12,7 +12,7 @@ INTEGRATION_SCRIPTS += preload_paths.sh
 PRELOAD_PATHS_BINS := $(BUILD)/test/preload/hello_server $(BUILD)/test/preload/dl_client \
                       $(BUILD)/test/preload/dl_client_rp $(BUILD)/test/preload/libegdlplugin.so
 
-all: $(PRELOAD_PATHS_BINS)
+tests: $(PRELOAD_PATHS_BINS)
 
 $(BUILD)/test/preload/hello_server.o $(BUILD)/test/preload/dl_client.o \
 $(BUILD)/test/preload/dl_plugin.o: test/preload/dl_api.h

@@ -6,7 +6,7 @@
 INTEGRATION_SCRIPTS += probe.sh
 PROBE_PEER := $(BUILD)/test/probe_peer
 
-all: $(PROBE_PEER)
+tests: $(PROBE_PEER)
 
 $(PROBE_PEER): $(BUILD)/test/probe_peer.o $(BUILD)/test/dhe_buggy.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/probe_peer.o $(BUILD)/test/dhe_buggy.o \

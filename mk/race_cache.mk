@@ -10,7 +10,7 @@
 RACE_CACHE_BIN := $(BUILD)/test/race_cache
 EXTRA_CHECKS += race-cache-check
 
-all: $(RACE_CACHE_BIN)
+tests: $(RACE_CACHE_BIN)
 
 $(RACE_CACHE_BIN): $(BUILD)/test/race_cache.o $(BUILD)/test/harness.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/race_cache.o $(BUILD)/test/harness.o $(TEST_LDFLAGS)

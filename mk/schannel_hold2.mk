@@ -5,7 +5,7 @@
 # server's DH group never lowered below the application's.
 UNIT_SUITES += check_schannel_hold2
 
-all: $(BUILD)/test/check_schannel_hold2
+tests: $(BUILD)/test/check_schannel_hold2
 
 $(BUILD)/test/check_schannel_hold2: $(BUILD)/test/check_schannel_hold2.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_schannel_hold2.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)

@@ -6,7 +6,7 @@
 UNIT_SUITES += check_schannel_override
 INTEGRATION_SCRIPTS += preload_schannel.sh
 
-all: $(BUILD)/test/check_schannel_override
+tests: $(BUILD)/test/check_schannel_override
 
 $(BUILD)/test/check_schannel_override: $(BUILD)/test/check_schannel_override.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_schannel_override.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)

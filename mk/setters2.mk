@@ -8,7 +8,7 @@
 # matching getters read it back, in memory.
 UNIT_SUITES += check_setters2
 
-all: $(BUILD)/test/check_setters2
+tests: $(BUILD)/test/check_setters2
 
 $(BUILD)/test/check_setters2: $(BUILD)/test/check_setters2.o $(BUILD)/test/harness.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_setters2.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)

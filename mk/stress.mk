@@ -12,7 +12,7 @@ STRESS_TSAN_BIN := $(BUILD_DIR)-tsan/test/stress
 STRESS_QUICK_HANDSHAKES ?= 200
 EXTRA_CHECKS += stress-check
 
-all: $(STRESS_BIN)
+tests: $(STRESS_BIN)
 
 $(STRESS_BIN): $(BUILD)/test/stress.o $(BUILD)/test/harness.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/stress.o $(BUILD)/test/harness.o $(TEST_LDFLAGS)

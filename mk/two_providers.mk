@@ -4,7 +4,7 @@
 # two names stay accepted (issue 15, round 2: R3).
 UNIT_SUITES += check_two_providers
 
-all: $(BUILD)/test/check_two_providers
+tests: $(BUILD)/test/check_two_providers
 
 $(BUILD)/test/check_two_providers: $(BUILD)/test/check_two_providers.o $(BUILD)/test/conf_util.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_two_providers.o $(BUILD)/test/conf_util.o $(TEST_LDFLAGS) $(CHECK_LIBS)
