@@ -48,7 +48,7 @@ trap 'exit 130' INT TERM HUP
 
 for f in "$PRELOAD" "$BDIR/libemsguard.so.0" "$BDIR/emsguard.so" "$TOOL" "$EG"; do
     if [ ! -e "$f" ]; then
-        fail_now 00-prerequisites "$f not built (make BUILD=$BUILD all)"
+        fail_now 00-prerequisites "$f not built (make BUILD=$BUILD tests)"
         summary
         exit 1
     fi

@@ -56,7 +56,7 @@ trap 'exit 130' INT TERM HUP
 
 for f in "$PRELOAD" "$BDIR/libemsguard.so.0" "$MODULE" "$HELPERS/own_config_server" \
     "$HELPERS/set_cb_client"; do
-    [ -e "$f" ] || prereq_fail "$f not built (make all)"
+    [ -e "$f" ] || prereq_fail "$f not built (make tests)"
 done
 set_preload_env
 command -v "$OPENSSL" >/dev/null 2>&1 || prereq_fail "required tool '$OPENSSL' not installed"

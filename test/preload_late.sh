@@ -49,7 +49,7 @@ trap 'cleanup_servers' EXIT
 trap 'exit 130' INT TERM HUP
 
 for f in "$PRELOAD" "$BDIR/libemsguard.so.0" "$MODULE" "$HELPER"; do
-    [ -e "$f" ] || prereq_fail "$f not built (make all)"
+    [ -e "$f" ] || prereq_fail "$f not built (make tests)"
 done
 set_preload_env
 command -v "$OPENSSL" >/dev/null 2>&1 || prereq_fail "required tool '$OPENSSL' not installed"

@@ -55,7 +55,7 @@ trap 'exit 130' INT TERM HUP
 
 for f in "$PRELOAD" "$BDIR/libemsguard.so.0" "$BDIR/provider/preload.o" \
     "$HELPERS/hello_server" "$HELPERS/dl_client" "$HELPERS/dl_client_rp" "$PLUGIN"; do
-    [ -e "$f" ] || prereq_fail "$f not built (make all)"
+    [ -e "$f" ] || prereq_fail "$f not built (make tests)"
 done
 set_preload_env
 for tool in "$OPENSSL" "$PYTHON" "$CC" "$NM"; do

@@ -55,7 +55,7 @@ prereq_fail() {
 
 for f in "$PRELOAD" "$BDIR/libemsguard.so.0" "$HELPERS/chain_getters" "$HELPERS/own_openssl" \
     "$HELPERS/no_openssl" "$HELPERS/libegownssl.so"; do
-    [ -e "$f" ] || prereq_fail "$f not built (make all)"
+    [ -e "$f" ] || prereq_fail "$f not built (make tests)"
 done
 ASAN_RT=$(ldd "$PRELOAD" 2>/dev/null | awk '$1 ~ /^libasan\.so/ { print $3; exit }')
 if [ "${SANITIZE:-}" = 1 ] && [ -z "$ASAN_RT" ]; then

@@ -64,7 +64,7 @@ prereq_fail() {
 }
 
 for f in "$EMSG" "$PEER" "$EG" "$PRELOAD"; do
-    [ -x "$f" ] || [ -f "$f" ] || prereq_fail "$f not built (make BUILD_DIR=... all)"
+    [ -x "$f" ] || [ -f "$f" ] || prereq_fail "$f not built (make BUILD_DIR=... tests)"
 done
 for tool in "$OPENSSL" "$GNUTLS_SERV" "$PYTHON"; do
     command -v "$tool" >/dev/null 2>&1 || prereq_fail "required program '$tool' not installed (.ci/install-deps)"
