@@ -32,8 +32,8 @@
 # chroots and changes user); CI runs tests as root.
 #
 # Preloaded curl runs with EMSGUARD_CONF = the defaults plus EventLogging=3,
-# so that warnings (the "peer requires session reuse" diagnosis is one) are
-# printed, and EMSGUARD_DEBUG=1, whose "policy from" line proves the preload
+# so that the "did not offer session" warning is printed next to the "peer
+# requires session reuse" diagnosis (an error), and EMSGUARD_DEBUG=1, whose "policy from" line proves the preload
 # was active.
 #
 # Sanitizer builds: as test/preload.sh -- libasan preloaded in front of the
