@@ -1,6 +1,15 @@
 /*
- * emsguard's errors on OpenSSL's error queue: one dynamically allocated
- * library code, named "emsguard", with a reason string per EMSGUARD_R_*.
+ * emsguard's errors on OpenSSL's error queue, the OpenSSL way: one
+ * dynamically allocated library code, registered under the name "emsguard"
+ * (so ERR_print_errors() and ERR_error_string() say "emsguard", not
+ * "lib(128)"), a reason string per EMSGUARD_R_*, and the raising call site
+ * as the error's origin (the emsguard_raise() macro in internal.h passes it).
+ *
+ * The same code serves the library linked into an application and the
+ * provider module loaded by libcrypto: they are one image (emsguard.so is
+ * libemsguard.so), linked to libcrypto, whose ERR_new(), ERR_set_debug() and
+ * ERR_vset_error() are what the core's new_error, set_error_debug and
+ * vset_error run when that libcrypto loads the module.
  */
 #include <stdio.h>
 #include <openssl/crypto.h>
@@ -30,6 +39,11 @@ static ERR_STRING_DATA reason_strings[] = {
     { 0, NULL }
 };
 
+/*
+ * The library's name is the entry ERR_PACK(lib, 0, 0).  Its code is known
+ * only at run time, and it cannot stay 0 in the table: ERR_load_strings()
+ * stops at the first entry whose code is 0, taking it for the terminator.
+ */
 static ERR_STRING_DATA lib_strings[] = {
     { 0, "emsguard" },
     { 0, NULL }
@@ -42,6 +56,7 @@ static ERR_STRING_DATA lib_strings[] = {
 static void err_init(void)
 {
     err_lib = ERR_get_next_error_library();
+    lib_strings[0].error = ERR_PACK(err_lib, 0, 0);
     ERR_load_strings(err_lib, lib_strings);
     ERR_load_strings(err_lib, reason_strings);
 }
@@ -53,13 +68,14 @@ int EMSGUARD_get_error_lib(void)
     return err_lib;
 }
 
-void emsguard_raise(int reason, const char *fmt, ...)
+void emsguard_raise_at(const char *file, int line, const char *func, int reason,
+    const char *fmt, ...)
 {
     va_list ap;
     int lib = EMSGUARD_get_error_lib();
 
     ERR_new();
-    ERR_set_debug(OPENSSL_FILE, OPENSSL_LINE, "emsguard");
+    ERR_set_debug(file, line, func);
     va_start(ap, fmt);
     ERR_vset_error(lib, reason, fmt, ap);
     va_end(ap);

@@ -13,9 +13,17 @@
 #include "emsguard.h"
 
 /* ---- errors.c ---------------------------------------------------------- */
-/* Raises an emsguard error with a formatted message on the error queue. */
-void emsguard_raise(int reason, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/*
+ * Raises an emsguard error with |reason| (EMSGUARD_R_*, or an ERR_R_* code
+ * such as ERR_R_MALLOC_FAILURE) and a formatted message on the error queue,
+ * recording |file|:|line| in |func| as its origin.  Call it through
+ * emsguard_raise(reason, fmt, ...), which passes the caller's call site as
+ * OpenSSL's ERR_raise_data() does.
+ */
+void emsguard_raise_at(const char *file, int line, const char *func, int reason,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+#define emsguard_raise(reason, ...) \
+    emsguard_raise_at(OPENSSL_FILE, OPENSSL_LINE, OPENSSL_FUNC, (reason), __VA_ARGS__)
 
 /* ---- policy.c ---------------------------------------------------------- */
 /*
