@@ -38,7 +38,13 @@ extern "C" {
 #define EMSGUARD_LOG_WARNINGS 0x2
 #define EMSGUARD_LOG_INFO 0x4
 
-/* Reason codes raised on the OpenSSL error queue. */
+/*
+ * Reason codes raised on the OpenSSL error queue (ERR_GET_REASON()), by the
+ * library named "emsguard" (ERR_GET_LIB() == EMSGUARD_get_error_lib()).
+ * ERR_reason_error_string() gives each its text; the error's data string
+ * names the key, value, file or function concerned.  Test for the code,
+ * not for the words.
+ */
 #define EMSGUARD_R_UNKNOWN_KEY 100 /* name is not a policy key */
 #define EMSGUARD_R_EMPTY_VALUE 101 /* value is empty */
 #define EMSGUARD_R_BAD_VALUE 102 /* not decimal, 0x hex or dword:hex */
