@@ -3,7 +3,7 @@
 # the raising call site recorded, through the API and inside the module.
 UNIT_SUITES += check_errors
 
-all: $(BUILD)/test/check_errors
+tests: $(BUILD)/test/check_errors
 
 $(BUILD)/test/check_errors: $(BUILD)/test/check_errors.o $(BUILD)/test/conf_util.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_errors.o $(BUILD)/test/conf_util.o $(TEST_LDFLAGS) $(CHECK_LIBS)
