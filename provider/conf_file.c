@@ -5,7 +5,8 @@
  * misspelt key would otherwise be ignored without a word.  We read the same
  * configuration file OpenSSL read (OPENSSL_CONF or the default), follow
  * openssl_conf -> providers -> <our name> to our section, and reject any key
- * in it that neither we nor OpenSSL know.
+ * in it that neither we nor OpenSSL know -- if that section is what the
+ * core passed us: a program that loads its own file is not held to it.
  *
  * The same walk gives the policy to code that has no provider to ask: the
  * preload library and the command-line tool (EMSGUARD_POLICY_from_config),
@@ -506,7 +507,69 @@ static int mark_present(void *arg, eg_key key, const char *name,
     return 1;
 }
 
+/*
+ * The values |section| sets for policy keys (the last one wins, as in the
+ * core) and its PolicyFile, names that are not keys left out: what
+ * OpenSSL passes a provider that this section configures.
+ */
+static void collect_section(CONF *conf, const char *section, const char *prefix,
+    const char *found[EG_KEY_COUNT], const char **policy_file)
+{
+    STACK_OF(CONF_VALUE) *values;
+    char name[256], sub[260];
+    int i, key;
+
+    ERR_set_mark();
+    values = NCONF_get_section(conf, section);
+    ERR_pop_to_mark();
+    for (i = 0; i < sk_CONF_VALUE_num(values); i++) {
+        const CONF_VALUE *v = sk_CONF_VALUE_value(values, i);
+
+        if (prefix[0] == '\0' && strcmp(v->name, POLICY_FILE_KEY) == 0) {
+            *policy_file = v->value;
+            continue;
+        }
+        if ((size_t)snprintf(name, sizeof(name), "%s%s", prefix, v->name) >= sizeof(name))
+            continue;
+        if ((key = emsguard_key_lookup(name)) >= 0) {
+            found[key] = v->value;
+        } else if (emsguard_key_is_group(name)) {
+            snprintf(sub, sizeof(sub), "%s.", name);
+            collect_section(conf, v->value, sub, found, policy_file);
+        }
+    }
+}
+
+/*
+ * 1 if the core passed the provider a value that |section| does not set,
+ * or sets otherwise: OpenSSL loaded the provider from another file (the
+ * program's own) and this section is not its configuration.  OpenSSL may
+ * drop a value (allocation failure) but never invents or changes one.
+ */
+static int section_not_loaded(CONF *conf, const char *section,
+    const char *const passed[EG_KEY_COUNT], const char *passed_policy_file)
+{
+    const char *found[EG_KEY_COUNT] = { NULL }, *policy_file = NULL;
+    int key;
+
+    collect_section(conf, section, "", found, &policy_file);
+    if (passed_policy_file != NULL
+        && (policy_file == NULL || strcmp(policy_file, passed_policy_file) != 0))
+        return 1;
+    for (key = 0; key < EG_KEY_COUNT; key++)
+        if (passed[key] != NULL && (found[key] == NULL || strcmp(found[key], passed[key]) != 0))
+            return 1;
+    return 0;
+}
+
 int emsguard_conf_check_section(const char *prov_name, int *checked,
+    unsigned char present[EG_KEY_COUNT])
+{
+    return emsguard_conf_check_loaded_section(prov_name, NULL, NULL, checked, present);
+}
+
+int emsguard_conf_check_loaded_section(const char *prov_name,
+    const char *const passed[EG_KEY_COUNT], const char *passed_policy_file, int *checked,
     unsigned char present[EG_KEY_COUNT])
 {
     char *file = CONF_get1_default_config_file();
@@ -549,6 +612,13 @@ int emsguard_conf_check_section(const char *prov_name, int *checked,
         emsguard_log(NULL, EG_LEVEL_DEBUG,
             "no section for provider '%s' in %s; unknown keys not checked",
             prov_name, file);
+        goto done;
+    }
+    if (passed != NULL && section_not_loaded(conf, ours, passed, passed_policy_file)) {
+        emsguard_log(NULL, EG_LEVEL_DEBUG,
+            "section [%s] of %s is not what OpenSSL loaded provider '%s' with (the "
+            "values differ: the program loaded another file); unknown keys not checked",
+            ours, file, prov_name);
         goto done;
     }
     *checked = 1;

@@ -506,6 +506,15 @@ void emsguard_reuse_close_sent(SSL *ssl);
  */
 int emsguard_conf_check_section(const char *prov_name, int *checked,
     unsigned char present[EG_KEY_COUNT]);
+/*
+ * The same for a provider the core passed |passed| (by key, NULL: not
+ * passed) and |passed_policy_file|: a section that does not set every
+ * passed value as passed is not the one OpenSSL loaded the provider with
+ * (the program loaded another file), and is not checked (*checked 0).
+ */
+int emsguard_conf_check_loaded_section(const char *prov_name,
+    const char *const passed[EG_KEY_COUNT], const char *passed_policy_file, int *checked,
+    unsigned char present[EG_KEY_COUNT]);
 /* Keys OpenSSL itself consumes in a provider section. */
 int emsguard_conf_is_reserved_key(const char *name);
 

@@ -95,7 +95,7 @@ int emsguard_prov_read_policy(OSSL_FUNC_core_get_params_fn *core_get_params,
         prov_name != NULL ? prov_name : PROVIDER_NAME);
     emsguard_policy_defaults(policy);
     /* Section keys we were not asked about: typos must not pass unseen. */
-    if (!emsguard_conf_check_section(prov_name, &checked, present))
+    if (!emsguard_conf_check_loaded_section(prov_name, values, policy_file, &checked, present))
         return 0;
     /*
      * OpenSSL 3.0 drops a configured parameter it fails to store (allocation

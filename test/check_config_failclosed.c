@@ -13,7 +13,8 @@
  *      or copied module, "identity", a second "providers" line, .include)
  *      is found and its values are applied.
  *   3. The provider itself rejects a misspelt key in a section it finds
- *      only through "identity".
+ *      only through "identity", and does not hold a program's own file to
+ *      OPENSSL_CONF's section (issue 17).
  *
  * Every test runs in its own process (CK_FORK, forced): OPENSSL_CONF is set
  * before OpenSSL reads any configuration in it.
@@ -341,6 +342,50 @@ START_TEST(enable_app_config_file_failure_reported)
 }
 END_TEST
 
+/*
+ * OPENSSL_CONF names file A, the program loads its own file B (issue 17):
+ * the provider loaded from B is not held to A's section (a key only A
+ * sets, a misspelt key in A), and EMSGUARD_enable() applies B's policy,
+ * the one the provider instance was loaded with.
+ */
+START_TEST(enable_app_config_file_not_held_to_openssl_conf)
+{
+    char *body_a = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
+                             "DisableDHEWithoutExtendedMasterSecret = 1\nEventLoging = 1",
+        cu_module_path);
+    char *body_b = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
+                             "EventLogging = 5",
+        cu_module_path);
+    char *file_a = write_conf("env-a.cnf", "emsguard", "emsguard_sect", body_a, NULL);
+    char *file_b = write_conf("app-b.cnf", "emsguard", "emsguard_sect", body_b, NULL);
+    OPENSSL_INIT_SETTINGS *settings = OPENSSL_INIT_new();
+    EMSGUARD_POLICY *want = require_policy("5");
+    SSL_CTX *ctx;
+    char *errs;
+    int ret;
+
+    use_conf(file_a);
+    ck_assert_ptr_nonnull(settings);
+    ck_assert_int_eq(OPENSSL_INIT_set_config_filename(settings, file_b), 1);
+    ck_assert_int_eq(OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, settings), 1);
+    OPENSSL_INIT_free(settings);
+    ctx = server_ctx();
+    ck_assert_msg(OSSL_PROVIDER_available(NULL, "emsguard") == 1,
+        "the provider loaded from B was held to OPENSSL_CONF's section");
+    ret = EMSGUARD_enable(ctx);
+    errs = cu_drain_errors();
+    ck_assert_msg(ret == 1, "EMSGUARD_enable failed: %s", errs);
+    free(errs);
+    expect_ctx_policy(ctx, want);
+    SSL_CTX_free(ctx);
+    EMSGUARD_POLICY_free(want);
+    free(file_b);
+    free(file_a);
+    free(body_b);
+    free(body_a);
+}
+END_TEST
+
 /* config_diagnostics = 1 does not make OpenSSL 3.0 fail on a failed provider. */
 START_TEST(enable_with_config_diagnostics)
 {
@@ -632,6 +677,7 @@ static Suite *failclosed_suite(void)
     tcase_add_test(tc, enable_identified_by_keys_module_missing);
     tcase_add_test(tc, enable_configuration_not_loaded_fails_closed);
     tcase_add_test(tc, enable_app_config_file_failure_reported);
+    tcase_add_test(tc, enable_app_config_file_not_held_to_openssl_conf);
     tcase_add_test(tc, enable_with_config_diagnostics);
     suite_add_tcase(s, tc);
 
