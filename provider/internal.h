@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -494,6 +495,35 @@ void emsguard_reuse_watch(SSL *ssl, SSL_CTX *policy_ctx, const EMSGUARD_POLICY *
 void emsguard_reuse_end(SSL *ssl);
 /* This side sent close_notify: if the peer had not, it did not end the connection. */
 void emsguard_reuse_close_sent(SSL *ssl);
+
+/* ---- conf_providers.c -------------------------------------------------- */
+/* The openssl.cnf key naming emsguard's .reg file in its section. */
+#define EG_POLICY_FILE_KEY "PolicyFile"
+
+/* What OpenSSL takes from one line of a providers section. */
+struct eg_prov_entry {
+    const char *name; /* "identity", else the key after its first '.' */
+    const char *section; /* the line's value: the provider's own section */
+    const char *module; /* its "module" line, NULL if none */
+    char path[PATH_MAX]; /* the file OpenSSL loads for it */
+    int has_section; /* |section| exists */
+    int activate; /* OpenSSL activates it while loading the file */
+    int builtin; /* a provider built into libcrypto: no module is loaded */
+};
+/*
+ * |name| in |section| (NULL: the unnamed one), from the section's list as
+ * OpenSSL's module loader reads it; NULL if absent.
+ */
+const char *emsguard_conf_string(CONF *conf, const char *section, const char *name);
+/*
+ * Calls |fn| for each provider line of every providers section that
+ * openssl_conf leads to, in OpenSSL's order; stops (returning 0) when |fn|
+ * or reading a line fails.
+ */
+typedef int (*eg_conf_entry_fn)(void *arg, CONF *conf, const struct eg_prov_entry *e);
+int emsguard_conf_each_provider(CONF *conf, eg_conf_entry_fn fn, void *arg);
+/* True when the provider |e| is emsguard; *exists: its module file exists. */
+int emsguard_conf_is_emsguard_entry(CONF *conf, const struct eg_prov_entry *e, int *exists);
 
 /* ---- conf_file.c ------------------------------------------------------- */
 /*

@@ -11,7 +11,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/params.h>
