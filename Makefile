@@ -62,6 +62,7 @@ LIB_SRCS := provider/errors.c provider/log.c provider/policy.c \
             provider/session_flags.c provider/fingerprint.c provider/records.c \
             provider/peer_text.c provider/reuse_diagnosis.c provider/ctx_hooks.c \
             provider/prf_guard.c provider/report.c \
+            provider/conf_providers.c provider/provider_params.c provider/provider_lookup.c \
             provider/provider.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 

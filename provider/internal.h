@@ -4,10 +4,12 @@
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 #include <openssl/core.h>
+#include <openssl/core_dispatch.h>
 #include <openssl/err.h>
 #include <openssl/kdf.h>
 #include "emsguard.h"
@@ -502,6 +504,35 @@ void emsguard_reuse_end(SSL *ssl);
 /* This side sent close_notify: if the peer had not, it did not end the connection. */
 void emsguard_reuse_close_sent(SSL *ssl);
 
+/* ---- conf_providers.c -------------------------------------------------- */
+/* The openssl.cnf key naming emsguard's .reg file in its section. */
+#define EG_POLICY_FILE_KEY "PolicyFile"
+
+/* What OpenSSL takes from one line of a providers section. */
+struct eg_prov_entry {
+    const char *name; /* "identity", else the key after its first '.' */
+    const char *section; /* the line's value: the provider's own section */
+    const char *module; /* its "module" line, NULL if none */
+    char path[PATH_MAX]; /* the file OpenSSL loads for it */
+    int has_section; /* |section| exists */
+    int activate; /* OpenSSL activates it while loading the file */
+    int builtin; /* a provider built into libcrypto: no module is loaded */
+};
+/*
+ * |name| in |section| (NULL: the unnamed one), from the section's list as
+ * OpenSSL's module loader reads it; NULL if absent.
+ */
+const char *emsguard_conf_string(CONF *conf, const char *section, const char *name);
+/*
+ * Calls |fn| for each provider line of every providers section that
+ * openssl_conf leads to, in OpenSSL's order; stops (returning 0) when |fn|
+ * or reading a line fails.
+ */
+typedef int (*eg_conf_entry_fn)(void *arg, CONF *conf, const struct eg_prov_entry *e);
+int emsguard_conf_each_provider(CONF *conf, eg_conf_entry_fn fn, void *arg);
+/* True when the provider |e| is emsguard; *exists: its module file exists. */
+int emsguard_conf_is_emsguard_entry(CONF *conf, const struct eg_prov_entry *e, int *exists);
+
 /* ---- conf_file.c ------------------------------------------------------- */
 /*
  * Validates every key of the openssl.cnf section that configures the
@@ -512,6 +543,15 @@ void emsguard_reuse_close_sent(SSL *ssl);
  * lack of memory is an error: the check must not be skipped quietly.
  */
 int emsguard_conf_check_section(const char *prov_name, int *checked,
+    unsigned char present[EG_KEY_COUNT]);
+/*
+ * The same for a provider the core passed |passed| (by key, NULL: not
+ * passed) and |passed_policy_file|: a section that does not set every
+ * passed value as passed is not the one OpenSSL loaded the provider with
+ * (the program loaded another file), and is not checked (*checked 0).
+ */
+int emsguard_conf_check_loaded_section(const char *prov_name,
+    const char *const passed[EG_KEY_COUNT], const char *passed_policy_file, int *checked,
     unsigned char present[EG_KEY_COUNT]);
 /* Keys OpenSSL itself consumes in a provider section. */
 int emsguard_conf_is_reserved_key(const char *name);
@@ -546,28 +586,37 @@ int emsguard_conf_read_policy(EMSGUARD_POLICY *policy, const char *file,
 /* ---- provider.c -------------------------------------------------------- */
 /* Parameter that marks emsguard among a library context's providers. */
 #define EMSGUARD_PARAM_MARKER "emsguard-policy-version"
-
-typedef struct eg_provctx_st eg_provctx;
-const EMSGUARD_POLICY *emsguard_prov_policy(const eg_provctx *prov);
 /*
- * The TLS1-PRF the guard delegates to: another provider's, fetched once
- * from the provider's child library context.  NULL (error raised) if none.
+ * Parameter (octet pointer, not gettable) through which a provider instance
+ * hands its policy, as it parsed it from the core's parameters, to the
+ * library (EMSGUARD_POLICY_from_provider()): an EMSGUARD_POLICY of the
+ * emsguard version its marker gives.
  */
-EVP_KDF *emsguard_prov_inner_prf(eg_provctx *prov);
+#define EMSGUARD_PARAM_POLICY "emsguard-policy"
 
+/* 1 for the default library context (NULL or the global one). */
+int emsguard_is_default_libctx(const OSSL_LIB_CTX *libctx);
 /*
- * Guard contexts kept for reuse: libssl makes and frees a TLS1-PRF context
- * for every derivation (six per resumed handshake), and making the inner
- * one costs more than the guard's own work.  Lock-free; owned by the
- * provider context and emptied at teardown.
+ * 1 and the provider's name and reason if this image's provider last
+ * failed to activate in the default library context, 0 if it did not.
  */
-#define EG_GUARD_POOL_SLOTS 8
-typedef struct {
-    _Atomic(void *) slot[EG_GUARD_POOL_SLOTS];
-} eg_guard_pool;
-eg_guard_pool *emsguard_prov_guard_pool(eg_provctx *prov);
-/* Frees every context left in |pool| (prf_guard.c). */
-void emsguard_guard_pool_empty(eg_guard_pool *pool);
+int emsguard_prov_init_failure(char *name, size_t name_len, char *why, size_t why_len);
+
+/* ---- provider_params.c ------------------------------------------------- */
+/*
+ * Reads and validates every policy key the core has for the provider
+ * |handle| into |policy| (defaults first, then the PolicyFile, then the
+ * section's keys).  0 with the reason raised.
+ */
+int emsguard_prov_read_policy(OSSL_FUNC_core_get_params_fn *core_get_params,
+    const OSSL_CORE_HANDLE *handle, EMSGUARD_POLICY *policy);
+/* The provider's gettable parameters: its own and one per policy key. */
+const OSSL_PARAM *emsguard_prov_gettable_params(void);
+/*
+ * Sets every policy key of |params| that is asked for to its text from
+ * |policy| (unset Schannel values as "").  0 on failure.
+ */
+int emsguard_prov_export_policy(const EMSGUARD_POLICY *policy, OSSL_PARAM params[]);
 
 /* ---- prf_guard.c ------------------------------------------------------- */
 typedef enum {
@@ -578,7 +627,33 @@ typedef enum {
     EG_AUDIT_COUNT
 } eg_audit;
 
+/*
+ * Guard contexts kept for reuse: libssl makes and frees a TLS1-PRF context
+ * for every derivation (six per resumed handshake), and making the inner
+ * one costs more than the guard's own work.  Lock-free; emptied at teardown.
+ */
+#define EG_GUARD_POOL_SLOTS 8
+typedef struct {
+    _Atomic(void *) slot[EG_GUARD_POOL_SLOTS];
+} eg_guard_pool;
+
+/*
+ * What the TLS1-PRF guard needs of the provider instance that offers it,
+ * given at activation.  OpenSSL hands the KDF functions the provider's
+ * context: that context must begin with its eg_guard.
+ */
+typedef struct {
+    const EMSGUARD_POLICY *policy; /* the instance's; lives as long as it */
+    OSSL_LIB_CTX *child; /* sees the providers of the loading library context */
+    _Atomic(EVP_KDF *) inner_prf; /* another provider's, fetched on first use */
+    eg_guard_pool pool; /* its contexts use inner_prf */
+} eg_guard;
+
 extern const OSSL_DISPATCH emsguard_prf_guard_functions[];
+void emsguard_guard_init(eg_guard *guard, const EMSGUARD_POLICY *policy,
+    OSSL_LIB_CTX *child);
+/* Logs the audit summary if the guard ran, frees its contexts and KDF. */
+void emsguard_guard_teardown(eg_guard *guard);
 void emsguard_audit_read(uint64_t out[EG_AUDIT_COUNT]);
 /* Logs the one-line audit summary (nothing if EventLogging is 0). */
 void emsguard_audit_summary(const EMSGUARD_POLICY *policy, const char *when);

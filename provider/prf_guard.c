@@ -18,6 +18,11 @@
  * a per-process random key) in a small lock-free table.  A lost fingerprint
  * (table collision) can only make a full handshake look like a resumption in
  * the audit; it never affects enforcement.
+ *
+ * What the guard needs of the provider instance that offers it (its policy,
+ * the child library context it delegates through) is handed over at
+ * activation in an eg_guard (emsguard_guard_init()); this file calls
+ * nothing in provider.c.
  */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -28,6 +33,7 @@
 #include <openssl/err.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
+#include <openssl/provider.h>
 #include <openssl/ssl.h>
 #include <openssl/tls1.h>
 #include "internal.h"
@@ -100,7 +106,7 @@ typedef enum {
 } prf_label;
 
 struct guard_ctx {
-    eg_provctx *prov;
+    eg_guard *guard;
     EVP_KDF_CTX *inner;
     prf_label label;
     uint64_t secret_fp; /* of the secret set, for key expansion; 0 if none */
@@ -114,6 +120,63 @@ static OSSL_FUNC_kdf_settable_ctx_params_fn guard_settable_ctx_params;
 static OSSL_FUNC_kdf_set_ctx_params_fn guard_set_ctx_params;
 static OSSL_FUNC_kdf_gettable_ctx_params_fn guard_gettable_ctx_params;
 static OSSL_FUNC_kdf_get_ctx_params_fn guard_get_ctx_params;
+
+/* What the guard's own implementation is excluded by. */
+#define INNER_PRF_QUERY "provider!=emsguard"
+
+/*
+ * OpenSSL hands the KDF functions the provider's context, which begins
+ * with the provider's eg_guard (provider.c asserts it).
+ */
+static eg_guard *guard_of(void *provctx)
+{
+    return provctx;
+}
+
+/* 1 if |prov| answers emsguard's marker parameter: delegating would recurse. */
+static int is_emsguard(const OSSL_PROVIDER *prov)
+{
+    char marker[32] = "";
+    OSSL_PARAM req[2];
+    int ours;
+
+    req[0] = OSSL_PARAM_construct_utf8_string(EMSGUARD_PARAM_MARKER, marker, sizeof(marker));
+    req[1] = OSSL_PARAM_construct_end();
+    ERR_set_mark();
+    ours = OSSL_PROVIDER_get_params(prov, req) && OSSL_PARAM_modified(&req[0]);
+    ERR_pop_to_mark();
+    return ours;
+}
+
+/*
+ * The TLS1-PRF the guard delegates to: another provider's, fetched once
+ * from the provider's child library context.  NULL (error raised) if none.
+ */
+static EVP_KDF *inner_prf(eg_guard *guard)
+{
+    EVP_KDF *kdf = atomic_load(&guard->inner_prf), *expected = NULL;
+
+    if (kdf != NULL)
+        return kdf;
+    if ((kdf = EVP_KDF_fetch(guard->child, OSSL_KDF_NAME_TLS1_PRF, INNER_PRF_QUERY)) == NULL) {
+        emsguard_raise(EMSGUARD_R_GUARD,
+            "TLS1-PRF guard: no other provider offers TLS1-PRF (load the "
+            "default provider next to emsguard)");
+        return NULL;
+    }
+    if (is_emsguard(EVP_KDF_get0_provider(kdf))) {
+        EVP_KDF_free(kdf);
+        emsguard_raise(EMSGUARD_R_GUARD,
+            "TLS1-PRF guard: the TLS1-PRF found is emsguard's own; refusing to recurse");
+        return NULL;
+    }
+    /* Another thread may have fetched it first; keep one. */
+    if (!atomic_compare_exchange_strong(&guard->inner_prf, &expected, kdf)) {
+        EVP_KDF_free(kdf);
+        kdf = expected;
+    }
+    return kdf;
+}
 
 /* A pooled context, or NULL when the pool is empty. */
 static struct guard_ctx *pool_take(eg_guard_pool *pool)
@@ -151,7 +214,7 @@ static void guard_destroy(struct guard_ctx *g)
     OPENSSL_clear_free(g, sizeof(*g));
 }
 
-void emsguard_guard_pool_empty(eg_guard_pool *pool)
+static void pool_empty(eg_guard_pool *pool)
 {
     struct guard_ctx *g;
 
@@ -159,15 +222,34 @@ void emsguard_guard_pool_empty(eg_guard_pool *pool)
         guard_destroy(g);
 }
 
+void emsguard_guard_init(eg_guard *guard, const EMSGUARD_POLICY *policy,
+    OSSL_LIB_CTX *child)
+{
+    memset(guard, 0, sizeof(*guard));
+    guard->policy = policy;
+    guard->child = child;
+}
+
+void emsguard_guard_teardown(eg_guard *guard)
+{
+    EVP_KDF *kdf = atomic_load(&guard->inner_prf);
+
+    if (kdf != NULL) /* the guard ran: leave the administrator its summary */
+        emsguard_audit_summary(guard->policy, "at exit");
+    pool_empty(&guard->pool); /* before the KDF they use */
+    EVP_KDF_free(kdf);
+    atomic_store(&guard->inner_prf, NULL);
+}
+
 static void *guard_new(void *provctx)
 {
-    eg_provctx *prov = provctx;
+    eg_guard *guard = guard_of(provctx);
     EVP_KDF *kdf;
     struct guard_ctx *g;
 
-    if ((g = pool_take(emsguard_prov_guard_pool(prov))) != NULL)
+    if ((g = pool_take(&guard->pool)) != NULL)
         return g; /* reset when it was put back */
-    if ((kdf = emsguard_prov_inner_prf(prov)) == NULL)
+    if ((kdf = inner_prf(guard)) == NULL)
         return NULL; /* the reason is on the error queue */
     if ((g = OPENSSL_zalloc(sizeof(*g))) == NULL
         || (g->inner = EVP_KDF_CTX_new(kdf)) == NULL) {
@@ -175,7 +257,7 @@ static void *guard_new(void *provctx)
         emsguard_raise(ERR_R_MALLOC_FAILURE, "TLS1-PRF guard: cannot allocate a context");
         return NULL;
     }
-    g->prov = prov;
+    g->guard = guard;
     return g;
 }
 
@@ -192,7 +274,7 @@ static void guard_free(void *vctx)
     EVP_KDF_CTX_reset(g->inner);
     g->label = LABEL_NONE;
     g->secret_fp = 0;
-    if (!pool_put(emsguard_prov_guard_pool(g->prov), g))
+    if (!pool_put(&g->guard->pool, g))
         guard_destroy(g);
 }
 
@@ -259,7 +341,7 @@ static int guard_derive(void *vctx, unsigned char *key, size_t keylen,
     const OSSL_PARAM params[])
 {
     struct guard_ctx *g = vctx;
-    const EMSGUARD_POLICY *policy = emsguard_prov_policy(g->prov);
+    const EMSGUARD_POLICY *policy = g->guard->policy;
 
     if (!guard_set_ctx_params(g, params))
         return 0;
@@ -299,7 +381,7 @@ static int guard_derive(void *vctx, unsigned char *key, size_t keylen,
 
 static const OSSL_PARAM *guard_settable_ctx_params(void *vctx, void *provctx)
 {
-    EVP_KDF *kdf = emsguard_prov_inner_prf(provctx);
+    EVP_KDF *kdf = inner_prf(guard_of(provctx));
 
     (void)vctx;
     return kdf != NULL ? EVP_KDF_settable_ctx_params(kdf) : NULL;
@@ -307,7 +389,7 @@ static const OSSL_PARAM *guard_settable_ctx_params(void *vctx, void *provctx)
 
 static const OSSL_PARAM *guard_gettable_ctx_params(void *vctx, void *provctx)
 {
-    EVP_KDF *kdf = emsguard_prov_inner_prf(provctx);
+    EVP_KDF *kdf = inner_prf(guard_of(provctx));
 
     (void)vctx;
     return kdf != NULL ? EVP_KDF_gettable_ctx_params(kdf) : NULL;
@@ -373,17 +455,5 @@ int EMSGUARD_audit_get(EMSGUARD_AUDIT_COUNTER which, uint64_t *value)
     }
     emsguard_audit_read(c);
     *value = c[which];
-    return 1;
-}
-
-int EMSGUARD_audit_log(void)
-{
-    EMSGUARD_POLICY policy;
-    int found = 0;
-
-    emsguard_policy_defaults(&policy);
-    if (!EMSGUARD_POLICY_from_provider(&policy, NULL, &found))
-        return 0;
-    emsguard_audit_summary(&policy, "on demand");
     return 1;
 }

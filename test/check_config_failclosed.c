@@ -13,7 +13,8 @@
  *      or copied module, "identity", a second "providers" line, .include)
  *      is found and its values are applied.
  *   3. The provider itself rejects a misspelt key in a section it finds
- *      only through "identity".
+ *      only through "identity", and does not hold a program's own file to
+ *      OPENSSL_CONF's section (issue 17).
  *
  * Every test runs in its own process (CK_FORK, forced): OPENSSL_CONF is set
  * before OpenSSL reads any configuration in it.
@@ -341,6 +342,50 @@ START_TEST(enable_app_config_file_failure_reported)
 }
 END_TEST
 
+/*
+ * OPENSSL_CONF names file A, the program loads its own file B (issue 17):
+ * the provider loaded from B is not held to A's section (a key only A
+ * sets, a misspelt key in A), and EMSGUARD_enable() applies B's policy,
+ * the one the provider instance was loaded with.
+ */
+START_TEST(enable_app_config_file_not_held_to_openssl_conf)
+{
+    char *body_a = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
+                             "DisableDHEWithoutExtendedMasterSecret = 1\nEventLoging = 1",
+        cu_module_path);
+    char *body_b = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
+                             "EventLogging = 5",
+        cu_module_path);
+    char *file_a = write_conf("env-a.cnf", "emsguard", "emsguard_sect", body_a, NULL);
+    char *file_b = write_conf("app-b.cnf", "emsguard", "emsguard_sect", body_b, NULL);
+    OPENSSL_INIT_SETTINGS *settings = OPENSSL_INIT_new();
+    EMSGUARD_POLICY *want = require_policy("5");
+    SSL_CTX *ctx;
+    char *errs;
+    int ret;
+
+    use_conf(file_a);
+    ck_assert_ptr_nonnull(settings);
+    ck_assert_int_eq(OPENSSL_INIT_set_config_filename(settings, file_b), 1);
+    ck_assert_int_eq(OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, settings), 1);
+    OPENSSL_INIT_free(settings);
+    ctx = server_ctx();
+    ck_assert_msg(OSSL_PROVIDER_available(NULL, "emsguard") == 1,
+        "the provider loaded from B was held to OPENSSL_CONF's section");
+    ret = EMSGUARD_enable(ctx);
+    errs = cu_drain_errors();
+    ck_assert_msg(ret == 1, "EMSGUARD_enable failed: %s", errs);
+    free(errs);
+    expect_ctx_policy(ctx, want);
+    SSL_CTX_free(ctx);
+    EMSGUARD_POLICY_free(want);
+    free(file_b);
+    free(file_a);
+    free(body_b);
+    free(body_a);
+}
+END_TEST
+
 /* config_diagnostics = 1 does not make OpenSSL 3.0 fail on a failed provider. */
 START_TEST(enable_with_config_diagnostics)
 {
@@ -439,6 +484,93 @@ START_TEST(from_config_copy_with_unrelated_name)
     use_conf(file);
     expect_from_config_finds(file, 5);
     expect_from_config_finds(NULL, 5);
+    free(file);
+    free(body);
+    free(copy);
+}
+END_TEST
+
+/*
+ * The same copy, activated: another image of the module, whose instance
+ * hands EMSGUARD_enable() the policy it was loaded with (issue 17).
+ */
+START_TEST(enable_active_copy_used)
+{
+    char *copy = copy_module("tlsext.so");
+    char *body = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
+                           "EventLogging = 5",
+        copy);
+    char *file = write_conf("copy-active.cnf", "tlsext", "tlsext_sect", body, NULL);
+    EMSGUARD_POLICY *want = require_policy("5");
+    SSL_CTX *ctx;
+    char *errs;
+    int ret;
+
+    use_conf(file);
+    ctx = server_ctx();
+    ck_assert_int_eq(OSSL_PROVIDER_available(NULL, "tlsext"), 1);
+    ret = EMSGUARD_enable(ctx);
+    errs = cu_drain_errors();
+    ck_assert_msg(ret == 1, "EMSGUARD_enable failed: %s", errs);
+    free(errs);
+    expect_ctx_policy(ctx, want);
+    SSL_CTX_free(ctx);
+    EMSGUARD_POLICY_free(want);
+    free(file);
+    free(body);
+    free(copy);
+}
+END_TEST
+
+/* Every "<version>\0" in |path| becomes "0.0.0\0": a copy of another version. */
+static void patch_version(const char *path)
+{
+    FILE *f = fopen(path, "r+b");
+    const char *version = EMSGUARD_VERSION_STR;
+    size_t len = strlen(version) + 1, n, i, hits = 0;
+    char *buf;
+    long size;
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    size = ftell(f);
+    ck_assert_int_gt(size, 0);
+    rewind(f);
+    buf = malloc((size_t)size);
+    ck_assert_ptr_nonnull(buf);
+    n = fread(buf, 1, (size_t)size, f);
+    ck_assert_uint_eq(n, (size_t)size);
+    for (i = 0; i + len <= n; i++)
+        if (memcmp(buf + i, version, len) == 0) {
+            memset(buf + i, '0', len - 1);
+            for (size_t j = 1; j < len - 1; j += 2)
+                buf[i + j] = '.';
+            hits++;
+        }
+    ck_assert_uint_gt(hits, 0);
+    rewind(f);
+    ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+    free(buf);
+}
+
+/* A copy of another emsguard version: its policy is not read, not guessed. */
+START_TEST(enable_copy_of_other_version_fails_closed)
+{
+    char *copy = copy_module("other-version.so");
+    char *body, *file;
+    const char *needles[] = { "provider 'older' is emsguard 0.0.0, this library is emsguard "
+                              EMSGUARD_VERSION_STR, "not used in its place", NULL };
+    SSL_CTX *ctx;
+
+    patch_version(copy);
+    body = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1", copy);
+    file = write_conf("other-version.cnf", "older", "older_sect", body, NULL);
+    use_conf(file);
+    ctx = server_ctx();
+    ck_assert_int_eq(OSSL_PROVIDER_available(NULL, "older"), 1);
+    expect_enable_fails(ctx, needles);
+    SSL_CTX_free(ctx);
     free(file);
     free(body);
     free(copy);
@@ -632,6 +764,7 @@ static Suite *failclosed_suite(void)
     tcase_add_test(tc, enable_identified_by_keys_module_missing);
     tcase_add_test(tc, enable_configuration_not_loaded_fails_closed);
     tcase_add_test(tc, enable_app_config_file_failure_reported);
+    tcase_add_test(tc, enable_app_config_file_not_held_to_openssl_conf);
     tcase_add_test(tc, enable_with_config_diagnostics);
     suite_add_tcase(s, tc);
 
@@ -640,6 +773,8 @@ static Suite *failclosed_suite(void)
     tcase_add_test(tc, enable_not_activated_section_applies);
     tcase_add_test(tc, renamed_symlink_module_used);
     tcase_add_test(tc, from_config_copy_with_unrelated_name);
+    tcase_add_test(tc, enable_active_copy_used);
+    tcase_add_test(tc, enable_copy_of_other_version_fails_closed);
     tcase_add_test(tc, identity_without_module_used);
     tcase_add_test(tc, identity_misspelt_key_refused_by_provider);
     tcase_add_test(tc, second_providers_line_used);

@@ -190,5 +190,38 @@ expect_eq "unknown command status" "$?" 2
 expect_grep "unknown command" "^emsguard: unknown command 'frobnicate'$" "$TMP/cmd.err"
 end_test
 
+# OPENSSL_CONF=A with --config B: everything reads B, nothing reads A (issue
+# 17).  A's emsguard section sets a key B's does not, and has a typo of its
+# own; B is valid.
+{
+    eg_provider_cnf "$BDIR/emsguard.so"
+    echo "DisableDHEWithoutExtendedMasterSecret = 1"
+    echo "EventLoging = 1"
+} >"$TMP/envA.cnf"
+grep -v '^EventLoging' "$TMP/envA.cnf" >"$TMP/envA-keys.cnf"
+printf 'openssl_conf = openssl_init\n[openssl_init]\n' >"$TMP/envA-plain.cnf"
+
+begin 12-openssl-conf-a-config-b-valid
+OPENSSL_CONF=$TMP/envA.cnf run envab --config "$TMP/good.cnf"
+expect_eq "exit status" "$(rc envab)" 0
+expect_grep "header names B" "^emsguard policy from $TMP/good.cnf \(the emsguard provider loads and is active\)" "$TMP/envab.out"
+expect_nogrep "A's keys are not B's" "DisableDHEWithoutExtendedMasterSecret|did not pass it on" "$TMP/envab.err"
+expect_nogrep "A is not read" "envA.cnf|EventLoging" "$TMP/envab.err"
+# The issue's report: A only sets a key B does not.
+OPENSSL_CONF=$TMP/envA-keys.cnf run envab2 --config "$TMP/good.cnf"
+expect_eq "exit status (A without typo)" "$(rc envab2)" 0
+expect_nogrep "no key of A expected from B" "did not pass it on" "$TMP/envab2.err"
+end_test
+
+begin 13-openssl-conf-a-config-b-typo
+# A configures no emsguard provider: B's typo is still refused, by the
+# provider OpenSSL loads from B too (it checks B's section, not A's).
+OPENSSL_CONF=$TMP/envA-plain.cnf run envtypo --config "$TMP/typo.cnf"
+expect_eq "exit status" "$(rc envtypo)" 2
+expect_grep "message names B and the key" "^  $TMP/typo.cnf, section \[emsguard_sect\]: unknown key 'AllowLegacyResumptoin'" "$TMP/envtypo.err"
+expect_grep "the provider itself refused B's typo" "provider not activated: $TMP/typo.cnf, section \[emsguard_sect\]: unknown key 'AllowLegacyResumptoin'" "$TMP/envtypo.err"
+expect_empty "stdout" "$TMP/envtypo.out"
+end_test
+
 summary
 [ "$NFAIL" -eq 0 ] && [ "$NSKIP" -eq 0 ]

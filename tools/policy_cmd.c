@@ -165,6 +165,16 @@ int policy_main(int argc, char **argv)
             return EG_EXIT_ERROR;
         }
     }
+    /*
+     * --config FILE makes FILE this process's openssl.cnf before OpenSSL
+     * reads any: the provider checks the keys of the file it is loaded
+     * from as the process's own, so with OPENSSL_CONF left pointing at
+     * another file it would hold FILE's section against that one.
+     */
+    if (config != NULL && setenv("OPENSSL_CONF", config, 1) != 0) {
+        fprintf(stderr, "emsguard policy: cannot set OPENSSL_CONF to %s\n", config);
+        return EG_EXIT_ERROR;
+    }
     if (config == NULL && (config = default_file = CONF_get1_default_config_file()) == NULL) {
         fputs("emsguard policy: cannot tell which openssl.cnf OpenSSL would read\n", stderr);
         return EG_EXIT_ERROR;
