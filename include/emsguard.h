@@ -87,8 +87,10 @@ int EMSGUARD_get_error_lib(void);
  * context): 1 with *found 1 when there is one, 1 with *found 0 (policy
  * unchanged) when none is configured, 0 when one is configured but not in
  * force (bad section, missing module, failed or missing activation,
- * unreadable file).  For the default library context it first has OpenSSL
- * load the process's configuration.  Details: docs/api.md.
+ * unreadable file, or an active emsguard provider of another emsguard
+ * version, whose policy cannot be read).  For the default library context
+ * it first has OpenSSL load the process's configuration.  Details:
+ * docs/api.md.
  *
  * EMSGUARD_POLICY_from_config() reads the policy from an openssl.cnf-style
  * |file| (NULL: OPENSSL_CONF or OpenSSL's default) without loading any
