@@ -108,9 +108,15 @@ $(BUILD)/$(SONAME) $(BUILD)/$(LIBNAME) $(BUILD)/emsguard.so: $(BUILD)/$(LIBFILE)
 
 # The preload library links only libc (-z defs proves it calls nothing in
 # libssl directly); it finds libssl and libemsguard at run time.
-$(PRELOAD): $(BUILD)/provider/preload.o provider/preload.map
+# preload.c defines exactly the interposed functions (test/preload_paths.sh
+# reads preload.o); the preload_*.c files behind it are hidden.
+PRELOAD_SRCS := provider/preload.c provider/preload_dlopen.c provider/preload_route.c \
+                provider/preload_ctx.c provider/preload_init.c provider/preload_escape.c \
+                provider/preload_policy.c provider/preload_resolve.c provider/preload_log.c
+PRELOAD_OBJS := $(PRELOAD_SRCS:%.c=$(BUILD)/%.o)
+$(PRELOAD): $(PRELOAD_OBJS) provider/preload.map
 	$(CC) -shared $(SANFLAGS) -Wl,--version-script=provider/preload.map \
-	    -Wl,-z,defs -Wl,-z,nodelete -o $@ $(BUILD)/provider/preload.o -ldl -lpthread
+	    -Wl,-z,defs -Wl,-z,nodelete -o $@ $(PRELOAD_OBJS) -ldl -lpthread
 
 $(BUILD)/emsguard.pc: emsguard.pc.in Makefile
 	@mkdir -p $(BUILD)
