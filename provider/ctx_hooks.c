@@ -137,11 +137,13 @@ static void free_ctx_state(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
     OPENSSL_free(ptr);
 }
 
+static void release_state(struct eg_conn *conn);
+
 static void init_indices(void)
 {
     ctx_state_idx = SSL_CTX_get_ex_new_index(0, "emsguard state", NULL, NULL,
         free_ctx_state);
-    conn_registered = emsguard_conn_register();
+    conn_registered = emsguard_conn_register(release_state);
 }
 
 static int indices_ready(void)
@@ -161,7 +163,7 @@ static int indices_ready(void)
 /* No state is published before the indices exist: this needs no check. */
 static struct eg_ctx_state *state_of_ctx(const SSL_CTX *ctx)
 {
-    return ctx != NULL ? emsguard_ctx_state_find(ctx, ctx_state_idx) : NULL;
+    return ctx != NULL ? emsguard_ctx_state_find(ctx) : NULL;
 }
 
 /*
@@ -204,7 +206,7 @@ static struct eg_ctx_state *state_of_ssl(const SSL *ssl)
  * SSL_set_SSL_CTX() before the handshake and a switch away from that ctx
  * during it, the application may free the ctx whose state this is, while
  * the session callbacks still ask for it.  So the record takes its own
- * reference, dropped by emsguard_conn_drop_state() when the SSL is freed.
+ * reference, dropped by release_state() when the SSL is freed.
  * One atomic increment per connection, no allocation.
  */
 static void keep_state(struct eg_conn *conn, struct eg_ctx_state *st)
@@ -213,7 +215,12 @@ static void keep_state(struct eg_conn *conn, struct eg_ctx_state *st)
         conn->st = st;
 }
 
-void emsguard_conn_drop_state(struct eg_conn *conn)
+/*
+ * A connection's record goes (its SSL is freed): drops the reference
+ * keep_state() took on its state's ctx.  records.c calls this; it knows
+ * the state only as an opaque pointer.
+ */
+static void release_state(struct eg_conn *conn)
 {
     struct eg_ctx_state *st = conn->st;
 
@@ -2742,7 +2749,7 @@ int EMSGUARD_enable_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *policy)
         st->app_verify_cb = SSL_CTX_get_verify_callback(ctx);
         SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), verify_cb);
     }
-    emsguard_ctx_state_publish(ctx, st);
+    emsguard_ctx_state_publish(ctx, st, ctx_state_idx);
     flush_internal_cache(ctx);
     emsguard_policy_log_weakenings(&st->policy, "SSL_CTX policy");
     return 1;
