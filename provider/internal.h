@@ -416,7 +416,7 @@ int emsguard_session_ems_fp(const SSL_SESSION *sess, uint64_t *fp);
 typedef void (*emsguard_info_fn)(const SSL *, int, int);
 /*
  * What emsguard keeps per connection.  records.c only stores it; what the
- * fields mean is the hooks' (ctx_hooks.c: the CONN_* flags).
+ * fields mean is the hooks' (provider/hooks.h: the CONN_* flags).
  */
 struct eg_conn {
     /*
