@@ -60,7 +60,11 @@ ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -Iinclude -Iprovider $(SSL_CFLAGS) $(
 LIB_SRCS := provider/errors.c provider/log.c provider/policy.c \
             provider/conf_file.c provider/reg_file.c provider/schannel.c \
             provider/session_flags.c provider/fingerprint.c provider/records.c \
-            provider/peer_text.c provider/reuse_diagnosis.c provider/ctx_hooks.c \
+            provider/peer_text.c provider/reuse_diagnosis.c \
+            provider/hooks_state.c provider/hooks_log.c provider/hooks_refused.c \
+            provider/hooks_dhe.c provider/hooks_security.c provider/hooks_schannel.c \
+            provider/hooks_server.c provider/hooks_hello.c provider/hooks_client.c \
+            provider/hooks_handshake.c provider/hooks_enable.c provider/hooks_chain.c \
             provider/prf_guard.c provider/report.c \
             provider/conf_providers.c provider/provider_params.c provider/provider_lookup.c \
             provider/provider.c

@@ -424,11 +424,17 @@ int emsguard_session_ems_fp(const SSL_SESSION *sess, uint64_t *fp);
 
 /* ---- records.c -------------------------------------------------------- */
 typedef void (*emsguard_info_fn)(const SSL *, int, int);
-struct eg_ctx_state;
-/* What emsguard keeps per connection (ctx_hooks.c uses it, CONN_* flags). */
+/*
+ * What emsguard keeps per connection.  records.c only stores it; what the
+ * fields mean is the hooks' (provider/hooks.h: the CONN_* flags).
+ */
 struct eg_conn {
-    /* The state that saw the handshake start; holds a reference on its ctx. */
-    struct eg_ctx_state *st;
+    /*
+     * The hooks' state that saw the handshake start (struct eg_ctx_state),
+     * opaque here.  It holds a reference, which the callback given to
+     * emsguard_conn_register() releases when the record goes.
+     */
+    void *st;
     uintptr_t flags; /* CONN_* */
     emsguard_info_fn app_info_cb; /* the application's per-SSL info callback */
     uintptr_t finished_tag; /* 8 bytes of the last Finished sent */
@@ -437,24 +443,30 @@ struct eg_conn {
     uint64_t fp;
 };
 /*
- * The policy state of |ctx|: from the table if it is there, else from
- * |ctx|'s ex_data at |ex_data_idx| (where it always is as well).
+ * The policy state of |ctx| (opaque here): from the table if it is there,
+ * else from |ctx|'s ex_data (where it always is as well).
  */
-struct eg_ctx_state *emsguard_ctx_state_find(const SSL_CTX *ctx, int ex_data_idx);
-/* Lists |st| (already in |ctx|'s ex_data) in the table, when a slot is free. */
-void emsguard_ctx_state_publish(const SSL_CTX *ctx, struct eg_ctx_state *st);
+void *emsguard_ctx_state_find(const SSL_CTX *ctx);
+/*
+ * Lists |st| (already in |ctx|'s ex_data at |ex_data_idx|, the same index
+ * for every ctx) in the table, when a slot is free.
+ */
+void emsguard_ctx_state_publish(const SSL_CTX *ctx, void *st, int ex_data_idx);
 /* Takes |ctx|'s state out of the table: |ctx| is being freed. */
 void emsguard_ctx_state_withdraw(const SSL_CTX *ctx);
-/* Registers the SSL ex_data index whose callbacks free records; 1 or 0. */
-int emsguard_conn_register(void);
+/* Called with a record that goes (its SSL is freed): releases conn->st. */
+typedef void (*emsguard_conn_release_fn)(struct eg_conn *conn);
+/*
+ * Registers the SSL ex_data index whose callbacks free records, and the
+ * function that releases what a record holds; 1 or 0.
+ */
+int emsguard_conn_register(emsguard_conn_release_fn on_release);
 /* |ssl|'s record, or NULL if it has none. */
 struct eg_conn *emsguard_conn_find(const SSL *ssl);
 /* |ssl|'s record, made (zeroed) if it has none; NULL only out of memory. */
 struct eg_conn *emsguard_conn_get(SSL *ssl);
 /* The same, for a record that SSL_dup() must copy. */
 struct eg_conn *emsguard_conn_get_durable(SSL *ssl);
-/* Defined by ctx_hooks.c: drops |conn|'s reference on its state's ctx. */
-void emsguard_conn_drop_state(struct eg_conn *conn);
 
 /* ---- fingerprint.c ----------------------------------------------------- */
 /* A keyed 64-bit fingerprint of |secret|; 0 (only) if the RNG failed. */

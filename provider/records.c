@@ -1,6 +1,9 @@
 /*
  * Where emsguard keeps its records: the policy state of each SSL_CTX
- * (struct eg_ctx_state) and the record of each connection (struct eg_conn).
+ * (opaque here: the hooks' struct eg_ctx_state) and the record of each
+ * connection (struct eg_conn).  Storage only: what a record holds is
+ * released through the callback the hooks register (emsguard_conn_register),
+ * so this file calls no hooks code.
  *
  * ex_data would do for both, and stays the fallback, but it is slow where
  * it matters.  Every libssl callback first finds its ctx's state: through
@@ -40,11 +43,12 @@
 
 struct ctx_slot {
     _Atomic uintptr_t owner; /* the SSL_CTX, CTX_CLAIMED, or 0 when free */
-    struct eg_ctx_state *_Atomic st;
+    void *_Atomic st;
 };
 
 static struct ctx_slot ctx_slots[CTX_SLOTS];
 static atomic_int ctx_ex_data_used; /* some state is only in ex_data */
+static atomic_int ctx_ex_data_idx; /* ... under this index (set before the flag) */
 
 static unsigned int ctx_hash(const SSL_CTX *ctx)
 {
@@ -64,7 +68,7 @@ static struct ctx_slot *ctx_slot_of(const SSL_CTX *ctx)
     return NULL;
 }
 
-struct eg_ctx_state *emsguard_ctx_state_find(const SSL_CTX *ctx, int ex_data_idx)
+void *emsguard_ctx_state_find(const SSL_CTX *ctx)
 {
     struct ctx_slot *s = ctx_slot_of(ctx);
 
@@ -72,10 +76,10 @@ struct eg_ctx_state *emsguard_ctx_state_find(const SSL_CTX *ctx, int ex_data_idx
         return atomic_load_explicit(&s->st, memory_order_relaxed);
     if (!atomic_load_explicit(&ctx_ex_data_used, memory_order_acquire))
         return NULL;
-    return SSL_CTX_get_ex_data(ctx, ex_data_idx);
+    return SSL_CTX_get_ex_data(ctx, atomic_load_explicit(&ctx_ex_data_idx, memory_order_relaxed));
 }
 
-void emsguard_ctx_state_publish(const SSL_CTX *ctx, struct eg_ctx_state *st)
+void emsguard_ctx_state_publish(const SSL_CTX *ctx, void *st, int ex_data_idx)
 {
     unsigned int h = ctx_hash(ctx), i;
 
@@ -91,6 +95,7 @@ void emsguard_ctx_state_publish(const SSL_CTX *ctx, struct eg_ctx_state *st)
         }
     }
     /* The state is in ex_data already: lookups must now look there too. */
+    atomic_store_explicit(&ctx_ex_data_idx, ex_data_idx, memory_order_relaxed);
     atomic_store_explicit(&ctx_ex_data_used, 1, memory_order_release);
 }
 
@@ -119,6 +124,8 @@ _Static_assert(sizeof(struct conn_slot) == 64, "a slot is one cache line");
 
 static struct conn_slot slots[SLOT_COUNT];
 static int ssl_conn_idx = -1; /* ex_data: records that did not get a slot */
+/* Releases what a record holds (conn->st) when the record goes. */
+static emsguard_conn_release_fn release_record;
 /* Set once any record went to ex_data: until then, lookups skip it. */
 static atomic_int ex_data_used;
 
@@ -127,8 +134,9 @@ static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 static int on_ssl_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from,
     void **from_d, int idx, long argl, void *argp);
 
-int emsguard_conn_register(void)
+int emsguard_conn_register(emsguard_conn_release_fn on_release)
 {
+    release_record = on_release;
     ssl_conn_idx = SSL_get_ex_new_index(0, "emsguard connection", NULL, on_ssl_dup,
         on_ssl_free);
     return ssl_conn_idx >= 0;
@@ -241,11 +249,11 @@ static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     (void)argl;
     (void)argp;
     if (ptr != NULL) {
-        emsguard_conn_drop_state(ptr);
+        release_record(ptr);
         OPENSSL_free(ptr);
     }
     if (ssl != NULL && (s = slot_of(ssl)) != NULL) {
-        emsguard_conn_drop_state(&s->conn);
+        release_record(&s->conn);
         release_slot(s);
     }
 }
