@@ -101,8 +101,8 @@ int emsguard_policy_translate_functions(EMSGUARD_POLICY *policy,
         }
         if (emsguard_list_has(s->tls13 ? tls13 : tls12, s->openssl))
             continue; /* listed twice (e.g. once per curve suffix) */
-        if (!emsguard_list_append(s->tls13 ? tls13 : tls12, s->tls13 ? sizeof(tls13) : sizeof(tls12),
-                s->tls13 ? ":" : ":", s->openssl)) {
+        if (!emsguard_list_append(s->tls13 ? tls13 : tls12,
+                s->tls13 ? sizeof(tls13) : sizeof(tls12), s->tls13 ? ":" : ":", s->openssl)) {
             emsguard_raise(EMSGUARD_R_OUT_OF_RANGE, "%skey 'Functions': list too long", where);
             return 0;
         }

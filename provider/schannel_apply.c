@@ -119,7 +119,8 @@ int emsguard_schannel_apply_server_ctx(const EMSGUARD_POLICY *p, SSL_CTX *ctx)
         else
             SSL_CTX_sess_set_cache_size(ctx, (long)n);
     }
-    if (emsguard_policy_is_set(p, EG_KEY_K_DH_SERVER_MIN) && p->values[EG_KEY_K_DH_SERVER_MIN] > 0) {
+    if (emsguard_policy_is_set(p, EG_KEY_K_DH_SERVER_MIN)
+        && p->values[EG_KEY_K_DH_SERVER_MIN] > 0) {
         EVP_PKEY *dh = emsguard_schannel_ffdhe_at_least(p->values[EG_KEY_K_DH_SERVER_MIN]);
 
         if (dh == NULL)

@@ -212,7 +212,8 @@ int emsguard_schannel_hold_init(const EMSGUARD_POLICY *p, SSL_CTX *ctx, int per_
         hold_groups(c.groups, h);
     if (h->tls12_held || h->tls13_held || h->n_groups > 0)
         h->active = h->filter = 1;
-    if (emsguard_policy_is_set(p, EG_KEY_K_DH_SERVER_MIN) && p->values[EG_KEY_K_DH_SERVER_MIN] > 0) {
+    if (emsguard_policy_is_set(p, EG_KEY_K_DH_SERVER_MIN)
+        && p->values[EG_KEY_K_DH_SERVER_MIN] > 0) {
         h->server_dh_min = p->values[EG_KEY_K_DH_SERVER_MIN];
         if ((h->server_dh = emsguard_schannel_ffdhe_at_least(h->server_dh_min)) == NULL)
             return emsguard_schannel_refused("the DH group for ServerMinKeyBitLength", "ffdhe");
