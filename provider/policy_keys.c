@@ -18,7 +18,7 @@ typedef enum {
     EG_T_DWORD = 0, /* 0..max */
     EG_T_ENABLED, /* Schannel "Enabled": 0, or 1 / 0xffffffff */
     EG_T_LOG_TARGET,
-    EG_T_TEXT /* free text, translated by schannel.c */
+    EG_T_TEXT /* free text, translated by policy_names.c */
 } eg_type;
 
 struct key_info {
