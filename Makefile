@@ -57,8 +57,12 @@ endif
 CODEGEN := -fno-plt
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -Iinclude -Iprovider $(SSL_CFLAGS) $(WARN) $(CODEGEN) $(CFLAGS) $(SANFLAGS)
 
-LIB_SRCS := provider/errors.c provider/log.c provider/policy.c \
-            provider/conf_file.c provider/reg_file.c provider/schannel.c \
+LIB_SRCS := provider/errors.c provider/log.c provider/policy_keys.c \
+            provider/policy_warnings.c provider/policy_names.c provider/policy.c \
+            provider/policy_rules.c \
+            provider/conf_file.c provider/reg_text.c provider/reg_keys.c \
+            provider/reg_values.c provider/reg_file.c provider/schannel_map.c \
+            provider/schannel_apply.c provider/schannel_hold.c \
             provider/session_flags.c provider/fingerprint.c provider/records.c \
             provider/peer_text.c provider/reuse_diagnosis.c \
             provider/hooks_state.c provider/hooks_log.c provider/hooks_refused.c \

@@ -27,7 +27,7 @@ void emsguard_raise_at(const char *file, int line, const char *func, int reason,
 #define emsguard_raise(reason, ...) \
     emsguard_raise_at(OPENSSL_FILE, OPENSSL_LINE, OPENSSL_FUNC, (reason), __VA_ARGS__)
 
-/* ---- policy.c ---------------------------------------------------------- */
+/* ---- policy_keys.c ----------------------------------------------------- */
 /*
  * Schannel's protocol, cipher, hash and key-exchange subkeys, as X-macro
  * lists: (identifier, registry subkey name).  Each expands to the keys
@@ -131,10 +131,18 @@ struct emsguard_policy_st {
 const char *emsguard_key_name(eg_key key);
 /* What |key| accepts, for error messages ("0 or 1"). */
 const char *emsguard_key_accepted(eg_key key);
-/* True for keys whose value is text (LogTarget, Functions, EccCurves). */
+/* True for keys whose value is a free-text list (Functions, EccCurves). */
 int emsguard_key_is_text(eg_key key);
 /* True for Schannel keys that mean "OpenSSL's default" while unset. */
 int emsguard_key_is_optional(eg_key key);
+/* |key|'s default value. */
+uint32_t emsguard_key_default(eg_key key);
+/* True for keys whose value is a DWORD (not LogTarget, Functions, EccCurves). */
+int emsguard_key_is_dword(eg_key key);
+/* True when the DWORD |v| is in |key|'s range. */
+int emsguard_key_value_ok(eg_key key, uint32_t v);
+/* The same, raising a precise error (prefixed by |where|) when it is not. */
+int emsguard_key_check_dword(eg_key key, uint32_t v, const char *where);
 /*
  * Looks up a key name; returns -1 if unknown.  Registry spelling
  * ("Protocols\TLS 1.2\Server\Enabled") and openssl.cnf spelling
@@ -152,6 +160,16 @@ void emsguard_raise_unknown_key(const char *where, const char *name);
 /* Parses |text| for |key| into *out; raises a precise error on failure. */
 int emsguard_parse_value(eg_key key, const char *text, uint32_t *out,
     const char *where);
+/* The value text of |key| ("" when unset), for reports and params. */
+int emsguard_policy_value_text(const EMSGUARD_POLICY *policy, eg_key key,
+    char *buf, size_t len);
+
+/* ---- policy.c ---------------------------------------------------------- */
+/* True when |key| was given explicitly, not left at its default. */
+static inline int emsguard_policy_is_set(const EMSGUARD_POLICY *p, eg_key key)
+{
+    return p->set[key];
+}
 /*
  * Parses and stores |text| as |key|'s value, recording |src| (file given
  * by name; NULL for none).  Text keys are translated (cipher and curve
@@ -169,20 +187,76 @@ void emsguard_policy_note_section(EMSGUARD_POLICY *policy, eg_key key,
     const char *section);
 /* Marks |key| unset again (a .reg deletion). */
 void emsguard_policy_unset(EMSGUARD_POLICY *policy, eg_key key);
+/* True when the two policies enforce the same thing (sources ignored). */
+int emsguard_policy_equal(const EMSGUARD_POLICY *a, const EMSGUARD_POLICY *b);
+void emsguard_policy_defaults(EMSGUARD_POLICY *policy);
+
+/* ---- policy_warnings.c ------------------------------------------------- */
 /* Appends a warning line to the policy's report (and nothing else). */
 void emsguard_policy_warn(EMSGUARD_POLICY *policy, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Logs the stored warnings (EventLogging errors bit), once per load. */
 void emsguard_policy_log_warnings(const EMSGUARD_POLICY *policy);
-/* The value text of |key| ("" when unset), for reports and params. */
-int emsguard_policy_value_text(const EMSGUARD_POLICY *policy, eg_key key,
-    char *buf, size_t len);
-/* True when the two policies enforce the same thing (sources ignored). */
-int emsguard_policy_equal(const EMSGUARD_POLICY *a, const EMSGUARD_POLICY *b);
-void emsguard_policy_defaults(EMSGUARD_POLICY *policy);
 /* Logs, once per load, each value that weakens the default policy. */
 void emsguard_policy_log_weakenings(const EMSGUARD_POLICY *policy,
     const char *source);
+
+/* ---- policy_names.c ---------------------------------------------------- */
+/*
+ * Translates the policy's Functions list (IANA names) into its OpenSSL
+ * TLS 1.2 cipher list and TLS 1.3 suites, and EccCurves into its groups.
+ * Names OpenSSL lacks become warnings naming |where|; 0 with an error
+ * raised when nothing usable is left.
+ */
+int emsguard_policy_translate_functions(EMSGUARD_POLICY *policy,
+    const char *where);
+int emsguard_policy_translate_curves(EMSGUARD_POLICY *policy,
+    const char *where);
+/* True if |list| (':'-separated) holds exactly |item|. */
+int emsguard_list_has(const char *list, const char *item);
+/* Appends |item| to |buf|, after |sep| unless empty; 0 if it does not fit. */
+int emsguard_list_append(char *buf, size_t len, const char *sep, const char *item);
+
+/* ---- policy_rules.c ---------------------------------------------------- */
+typedef enum {
+    /*
+     * The TLS1-PRF guard and the provider: a derivation does not say which
+     * role asked for it, so only role-free parts of a rule apply.
+     */
+    EG_ROLE_UNKNOWN = -1,
+    EG_ROLE_CLIENT = 0,
+    EG_ROLE_SERVER = 1
+} eg_role;
+
+typedef enum {
+    EG_ALLOW = 0,
+    EG_REFUSE_NO_EMS, /* session lacks EMS, legacy resumption not allowed */
+    EG_REFUSE_EMS_DISABLED, /* session has EMS, this role has EMS off */
+    EG_REFUSE_UNREADABLE /* could not tell; refuse rather than guess */
+} eg_verdict;
+
+/*
+ * The resumption rule in one pure function: may a TLS <= 1.2 session whose
+ * EMS state is |session_ems| (1, 0, or -1 when unreadable) be resumed by
+ * |role|?
+ */
+eg_verdict emsguard_resumption_verdict(const EMSGUARD_POLICY *policy,
+    eg_role role, int session_ems);
+/* True when |role| negotiates EMS under |policy|. */
+int emsguard_role_uses_ems(const EMSGUARD_POLICY *policy, eg_role role);
+/*
+ * The Require-EMS rule: must a TLS <= 1.2 handshake of |role| be refused
+ * when it has no EMS?  RequireExtendedMasterSecret=1 binds a role only
+ * while that role does EMS (Disable{Server,Client}ExtendedMasterSecret=0).
+ * EG_ROLE_UNKNOWN (the TLS1-PRF guard): RequireExtendedMasterSecret alone.
+ */
+int emsguard_policy_requires_ems(const EMSGUARD_POLICY *policy, eg_role role);
+/*
+ * The DHE rule: must |role| keep TLS_DHE_* suites out of a handshake that
+ * negotiates no EMS (|ems_off| true)?  DisableDHEWithoutExtendedMasterSecret.
+ */
+int emsguard_policy_drops_dhe(const EMSGUARD_POLICY *policy, eg_role role,
+    int ems_off);
 
 /* ---- reg_file.c -------------------------------------------------------- */
 /*
@@ -194,7 +268,7 @@ void emsguard_policy_log_weakenings(const EMSGUARD_POLICY *policy,
 int emsguard_reg_apply(EMSGUARD_POLICY *policy, const unsigned char *buf,
     size_t len, const char *name);
 
-/* ---- schannel.c -------------------------------------------------------- */
+/* ---- schannel_map.c ---------------------------------------------------- */
 /* The OpenSSL settings one role gets from the Schannel values. */
 struct eg_role_cfg {
     int versions_touched;
@@ -209,11 +283,15 @@ struct eg_role_cfg {
 };
 void emsguard_schannel_role_config(const EMSGUARD_POLICY *p, int role,
     struct eg_role_cfg *c);
-/* Translates a Functions list (IANA names) and EccCurves into policy. */
-int emsguard_schannel_translate_functions(EMSGUARD_POLICY *policy,
-    const char *where);
-int emsguard_schannel_translate_curves(EMSGUARD_POLICY *policy,
-    const char *where);
+/* True if the two roles' settings differ (a both-roles ctx then needs them
+ * per connection). */
+int emsguard_schannel_roles_differ(const EMSGUARD_POLICY *policy);
+/* True if any Schannel mapping value is set. */
+int emsguard_schannel_any(const EMSGUARD_POLICY *policy);
+/* A MinKeyBitLength value, 0 when unset. */
+uint32_t emsguard_schannel_min_bits(const EMSGUARD_POLICY *p, eg_key key);
+
+/* ---- schannel_apply.c -------------------------------------------------- */
 /*
  * Applies the Schannel values of |policy| that concern |role| to |ctx| (if
  * |ssl| is NULL) or to |ssl|.  Returns 0 with an error raised if OpenSSL
@@ -224,13 +302,6 @@ int emsguard_schannel_apply(const EMSGUARD_POLICY *policy, int role,
 /* The server settings that exist only per SSL_CTX (cache, DH group). */
 int emsguard_schannel_apply_server_ctx(const EMSGUARD_POLICY *policy,
     SSL_CTX *ctx);
-/* True if the two roles' settings differ (a both-roles ctx then needs them
- * per connection). */
-int emsguard_schannel_roles_differ(const EMSGUARD_POLICY *policy);
-/* True if any Schannel mapping value is set. */
-int emsguard_schannel_any(const EMSGUARD_POLICY *policy);
-/* A MinKeyBitLength value, 0 when unset. */
-uint32_t emsguard_schannel_min_bits(const EMSGUARD_POLICY *p, eg_key key);
 /* Security-callback check (DH group a client accepts); 0 refuses. */
 int emsguard_schannel_security_ok(const EMSGUARD_POLICY *p, int role, int op,
     void *other);
@@ -242,7 +313,12 @@ int emsguard_schannel_peer_key_ok(const EMSGUARD_POLICY *p, int role,
  * both-roles ctx whose roles differ in the rest gets these once here.
  */
 int emsguard_schannel_apply_shared(const EMSGUARD_POLICY *policy, SSL_CTX *ctx);
+/* Raises EMSGUARD_R_OPENSSL_SETTING: OpenSSL refused |what| = |value|; 0. */
+int emsguard_schannel_refused(const char *what, const char *value);
+/* The ffdhe group a server uses when it must be at least |bits| strong. */
+EVP_PKEY *emsguard_schannel_ffdhe_at_least(uint32_t bits);
 
+/* ---- schannel_hold.c --------------------------------------------------- */
 /*
  * What the Schannel values hold on every connection, whatever the
  * application sets on the SSL_CTX or the SSL after EMSGUARD_enable() (it
@@ -343,23 +419,6 @@ int emsguard_schannel_hold_suites(const struct eg_schannel_hold *h,
 /* |ssl| can negotiate no protocol version at all (fail closed). */
 void emsguard_schannel_no_version(SSL *ssl);
 
-typedef enum { EG_ROLE_CLIENT = 0, EG_ROLE_SERVER = 1 } eg_role;
-
-typedef enum {
-    EG_ALLOW = 0,
-    EG_REFUSE_NO_EMS, /* session lacks EMS, legacy resumption not allowed */
-    EG_REFUSE_EMS_DISABLED, /* session has EMS, this role has EMS off */
-    EG_REFUSE_UNREADABLE /* could not tell; refuse rather than guess */
-} eg_verdict;
-
-/*
- * The whole policy in one pure function: may a TLS <= 1.2 session whose EMS
- * state is |session_ems| (1, 0, or -1 when unreadable) be resumed by |role|?
- */
-eg_verdict emsguard_resumption_verdict(const EMSGUARD_POLICY *policy,
-    eg_role role, int session_ems);
-/* True when |role| negotiates EMS under |policy|. */
-int emsguard_role_uses_ems(const EMSGUARD_POLICY *policy, eg_role role);
 
 /* ---- session_flags.c --------------------------------------------------- */
 /*

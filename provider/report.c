@@ -116,7 +116,7 @@ static int openssl_conf_ems_off(eg_role role)
 /* RequireExtendedMasterSecret=1 cannot be enabled on server SSL_CTXs. */
 static int require_refused(const struct out *o, const EMSGUARD_POLICY *p)
 {
-    return p->values[EG_KEY_REQUIRE_EMS] && emsguard_role_uses_ems(p, EG_ROLE_SERVER)
+    return emsguard_policy_requires_ems(p, EG_ROLE_SERVER)
         && o->conf_ems_off[EG_ROLE_SERVER] == 1;
 }
 
