@@ -1,8 +1,9 @@
 /*
  * libFuzzer target: the ClientHello parsing that emsguard does itself, which
- * is static in ctx_hooks.c and so is reached the way a peer reaches it: a
- * server SSL with the policy enabled reads the input as the client's byte
- * stream.  That covers the raw server_name reader (sni_name, for log lines),
+ * lives in provider/hooks_hello.c and hooks_server.c (internal to the
+ * library) and so is reached the way a peer reaches it: a server SSL with
+ * the policy enabled reads the input as the client's byte stream.  That
+ * covers the raw server_name reader (emsguard_sni_name, for log lines),
  * the supported_versions and cipher list scans of the ClientHello callback,
  * and the ticket / session-cache decisions (tickets in the corpus are sealed
  * with the harness's fixed ticket keys, so they decrypt here).

@@ -2,7 +2,7 @@
  * libFuzzer target: the policy value parser.  openssl.cnf keys, provider
  * parameters and EMSGUARD_POLICY_set() all end in emsguard_parse_value() /
  * emsguard_policy_store(), which for Functions and EccCurves also runs the
- * name translation of schannel.c.
+ * name translation of policy_names.c.
  *
  * Input: lines, each one operation on the same policy.
  *   first byte < 0x80: key index (mod EG_KEY_COUNT); the rest is the value

@@ -57,7 +57,7 @@ struct eg_ctx_state {
     int (*app_cert_verify_cb)(X509_STORE_CTX *, void *);
     void *app_cert_verify_arg;
     _Atomic uint64_t counters[EMSGUARD_CNT_MAX];
-    /* What the Schannel values hold on each connection (schannel.c). */
+    /* What the Schannel values hold on each connection (schannel_hold.c). */
     struct eg_schannel_hold hold;
     _Atomic unsigned hold_warned; /* EG_HELD_* bits already logged for this ctx */
 };
@@ -281,8 +281,7 @@ static inline int ctx_roles(const SSL_CTX *ctx, int *server, int *client)
  */
 static inline int client_role_requires_ems(const EMSGUARD_POLICY *policy)
 {
-    return policy->values[EG_KEY_REQUIRE_EMS]
-        && emsguard_role_uses_ems(policy, EG_ROLE_CLIENT);
+    return emsguard_policy_requires_ems(policy, EG_ROLE_CLIENT);
 }
 
 /* ---- hooks_log.c: what the hooks print ------------------------------------ */

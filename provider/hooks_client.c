@@ -191,7 +191,9 @@ void eg_require_ems_at_handshake_start(struct eg_ctx_state *st, SSL *ssl,
             "security-callback");
         return;
     }
-    if (!st->policy.values[EG_KEY_ALLOW_LEGACY_RESUMPTION]
+    /* The client role uses EMS here: the verdict allows a non-EMS session
+     * only when legacy resumption is allowed. */
+    if (emsguard_resumption_verdict(&st->policy, EG_ROLE_CLIENT, 0) != EG_ALLOW
         || (sess = SSL_get_session(ssl)) == NULL || !SSL_SESSION_is_resumable(sess)
         || is_tls13_session(sess))
         return;

@@ -150,8 +150,7 @@ static int require_fits_options(const EMSGUARD_POLICY *policy, SSL_CTX *ctx)
     SSL *probe;
     int server;
 
-    if (!policy->values[EG_KEY_REQUIRE_EMS]
-        || !emsguard_role_uses_ems(policy, EG_ROLE_SERVER)
+    if (!emsguard_policy_requires_ems(policy, EG_ROLE_SERVER)
         || (SSL_CTX_get_options(ctx) & SSL_OP_NO_EXTENDED_MASTER_SECRET) == 0
         || SSL_CTX_get_min_proto_version(ctx) == TLS1_3_VERSION)
         return 1;

@@ -63,8 +63,8 @@ static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
         eg_filter_offered_session(st, ssl, conn);
         eg_withhold_session_at_renegotiation(st, ssl, conn);
         /* The knowledge base's advice: a client without EMS drops DHE. */
-        if ((SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) != 0
-            && st->policy.values[EG_KEY_DISABLE_DHE_WITHOUT_EMS])
+        if (emsguard_policy_drops_dhe(&st->policy, EG_ROLE_CLIENT,
+                (SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) != 0))
             eg_drop_dhe(ssl);
         eg_require_ems_at_handshake_start(st, ssl, conn);
     }
@@ -137,8 +137,7 @@ static void note_session_ems(const struct eg_conn *conn, const SSL_SESSION *sess
  */
 static int require_ems_missed(const struct eg_ctx_state *st, int server)
 {
-    return st->policy.values[EG_KEY_REQUIRE_EMS]
-        && emsguard_role_uses_ems(&st->policy, server ? EG_ROLE_SERVER : EG_ROLE_CLIENT);
+    return emsguard_policy_requires_ems(&st->policy, server ? EG_ROLE_SERVER : EG_ROLE_CLIENT);
 }
 
 static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)

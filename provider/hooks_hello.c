@@ -247,10 +247,9 @@ int eg_client_hello_cb(SSL *ssl, int *al, void *arg)
     /* What libssl will do: EMS when offered, unless switched off here. */
     ems_used = hello_ems && emsguard_role_uses_ems(&st->policy, EG_ROLE_SERVER)
         && (SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) == 0;
-    if (st->policy.values[EG_KEY_DISABLE_DHE_WITHOUT_EMS] && !ems_used)
+    if (emsguard_policy_drops_dhe(&st->policy, EG_ROLE_SERVER, !ems_used))
         eg_avoid_dhe_for_hello(st, ssl);
-    if (!st->policy.values[EG_KEY_REQUIRE_EMS]
-        || !emsguard_role_uses_ems(&st->policy, EG_ROLE_SERVER) || ems_used)
+    if (!emsguard_policy_requires_ems(&st->policy, EG_ROLE_SERVER) || ems_used)
         return SSL_CLIENT_HELLO_SUCCESS;
     if ((prev & CONN_ESTABLISHED) == 0 && (pin = pin_tls13(ssl)) != 0) {
         if (conn != NULL && pin == PIN_SET)

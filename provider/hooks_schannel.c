@@ -5,7 +5,7 @@
  * ssl_session_cache; s_server: SSL_CTX_set_dh_auto) replaces them.
  * Touching the ctx again while connections run would race with libssl's
  * readers, so the values are held per connection instead (struct
- * eg_schannel_hold, schannel.c), at handshake start and on each new
+ * eg_schannel_hold, schannel_hold.c), at handshake start and on each new
  * session, and the first time a setting had to be held this says so, once
  * per ctx (eg_warn_held).
  */
@@ -121,7 +121,7 @@ static unsigned hold_verify_callback(struct eg_ctx_state *st, SSL *ssl)
 
 /*
  * At handshake start, for a policy with Schannel values: the SSL's settings
- * intersected with the policy's (schannel.c emsguard_schannel_hold_ssl),
+ * intersected with the policy's (schannel_hold.c emsguard_schannel_hold_ssl),
  * checks that emsguard's security callback (which filters suites, groups
  * and late version changes) is the SSL's, and keeps new sessions out of a
  * cache the policy does not have.  Per SSL only: no other thread reads it.

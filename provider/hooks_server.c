@@ -370,8 +370,7 @@ static __attribute__((noinline)) void check_handshake_from_other_ctx(struct eg_c
 
     if (sess == NULL || SSL_version(ssl) == TLS1_3_VERSION)
         return;
-    if (!resumed && !(st->policy.values[EG_KEY_REQUIRE_EMS]
-            && emsguard_role_uses_ems(&st->policy, EG_ROLE_SERVER)))
+    if (!resumed && !emsguard_policy_requires_ems(&st->policy, EG_ROLE_SERVER))
         return;
     if (conn != NULL && (conn->flags & (CONN_IN_HANDSHAKE | CONN_HELLO_SEEN))
             == (CONN_IN_HANDSHAKE | CONN_HELLO_SEEN))

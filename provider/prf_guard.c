@@ -345,7 +345,8 @@ static int guard_derive(void *vctx, unsigned char *key, size_t keylen,
 
     if (!guard_set_ctx_params(g, params))
         return 0;
-    if (g->label == LABEL_MASTER_SECRET && policy->values[EG_KEY_REQUIRE_EMS]) {
+    if (g->label == LABEL_MASTER_SECRET
+        && emsguard_policy_requires_ems(policy, EG_ROLE_UNKNOWN)) {
         audit_count(EG_AUDIT_REFUSED);
         emsguard_raise(EMSGUARD_R_EMS_REQUIRED,
             "TLS1-PRF guard: refused a master secret without Extended Master "

@@ -177,7 +177,7 @@ static int eg_get_capabilities(void *provctx, const char *capability,
     OSSL_CALLBACK *cb, void *arg)
 {
     eg_provctx *pc = provctx;
-    int require = pc->policy.values[EG_KEY_REQUIRE_EMS] != 0, present;
+    int require = emsguard_policy_requires_ems(&pc->policy, EG_ROLE_UNKNOWN), present;
 
     (void)cb;
     (void)arg;

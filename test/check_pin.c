@@ -4,7 +4,7 @@
  * client/server pairs.
  *
  * A ClientHello without EMS that lists TLS 1.3 and lower gets TLS 1.3 as
- * the SSL's minimum version for that handshake (ctx_hooks.c pin_tls13).
+ * the SSL's minimum version for that handshake (hooks_hello.c pin_tls13).
  * The minimum it replaced used to come back at the SSL's next ClientHello
  * unless the minimum was no longer TLS 1.3 -- which cannot tell the pin from
  * an application that set TLS 1.3 itself on the SSL reused after

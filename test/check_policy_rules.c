@@ -3,7 +3,7 @@
  * Require-EMS rule, the DHE rule and the resumption verdict, as tables of
  * every combination of the keys they read.  The "old sites" tests pin that
  * each function answers exactly what the expression it replaces answered in
- * ctx_hooks.c, prf_guard.c, provider.c and report.c, so moving those call
+ * hooks_*.c, prf_guard.c, provider.c and report.c, so moving those call
  * sites onto the functions changes no behaviour.
  *
  * The rules are internal (the library exports only the public API), so this
@@ -90,7 +90,7 @@ START_TEST(test_requires_ems_matches_old_sites)
     EMSGUARD_POLICY *p = make_policy(bits & 1, (bits >> 1) & 1, (bits >> 2) & 1,
         (bits >> 3) & 1, (bits >> 4) & 1);
 
-    /* ctx_hooks.c client_hello_cb, require_ems_missed, client_role_requires_ems,
+    /* hooks_hello.c client_hello_cb, require_ems_missed, client_role_requires_ems,
      * check_handshake_from_other_ctx, require_fits_options; report.c require_refused */
     for (role = EG_ROLE_CLIENT; role <= EG_ROLE_SERVER; role++)
         ck_assert_int_eq(emsguard_policy_requires_ems(p, (eg_role)role),
@@ -130,7 +130,7 @@ START_TEST(test_drops_dhe_table)
 }
 END_TEST
 
-/* The two DHE sites of ctx_hooks.c, old expression against the function. */
+/* The two DHE sites of hooks_hello.c and hooks_handshake.c, old expression against the function. */
 START_TEST(test_drops_dhe_matches_old_sites)
 {
     int bits = _i;

@@ -364,7 +364,7 @@ static void *worker_main(void *arg)
 
 /*
  * What the policy ctx of |m| must have counted for |n| clients of kind |k|
- * (see ctx_hooks.c and emsguard.h): a non-EMS session on the session-ID or
+ * (see provider/hooks_server.c and emsguard.h): a non-EMS session on the session-ID or
  * external cache is "not cached" at each full handshake; on the ticket ctx
  * each full handshake of a non-EMS ClientHello gets its ticket withheld.
  */
