@@ -1343,11 +1343,14 @@ static unsigned long env_ulong(const char *name, unsigned long def)
  * Returns 1 for those, 2 for any crash in which no emsguard code took part
  * (neither the failed allocation's stack nor the crash report names it, as
  * in a use-after-free ASan finds in OpenSSL's own provider configuration
- * code), 0 otherwise.
+ * code, or an OPENSSL_assert() that OpenSSL 3.5's RCU read lock in
+ * crypto/threads_pthread.c makes of its own failed allocation, which
+ * aborts with "OpenSSL internal error"), 0 otherwise.
  */
 static int crash_in_openssl(const struct site *fault)
 {
-    static const char *const markers[] = { "faults: crashed; stack:", "ERROR: AddressSanitizer" };
+    static const char *const markers[] = { "faults: crashed; stack:", "ERROR: AddressSanitizer",
+        "OpenSSL internal error: assertion failed" };
     size_t i;
 
     if (fault->cls & CLS_EG_FILE)
