@@ -21,6 +21,13 @@ static const char *const absent_protocols[] = {
     "Multi-Protocol Unified Hello", "PCT 1.0", "SSL 2.0",
 };
 
+/* A DWORD as the exports write the common values: 0xffffffff, else decimal. */
+static const char *dword_text(uint32_t v, char *buf, size_t len)
+{
+    snprintf(buf, len, v == UINT32_MAX ? "0x%08lx" : "%lu", (unsigned long)v);
+    return buf;
+}
+
 /* |s| lower-cased without spaces and dashes: "Hashes\SHA 256" ~ "Hashes\SHA256". */
 static void squeeze(const char *s, char *out, size_t len)
 {
@@ -68,6 +75,8 @@ static const char *absent_protocol(const char *relative)
 static void note_outside(struct reg_parser *rp, unsigned long lineno, const char *vname,
     long long dword)
 {
+    char num[16];
+
     /* Windows' FIPS mode: today's key, and the Lsa value of Windows XP and 2003. */
     int fips = (strcasecmp(rp->path, LSA_ROOT "\\FipsAlgorithmPolicy") == 0
                    && strcasecmp(vname, "Enabled") == 0)
@@ -75,11 +84,12 @@ static void note_outside(struct reg_parser *rp, unsigned long lineno, const char
 
     if (fips && dword > 0) {
         emsguard_policy_warn(rp->policy,
-            "%s:%lu: warning: %s=%lld: Windows' FIPS mode limits Schannel to FIPS-approved "
+            "%s:%lu: warning: %s=%s: Windows' FIPS mode limits Schannel to FIPS-approved "
             "algorithms; emsguard does not map it (OpenSSL's FIPS provider is chosen in "
             "openssl.cnf); ignored", rp->name, lineno,
             vname[0] == 'E' || vname[0] == 'e' ? "Lsa\\FipsAlgorithmPolicy\\Enabled"
-                                               : "Lsa\\FIPSAlgorithmPolicy", dword);
+                                               : "Lsa\\FIPSAlgorithmPolicy",
+            dword_text((uint32_t)dword, num, sizeof(num)));
         return;
     }
     rp->ignored++;
@@ -89,7 +99,7 @@ void emsguard_reg_note_unmapped(struct reg_parser *rp, unsigned long lineno,
     const char *vname, long long dword)
 {
     const char *proto, *meant;
-    char full[1100];
+    char full[1100], num[16];
 
     if (rp->current == TREE_NONE) {
         note_outside(rp, lineno, vname, dword);
@@ -104,8 +114,9 @@ void emsguard_reg_note_unmapped(struct reg_parser *rp, unsigned long lineno,
             return;
         }
         emsguard_policy_warn(rp->policy,
-            "%s:%lu: warning: %s\\%s=%lld: OpenSSL 3 has no %s; it stays off",
-            rp->name, lineno, rp->relative, vname, dword, proto);
+            "%s:%lu: warning: %s\\%s=%s: OpenSSL 3 has no %s; it stays off",
+            rp->name, lineno, rp->relative, vname, dword_text((uint32_t)dword, num, sizeof(num)),
+            proto);
         return;
     }
     snprintf(full, sizeof(full), "%s%s%s", rp->relative, rp->relative[0] != '\0' ? "\\" : "",
@@ -125,19 +136,21 @@ void emsguard_reg_note_stored(struct reg_parser *rp, unsigned long lineno, int k
 {
     const EMSGUARD_POLICY *p = rp->policy;
     uint32_t v = p->values[key];
+    char num[16];
 
     if (v == 0)
         return;
     if (key == EG_KEY_P_SSL30_CLIENT_ENABLED || key == EG_KEY_P_SSL30_SERVER_ENABLED)
         emsguard_policy_warn(rp->policy,
-            "%s:%lu: warning: %s=%lu: OpenSSL 3 has no SSL 3.0; it stays off", rp->name,
-            lineno, emsguard_key_name((eg_key)key), (unsigned long)v);
+            "%s:%lu: warning: %s=%s: OpenSSL 3 has no SSL 3.0; it stays off", rp->name,
+            lineno, emsguard_key_name((eg_key)key), dword_text(v, num, sizeof(num)));
     else if (key == EG_KEY_P_TLS10_CLIENT_ENABLED || key == EG_KEY_P_TLS10_SERVER_ENABLED
         || key == EG_KEY_P_TLS11_CLIENT_ENABLED || key == EG_KEY_P_TLS11_SERVER_ENABLED)
         emsguard_policy_warn(rp->policy,
-            "%s:%lu: warning: %s=%lu: OpenSSL 3 negotiates TLS 1.0 and 1.1 only at "
-            "security level 0 (CipherString @SECLEVEL=0), which emsguard never sets",
-            rp->name, lineno, emsguard_key_name((eg_key)key), (unsigned long)v);
+            "%s:%lu: warning: %s=%s: OpenSSL 3 negotiates TLS 1.0 and 1.1 only at "
+            "security level 0 (CipherString @SECLEVEL=0), except with RSA key exchange, "
+            "and emsguard never lowers the level", rp->name, lineno,
+            emsguard_key_name((eg_key)key), dword_text(v, num, sizeof(num)));
 }
 
 void emsguard_reg_note_end(struct reg_parser *rp)
