@@ -209,6 +209,235 @@ START_TEST(test_corpus)
 }
 END_TEST
 
+/* ---- the two cipher-suite lists across files --------------------------------- */
+
+/* Writes |content| to a scratch file; returns its path (valid for 4 calls). */
+static const char *write_file(const char *name, const char *content)
+{
+    static char paths[4][512];
+    static int next;
+    char *path = paths[next++ % 4];
+    FILE *f;
+
+    snprintf(path, sizeof(paths[0]), "%s/%s", tmpdir, name);
+    f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs(content, f);
+    fclose(f);
+    return path;
+}
+
+static const char *functions_effect(const EMSGUARD_POLICY *p)
+{
+    static char buf[2048];
+    char *text = report(p);
+
+    snprintf(buf, sizeof(buf), "%s", section(section(text, "  Functions = ", "\n  EccCurves"),
+        "-> ", "\n"));
+    free(text);
+    return buf;
+}
+
+static const char *get_text(const EMSGUARD_POLICY *p, const char *name)
+{
+    static char buf[2048];
+
+    ck_assert_int_eq(EMSGUARD_POLICY_get_text(p, name, buf, sizeof(buf)), 1);
+    return buf;
+}
+
+#define POLICY_EFFECT \
+    "CipherString, Ciphersuites, Options ServerPreference (server); the group-policy list " \
+    "(SOFTWARE\\Policies\\Microsoft\\Cryptography\\Configuration\\SSL\\00010002): Schannel " \
+    "uses it whenever it is present"
+#define LOCAL_EFFECT \
+    "CipherString, Ciphersuites, Options ServerPreference (server); the local list " \
+    "(SYSTEM\\CurrentControlSet\\Control\\Cryptography\\Configuration\\Local\\SSL\\00010002, " \
+    "which Enable-TlsCipherSuite edits): no group-policy list is present"
+#define LOCAL_KEY "[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\Cryptography\\Configuration\\Local\\SSL\\00010002]\r\n"
+#define POLICY_KEY "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Microsoft\\Cryptography\\Configuration\\SSL\\00010002]\r\n"
+
+/* A group-policy list read after a local one overrides it, as in Schannel. */
+START_TEST(test_policy_list_in_a_later_file)
+{
+    EMSGUARD_POLICY *p = load(REGDIR "cmdlet-local.reg");
+
+    ck_assert_str_eq(functions_effect(p), LOCAL_EFFECT);
+    ck_assert_int_eq(EMSGUARD_POLICY_load_reg(p, REGDIR "gpo-cipher-order.reg"), 1);
+    ck_assert_str_eq(functions_effect(p),
+        POLICY_EFFECT ", so the local list at " REGDIR "cmdlet-local.reg:4 is not used");
+    ck_assert_ptr_nonnull(strstr(get_text(p, "Functions"), "_P384"));
+    EMSGUARD_POLICY_free(p);
+}
+END_TEST
+
+/* A local list read after a group-policy one does not replace it. */
+START_TEST(test_local_list_in_a_later_file)
+{
+    EMSGUARD_POLICY *p = load(REGDIR "gpo-cipher-order.reg");
+
+    ck_assert_int_eq(EMSGUARD_POLICY_load_reg(p, REGDIR "cmdlet-local.reg"), 1);
+    ck_assert_str_eq(functions_effect(p),
+        POLICY_EFFECT ", so the local list at " REGDIR "cmdlet-local.reg:4 is not used");
+    ck_assert_ptr_nonnull(strstr(get_text(p, "Functions"), "_P384"));
+    ck_assert_ptr_nonnull(strstr(EMSGUARD_POLICY_get0_warnings(p),
+        REGDIR "cmdlet-local.reg:4: info: Functions under [...\\Local\\SSL\\00010002] not used: "
+        "the group-policy list (" REGDIR "gpo-cipher-order.reg:4) overrides it, as in Schannel\n"));
+    EMSGUARD_POLICY_free(p);
+}
+END_TEST
+
+/* Deleting a key forgets only the list it holds. */
+START_TEST(test_list_deletions)
+{
+    EMSGUARD_POLICY *p = load(REGDIR "cmdlet-local.reg");
+    const char *del_policy = write_file("del-policy.reg",
+        "Windows Registry Editor Version 5.00\r\n\r\n[-HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Microsoft\\Cryptography]\r\n");
+    const char *del_local = write_file("del-local.reg",
+        "REGEDIT4\r\n\r\n[-HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\Cryptography\\Configuration\\Local]\r\n");
+
+    ck_assert_int_eq(EMSGUARD_POLICY_load_reg(p, del_policy), 1);
+    ck_assert_str_eq(functions_effect(p), LOCAL_EFFECT); /* the local list stays */
+    ck_assert_int_eq(EMSGUARD_POLICY_load_reg(p, del_local), 1);
+    ck_assert_str_eq(get_text(p, "Functions"), "");
+    EMSGUARD_POLICY_free(p);
+    /* The group-policy list survives the local key's deletion. */
+    p = load(REGDIR "gpo-over-local.utf8.reg");
+    ck_assert_int_eq(EMSGUARD_POLICY_load_reg(p, del_local), 1);
+    ck_assert_str_eq(functions_effect(p), POLICY_EFFECT);
+    ck_assert_int_eq(EMSGUARD_POLICY_load_reg(p, del_policy), 1);
+    ck_assert_str_eq(get_text(p, "Functions"), "");
+    EMSGUARD_POLICY_free(p);
+    /* "Functions"=- under the local key drops the list held so far. */
+    p = load(write_file("value-del.reg", "REGEDIT4\r\n" LOCAL_KEY
+        "\"Functions\"=\"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"\r\n\"Functions\"=-\r\n"));
+    ck_assert_str_eq(get_text(p, "Functions"), "");
+    ck_assert_str_eq(EMSGUARD_POLICY_get0_warnings(p), "");
+    EMSGUARD_POLICY_free(p);
+}
+END_TEST
+
+/* An unusable local list fails loading only when it is the list in force. */
+START_TEST(test_unusable_local_list)
+{
+    EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
+    const char *alone = write_file("local-13.reg", "REGEDIT4\r\n" LOCAL_KEY
+        "\"Functions\"=\"TLS_AES_128_GCM_SHA256\"\r\n");
+    const char *both = write_file("local-13-gpo.reg", "REGEDIT4\r\n" LOCAL_KEY
+        "\"Functions\"=\"TLS_AES_128_GCM_SHA256\"\r\n" POLICY_KEY
+        "\"Functions\"=\"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"\r\n");
+    char want[1024];
+
+    ck_assert_int_eq(EMSGUARD_POLICY_load_reg(p, alone), 0);
+    snprintf(want, sizeof(want), "%s:3: key 'Functions': no TLS 1.2 cipher suite that OpenSSL "
+        "implements is listed (1 TLS 1.3 suites); the list would disable TLS 1.2 entirely; "
+        "accepted: a comma-separated list of IANA cipher suite names", alone);
+    ck_assert_str_eq(last_error(), want);
+    ck_assert_str_eq(get_text(p, "Functions"), "");
+    ck_assert_int_eq(EMSGUARD_POLICY_load_reg(p, both), 1);
+    ck_assert_str_eq(get_text(p, "Functions"), "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+    EMSGUARD_POLICY_free(p);
+}
+END_TEST
+
+/* openssl.cnf or the API come later than every .reg, and replace both lists. */
+START_TEST(test_api_list_replaces_the_registry_lists)
+{
+    EMSGUARD_POLICY *p = load(REGDIR "gpo-over-local.utf8.reg");
+
+    ck_assert_int_eq(EMSGUARD_POLICY_set(p, "Functions", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"), 1);
+    ck_assert_str_eq(functions_effect(p),
+        "CipherString, Ciphersuites, Options ServerPreference (server); set after the "
+        "registry's cipher suite lists, so it replaces them (the local list at "
+        REGDIR "gpo-over-local.utf8.reg:9 is not used)");
+    EMSGUARD_POLICY_free(p);
+}
+END_TEST
+
+/* ---- log levels ---------------------------------------------------------------- */
+
+static int saved_stderr = -1, capture_fd = -1;
+
+static void capture_stderr(void)
+{
+    char path[600];
+
+    snprintf(path, sizeof(path), "%s/stderr.XXXXXX", tmpdir);
+    fflush(stderr);
+    capture_fd = mkstemp(path);
+    ck_assert_int_ge(capture_fd, 0);
+    unlink(path);
+    saved_stderr = dup(STDERR_FILENO);
+    ck_assert_int_ge(saved_stderr, 0);
+    ck_assert_int_ge(dup2(capture_fd, STDERR_FILENO), 0);
+}
+
+/* Restores stderr; returns what was written to it. */
+static const char *captured_stderr(void)
+{
+    static char buf[8192];
+    ssize_t n;
+
+    fflush(stderr);
+    dup2(saved_stderr, STDERR_FILENO);
+    close(saved_stderr);
+    saved_stderr = -1;
+    lseek(capture_fd, 0, SEEK_SET);
+    n = read(capture_fd, buf, sizeof(buf) - 1);
+    close(capture_fd);
+    buf[n > 0 ? n : 0] = '\0';
+    return buf;
+}
+
+/* What enabling |p| with EventLogging |mask| logs (NULL: the file's own). */
+static const char *logged(const char *file, const char *mask)
+{
+    EMSGUARD_POLICY *p = load(file);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    const char *out;
+    int ok;
+
+    ck_assert_ptr_nonnull(ctx);
+    if (mask != NULL)
+        ck_assert_int_eq(EMSGUARD_POLICY_set(p, "EventLogging", mask), 1);
+    capture_stderr();
+    ok = EMSGUARD_enable_policy(ctx, p);
+    out = captured_stderr();
+    ck_assert_int_eq(ok, 1);
+    SSL_CTX_free(ctx);
+    EMSGUARD_POLICY_free(p);
+    return out;
+}
+
+#define MIXED REGDIR "mixed-keys.utf8.reg"
+#define FIPS_LOG "emsguard: warning: " MIXED ":13: Lsa\\FipsAlgorithmPolicy\\Enabled=1: " \
+    "Windows' FIPS mode limits Schannel to FIPS-approved algorithms; emsguard does not map " \
+    "it (OpenSSL's FIPS provider is chosen in openssl.cnf); ignored\n"
+#define IGNORED_LOG "emsguard: info: " MIXED ": 10 value(s) outside the SCHANNEL and cipher " \
+    "suite (SSL\\00010002) keys ignored\n"
+
+/*
+ * Each stored line is logged once, at the level it names, and only when
+ * EventLogging has that level's bit: warnings 2, info 4.  Errors (1) alone,
+ * Schannel's default, print neither.
+ */
+START_TEST(test_log_levels)
+{
+    ck_assert_str_eq(logged(MIXED, "1"), "");
+    ck_assert_str_eq(logged(MIXED, "0"), "");
+    ck_assert_str_eq(logged(MIXED, NULL), FIPS_LOG); /* the file's own EventLogging=3 */
+    ck_assert_str_eq(logged(MIXED, "2"), FIPS_LOG);
+    ck_assert_str_eq(logged(MIXED, "4"), IGNORED_LOG);
+    ck_assert_str_eq(logged(MIXED, "7"), FIPS_LOG IGNORED_LOG);
+    /* The example: a curve-suffixed suite is a warning, said once as one. */
+    ck_assert_str_eq(logged(REGDIR "gpo-cipher-order.reg", "3"),
+        "emsguard: warning: " REGDIR "gpo-cipher-order.reg:4: Functions: "
+        "'TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384_P384' read as "
+        "'TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384' (the curve suffix is not part of the "
+        "suite in OpenSSL; use EccCurves)\n");
+}
+END_TEST
+
 /* ---- main ---------------------------------------------------------------- */
 
 static Suite *corpus_suite(void)
@@ -218,6 +447,16 @@ static Suite *corpus_suite(void)
 
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_corpus, 0, (int)(sizeof(corpus_cases) / sizeof(corpus_cases[0])));
+    suite_add_tcase(s, tc);
+    tc = tcase_create("lists");
+    tcase_add_test(tc, test_policy_list_in_a_later_file);
+    tcase_add_test(tc, test_local_list_in_a_later_file);
+    tcase_add_test(tc, test_list_deletions);
+    tcase_add_test(tc, test_unusable_local_list);
+    tcase_add_test(tc, test_api_list_replaces_the_registry_lists);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("log_levels");
+    tcase_add_test(tc, test_log_levels);
     suite_add_tcase(s, tc);
     return s;
 }
