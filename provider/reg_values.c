@@ -331,7 +331,7 @@ int emsguard_reg_parse_value_line(struct reg_parser *rp, unsigned long lineno,
     }
     if (rp->current == TREE_NONE || (key < 0 && rp->current == TREE_SCHANNEL)) {
         emsguard_reg_note_unmapped(rp, lineno, vname,
-            type == REG_DWORD ? (long long)le_number(data, 4) : -1);
+            type == REG_DWORD && datalen == 4 ? (long long)le_number(data, 4) : -1);
         ok = 1;
         goto done;
     }
