@@ -9,3 +9,5 @@ $(BUILD)/test/check_reg_corpus.o: test/reg_corpus_cases.h
 
 $(BUILD)/test/check_reg_corpus: $(BUILD)/test/check_reg_corpus.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_reg_corpus.o $(TEST_LDFLAGS) $(CHECK_LIBS)
+
+INTEGRATION_SCRIPTS += policy_reg_lists.sh
