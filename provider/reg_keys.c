@@ -74,7 +74,7 @@ int emsguard_reg_value_key(const struct reg_parser *rp, const char *value)
         return key == EG_KEY_FUNCTIONS || key == EG_KEY_ECC_CURVES ? key : -1;
     }
     if (rp->current == TREE_SUITE_LOCAL) {
-        /* Only the suite order is read there (the issue asks no more). */
+        /* Only the suite order is read there; any other value is a warning. */
         if (rp->relative[0] != '\0')
             return -1;
         key = emsguard_key_lookup_nocase(value);
