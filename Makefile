@@ -61,7 +61,7 @@ LIB_SRCS := provider/errors.c provider/log.c provider/policy_keys.c \
             provider/policy_warnings.c provider/policy_names.c provider/policy.c \
             provider/policy_rules.c \
             provider/conf_file.c provider/reg_text.c provider/reg_keys.c \
-            provider/reg_values.c provider/reg_file.c provider/schannel_map.c \
+            provider/reg_values.c provider/reg_suites.c provider/reg_notes.c provider/reg_file.c provider/schannel_map.c \
             provider/schannel_apply.c provider/schannel_hold.c \
             provider/session_flags.c provider/fingerprint.c provider/records.c \
             provider/peer_text.c provider/reuse_diagnosis.c \

@@ -125,7 +125,21 @@ struct emsguard_policy_st {
     char files[EG_MAX_FILES][256];
     char sections[EG_MAX_SECTIONS][64]; /* openssl.cnf sections, for reports */
     char warnings[EG_WARNINGS_MAX]; /* newline-separated, kept for reports */
+    /*
+     * Which registry cipher-suite list Functions holds when a .reg file set
+     * it (eg_suite_list): Schannel reads the group-policy list when it is
+     * present, else the local one.  For `emsguard policy`.
+     */
+    uint8_t functions_list;
+    /* "file:line" of the last local list read ("" none): in force or overridden. */
+    char local_list_at[300];
 };
+
+typedef enum {
+    EG_LIST_NONE = 0,
+    EG_LIST_POLICY, /* SOFTWARE\Policies\...\SSL\00010002 */
+    EG_LIST_LOCAL /* SYSTEM\...\Cryptography\Configuration\Local\SSL\00010002 */
+} eg_suite_list;
 
 /* The table of keys; names in the order of eg_key. */
 const char *emsguard_key_name(eg_key key);
@@ -195,7 +209,10 @@ void emsguard_policy_defaults(EMSGUARD_POLICY *policy);
 /* Appends a warning line to the policy's report (and nothing else). */
 void emsguard_policy_warn(EMSGUARD_POLICY *policy, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Logs the stored warnings (EventLogging errors bit), once per load. */
+/*
+ * Logs the stored warnings once per load, each at the level it names
+ * ("warning:" or "info:"), so that EventLogging's 2 and 4 bits filter them.
+ */
 void emsguard_policy_log_warnings(const EMSGUARD_POLICY *policy);
 /* Logs, once per load, each value that weakens the default policy. */
 void emsguard_policy_log_weakenings(const EMSGUARD_POLICY *policy,
@@ -290,6 +307,11 @@ int emsguard_schannel_roles_differ(const EMSGUARD_POLICY *policy);
 int emsguard_schannel_any(const EMSGUARD_POLICY *policy);
 /* A MinKeyBitLength value, 0 when unset. */
 uint32_t emsguard_schannel_min_bits(const EMSGUARD_POLICY *p, eg_key key);
+/*
+ * Why TLS 1.3 is off though the version range of a role allows it (the
+ * suite list leaves no TLS 1.3 suite), as a warning; "" when it is not.
+ */
+void emsguard_schannel_tls13_off(const EMSGUARD_POLICY *p, char *buf, size_t len);
 
 /* ---- schannel_apply.c -------------------------------------------------- */
 /*

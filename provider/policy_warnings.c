@@ -29,15 +29,48 @@ void emsguard_policy_warn(EMSGUARD_POLICY *policy, const char *fmt, ...)
     policy->warnings[used + 1] = '\0';
 }
 
+/*
+ * The level a stored line names, and where that word is: lines read
+ * "WHERE: warning: ..." or "WHERE: info: ...", WHERE being "file:line" or
+ * empty.  A line that names none is a warning (nothing stored stops loading).
+ */
+static eg_level line_level(const char *line, int len, int *tag_at, int *tag_len)
+{
+    static const struct {
+        const char *tag;
+        eg_level level;
+    } tags[] = { { "warning: ", EG_LEVEL_WARNING }, { "info: ", EG_LEVEL_INFO } };
+    int i;
+    size_t t;
+
+    for (i = 0; i < len; i++) {
+        if (i != 0 && (i < 2 || line[i - 2] != ':' || line[i - 1] != ' '))
+            continue;
+        for (t = 0; t < sizeof(tags) / sizeof(tags[0]); t++) {
+            int n = (int)strlen(tags[t].tag);
+
+            if (len - i >= n && strncmp(line + i, tags[t].tag, (size_t)n) == 0) {
+                *tag_at = i;
+                *tag_len = n;
+                return tags[t].level;
+            }
+        }
+    }
+    *tag_at = *tag_len = 0;
+    return EG_LEVEL_WARNING;
+}
+
 void emsguard_policy_log_warnings(const EMSGUARD_POLICY *policy)
 {
     const char *p = policy->warnings;
 
     while (*p != '\0') {
         const char *nl = strchr(p, '\n');
-        int len = nl != NULL ? (int)(nl - p) : (int)strlen(p);
+        int len = nl != NULL ? (int)(nl - p) : (int)strlen(p), at, tag;
+        eg_level level = line_level(p, len, &at, &tag);
 
-        emsguard_log(policy, EG_LEVEL_ERROR, "%.*s", len, p);
+        /* The level goes first, once: "emsguard: warning: FILE:4: Functions: ...". */
+        emsguard_log(policy, level, "%.*s%.*s", at, p, len - at - tag, p + at + tag);
         p += len + (nl != NULL ? 1 : 0);
     }
 }

@@ -5,9 +5,10 @@
  * them as regedit writes them: "REGEDIT4" (ANSI) or "Windows Registry Editor
  * Version 5.00" (UTF-16LE with a BOM, or UTF-8), CRLF, ';' comments, '\'
  * continuations of hex data, [-KEY] and "Value"=- deletions, and the value
- * forms "string", dword:, hex:, hex(N):.  Only two subtrees mean anything to
- * OpenSSL: SCHANNEL and the cipher suite order policy.  Values there that we
- * cannot map become warnings with file:line; syntax errors fail loading.
+ * forms "string", dword:, hex:, hex(N):.  Only three keys mean anything to
+ * OpenSSL: SCHANNEL and the two cipher suite order lists (group policy and
+ * local, reg_suites.c).  Values there that we cannot map become warnings
+ * with file:line (reg_notes.c); syntax errors fail loading.
  *
  * This file reads the whole export: the header line, then each line handed
  * to reg_keys.c ([KEY]) or reg_values.c ("Value"=data), on a copy of the
@@ -123,13 +124,12 @@ int emsguard_reg_apply(EMSGUARD_POLICY *policy, const unsigned char *buf,
     }
     *work = *policy;
     rp.policy = work;
-    ok = parse_text(&rp, (char *)text);
-    if (ok && rp.ignored > 0)
-        emsguard_policy_warn(work,
-            "%s: info: %lu value(s) outside the SCHANNEL and cipher suite "
-            "policy (SSL\\00010002) keys ignored", rp.name, rp.ignored);
-    if (ok)
+    ok = parse_text(&rp, (char *)text) && emsguard_reg_settle_suite_lists(&rp);
+    if (ok) {
+        emsguard_reg_note_end(&rp);
         *policy = *work;
+    }
+    OPENSSL_cleanse(&rp, sizeof(rp));
     OPENSSL_cleanse(work, sizeof(*work));
     OPENSSL_free(work);
     OPENSSL_free(text);

@@ -1,7 +1,8 @@
 /*
  * The [KEY] lines of a .reg file: which registry paths mean anything to
- * OpenSSL (the SCHANNEL subtree and the cipher suite order policy), which
- * policy key a value name under the current key is, and [-KEY] deletions.
+ * OpenSSL (the SCHANNEL subtree and the two cipher suite order lists, the
+ * group-policy one and the local one), which policy key a value name under
+ * the current key is, and [-KEY] deletions.
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +14,9 @@
     "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL"
 #define SUITE_POLICY_ROOT \
     "HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Microsoft\\Cryptography\\Configuration\\SSL\\00010002"
+/* Windows' own order, which Enable-TlsCipherSuite and Disable-TlsCipherSuite edit. */
+#define SUITE_LOCAL_ROOT \
+    "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\Cryptography\\Configuration\\Local\\SSL\\00010002"
 
 /* Normalises a key path: HKLM abbreviation, no trailing backslash. */
 static void normalise_key(const char *in, char *out, size_t len)
@@ -52,6 +56,8 @@ static tree key_tree(const char *path, const char **rel)
         return TREE_SCHANNEL;
     if ((*rel = below(path, SUITE_POLICY_ROOT)) != NULL)
         return TREE_SUITE_POLICY;
+    if ((*rel = below(path, SUITE_LOCAL_ROOT)) != NULL)
+        return TREE_SUITE_LOCAL;
     return TREE_NONE;
 }
 
@@ -67,6 +73,13 @@ int emsguard_reg_value_key(const struct reg_parser *rp, const char *value)
         key = emsguard_key_lookup_nocase(value);
         return key == EG_KEY_FUNCTIONS || key == EG_KEY_ECC_CURVES ? key : -1;
     }
+    if (rp->current == TREE_SUITE_LOCAL) {
+        /* Only the suite order is read there; any other value is a warning. */
+        if (rp->relative[0] != '\0')
+            return -1;
+        key = emsguard_key_lookup_nocase(value);
+        return key == EG_KEY_FUNCTIONS ? key : -1;
+    }
     if (rp->relative[0] != '\0')
         snprintf(full, sizeof(full), "%s\\%s", rp->relative, value);
     else
@@ -76,18 +89,29 @@ int emsguard_reg_value_key(const struct reg_parser *rp, const char *value)
     return key == EG_KEY_FUNCTIONS || key == EG_KEY_ECC_CURVES ? -1 : key;
 }
 
-/* [-KEY]: forget every value we map at or below |path|. */
+/*
+ * [-KEY]: forget every value we map at or below |path|.  Functions is
+ * forgotten only with the list it came from: deleting the group-policy key
+ * leaves a local list in force, and the reverse (reg_suites.c).
+ */
 static void delete_key(struct reg_parser *rp, const char *path)
 {
     const char *rel;
     tree t = key_tree(path, &rel);
     int k;
 
+    /* A subkey below a list's key holds none of its values. */
+    if (is_ancestor(path, SUITE_POLICY_ROOT))
+        emsguard_reg_suite_list_deleted(rp, 0);
+    if (is_ancestor(path, SUITE_LOCAL_ROOT))
+        emsguard_reg_suite_list_deleted(rp, 1);
     for (k = 0; k < EG_KEY_COUNT; k++) {
         int in_scope;
 
-        if (k == EG_KEY_FUNCTIONS || k == EG_KEY_ECC_CURVES)
-            in_scope = is_ancestor(path, SUITE_POLICY_ROOT) || t == TREE_SUITE_POLICY;
+        if (k == EG_KEY_FUNCTIONS)
+            continue;
+        if (k == EG_KEY_ECC_CURVES)
+            in_scope = is_ancestor(path, SUITE_POLICY_ROOT);
         else if (is_ancestor(path, SCHANNEL_ROOT))
             in_scope = 1;
         else if (t == TREE_SCHANNEL) {
@@ -132,8 +156,10 @@ int emsguard_reg_parse_key_line(struct reg_parser *rp, unsigned long lineno,
     if (deletion) {
         delete_key(rp, path);
         rp->current = TREE_NONE; /* values may not follow a deletion */
+        rp->path[0] = '\0';
         return 1;
     }
+    snprintf(rp->path, sizeof(rp->path), "%s", path);
     rp->current = key_tree(path, &rel);
     snprintf(rp->relative, sizeof(rp->relative), "%s", rp->current != TREE_NONE ? rel : "");
     return 1;

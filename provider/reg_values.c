@@ -160,16 +160,29 @@ static int apply_value(struct reg_parser *rp, unsigned long lineno,
 
     snprintf(where, sizeof(where), "%s:%lu: ", rp->name, lineno);
     if (emsguard_key_is_text((eg_key)key) || key == EG_KEY_LOG_TARGET) {
-        if (type == REG_SZ || type == REG_EXPAND_SZ)
-            return emsguard_policy_store(rp->policy, (eg_key)key, text,
-                EG_SRC_REG, rp->name, (uint32_t)lineno, where);
+        const char *value = text;
+
         if (type == REG_MULTI_SZ && key != EG_KEY_LOG_TARGET) {
             if (!multi_sz_to_list(rp, data, datalen, list, sizeof(list), &err)) {
                 emsguard_raise(EMSGUARD_R_REG_FILE, "%svalue '%s': %s", where, vname, err);
                 return 0;
             }
-            return emsguard_policy_store(rp->policy, (eg_key)key, list,
-                EG_SRC_REG, rp->name, (uint32_t)lineno, where);
+            value = list;
+        } else if (type != REG_SZ && type != REG_EXPAND_SZ) {
+            value = NULL;
+        }
+        if (value != NULL && rp->current == TREE_SUITE_LOCAL) {
+            /* Schannel's precedence is settled when the file ends. */
+            emsguard_reg_hold_local_list(rp, lineno, value);
+            return 1;
+        }
+        if (value != NULL) {
+            if (!emsguard_policy_store(rp->policy, (eg_key)key, value, EG_SRC_REG, rp->name,
+                    (uint32_t)lineno, where))
+                return 0;
+            if (key == EG_KEY_FUNCTIONS)
+                emsguard_reg_policy_list_stored(rp);
+            return 1;
         }
         emsguard_raise(EMSGUARD_R_REG_FILE,
             "%svalue '%s' must be a string (\"...\"%s); accepted: %s", where, vname,
@@ -177,9 +190,13 @@ static int apply_value(struct reg_parser *rp, unsigned long lineno,
         return 0;
     }
     /* A DWORD key. */
-    if (type == REG_DWORD && datalen == 4)
-        return emsguard_policy_store_dword(rp->policy, (eg_key)key,
-            (uint32_t)le_number(data, 4), EG_SRC_REG, rp->name, (uint32_t)lineno, where);
+    if (type == REG_DWORD && datalen == 4) {
+        if (!emsguard_policy_store_dword(rp->policy, (eg_key)key,
+                (uint32_t)le_number(data, 4), EG_SRC_REG, rp->name, (uint32_t)lineno, where))
+            return 0;
+        emsguard_reg_note_stored(rp, lineno, key);
+        return 1;
+    }
     if ((type == REG_BINARY && datalen == 4) || (type == REG_QWORD && datalen == 8)) {
         uint64_t v = le_number(data, datalen);
 
@@ -193,8 +210,11 @@ static int apply_value(struct reg_parser *rp, unsigned long lineno,
             "%swarning: value '%s' is %s, not dword:; read as the little-endian number %lu",
             where, vname, type == REG_QWORD ? "a QWORD (hex(b):)" : "REG_BINARY (hex:)",
             (unsigned long)v);
-        return emsguard_policy_store_dword(rp->policy, (eg_key)key, (uint32_t)v,
-            EG_SRC_REG, rp->name, (uint32_t)lineno, where);
+        if (!emsguard_policy_store_dword(rp->policy, (eg_key)key, (uint32_t)v,
+                EG_SRC_REG, rp->name, (uint32_t)lineno, where))
+            return 0;
+        emsguard_reg_note_stored(rp, lineno, key);
+        return 1;
     }
     emsguard_raise(EMSGUARD_R_REG_FILE,
         "%svalue '%s' must be a DWORD (dword:XXXXXXXX)%s; accepted: %s", where, vname,
@@ -227,18 +247,19 @@ int emsguard_reg_parse_value_line(struct reg_parser *rp, unsigned long lineno,
         goto syntax;
     }
     p = emsguard_reg_skip_ws(p + 1);
-    if (rp->current == TREE_NONE) {
-        rp->ignored++;
-        /* Still a syntax check of the data below, but no meaning. */
-    }
+    /* Outside the subtrees: still a syntax check of the data below, but no meaning. */
     key = rp->current == TREE_NONE || vname[0] == '@' ? -1 : emsguard_reg_value_key(rp, vname);
     if (*p == '-') {
         if (*emsguard_reg_skip_ws(p + 1) != '\0') {
             err = "unexpected characters after '-'";
             goto syntax;
         }
-        if (key >= 0)
+        if (key == EG_KEY_FUNCTIONS)
+            emsguard_reg_suite_list_deleted(rp, rp->current == TREE_SUITE_LOCAL);
+        else if (key >= 0)
             emsguard_policy_unset(rp->policy, (eg_key)key);
+        else if (rp->current == TREE_NONE)
+            rp->ignored++;
         return 1;
     }
     if (*p == '"') {
@@ -308,7 +329,9 @@ int emsguard_reg_parse_value_line(struct reg_parser *rp, unsigned long lineno,
         err = "unexpected characters after the value";
         goto syntax;
     }
-    if (rp->current == TREE_NONE) {
+    if (rp->current == TREE_NONE || (key < 0 && rp->current == TREE_SCHANNEL)) {
+        emsguard_reg_note_unmapped(rp, lineno, vname,
+            type == REG_DWORD && datalen == 4 ? (long long)le_number(data, 4) : -1);
         ok = 1;
         goto done;
     }
@@ -316,7 +339,7 @@ int emsguard_reg_parse_value_line(struct reg_parser *rp, unsigned long lineno,
         emsguard_policy_warn(rp->policy,
             "%s:%lu: warning: value '%s' under [%s%s%s] has no OpenSSL meaning; ignored",
             rp->name, lineno, vname,
-            rp->current == TREE_SCHANNEL ? "...\\SCHANNEL" : "...\\SSL\\00010002",
+            rp->current == TREE_SUITE_LOCAL ? "...\\Local\\SSL\\00010002" : "...\\SSL\\00010002",
             rp->relative[0] != '\0' ? "\\" : "", rp->relative);
         ok = 1;
         goto done;

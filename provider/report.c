@@ -236,6 +236,32 @@ static void role_settings(const EMSGUARD_POLICY *p, int role, struct out *o,
     }
 }
 
+/*
+ * Functions: its effect, and which registry list it is and why.  Schannel
+ * uses the group-policy list whenever it is present, else its local one.
+ */
+static void suite_list_text(const EMSGUARD_POLICY *p, char *buf, size_t len)
+{
+    const char *effect = "CipherString, Ciphersuites, Options ServerPreference (server)";
+    const char *local = p->local_list_at;
+
+    if (p->source[EG_KEY_FUNCTIONS].kind != EG_SRC_REG || p->functions_list == EG_LIST_NONE)
+        snprintf(buf, len, "%s%s%s%s", effect,
+            local[0] != '\0' ? "; set after the registry's cipher suite lists, so it replaces "
+                               "them (the local list at " : "",
+            local, local[0] != '\0' ? " is not used)" : "");
+    else if (p->functions_list == EG_LIST_POLICY)
+        snprintf(buf, len, "%s; the group-policy list (SOFTWARE\\Policies\\Microsoft\\"
+            "Cryptography\\Configuration\\SSL\\00010002): Schannel uses it whenever it is "
+            "present%s%s%s", effect,
+            local[0] != '\0' ? ", so the local list at " : "", local,
+            local[0] != '\0' ? " is not used" : "");
+    else
+        snprintf(buf, len, "%s; the local list (SYSTEM\\CurrentControlSet\\Control\\"
+            "Cryptography\\Configuration\\Local\\SSL\\00010002, which "
+            "Enable-TlsCipherSuite edits): no group-policy list is present", effect);
+}
+
 /* What one value makes emsguard or OpenSSL do, in a few words. */
 static void maps_to(const struct out *o, const EMSGUARD_POLICY *p, eg_key k, char *buf,
     size_t len)
@@ -292,7 +318,7 @@ static void maps_to(const struct out *o, const EMSGUARD_POLICY *p, eg_key k, cha
                              : "TLS_DHE_* suites may be negotiated without EMS");
         return;
     case EG_KEY_FUNCTIONS:
-        snprintf(buf, len, "CipherString, Ciphersuites, Options ServerPreference (server)");
+        suite_list_text(p, buf, len);
         return;
     case EG_KEY_ECC_CURVES:
         snprintf(buf, len, "Groups (both roles): %.200s", p->groups);
@@ -399,7 +425,7 @@ static void text_setting(struct out *o, const char *name, const char *value, int
 
 static void print_text(struct out *o, const EMSGUARD_POLICY *p)
 {
-    char value[EG_STRING_MAX], src[600], map[300], conf_warning[400];
+    char value[EG_STRING_MAX], src[600], map[700], conf_warning[400], tls13[600];
     const char *w = p->warnings;
     int k, unset = 0;
 
@@ -421,9 +447,13 @@ static void print_text(struct out *o, const EMSGUARD_POLICY *p)
     put(o, "OpenSSL settings, client role:\n");
     role_settings(p, EG_ROLE_CLIENT, o, text_setting);
     conf_ems_warning(o, p, conf_warning, sizeof(conf_warning));
-    put(o, "\nWarnings:%s\n", *w == '\0' && conf_warning[0] == '\0' ? " none" : "");
+    emsguard_schannel_tls13_off(p, tls13, sizeof(tls13));
+    put(o, "\nWarnings:%s\n",
+        *w == '\0' && conf_warning[0] == '\0' && tls13[0] == '\0' ? " none" : "");
     if (conf_warning[0] != '\0')
         put(o, "  %s\n", conf_warning);
+    if (tls13[0] != '\0')
+        put(o, "  warning: %s\n", tls13);
     while (*w != '\0') {
         const char *nl = strchr(w, '\n');
         int n = nl != NULL ? (int)(nl - w) : (int)strlen(w);
@@ -446,7 +476,7 @@ static void json_setting(struct out *o, const char *name, const char *value, int
 
 static void print_json(struct out *o, const EMSGUARD_POLICY *p)
 {
-    char value[EG_STRING_MAX], map[300], conf_name[256], conf_warning[400];
+    char value[EG_STRING_MAX], map[700], conf_name[256], conf_warning[400], tls13[600];
     const char *w = p->warnings;
     int k, first = 1;
 
@@ -491,6 +521,15 @@ static void print_json(struct out *o, const EMSGUARD_POLICY *p)
     if (conf_warning[0] != '\0') {
         put(o, "\n    ");
         put_json_string(o, conf_warning);
+        first = 0;
+    }
+    emsguard_schannel_tls13_off(p, tls13, sizeof(tls13));
+    if (tls13[0] != '\0') {
+        char line[700];
+
+        snprintf(line, sizeof(line), "warning: %s", tls13);
+        put(o, "%s\n    ", first ? "" : ",");
+        put_json_string(o, line);
         first = 0;
     }
     while (*w != '\0') {

@@ -220,3 +220,36 @@ uint32_t emsguard_schannel_min_bits(const EMSGUARD_POLICY *p, eg_key key)
     return p->set[key] ? p->values[key] : 0;
 }
 
+
+/* True when |role|'s version range leaves TLS 1.3 in (untouched: OpenSSL's own). */
+static int tls13_in_range(const struct eg_role_cfg *c)
+{
+    return !c->versions_touched || (c->min_version != 0 && c->max_version == TLS1_3_VERSION);
+}
+
+void emsguard_schannel_tls13_off(const EMSGUARD_POLICY *p, char *buf, size_t len)
+{
+    struct eg_role_cfg s, c;
+    int server, client;
+
+    buf[0] = '\0';
+    emsguard_schannel_role_config(p, EG_ROLE_SERVER, &s);
+    emsguard_schannel_role_config(p, EG_ROLE_CLIENT, &c);
+    /* The suites are the same for both roles; the ranges may differ. */
+    if (!s.suites_touched || s.suites[0] != '\0')
+        return;
+    server = tls13_in_range(&s);
+    client = tls13_in_range(&c);
+    if (!server && !client)
+        return;
+    snprintf(buf, len,
+        "TLS 1.3 is now off for the %s: %s, and OpenSSL negotiates no TLS 1.3 without "
+        "one; list TLS_AES_256_GCM_SHA384 or TLS_AES_128_GCM_SHA256 in Functions, or "
+        "switch TLS 1.3 off explicitly (Protocols\\TLS 1.3\\...\\Enabled=0)",
+        server && client ? "server and client roles" : server ? "server role" : "client role",
+        p->tls13_suites[0] == '\0'
+            ? "the cipher suite order (Functions) lists no TLS 1.3 suite (TLS_AES_*, "
+              "TLS_CHACHA20_*), as lists written before TLS 1.3 do"
+            : "Ciphers\\AES 128/128 and AES 256/256 Enabled=0 remove every TLS 1.3 suite "
+              "the cipher suite order (Functions) lists");
+}

@@ -164,7 +164,7 @@ START_TEST(test_best_practices)
     /* Winlogon is outside both subtrees: one informational line. */
     ck_assert_str_eq(EMSGUARD_POLICY_get0_warnings(p),
         REGDIR "best-practices.reg: info: 1 value(s) outside the SCHANNEL and "
-        "cipher suite policy (SSL\\00010002) keys ignored\n");
+        "cipher suite (SSL\\00010002) keys ignored\n");
 
     ck_assert_int_eq(SSL_CTX_get_min_proto_version(srv), TLS1_2_VERSION);
     ck_assert_int_eq(SSL_CTX_get_max_proto_version(srv), TLS1_3_VERSION);
@@ -316,7 +316,7 @@ START_TEST(test_format_details)
             "%s:6: warning: value 'DisabledByDefault' is a QWORD (hex(b):), not dword:; read as the little-endian number 1\n"
             "%s:8: warning: value 'ServerCacheTime' is REG_BINARY (hex:), not dword:; read as the little-endian number 1000\n"
             "%s:13: warning: value '@' under [...\\SCHANNEL] has no OpenSSL meaning; ignored\n"
-            "%s: info: 1 value(s) outside the SCHANNEL and cipher suite policy (SSL\\00010002) keys ignored\n",
+            "%s: info: 1 value(s) outside the SCHANNEL and cipher suite (SSL\\00010002) keys ignored\n",
             f, f, f, f);
         ck_assert_str_eq(EMSGUARD_POLICY_get0_warnings(p), want);
     }
