@@ -18,11 +18,15 @@ man: $(MAN_PAGES)
 $(BUILD)/man/%: man/%.scd
 	@mkdir -p $(dir $@)
 	@command -v scdoc >/dev/null || { echo "scdoc not found: apt-get install scdoc" >&2; exit 1; }
-	@# .nh: no hyphenation, which would split identifiers (EMSGUARD_enable).
-	scdoc < $< > $@.tmp && sed -i '/^\.TH /a .nh' $@.tmp && mv $@.tmp $@
+	@# scdoc asks for no hyphenation (which would split EMSGUARD_enable) and
+	@# ragged right (long key names cannot be spread: groff 1.23 warns
+	@# "cannot adjust line") before .TH, but groff 1.23's man macros reset
+	@# both from HY and AD at .TH and each paragraph: set those too.
+	scdoc < $< > $@.tmp && sed -i '/^\.TH /i .nr HY 0\n.ds AD l' $@.tmp && mv $@.tmp $@
 
-# The names in a page's NAME line ("A, B, C - what they do"), but its own.
-man_names = sed -n '/^\# NAME/,/^\# /{/^\#/d;/^$$/d;s/ - .*//;s/,/ /g;p;}' man/$(1).scd
+# The names in a page's NAME paragraph ("A, B, C - what they do").
+man_names = awk '/^\# NAME/ { n = 1; next } n && /^\# / { exit } n { printf "%s ", $$0 }' \
+    man/$(1).scd | sed 's/ - .*//; s/,/ /g'
 
 install-man: man
 	@set -e; for p in $(MAN_PAGES); do \
@@ -55,3 +59,7 @@ check-man: man
 	done; \
 	[ $$status -eq 0 ] && echo "check-man: $(words $(MAN_PAGES)) pages, no warnings; every API function documented"; \
 	exit $$status
+
+# `make check` runs it once, after both passes (scdoc and man-db come from
+# .ci/install-deps).
+EXTRA_CHECKS += check-man
