@@ -13,7 +13,11 @@
 #   make bench           handshake benchmark: ratios to stock, CSV, SVG chart
 #   make check-debian13  the install step and `make check` in a Debian 13 root
 #                        (OpenSSL 3.5; debootstrap, as root; mk/debian.mk)
-#   make install         honours PREFIX, DESTDIR, BINDIR, LIBDIR, MODULESDIR
+#   make man             the man pages from man/*.scd (needs scdoc; mk/man.mk)
+#   make check-packages  builds the Debian packages in a Debian 13 root and tests
+#                        them installed in a clean one (as root; mk/packages.mk)
+#   make install         honours PREFIX, DESTDIR, BINDIR, LIBDIR, MODULESDIR,
+#                        PRELOADDIR, MANDIR; installs the man pages too
 #   make clean
 
 VERSION    := 0.1.0
@@ -26,6 +30,10 @@ INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 # The provider module goes where libcrypto looks for modules by default.
 MODULESDIR ?= $(shell pkg-config --variable=modulesdir libcrypto)
+# libemsguard-preload.so has no SONAME: nothing links it, LD_PRELOAD names
+# it by path.  The Debian package keeps it out of the linker path.
+PRELOADDIR ?= $(LIBDIR)
+MANDIR     ?= $(PREFIX)/share/man
 
 CC       ?= cc
 CFLAGS   ?= -O2 -g
@@ -196,13 +204,13 @@ demo: all $(DEMO_BIN)
 	BUILD=$(BUILD) bash demo/probe-demo.sh
 	BUILD=$(BUILD) $(DEMO_BIN)
 
-install: all $(TOOL_INSTALL_BIN)
+install: all $(TOOL_INSTALL_BIN) install-man
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
-	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MODULESDIR)
+	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MODULESDIR) $(DESTDIR)$(PRELOADDIR)
 	install -m 0755 $(BUILD)/$(LIBFILE) $(DESTDIR)$(LIBDIR)/$(LIBFILE)
 	ln -sf $(LIBFILE) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(LIBFILE) $(DESTDIR)$(LIBDIR)/$(LIBNAME)
-	install -m 0755 $(PRELOAD) $(DESTDIR)$(LIBDIR)/libemsguard-preload.so
+	install -m 0755 $(PRELOAD) $(DESTDIR)$(PRELOADDIR)/libemsguard-preload.so
 	install -m 0644 include/emsguard.h $(DESTDIR)$(INCLUDEDIR)/emsguard.h
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(TOOL_INSTALL_BIN) $(DESTDIR)$(BINDIR)/emsguard
@@ -212,9 +220,9 @@ install: all $(TOOL_INSTALL_BIN)
 	ln -sf $(LIBDIR)/$(LIBFILE) $(DESTDIR)$(MODULESDIR)/emsguard.so
 	-[ -z "$(DESTDIR)" ] && command -v ldconfig >/dev/null && ldconfig || true
 
-uninstall:
+uninstall: uninstall-man
 	rm -f $(DESTDIR)$(LIBDIR)/$(LIBFILE) $(DESTDIR)$(LIBDIR)/$(SONAME) \
-	    $(DESTDIR)$(LIBDIR)/$(LIBNAME) $(DESTDIR)$(LIBDIR)/libemsguard-preload.so \
+	    $(DESTDIR)$(LIBDIR)/$(LIBNAME) $(DESTDIR)$(PRELOADDIR)/libemsguard-preload.so \
 	    $(DESTDIR)$(INCLUDEDIR)/emsguard.h $(DESTDIR)$(BINDIR)/emsguard \
 	    $(DESTDIR)$(PKGCONFIGDIR)/emsguard.pc $(DESTDIR)$(MODULESDIR)/emsguard.so
 
