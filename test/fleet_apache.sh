@@ -151,8 +151,7 @@ free_fleet_port() {
 
 # start_fleet PHASE EGCONF_A EGCONF_B DIRECTIVES: both instances on one port.
 start_fleet() {
-    local try
-    for try in 1 2 3; do
+    for _ in 1 2 3; do
         FLEET_PORT=$(free_fleet_port) || return 1
         start_member A "$1" "$2" "$4" || { grep -qi "in use" "$A_ERROR" "$A_DIR/stderr" && continue; return 1; }
         start_member B "$1" "$3" "$4" && return 0
@@ -187,11 +186,11 @@ fleet_up() {
 
 # preload_state A|B: the "policy from" lines of the instance (1: preloaded).
 preload_state() {
-    local e=$A_ERROR g=$A_EG pid=$A_PID
-    [ "$1" = B ] && e=$B_ERROR g=$B_EG pid=$B_PID
+    local errlog=$A_ERROR g=$A_EG pid=$A_PID
+    [ "$1" = B ] && errlog=$B_ERROR g=$B_EG pid=$B_PID
     [ -n "$g" ] && expect_asan_mapped "instance $1" "$pid"
     expect_eq "instance $1: preload 'policy from' lines" \
-        "$(count_re "$e" "^emsguard-preload: debug: policy from ")" "$([ -n "$g" ] && echo 1 || echo 0)"
+        "$(count_re "$errlog" "^emsguard-preload: debug: policy from ")" "$([ -n "$g" ] && echo 1 || echo 0)"
 }
 
 # ---- clients ------------------------------------------------------------------
@@ -264,9 +263,9 @@ err_mark() {
     if [ "$1" = A ]; then A_MARK=$(wc -l <"$A_ERROR"); else B_MARK=$(wc -l <"$B_ERROR"); fi
 }
 refusals() {
-    local e=$A_ERROR m=${A_MARK:-0}
-    [ "$1" = B ] && e=$B_ERROR m=${B_MARK:-0}
-    tail -n +"$((m + 1))" "$e" \
+    local errlog=$A_ERROR m=${A_MARK:-0}
+    [ "$1" = B ] && errlog=$B_ERROR m=${B_MARK:-0}
+    tail -n +"$((m + 1))" "$errlog" \
         | grep -Ec "^emsguard: warning: role=server refused resumption, full handshake instead: reason=no-ems .*via=$2( |\$)"
 }
 
