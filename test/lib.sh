@@ -566,3 +566,269 @@ EOF
     NGX_PID=""
     return 1
 }
+
+# ---- fleets: memcached, Apache httpd (mod_ssl), HAProxy -------------------------
+# Daemon starters of test/fleet_apache.sh and test/fleet_haproxy.sh, for any
+# script that needs one of these servers.  Each runs in the foreground as a
+# child of the script, with a throwaway configuration and run directory under
+# $TMP/NAME, on 127.0.0.x ports nobody listens on; none reads /etc/apache2,
+# /etc/haproxy or /etc/memcached.conf, and no system service is involved.
+# The caller sets TMP, CERT, KEY and EMS_CNF (make_fixtures), and, for a
+# preloaded daemon, PRELOAD and PRE_ENV (set_preload_env).  Binaries:
+# MEMCACHED (default memcached), APACHE (default /usr/sbin/apache2),
+# APACHE_MODULES (default /usr/lib/apache2/modules), HAPROXY (default haproxy).
+
+# addr_listening ADDR PORT: a TCP socket listens on exactly ADDR:PORT.
+addr_listening() {
+    if command -v ss >/dev/null 2>&1; then
+        ss -Hltn "sport = :$2" 2>/dev/null | awk -v a="$1:$2" '$4 == a { f = 1 } END { exit !f }'
+    else
+        (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+    fi
+}
+
+# stop_tree PID: stops a daemon that forks workers (Apache, HAProxy): SIGTERM
+# to PID, bounded wait (10 s), SIGKILL; then SIGKILL to whatever of its
+# children is left.  TREE_RC gets PID's exit status.
+stop_tree() {
+    local pid=$1 i kids
+    TREE_RC=""
+    [ -n "$pid" ] || return 0
+    kids=$(descendants_of "$pid")
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 200; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    TREE_RC=$?
+    for i in $kids; do
+        kill -KILL "$i" 2>/dev/null
+    done
+}
+
+# start_memcached NAME: a memcached on a free 127.0.0.1 port, TCP only,
+# 16 MB, one thread (as root it runs as user nobody).  Sets MC_PORT and
+# MC_PID (also in SERVER_PIDS, so cleanup_servers stops it); returns 1 if it
+# did not start (SRV_ERR says why).
+start_memcached() {
+    local user=()
+    [ "$(id -u)" = 0 ] && user=(-u nobody)
+    SRV_ENV=()
+    MC_PORT="" MC_PID=""
+    start_server "$1" "${MEMCACHED:-memcached}" -l 127.0.0.1 -p @PORT@ -U 0 -m 16 -t 1 \
+        "${user[@]}" || return 1
+    MC_PORT=$SRV_PORT MC_PID=$SRV_PID
+}
+
+# memcached_cmd PORT COMMAND: one text-protocol command to the memcached on
+# 127.0.0.1:PORT; prints the reply lines up to (without) END.  1 if no
+# connection.
+memcached_cmd() {
+    local fd line
+    exec {fd}<>"/dev/tcp/127.0.0.1/$1" || return 1
+    printf '%s\r\n' "$2" >&"$fd"
+    while IFS= read -r -t 5 line <&"$fd"; do
+        line=${line%$'\r'}
+        [ "$line" = END ] && break
+        echo "$line"
+        case $line in
+        ERROR* | CLIENT_ERROR* | SERVER_ERROR* | OK | RESET) break ;;
+        esac
+    done
+    exec {fd}>&-
+}
+
+# memcached_stat PORT NAME: one value of `stats` (cmd_set, get_hits,
+# get_misses, curr_items...); "missing" if memcached did not answer.
+memcached_stat() {
+    local v
+    v=$(memcached_cmd "$1" stats | awk -v n="$2" '$1 == "STAT" && $2 == n { print $3 }')
+    echo "${v:-missing}"
+}
+
+# memcached_keys PORT: every key memcached holds, one a line (URL-encoded, as
+# `lru_crawler metadump all` prints them).  mod_ssl's sessions are
+# mod_ssl-sess%3A<session ID in lower-case hex>.
+memcached_keys() {
+    memcached_cmd "$1" "lru_crawler metadump all" | sed -n 's/^key=\([^ ]*\) .*/\1/p'
+}
+
+# apache_tls_conf DIR ADDR PORT DIRECTIVES: (stdout) an httpd.conf of its own
+# for Apache 2.4 with ServerRoot, run directory, pid file and logs in DIR:
+# APACHE_MPM (prefork, default, or event) with APACHE_PROCS server processes
+# (default 2), mod_ssl on ADDR:PORT with CERT/KEY, DIRECTIVES at server level
+# (SSLSessionCache, SSLSessionTickets, SSLSessionTicketKeyFile, ...).  The
+# access log (DIR/access.log) has one line per request:
+#   PID PROTOCOL Initial|Resumed SESSION-ID "REQUEST" STATUS
+# (PID: the worker process that served it).  As root the workers run as
+# www-data (else nobody); everything they need was opened before.
+apache_tls_conf() {
+    local dir=$1 addr=$2 port=$3 directives=$4 mods=${APACHE_MODULES:-/usr/lib/apache2/modules}
+    local procs=${APACHE_PROCS:-2} mpm=${APACHE_MPM:-prefork} user
+    echo "ServerRoot $dir"
+    echo "DefaultRuntimeDir $dir"
+    echo "PidFile $dir/httpd.pid"
+    echo "LoadModule mpm_${mpm}_module $mods/mod_mpm_$mpm.so"
+    echo "LoadModule authz_core_module $mods/mod_authz_core.so"
+    echo "LoadModule socache_shmcb_module $mods/mod_socache_shmcb.so"
+    echo "LoadModule socache_memcache_module $mods/mod_socache_memcache.so"
+    echo "LoadModule ssl_module $mods/mod_ssl.so"
+    if [ "$(id -u)" = 0 ]; then
+        user=nobody
+        getent passwd www-data >/dev/null 2>&1 && user=www-data
+        echo "User $user"
+        echo "Group $(id -gn "$user")"
+    fi
+    if [ "$mpm" = prefork ]; then
+        echo "StartServers $procs"
+        echo "MinSpareServers $procs"
+        echo "MaxSpareServers $procs"
+        echo "MaxRequestWorkers $((procs * 4))"
+    else
+        echo "StartServers $procs"
+        echo "ServerLimit $procs"
+        echo "ThreadsPerChild 4"
+        echo "MinSpareThreads 4"
+        echo "MaxSpareThreads $((procs * 4))"
+        echo "MaxRequestWorkers $((procs * 4))"
+    fi
+    cat <<EOF2
+ServerName localhost
+Listen $addr:$port
+ErrorLog $dir/error.log
+LogLevel warn
+LogFormat "%P %{SSL_PROTOCOL}x %{SSL_SESSION_RESUMED}x %{SSL_SESSION_ID}x \"%r\" %>s" fleet
+CustomLog $dir/access.log fleet
+$directives
+<VirtualHost $addr:$port>
+    ServerName localhost
+    SSLEngine on
+    SSLCertificateFile $CERT
+    SSLCertificateKeyFile $KEY
+    <Location />
+        Require all granted
+    </Location>
+</VirtualHost>
+EOF2
+}
+
+# start_apache_tls NAME ADDR PORT EGCONF [DIRECTIVES]: Apache httpd in the
+# foreground (-DFOREGROUND) with apache_tls_conf's configuration in $TMP/NAME,
+# OPENSSL_CONF=EMS_CNF.  PORT empty: a free port (APX_PORT says which).
+# EGCONF empty: stock; "-": preloaded (PRE_ENV) with the process's own
+# policy; a file: preloaded with EMSGUARD_CONF=EGCONF.  APACHE_ENV (array)
+# adds environment (EMSGUARD_DEBUG=1, ...).  Apache writes its stderr, and so
+# emsguard's lines, into APX_ERROR.  Sets APX_DIR, APX_PID (in SERVER_PIDS),
+# APX_PORT, APX_ACCESS, APX_ERROR; returns 1 if ADDR:PORT did not listen
+# within 20 s.  Stop it with stop_tree "$APX_PID".
+start_apache_tls() {
+    local name=$1 addr=$2 port=$3 egconf=$4 directives=${5:-} i e
+    APX_DIR=$TMP/$name
+    APX_ACCESS=$APX_DIR/access.log
+    APX_ERROR=$APX_DIR/error.log
+    APX_PID=""
+    APX_PORT=""
+    mkdir -p "$APX_DIR"
+    e=(OPENSSL_CONF="$EMS_CNF")
+    if [ "$egconf" = - ]; then
+        e+=("${PRE_ENV[@]}")
+    elif [ -n "$egconf" ]; then
+        e+=("${PRE_ENV[@]}" EMSGUARD_CONF="$egconf")
+    fi
+    for _ in 1 2 3 4 5 6; do
+        APX_PORT=${port:-$(random_port)}
+        if [ -z "$port" ] && port_listening "$APX_PORT"; then
+            continue
+        fi
+        apache_tls_conf "$APX_DIR" "$addr" "$APX_PORT" "$directives" >"$APX_DIR/httpd.conf"
+        : >"$APX_ERROR"
+        : >"$APX_ACCESS"
+        # setsid: at shutdown Apache signals its whole process group
+        # (prefork: killpg(getpgrp(), SIGTERM)), which would otherwise be the
+        # test script's.  Not a group leader here, so setsid keeps the PID.
+        setsid env "${e[@]}" ${APACHE_ENV[@]+"${APACHE_ENV[@]}"} "${APACHE:-/usr/sbin/apache2}" -d "$APX_DIR" \
+            -f "$APX_DIR/httpd.conf" -DFOREGROUND \
+            </dev/null >"$APX_DIR/stdout" 2>"$APX_DIR/stderr" &
+        APX_PID=$!
+        SERVER_PIDS+=("$APX_PID")
+        for ((i = 0; i < 400; i++)); do
+            kill -0 "$APX_PID" 2>/dev/null || break
+            addr_listening "$addr" "$APX_PORT" && return 0
+            sleep 0.05
+        done
+        stop_tree "$APX_PID"
+        APX_PID=""
+        [ -z "$port" ] || break
+        grep -qi "in use" "$APX_ERROR" "$APX_DIR/stderr" 2>/dev/null || break
+    done
+    return 1
+}
+
+# start_haproxy_tls NAME EGCONF [BIND-OPTIONS] [FRONTEND-LINES]: HAProxy in
+# the foreground (-db) with a configuration of its own in $TMP/NAME: one
+# frontend on a free 127.0.0.1 port (HAP_PORT) that terminates TLS
+# (`bind ... ssl crt` CERT+KEY, then BIND-OPTIONS, e.g. `tls-ticket-keys
+# FILE` or `no-tls-tickets`) and answers every HTTP request itself with 200
+# "served".  EGCONF as for start_apache_tls; HAPROXY_ENV (array) adds
+# environment.  HAProxy logs one line per request to its stderr (HAP_LOG,
+# shared with emsguard's lines):
+#   fleet CLIENT PROTOCOL resumed=0|1 sid=SESSION-ID "REQUEST" STATUS
+# Sets HAP_DIR, HAP_PID (in SERVER_PIDS), HAP_PORT, HAP_LOG; returns 1 if it
+# did not listen within 20 s.  Stop it with stop_tree "$HAP_PID".
+start_haproxy_tls() {
+    local name=$1 egconf=$2 bindopts=${3:-} lines=${4:-} i e
+    HAP_DIR=$TMP/$name
+    HAP_LOG=$HAP_DIR/stderr
+    HAP_PID=""
+    HAP_PORT=""
+    mkdir -p "$HAP_DIR"
+    cat "$CERT" "$KEY" >"$HAP_DIR/crt.pem"
+    e=(OPENSSL_CONF="$EMS_CNF")
+    if [ "$egconf" = - ]; then
+        e+=("${PRE_ENV[@]}")
+    elif [ -n "$egconf" ]; then
+        e+=("${PRE_ENV[@]}" EMSGUARD_CONF="$egconf")
+    fi
+    for _ in 1 2 3 4 5 6; do
+        HAP_PORT=$(random_port)
+        port_listening "$HAP_PORT" && continue
+        cat >"$HAP_DIR/haproxy.cfg" <<EOF2
+global
+    nbthread 2
+    log stderr format raw local0 info
+defaults
+    mode http
+    log global
+    timeout connect 5s
+    timeout client 10s
+    timeout server 10s
+frontend fleet
+    bind 127.0.0.1:$HAP_PORT ssl crt $HAP_DIR/crt.pem $bindopts
+    log-format "fleet %ci %[ssl_fc_protocol] resumed=%[ssl_fc_is_resumed] sid=%[ssl_fc_session_id,hex] %{+Q}r %ST"
+    http-request return status 200 content-type text/plain string "served"
+$lines
+EOF2
+        env "${e[@]}" ${HAPROXY_ENV[@]+"${HAPROXY_ENV[@]}"} "${HAPROXY:-haproxy}" -db -f "$HAP_DIR/haproxy.cfg" \
+            </dev/null >"$HAP_DIR/stdout" 2>"$HAP_LOG" &
+        HAP_PID=$!
+        SERVER_PIDS+=("$HAP_PID")
+        for ((i = 0; i < 400; i++)); do
+            kill -0 "$HAP_PID" 2>/dev/null || break
+            addr_listening 127.0.0.1 "$HAP_PORT" && return 0
+            sleep 0.05
+        done
+        stop_tree "$HAP_PID"
+        HAP_PID=""
+        grep -qi "in use" "$HAP_LOG" 2>/dev/null || break
+    done
+    return 1
+}
+
+# expect_asan_mapped DESC PID: under a sanitizer build (ASAN_RT set by
+# set_preload_env), the preloaded daemon PID really runs with libasan.
+expect_asan_mapped() {
+    [ -n "${ASAN_RT:-}" ] || return 0
+    grep -q "libasan" "/proc/$2/maps" 2>/dev/null || err "$1: libasan not mapped in pid $2"
+}
