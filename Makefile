@@ -115,7 +115,7 @@ $(BUILD)/%.o: %.c $(wildcard provider/*.h) include/emsguard.h
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/$(LIBFILE): $(LIB_OBJS) provider/emsguard.map
-	$(CC) -shared $(SANFLAGS) -Wl,-soname,$(SONAME) \
+	$(CC) -shared $(SANFLAGS) $(LDFLAGS) -Wl,-soname,$(SONAME) \
 	    -Wl,--version-script=provider/emsguard.map -Wl,-z,defs -Wl,-z,nodelete \
 	    -o $@ $(LIB_OBJS) $(SSL_LIBS)
 
@@ -131,7 +131,7 @@ PRELOAD_SRCS := provider/preload.c provider/preload_dlopen.c provider/preload_ro
                 provider/preload_policy.c provider/preload_resolve.c provider/preload_log.c
 PRELOAD_OBJS := $(PRELOAD_SRCS:%.c=$(BUILD)/%.o)
 $(PRELOAD): $(PRELOAD_OBJS) provider/preload.map
-	$(CC) -shared $(SANFLAGS) -Wl,--version-script=provider/preload.map \
+	$(CC) -shared $(SANFLAGS) $(LDFLAGS) -Wl,--version-script=provider/preload.map \
 	    -Wl,-z,defs -Wl,-z,nodelete -o $@ $(PRELOAD_OBJS) -ldl -lpthread
 
 $(BUILD)/emsguard.pc: emsguard.pc.in Makefile

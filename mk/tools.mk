@@ -21,4 +21,4 @@ INTEGRATION_SCRIPTS += policy_cmd.sh
 TOOL_INSTALL_BIN := $(BUILD)/tools/emsguard.install
 
 $(TOOL_INSTALL_BIN): $(TOOL_OBJS) $(TEST_DEPS)
-	$(CC) -o $@ $(TOOL_OBJS) $(SANFLAGS) -L$(BUILD) -Wl,-rpath,$(LIBDIR) -lemsguard $(SSL_LIBS)
+	$(CC) -o $@ $(TOOL_OBJS) $(SANFLAGS) $(LDFLAGS) -L$(BUILD) -Wl,-rpath,$(LIBDIR) -lemsguard $(SSL_LIBS)
