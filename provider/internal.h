@@ -724,7 +724,7 @@ typedef struct {
 extern const OSSL_DISPATCH emsguard_prf_guard_functions[];
 void emsguard_guard_init(eg_guard *guard, const EMSGUARD_POLICY *policy,
     OSSL_LIB_CTX *child);
-/* Logs the audit summary if the guard ran, frees its contexts and KDF. */
+/* Frees the guard's contexts and KDF (the audit summary waits for process exit). */
 void emsguard_guard_teardown(eg_guard *guard);
 void emsguard_audit_read(uint64_t out[EG_AUDIT_COUNT]);
 /* Logs the one-line audit summary (nothing if EventLogging is 0). */
