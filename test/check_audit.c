@@ -74,6 +74,8 @@ static uint64_t moved(const uint64_t before[EMSGUARD_AUDIT_MAX], EMSGUARD_AUDIT_
     return now - before[which];
 }
 
+static void summary_names_lost(void);
+
 /* ---- connections driven one record at a time ----------------------------- */
 
 typedef struct {
@@ -306,6 +308,7 @@ START_TEST(test_concurrent_and_abandoned_counts)
 
     /* The abandoned ones give way to live ones: the counts stay exact. */
     mixed_wave_is_counted_exactly(sctx, cctx, sessions, "mixed wave after the flood");
+    summary_names_lost();
 
     for (i = 0; i < CONCURRENT; i++)
         SSL_SESSION_free(sessions[i]);
@@ -315,6 +318,25 @@ START_TEST(test_concurrent_and_abandoned_counts)
     OSSL_LIB_CTX_free(libctx);
 }
 END_TEST
+
+static void log_audit(void)
+{
+    ck_assert_int_eq(EMSGUARD_audit_log(), 1);
+}
+
+/* The summary line names the lost fingerprints and what they mean. */
+static void summary_names_lost(void)
+{
+    uint64_t lost = 0;
+    const char *out = hs_capture_stderr(log_audit);
+    char want[160];
+
+    ck_assert_int_eq(EMSGUARD_audit_get(EMSGUARD_AUDIT_LOST_FINGERPRINTS, &lost), 1);
+    ck_assert_ptr_nonnull(out);
+    snprintf(want, sizeof(want), " lost_fingerprints=%llu (resumptions may be up to %llu high);",
+        (unsigned long long)lost, (unsigned long long)lost);
+    ck_assert_msg(strstr(out, want) != NULL, "no '%s' in: %s", want, out);
+}
 
 /* ---- the summary at exit -------------------------------------------------- */
 
