@@ -77,7 +77,7 @@ LIB_SRCS := provider/errors.c provider/log.c provider/policy_keys.c \
             provider/hooks_dhe.c provider/hooks_security.c provider/hooks_schannel.c \
             provider/hooks_server.c provider/hooks_hello.c provider/hooks_client.c \
             provider/hooks_handshake.c provider/hooks_enable.c provider/hooks_chain.c \
-            provider/prf_guard.c provider/report.c \
+            provider/prf_guard.c provider/report.c provider/stats_publish.c \
             provider/conf_providers.c provider/provider_params.c provider/provider_lookup.c \
             provider/provider.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)

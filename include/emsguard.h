@@ -323,14 +323,18 @@ int EMSGUARD_SESSION_has_ems(const SSL_SESSION *sess, int *has_ems);
  *
  * EMSGUARD_audit_get() reads one process-wide counter (0 until the guard has
  * run).  EMSGUARD_audit_log() writes the summary line now, through the
- * policy of the emsguard provider in the default library context; the
- * provider also writes it when it is unloaded, if the guard was used.
+ * policy of the emsguard provider in the default library context; it is
+ * also written once when the process exits, if the guard was used.
  */
 typedef enum {
     EMSGUARD_AUDIT_EMS_DERIVATIONS = 0, /* master secrets with EMS */
     EMSGUARD_AUDIT_NON_EMS_DERIVATIONS, /* master secrets without EMS */
     EMSGUARD_AUDIT_RESUMPTIONS, /* key expansions without a derivation */
     EMSGUARD_AUDIT_REFUSED, /* derivations refused (EMS required) */
+    /* Fingerprints the guard's fixed table had to drop (abandoned handshakes,
+     * or more in flight than it holds): RESUMPTIONS is high by at most this;
+     * exact while it is 0. */
+    EMSGUARD_AUDIT_LOST_FINGERPRINTS,
     EMSGUARD_AUDIT_MAX
 } EMSGUARD_AUDIT_COUNTER;
 

@@ -1,10 +1,11 @@
-# The `emsguard` command-line tool (tools/): policy report and remote probe.
+# The `emsguard` command-line tool (tools/): policy report, remote probe and
+# live counters (stats.c reads the files of provider/stats_file.h).
 # Every tools/*.c is part of it; tools/emsguard.c holds main().
 TOOL_BIN  := $(BUILD)/tools/emsguard
 TOOL_SRCS := $(sort $(wildcard tools/*.c))
 TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/%.o)
 
-$(BUILD)/tools/%.o: tools/%.c $(wildcard tools/*.h) include/emsguard.h
+$(BUILD)/tools/%.o: tools/%.c $(wildcard tools/*.h) include/emsguard.h provider/stats_file.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itools -c -o $@ $<
 

@@ -91,3 +91,91 @@ uint64_t emsguard_fingerprint(const unsigned char *secret, size_t len)
     return siphash24(fp_key, secret, len) | 1;
 }
 
+
+/* ---- master secrets between derivation and key expansion ----------------- */
+
+/*
+ * The TLS1-PRF guard's table: a master secret derived here leaves its
+ * fingerprint until its key expansion takes it; a key expansion that finds
+ * none is a resumption.  Handshakes sit in that gap one network read at
+ * most, so the table holds the handshakes in flight; 32,768 entries in
+ * buckets of 16 (two cache lines) keep 5,000 at once with a chance of a full
+ * bucket below one in 10^5, in 256 KiB touched only as used.
+ *
+ * An entry is the fingerprint's top 40 bits and the low 24 bits of the
+ * derivation count when it was made (its age).  A full bucket gives up its
+ * oldest entry: a connection that sent ClientKeyExchange and left never
+ * takes its entry, and the oldest is the one most likely to be such.  Each
+ * entry lost is reported, so the audit's resumption count is high by at
+ * most the number lost (exact while none are).
+ */
+#define FP_BUCKET_SLOTS 16
+#define FP_BUCKETS 2048
+#define FP_AGE_BITS 24
+#define FP_AGE_MASK ((1u << FP_AGE_BITS) - 1)
+#define FP_RETRIES 4
+
+static _Alignas(64) _Atomic uint64_t fp_table[FP_BUCKETS][FP_BUCKET_SLOTS];
+
+static _Atomic uint64_t *fp_bucket(uint64_t fp)
+{
+    return fp_table[(fp >> 1) % FP_BUCKETS]; /* bit 0 is always 1 */
+}
+
+/* The bits that identify |fp| in its bucket; never 0 (0 is "empty"). */
+static uint64_t fp_tag(uint64_t fp)
+{
+    uint64_t tag = fp >> FP_AGE_BITS;
+
+    return tag != 0 ? tag : 1;
+}
+
+int emsguard_fp_remember(uint64_t fp, uint32_t seq)
+{
+    _Atomic uint64_t *b = fp_bucket(fp);
+    uint64_t entry = (fp_tag(fp) << FP_AGE_BITS) | (seq & FP_AGE_MASK);
+    int attempt, i;
+
+    if (fp == 0)
+        return 0; /* no fingerprint: its key expansion will look resumed */
+    for (attempt = 0; attempt < FP_RETRIES; attempt++) {
+        uint64_t oldest = 0;
+        uint32_t oldest_age = 0;
+        int oldest_at = -1;
+
+        for (i = 0; i < FP_BUCKET_SLOTS; i++) {
+            uint64_t v = atomic_load_explicit(&b[i], memory_order_relaxed);
+            uint32_t age;
+
+            if (v == 0) {
+                if (atomic_compare_exchange_strong(&b[i], &v, entry))
+                    return 1;
+                continue; /* another thread took it */
+            }
+            age = (seq - (uint32_t)(v & FP_AGE_MASK)) & FP_AGE_MASK;
+            if (oldest_at < 0 || age > oldest_age) {
+                oldest = v;
+                oldest_age = age;
+                oldest_at = i;
+            }
+        }
+        if (oldest_at >= 0 && atomic_compare_exchange_strong(&b[oldest_at], &oldest, entry))
+            return 0; /* the oldest entry is lost */
+    }
+    return 0; /* the bucket kept changing: this one is lost */
+}
+
+int emsguard_fp_take(uint64_t fp)
+{
+    _Atomic uint64_t *b = fp_bucket(fp);
+    uint64_t tag = fp_tag(fp);
+    int i;
+
+    for (i = 0; i < FP_BUCKET_SLOTS; i++) {
+        uint64_t v = atomic_load_explicit(&b[i], memory_order_relaxed);
+
+        if (v != 0 && v >> FP_AGE_BITS == tag && atomic_compare_exchange_strong(&b[i], &v, 0))
+            return 1;
+    }
+    return 0;
+}

@@ -244,6 +244,9 @@ static inline void keep_state(struct eg_conn *conn, struct eg_ctx_state *st)
 static inline void count(struct eg_ctx_state *st, EMSGUARD_COUNTER which)
 {
     atomic_fetch_add_explicit(&st->counters[which], 1, memory_order_relaxed);
+    /* The process's live total for `emsguard stats`: mapped memory, no syscall. */
+    atomic_fetch_add_explicit(&atomic_load_explicit(&eg_stats_hooks, memory_order_acquire)[which],
+        1, memory_order_relaxed);
 }
 
 static inline int is_tls13_session(const SSL_SESSION *sess)

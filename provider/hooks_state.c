@@ -1,7 +1,8 @@
 /*
  * The policy state of each SSL_CTX: its ex_data index, the registration of
  * the connection records (records.c) with the function that releases the
- * state reference a record holds, and the public counters.  Every hook
+ * state reference a record holds, and the public counters (each also
+ * added to this process's published stats, stats_publish.c).  Every hook
  * finds its state through the inline helpers of hooks.h, which read what
  * this file set up.
  */
@@ -9,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include "hooks.h"
+#include "stats_file.h"
 
 static CRYPTO_ONCE index_once = CRYPTO_ONCE_STATIC_INIT;
 int eg_ctx_state_idx = -1; /* SSL_CTX -> struct eg_ctx_state */
@@ -47,6 +49,8 @@ static void init_indices(void)
     eg_ctx_state_idx = SSL_CTX_get_ex_new_index(0, "emsguard state", NULL, NULL,
         free_ctx_state);
     conn_registered = emsguard_conn_register(release_state);
+    /* The first policy in this process: its counters go live (count()). */
+    emsguard_stats_start(NULL, EG_STATS_SRC_HOOKS);
 }
 
 int eg_indices_ready(void)

@@ -717,6 +717,7 @@ typedef enum {
     EG_AUDIT_NON_EMS_DERIVATIONS,
     EG_AUDIT_RESUMED_EXPANSIONS,
     EG_AUDIT_REFUSED,
+    EG_AUDIT_LOST_FINGERPRINTS,
     EG_AUDIT_COUNT
 } eg_audit;
 
@@ -745,10 +746,35 @@ typedef struct {
 extern const OSSL_DISPATCH emsguard_prf_guard_functions[];
 void emsguard_guard_init(eg_guard *guard, const EMSGUARD_POLICY *policy,
     OSSL_LIB_CTX *child);
-/* Logs the audit summary if the guard ran, frees its contexts and KDF. */
+/* Frees the guard's contexts and KDF (the audit summary waits for process exit). */
 void emsguard_guard_teardown(eg_guard *guard);
 void emsguard_audit_read(uint64_t out[EG_AUDIT_COUNT]);
 /* Logs the one-line audit summary (nothing if EventLogging is 0). */
 void emsguard_audit_summary(const EMSGUARD_POLICY *policy, const char *when);
+
+/* ---- fingerprint.c: master secrets between derivation and key expansion -- */
+/*
+ * Remembers |fp| (from emsguard_fingerprint()), derived when the process's
+ * derivation count was |seq|.  Memory is fixed: when the table is full the
+ * oldest entry goes (an abandoned handshake's, most likely).  Returns 1 if
+ * no fingerprint was lost, 0 if one was (evicted, or |fp| not kept).
+ */
+int emsguard_fp_remember(uint64_t fp, uint32_t seq);
+/* 1 if |fp| was remembered (and forgets it), 0 if not. */
+int emsguard_fp_take(uint64_t fp);
+
+/* ---- stats_publish.c: live counters for `emsguard stats` --------------- */
+/*
+ * Where this process adds its counts: its mapped stats file, or a private
+ * page; never NULL.  EMSGUARD_COUNTER and eg_audit order.
+ */
+extern _Atomic(_Atomic uint64_t *) eg_stats_hooks;
+extern _Atomic(_Atomic uint64_t *) eg_stats_audit;
+/*
+ * Starts publishing (once per process; later calls add |source|,
+ * EG_STATS_SRC_* of stats_file.h).  Never fails: without a usable
+ * directory it logs one line through |policy| (NULL: defaults).
+ */
+void emsguard_stats_start(const EMSGUARD_POLICY *policy, unsigned source);
 
 #endif /* EMSGUARD_INTERNAL_H */

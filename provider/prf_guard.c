@@ -15,9 +15,14 @@
  *
  * To link a key expansion to its derivation without keeping secrets, each
  * derived master secret leaves a 64-bit keyed fingerprint (SipHash-2-4 with
- * a per-process random key) in a small lock-free table.  A lost fingerprint
- * (table collision) can only make a full handshake look like a resumption in
- * the audit; it never affects enforcement.
+ * a per-process random key) in a fixed lock-free table (fingerprint.c).  A
+ * fingerprint the table has to drop is counted (lost_fingerprints): it can
+ * only make a full handshake look like a resumption in the audit, so the
+ * resumption count is high by at most that; it never affects enforcement.
+ *
+ * The counts are process-wide; they are also published live for
+ * `emsguard stats` (stats_publish.c), and summed up in one line when the
+ * process exits.
  *
  * What the guard needs of the provider instance that offers it (its policy,
  * the child library context it delegates through) is handed over at
@@ -37,6 +42,7 @@
 #include <openssl/ssl.h>
 #include <openssl/tls1.h>
 #include "internal.h"
+#include "stats_file.h"
 
 /* ---- process-wide audit --------------------------------------------------- */
 
@@ -47,6 +53,7 @@ _Static_assert((int)EMSGUARD_AUDIT_EMS_DERIVATIONS == (int)EG_AUDIT_EMS_DERIVATI
         && (int)EMSGUARD_AUDIT_NON_EMS_DERIVATIONS == (int)EG_AUDIT_NON_EMS_DERIVATIONS
         && (int)EMSGUARD_AUDIT_RESUMPTIONS == (int)EG_AUDIT_RESUMED_EXPANSIONS
         && (int)EMSGUARD_AUDIT_REFUSED == (int)EG_AUDIT_REFUSED
+        && (int)EMSGUARD_AUDIT_LOST_FINGERPRINTS == (int)EG_AUDIT_LOST_FINGERPRINTS
         && (int)EMSGUARD_AUDIT_MAX == (int)EG_AUDIT_COUNT,
     "audit counter orders differ");
 
@@ -58,41 +65,63 @@ void emsguard_audit_read(uint64_t out[EG_AUDIT_COUNT])
         out[i] = atomic_load_explicit(&audit_counts[i], memory_order_relaxed);
 }
 
-static void audit_count(eg_audit which)
+/* Counts one event, here and in the published file; the count before it. */
+static uint64_t audit_count(eg_audit which)
 {
-    atomic_fetch_add_explicit(&audit_counts[which], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&atomic_load_explicit(&eg_stats_audit, memory_order_acquire)[which],
+        1, memory_order_relaxed);
+    return atomic_fetch_add_explicit(&audit_counts[which], 1, memory_order_relaxed);
 }
 
-/* ---- fingerprints of derived master secrets ------------------------------ */
-
-#define FP_SLOTS 4096 /* handshakes between derivation and key expansion */
-
-static _Atomic uint64_t fp_table[FP_SLOTS];
-static void fp_remember(uint64_t fp)
+/*
+ * The derivation a master secret is, in order: the age of its fingerprint.
+ * Two relaxed counters read apart may be off by a few; an age needs no more.
+ */
+static uint32_t derivation_seq(eg_audit counted, uint64_t before)
 {
-    size_t i = (size_t)(fp >> 1) % FP_SLOTS, j;
-    uint64_t empty;
+    eg_audit other = counted == EG_AUDIT_EMS_DERIVATIONS ? EG_AUDIT_NON_EMS_DERIVATIONS
+                                                         : EG_AUDIT_EMS_DERIVATIONS;
 
-    for (j = 0; j < 2; j++) {
-        empty = 0;
-        if (atomic_compare_exchange_strong(&fp_table[(i + j) % FP_SLOTS], &empty, fp))
-            return;
-    }
-    atomic_store(&fp_table[i], fp); /* both full: the oldest guess loses */
+    return (uint32_t)(before + atomic_load_explicit(&audit_counts[other], memory_order_relaxed));
 }
 
-/* 1 if |fp| was remembered (and forgets it), 0 if not. */
-static int fp_take(uint64_t fp)
+/* ---- the summary at exit ------------------------------------------------- */
+
+/*
+ * The counts are process-wide, so the summary is the process's: written
+ * once, when it exits, through the policy of the first guard that ran (a
+ * copy: provider instances may be gone by then).  Unloading the provider
+ * from one library context writes nothing.
+ */
+static EMSGUARD_POLICY exit_policy;
+static CRYPTO_ONCE exit_once = CRYPTO_ONCE_STATIC_INIT;
+static _Atomic(const EMSGUARD_POLICY *) exit_policy_from; /* the first guard's */
+
+static void summary_at_exit(void)
 {
-    size_t i = (size_t)(fp >> 1) % FP_SLOTS, j;
+    emsguard_audit_summary(&exit_policy, "at exit");
+}
 
-    for (j = 0; j < 2; j++) {
-        uint64_t expected = fp;
+static void register_exit_summary(void)
+{
+    exit_policy = *atomic_load(&exit_policy_from);
+    if (atexit(summary_at_exit) != 0)
+        emsguard_log(&exit_policy, EG_LEVEL_WARNING,
+            "TLS1-PRF guard: cannot register the audit summary at exit");
+}
 
-        if (atomic_compare_exchange_strong(&fp_table[(i + j) % FP_SLOTS], &expected, 0))
-            return 1;
-    }
-    return 0;
+/* The first time any guard runs: the summary at exit, the live counters. */
+static void guard_ran(const eg_guard *guard)
+{
+    static _Atomic int once_done;
+    const EMSGUARD_POLICY *none = NULL;
+
+    if (atomic_load_explicit(&once_done, memory_order_acquire))
+        return;
+    atomic_compare_exchange_strong(&exit_policy_from, &none, guard->policy);
+    CRYPTO_THREAD_run_once(&exit_once, register_exit_summary);
+    emsguard_stats_start(guard->policy, EG_STATS_SRC_GUARD);
+    atomic_store_explicit(&once_done, 1, memory_order_release);
 }
 
 /* ---- the KDF ------------------------------------------------------------- */
@@ -175,6 +204,7 @@ static EVP_KDF *inner_prf(eg_guard *guard)
         EVP_KDF_free(kdf);
         kdf = expected;
     }
+    guard_ran(guard);
     return kdf;
 }
 
@@ -234,8 +264,7 @@ void emsguard_guard_teardown(eg_guard *guard)
 {
     EVP_KDF *kdf = atomic_load(&guard->inner_prf);
 
-    if (kdf != NULL) /* the guard ran: leave the administrator its summary */
-        emsguard_audit_summary(guard->policy, "at exit");
+    /* The process's summary waits for its exit (summary_at_exit). */
     pool_empty(&guard->pool); /* before the KDF they use */
     EVP_KDF_free(kdf);
     atomic_store(&guard->inner_prf, NULL);
@@ -360,18 +389,18 @@ static int guard_derive(void *vctx, unsigned char *key, size_t keylen,
         return 0;
     switch (g->label) {
     case LABEL_MASTER_SECRET:
-    case LABEL_EXTENDED_MASTER_SECRET:
-        audit_count(g->label == LABEL_MASTER_SECRET ? EG_AUDIT_NON_EMS_DERIVATIONS
-                                                    : EG_AUDIT_EMS_DERIVATIONS);
-        {
-            uint64_t fp = emsguard_fingerprint(key, keylen);
+    case LABEL_EXTENDED_MASTER_SECRET: {
+        eg_audit which = g->label == LABEL_MASTER_SECRET ? EG_AUDIT_NON_EMS_DERIVATIONS
+                                                         : EG_AUDIT_EMS_DERIVATIONS;
+        uint64_t before = audit_count(which);
 
-            if (fp != 0)
-                fp_remember(fp);
-        }
+        if (!emsguard_fp_remember(emsguard_fingerprint(key, keylen),
+                derivation_seq(which, before)))
+            audit_count(EG_AUDIT_LOST_FINGERPRINTS);
         break;
+    }
     case LABEL_KEY_EXPANSION:
-        if (g->secret_fp != 0 && !fp_take(g->secret_fp))
+        if (g->secret_fp != 0 && !emsguard_fp_take(g->secret_fp))
             audit_count(EG_AUDIT_RESUMED_EXPANSIONS);
         break;
     default:
@@ -422,6 +451,7 @@ void emsguard_audit_summary(const EMSGUARD_POLICY *policy, const char *when)
     EMSGUARD_POLICY p;
     uint64_t c[EG_AUDIT_COUNT];
     uint64_t full;
+    char lost[96];
 
     if (policy != NULL)
         p = *policy;
@@ -433,14 +463,20 @@ void emsguard_audit_summary(const EMSGUARD_POLICY *policy, const char *when)
     p.values[EG_KEY_EVENT_LOGGING] |= EMSGUARD_LOG_INFO;
     emsguard_audit_read(c);
     full = c[EG_AUDIT_EMS_DERIVATIONS] + c[EG_AUDIT_NON_EMS_DERIVATIONS];
+    /* Lost fingerprints are named only when there are some: then the
+     * resumption count is an upper bound, and the line says by how much. */
+    snprintf(lost, sizeof(lost), " lost_fingerprints=%llu (resumptions may be up to %llu high)",
+        (unsigned long long)c[EG_AUDIT_LOST_FINGERPRINTS],
+        (unsigned long long)c[EG_AUDIT_LOST_FINGERPRINTS]);
     emsguard_log(&p, EG_LEVEL_INFO,
         "TLS1-PRF audit (%s): ems_derivations=%llu non_ems_derivations=%llu "
-        "resumptions=%llu refused=%llu; %llu of %llu full TLS<=1.2 handshakes "
+        "resumptions=%llu refused=%llu%s; %llu of %llu full TLS<=1.2 handshakes "
         "lacked Extended Master Secret",
         when, (unsigned long long)c[EG_AUDIT_EMS_DERIVATIONS],
         (unsigned long long)c[EG_AUDIT_NON_EMS_DERIVATIONS],
         (unsigned long long)c[EG_AUDIT_RESUMED_EXPANSIONS],
         (unsigned long long)c[EG_AUDIT_REFUSED],
+        c[EG_AUDIT_LOST_FINGERPRINTS] != 0 ? lost : "",
         (unsigned long long)c[EG_AUDIT_NON_EMS_DERIVATIONS], (unsigned long long)full);
 }
 

@@ -10,5 +10,6 @@
 /* argv[0] is the subcommand name ("policy", "probe"). */
 int policy_main(int argc, char **argv);
 int probe_main(int argc, char **argv);
+int stats_main(int argc, char **argv);
 
 #endif
