@@ -484,9 +484,9 @@ fi
 "$EMSG" probe 127.0.0.1:1 --timeout 0 >"$TMP/14u.out" 2>"$TMP/14u.err"
 expect_eq "bad --timeout exit status" "$?" 2
 expect_grep "bad --timeout message" "^emsguard probe: --timeout wants seconds from 0\\.1 to 3600, not '0'$" "$TMP/14u.err"
-"$EMSG" probe 127.0.0.1:1 --starttls smtp >"$TMP/14v.out" 2>"$TMP/14v.err"
-expect_eq "--starttls smtp exit status" "$?" 2
-expect_grep "--starttls smtp message" "^emsguard probe: --starttls: only 'ftp' is supported, not 'smtp'$" "$TMP/14v.err"
+"$EMSG" probe 127.0.0.1:1 --starttls xmpp >"$TMP/14v.out" 2>"$TMP/14v.err"
+expect_eq "--starttls xmpp exit status" "$?" 2
+expect_grep "--starttls xmpp message" "^emsguard probe: --starttls wants ftp, smtp, imap or pop3, not 'xmpp'$" "$TMP/14v.err"
 artifact "$TMP/14u.err" "$TMP/14v.err"
 end_test
 
