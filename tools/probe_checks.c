@@ -184,8 +184,15 @@ static int run_dhe(SSL_CTX *ctx, const probe_opts *o, probe_results *res, probe_
         if (o->progress && res->dhe_handshakes % 16 == 0)
             fprintf(stderr, "\rDHE without EMS: %ld handshakes, %ld with a leading zero byte ",
                 res->dhe_handshakes, res->dhe_zero_events);
-        if (!probe_handshake(ctx, o, &p, &r))
+        if (!probe_handshake(ctx, o, &p, &r)) {
+            /* the deadline fell inside this handshake: stop as above */
+            if (r.err.kind == PE_TIMEOUT && o->target_deadline > 0
+                && probe_now_ms() >= o->target_deadline) {
+                res->dhe_deadline = 1;
+                break;
+            }
             goto stop;
+        }
         res->dhe_handshakes++;
     }
     ok = 1;

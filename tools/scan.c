@@ -40,10 +40,12 @@ typedef struct {
     long long *duration_ms; /* per target, -1 until finished */
 } scan_state;
 
-/* "1m05s" or "12.3 s" */
+/* "1m05s", "12.3 s" or "450 ms" */
 static void span_text(long long ms, char *buf, size_t len)
 {
-    if (ms >= 60000)
+    if (ms < 1000)
+        snprintf(buf, len, "%lld ms", ms);
+    else if (ms >= 60000)
         snprintf(buf, len, "%lldm%02llds", ms / 60000, ms % 60000 / 1000);
     else
         snprintf(buf, len, "%.1f s", ms / 1000.0);
