@@ -103,12 +103,14 @@ for kv in "${PRE_ENV[@]}"; do
     esac
 done
 
-# free_ports N: N distinct free ports (stdout, one line).
+# free_ports N: N distinct free ports (stdout, one line): no socket in any
+# state uses them (a connection's local port blocks a daemon's bind too).
 free_ports() {
     local got=() p
     while [ ${#got[@]} -lt "$1" ]; do
         p=$(random_port)
         port_listening "$p" && continue
+        [ -n "$(ss -Htan "sport = :$p" 2>/dev/null)" ] && continue
         [[ " ${got[*]} " == *" $p "* ]] && continue
         got+=("$p")
     done
@@ -198,7 +200,9 @@ EOF
         PF_DIRS+=("$PF_DIR")
         wait_ports "$PF_PID" "$PF_SMTP" "$PF_SMTPS" && return 0
         postfix_stop
+        # a port taken meanwhile: again, with the failed try's log aside
         grep -qi "in use" "$PF_LOG" 2>/dev/null || break
+        mv "$PF_LOG" "$PF_LOG.try$try"
     done
     PF_PID=""
     return 1
@@ -347,6 +351,7 @@ dovecot_start() {
         wait_ports "$DV_PID" "$DV_IMAP" "$DV_IMAPS" "$DV_POP3" "$DV_POP3S" && return 0
         stop_server "$DV_PID"
         grep -qi "in use" "$DV_DIR/start.out" "$DV_DIR/dovecot.log" 2>/dev/null || break
+        mv "$DV_DIR/dovecot.log" "$DV_DIR/dovecot.log.try$try" 2>/dev/null
     done
     DV_PID=""
     return 1
