@@ -136,6 +136,16 @@ wait_ports() {
 
 # ---- Postfix ------------------------------------------------------------------
 
+# The package's own directories, as postconf knows them (Debian 12 and 13
+# agree today; asking keeps the config right if they move).
+PF_DEFAULTS=$TMP/pf-defaults
+mkdir -p "$PF_DEFAULTS"
+: >"$PF_DEFAULTS/main.cf"
+: >"$PF_DEFAULTS/master.cf"
+mapfile -t PF_PATHS < <(postconf -c "$PF_DEFAULTS" -d -h daemon_directory shlib_directory \
+    meta_directory command_directory 2>/dev/null)
+[ ${#PF_PATHS[@]} -eq 4 ] || prereq_fail "postconf -d did not report Postfix's directories"
+
 # postfix_start NAME CNF KIND (legacy|preload): an instance in $TMP/NAME with
 # smtpd on PF_SMTP (STARTTLS offered) and PF_SMTPS (implicit TLS).  Sets
 # PF_DIR, PF_PID (the start-fg shell), PF_LOG; 1 if it did not come up.
@@ -164,10 +174,10 @@ postfix_start() {
 compatibility_level = 3.6
 queue_directory = $PF_DIR/spool
 data_directory = $PF_DIR/data
-meta_directory = /etc/postfix
-shlib_directory = /usr/lib/postfix
-daemon_directory = /usr/lib/postfix/sbin
-command_directory = /usr/sbin
+daemon_directory = ${PF_PATHS[0]}
+shlib_directory = ${PF_PATHS[1]}
+meta_directory = ${PF_PATHS[2]}
+command_directory = ${PF_PATHS[3]}
 mail_owner = postfix
 setgid_group = postdrop
 myhostname = probe.test
@@ -253,7 +263,7 @@ listen = 127.0.0.1
 default_internal_user = dovecot
 default_internal_group = dovecot
 default_login_user = dovenull
-default_vsz_limit = 0
+default_vsz_limit = $(dovecot_24 && echo unlimited || echo 0)
 ssl = yes
 ssl_min_protocol = TLSv1.2
 EOF

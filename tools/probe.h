@@ -126,6 +126,8 @@ int ctl_read_line(ftp_ctl *c, const probe_opts *o, long long deadline,
 
 /* "ftp", "smtp", "imap", "pop3", NULL for ST_NONE. */
 const char *starttls_name(probe_starttls st);
+/* " (SMTP, STARTTLS)", "" for ST_NONE: what a report's first line adds. */
+const char *starttls_label(probe_starttls st);
 /* Parses a --starttls value; 0 if unknown. */
 int starttls_parse(const char *name, probe_starttls *st);
 /* The port used without HOST:PORT ("443", "21", "25", "143", "110"). */

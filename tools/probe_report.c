@@ -396,18 +396,6 @@ static const char *status_cell(const char *s)
     return s;
 }
 
-static const char *starttls_label(probe_starttls st)
-{
-    switch (st) {
-    case ST_FTP: return " (FTP, AUTH TLS)";
-    case ST_SMTP: return " (SMTP, STARTTLS)";
-    case ST_IMAP: return " (IMAP, STARTTLS)";
-    case ST_POP3: return " (POP3, STLS)";
-    case ST_NONE: break;
-    }
-    return "";
-}
-
 static void verdict_sentence(const report *rp, char *buf, size_t len)
 {
     size_t off;

@@ -21,14 +21,19 @@
 static const struct {
     const char *name;
     const char *port;
-    const char *proto; /* in messages */
+    const char *label; /* after the target in a report's first line */
 } starttls_info[] = {
-    [ST_NONE] = { NULL, "443", "TLS" },
-    [ST_FTP] = { "ftp", "21", "FTP" },
-    [ST_SMTP] = { "smtp", "25", "SMTP" },
-    [ST_IMAP] = { "imap", "143", "IMAP" },
-    [ST_POP3] = { "pop3", "110", "POP3" },
+    [ST_NONE] = { NULL, "443", "" },
+    [ST_FTP] = { "ftp", "21", " (FTP, AUTH TLS)" },
+    [ST_SMTP] = { "smtp", "25", " (SMTP, STARTTLS)" },
+    [ST_IMAP] = { "imap", "143", " (IMAP, STARTTLS)" },
+    [ST_POP3] = { "pop3", "110", " (POP3, STLS)" },
 };
+
+const char *starttls_label(probe_starttls st)
+{
+    return starttls_info[st].label;
+}
 
 const char *starttls_name(probe_starttls st)
 {
