@@ -4,6 +4,9 @@
 # test/dhe_buggy.[ch], which needs EVP_PKEY_derive exported, see mk/dhe.mk).
 
 INTEGRATION_SCRIPTS += probe.sh
+# --starttls smtp/imap/pop3 against Postfix and Dovecot (legacy and preloaded),
+# and the --targets estate scan.
+INTEGRATION_SCRIPTS += probe_mail.sh probe_targets.sh
 PROBE_PEER := $(BUILD)/test/probe_peer
 
 tests: $(PROBE_PEER)

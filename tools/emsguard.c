@@ -12,8 +12,9 @@
 static void usage(FILE *out)
 {
     fputs("usage: emsguard policy [--config FILE] [--json]\n"
-          "       emsguard probe HOST[:PORT] [--sni NAME] [--starttls ftp] [--json]\n"
+          "       emsguard probe HOST[:PORT] [--sni NAME] [--starttls PROTO] [--json]\n"
           "                      [--timeout S] [--max-handshakes N]\n"
+          "       emsguard probe --targets FILE [--parallel N] [--json] ...\n"
           "       emsguard stats [--dir DIR] [--json | --prometheus]\n"
           "       emsguard --version\n"
           "Exit status: 0 valid/compliant, 1 findings, 2 invalid configuration or\n"

@@ -1,4 +1,5 @@
-/* The probe's networking: TCP connect and I/O with deadlines, FTP AUTH TLS. */
+/* The probe's networking: TCP connect, and line-based replies on a plain or
+ * TLS control channel, all with deadlines (the dialogues are starttls.c's). */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -66,6 +67,13 @@ int net_wait(int fd, int for_write, long long deadline)
         if (n < 0 && errno != EINTR)
             return -1;
     }
+}
+
+long long probe_deadline(const probe_opts *o)
+{
+    long long d = probe_now_ms() + o->timeout_ms;
+
+    return o->target_deadline > 0 && o->target_deadline < d ? o->target_deadline : d;
 }
 
 static void timeout_text(const probe_opts *o, char *buf, size_t len)
@@ -166,8 +174,8 @@ static int ctl_read(ftp_ctl *c, char *buf, size_t len, long long deadline)
     }
 }
 
-int ftp_send(ftp_ctl *c, const probe_opts *o, long long deadline,
-    const char *cmd, probe_err *e)
+int ctl_send_line(ftp_ctl *c, const probe_opts *o, long long deadline,
+    const char *proto, const char *cmd, probe_err *e)
 {
     char line[512];
     size_t len, off = 0;
@@ -200,8 +208,8 @@ int ftp_send(ftp_ctl *c, const probe_opts *o, long long deadline,
         n = net_wait(c->fd, w, deadline);
         if (n == 0) {
             timeout_text(o, t, sizeof(t));
-            probe_err_set(e, PE_TIMEOUT, "%s: timed out after %s sending FTP command %.4s",
-                o->target, t, cmd);
+            probe_err_set(e, PE_TIMEOUT, "%s: timed out after %s sending %s command %.20s",
+                o->target, t, proto, cmd);
             return 0;
         }
         if (n < 0)
@@ -209,9 +217,15 @@ int ftp_send(ftp_ctl *c, const probe_opts *o, long long deadline,
     }
     return 1;
 fail:
-    probe_err_set(e, PE_STARTTLS, "%s: cannot send FTP command %.4s: connection lost",
-        o->target, cmd);
+    probe_err_set(e, PE_STARTTLS, "%s: cannot send %s command %.20s: connection lost",
+        o->target, proto, cmd);
     return 0;
+}
+
+int ftp_send(ftp_ctl *c, const probe_opts *o, long long deadline,
+    const char *cmd, probe_err *e)
+{
+    return ctl_send_line(c, o, deadline, "FTP", cmd, e);
 }
 
 /* One line out of the buffer, without CRLF; 1 if there was one. */
@@ -232,6 +246,36 @@ static int take_line(ftp_ctl *c, char *line, size_t len)
     line[copy] = '\0';
     memmove(c->buf, c->buf + n, c->len - n);
     c->len -= n;
+    return 1;
+}
+
+int ctl_read_line(ftp_ctl *c, const probe_opts *o, long long deadline,
+    const char *proto, const char *what, const char *after, char *line,
+    size_t len, probe_err *e)
+{
+    char t[32];
+    int n;
+
+    while (!take_line(c, line, len)) {
+        if (c->len >= sizeof(c->buf) - 1) {
+            probe_err_set(e, PE_STARTTLS, "%s: %s reply line too long", o->target, proto);
+            return 0;
+        }
+        n = ctl_read(c, c->buf + c->len, sizeof(c->buf) - 1 - c->len, deadline);
+        if (n == -2) {
+            timeout_text(o, t, sizeof(t));
+            probe_err_set(e, PE_TIMEOUT, "%s: timed out after %s waiting for %s", o->target,
+                t, what);
+            return 0;
+        }
+        if (n <= 0) {
+            probe_err_set(e, PE_CLOSED, "%s: the %s server closed the connection%s%.120s%s",
+                o->target, proto, after != NULL && after[0] != '\0' ? " after \"" : "",
+                after != NULL ? after : "", after != NULL && after[0] != '\0' ? "\"" : "");
+            return 0;
+        }
+        c->len += (size_t)n;
+    }
     return 1;
 }
 
@@ -283,42 +327,4 @@ int ftp_reply(ftp_ctl *c, const probe_opts *o, long long deadline,
         }
         c->len += (size_t)n;
     }
-}
-
-int probe_open(const probe_opts *o, long long deadline, probe_err *e)
-{
-    ftp_ctl c;
-    char text[256];
-    int fd, code;
-
-    fd = net_connect(o, o->host, o->port, deadline, e);
-    if (fd < 0 || !o->ftp)
-        return fd;
-    memset(&c, 0, sizeof(c));
-    c.fd = fd;
-    code = ftp_reply(&c, o, deadline, text, sizeof(text), e);
-    if (code < 0)
-        goto fail;
-    if (code != 220) {
-        probe_err_set(e, PE_STARTTLS, "%s: unexpected FTP greeting \"%.120s\"", o->target, text);
-        goto fail;
-    }
-    if (!ftp_send(&c, o, deadline, "AUTH TLS", e))
-        goto fail;
-    code = ftp_reply(&c, o, deadline, text, sizeof(text), e);
-    if (code < 0)
-        goto fail;
-    if (code != 234) {
-        probe_err_set(e, PE_STARTTLS, "%s: the FTP server refused AUTH TLS: \"%.120s\"",
-            o->target, text);
-        goto fail;
-    }
-    if (c.len != 0) {
-        probe_err_set(e, PE_STARTTLS, "%s: FTP server sent data after 234", o->target);
-        goto fail;
-    }
-    return fd;
-fail:
-    close(fd);
-    return -1;
 }

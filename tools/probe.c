@@ -1,13 +1,13 @@
 /*
- * emsguard probe HOST[:PORT] [--sni NAME] [--starttls ftp] [--json]
+ * emsguard probe HOST[:PORT] [--sni NAME] [--starttls PROTO] [--json]
  *                [--timeout S] [--max-handshakes N] [--dhe-events N]
+ * emsguard probe --targets FILE [--parallel N] [--starttls PROTO] [--json] ...
  *
- * Tests a remote TLS 1.2 server the way Windows clients that enforce EMS on
- * resumption see it (docs/probe.md).  Exit status: 0 compliant, 1 findings,
- * 2 the probe could not run.
+ * Tests a remote TLS 1.2 server (or, with --targets, many) the way Windows
+ * clients that enforce EMS on resumption see it (docs/probe.md).  This file
+ * holds the options; exit status: 0 compliant, 1 findings, 2 the probe
+ * could not run.
  */
-#include <arpa/inet.h>
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,62 +17,21 @@
 #include "probe.h"
 
 static const char usage_text[] =
-    "usage: emsguard probe HOST[:PORT] [--sni NAME] [--starttls ftp] [--json]\n"
-    "                      [--timeout S] [--max-handshakes N] [--dhe-events N]\n";
+    "usage: emsguard probe HOST[:PORT] [--sni NAME] [--starttls PROTO] [--json]\n"
+    "                      [--timeout S] [--max-handshakes N] [--dhe-events N]\n"
+    "       emsguard probe --targets FILE [--parallel N] [--starttls PROTO] [--json]\n"
+    "                      [--timeout S] [--max-handshakes N] [--dhe-events N]\n"
+    "PROTO: ftp, smtp, imap, pop3.  FILE: one `HOST[:PORT] [--starttls PROTO]\n"
+    "[--sni NAME]` per line, # comments; - reads stdin.\n";
 
 static int usage_error(const probe_opts *o, const char *fmt, const char *arg)
 {
     probe_err e;
 
     probe_err_set(&e, PE_USAGE, fmt, arg);
-    probe_report_error(o, &e);
+    probe_report_error(stdout, o, &e);
     fputs(usage_text, stderr);
     return EG_EXIT_ERROR;
-}
-
-static int parse_long(const char *s, long min, long max, long *out)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-        return 0;
-    *out = v;
-    return 1;
-}
-
-/* HOST, HOST:PORT, [V6] or [V6]:PORT into o->host and o->port. */
-static int split_target(char *arg, probe_opts *o)
-{
-    char *colon;
-    long port;
-
-    if (arg[0] == '[') {
-        char *close_br = strchr(arg, ']');
-
-        if (close_br == NULL)
-            return 0;
-        *close_br = '\0';
-        o->host = arg + 1;
-        colon = close_br[1] == ':' ? close_br + 1 : NULL;
-        if (close_br[1] != '\0' && colon == NULL)
-            return 0;
-    } else {
-        colon = strrchr(arg, ':');
-        /* a bare IPv6 address has several colons and no port */
-        if (colon != NULL && strchr(arg, ':') != colon)
-            colon = NULL;
-        o->host = arg;
-    }
-    if (colon != NULL) {
-        *colon = '\0';
-        if (!parse_long(colon + 1, 1, 65535, &port))
-            return 0;
-        snprintf(o->port, sizeof(o->port), "%ld", port);
-    }
-    return o->host[0] != '\0';
 }
 
 int probe_main(int argc, char **argv)
@@ -81,10 +40,10 @@ int probe_main(int argc, char **argv)
     probe_results res;
     probe_err e;
     char *target = NULL, *end;
-    unsigned char addr[16];
+    const char *targets = NULL;
     double t;
-    long v;
-    int i, rc;
+    long v, parallel = 16;
+    int i, rc, have_parallel = 0;
 
     memset(&o, 0, sizeof(o));
     o.host = "";
@@ -102,16 +61,16 @@ int probe_main(int argc, char **argv)
             return EG_EXIT_OK;
         } else if (strcmp(a, "--sni") == 0 || strcmp(a, "--starttls") == 0
             || strcmp(a, "--timeout") == 0 || strcmp(a, "--max-handshakes") == 0
-            || strcmp(a, "--dhe-events") == 0) {
+            || strcmp(a, "--dhe-events") == 0 || strcmp(a, "--targets") == 0
+            || strcmp(a, "--parallel") == 0) {
             if (val == NULL)
                 return usage_error(&o, "%s needs a value", a);
             i++;
             if (strcmp(a, "--sni") == 0) {
                 o.sni = val;
             } else if (strcmp(a, "--starttls") == 0) {
-                if (strcmp(val, "ftp") != 0)
-                    return usage_error(&o, "--starttls: only 'ftp' is supported, not '%s'", val);
-                o.ftp = 1;
+                if (!starttls_parse(val, &o.starttls))
+                    return usage_error(&o, "--starttls wants ftp, smtp, imap or pop3, not '%s'", val);
             } else if (strcmp(a, "--timeout") == 0) {
                 t = strtod(val, &end);
                 if (end == val || *end != '\0' || !(t >= 0.1 && t <= 3600))
@@ -121,6 +80,12 @@ int probe_main(int argc, char **argv)
                 if (!parse_long(val, 1, 10000000, &v))
                     return usage_error(&o, "--max-handshakes wants a number from 1 to 10000000, not '%s'", val);
                 o.max_handshakes = v;
+            } else if (strcmp(a, "--targets") == 0) {
+                targets = val;
+            } else if (strcmp(a, "--parallel") == 0) {
+                if (!parse_long(val, 1, 256, &parallel))
+                    return usage_error(&o, "--parallel wants a number from 1 to 256, not '%s'", val);
+                have_parallel = 1;
             } else {
                 if (!parse_long(val, 1, 100, &v))
                     return usage_error(&o, "--dhe-events wants a number from 1 to 100, not '%s'", val);
@@ -134,25 +99,29 @@ int probe_main(int argc, char **argv)
             return usage_error(&o, "more than one target ('%s')", a);
         }
     }
-    if (target == NULL)
-        return usage_error(&o, "%s", "no HOST[:PORT] given");
-    snprintf(o.port, sizeof(o.port), "%s", o.ftp ? "21" : "443");
-    if (!split_target(target, &o))
-        return usage_error(&o, "bad target '%s' (HOST[:PORT], [IPv6]:PORT)", target);
-    if (strchr(o.host, ':') != NULL)
-        snprintf(o.target, sizeof(o.target), "[%s]:%s", o.host, o.port);
-    else
-        snprintf(o.target, sizeof(o.target), "%s:%s", o.host, o.port);
-    /* SNI names a host, never an address (RFC 6066). */
-    if (o.sni == NULL && inet_pton(AF_INET, o.host, addr) != 1
-        && inet_pton(AF_INET6, o.host, addr) != 1)
-        o.sni = o.host;
-    o.progress = isatty(STDERR_FILENO);
     /* A peer that closes early must not kill the probe mid-write. */
     signal(SIGPIPE, SIG_IGN);
-    if (!probe_run(&o, &res, &e))
-        return probe_report_error(&o, &e);
-    rc = probe_report(&o, &res);
+    if (targets != NULL) {
+        if (target != NULL)
+            return usage_error(&o, "a target ('%s') and --targets: give one or the other", target);
+        if (o.sni != NULL)
+            return usage_error(&o, "%s", "--sni with --targets: put --sni NAME on the lines of the file");
+        rc = scan_main(targets, &o, (int)parallel);
+        probe_ctx_cleanup();
+        return rc;
+    }
+    if (have_parallel)
+        return usage_error(&o, "%s", "--parallel needs --targets FILE");
+    if (target == NULL)
+        return usage_error(&o, "%s", "no HOST[:PORT] given");
+    if (!target_set(target, &o))
+        return usage_error(&o, "bad target '%s' (HOST[:PORT], [IPv6]:PORT)", target);
+    o.progress = isatty(STDERR_FILENO);
+    rc = probe_run(&o, &res, &e);
+    probe_ctx_cleanup();
+    if (!rc)
+        return probe_report_error(stdout, &o, &e);
+    rc = probe_report(stdout, &o, &res);
     fflush(stdout);
     return rc;
 }

@@ -1,16 +1,22 @@
 /*
  * The remote compliance probe (`emsguard probe`): shared types.
  *
- *   net.c          TCP with deadlines, FTP AUTH TLS and data connections
+ *   net.c          TCP with deadlines, line-based plain-text replies
+ *   starttls.c     the plain-text dialogue before TLS: FTP AUTH TLS and
+ *                  SMTP / IMAP / POP3 STARTTLS
  *   probe_tls.c    one TLS 1.2 handshake, and the checks built from them
+ *   probe_checks.c the checks, in order
  *   dh_observe.c   sees whether a DH shared secret had a leading zero byte
  *   probe_report.c verdicts, the text table and the JSON document
- *   probe.c        options and the order of the checks
+ *   targets.c      HOST[:PORT] and the lines of a --targets file
+ *   scan.c         --targets: many targets in parallel, progress, summary
+ *   probe.c        options
  */
 #ifndef EMSGUARD_TOOLS_PROBE_H
 #define EMSGUARD_TOOLS_PROBE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <openssl/ssl.h>
 
 /* Why the probe could not run (JSON "error.kind"). */
@@ -42,18 +48,39 @@ typedef struct {
 void probe_err_set(probe_err *e, probe_err_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* --starttls: the plain-text protocol spoken before the TLS handshake. */
+typedef enum {
+    ST_NONE = 0, /* TLS from the first byte (443, 465, 993, 995, ...) */
+    ST_FTP, /* AUTH TLS (RFC 4217) */
+    ST_SMTP, /* EHLO, STARTTLS (RFC 3207) */
+    ST_IMAP, /* CAPABILITY, STARTTLS (RFC 3501) */
+    ST_POP3 /* CAPA, STLS (RFC 2595) */
+} probe_starttls;
+
 typedef struct {
     const char *host;
     char port[16];
     char target[300]; /* "host:port" for messages */
     const char *sni; /* NULL: host, unless it is an IP address */
-    int ftp; /* --starttls ftp */
+    probe_starttls starttls;
     int json;
     int timeout_ms;
     long max_handshakes;
     int dhe_events; /* leading-zero secrets wanted */
-    int progress; /* stderr is a TTY */
+    int progress; /* stderr is a TTY (the DHE run's progress) */
+    /* --targets only */
+    int scan; /* reports (errors too) go to the scan's output, JSON on one line */
+    long long target_deadline; /* probe_now_ms() limit for the whole target, 0 none */
+    int line; /* line of the targets file */
+    long long duration_ms; /* how long the target took */
 } probe_opts;
+
+/* In a scan each target must finish within this many times --timeout. */
+#define PROBE_TARGET_DEADLINE_FACTOR 30
+
+/* The deadline of one network step: --timeout from now, but never after
+ * the target's own deadline. */
+long long probe_deadline(const probe_opts *o);
 
 /* ---- net.c -------------------------------------------------------------- */
 
@@ -84,8 +111,31 @@ int ftp_reply(ftp_ctl *c, const probe_opts *o, long long deadline,
 int ftp_send(ftp_ctl *c, const probe_opts *o, long long deadline,
     const char *cmd, probe_err *e);
 
-/* Connects and, with --starttls ftp, reads the greeting and does AUTH TLS.
- * Returns the socket ready for the TLS ClientHello, or -1. */
+/* Generic plain-text line I/O on a control channel, for the STARTTLS
+ * dialogues.  ctl_send_line sends "CMD\r\n" (1 on success); proto names
+ * the protocol in messages ("SMTP").  ctl_read_line returns one line
+ * without CRLF (1), or 0 with *e (timeout, closed, too long); |what| says
+ * what was awaited ("the SMTP greeting"), |after| the last line seen. */
+int ctl_send_line(ftp_ctl *c, const probe_opts *o, long long deadline,
+    const char *proto, const char *cmd, probe_err *e);
+int ctl_read_line(ftp_ctl *c, const probe_opts *o, long long deadline,
+    const char *proto, const char *what, const char *after, char *line,
+    size_t len, probe_err *e);
+
+/* ---- starttls.c --------------------------------------------------------- */
+
+/* "ftp", "smtp", "imap", "pop3", NULL for ST_NONE. */
+const char *starttls_name(probe_starttls st);
+/* " (SMTP, STARTTLS)", "" for ST_NONE: what a report's first line adds. */
+const char *starttls_label(probe_starttls st);
+/* Parses a --starttls value; 0 if unknown. */
+int starttls_parse(const char *name, probe_starttls *st);
+/* The port used without HOST:PORT ("443", "21", "25", "143", "110"). */
+const char *starttls_default_port(probe_starttls st);
+
+/* Connects and, with --starttls, does the protocol's dialogue up to its
+ * "go ahead" for TLS.  Returns the socket ready for the TLS ClientHello,
+ * or -1 with *e. */
 int probe_open(const probe_opts *o, long long deadline, probe_err *e);
 
 /* ---- dh_observe.c ------------------------------------------------------- */
@@ -120,8 +170,9 @@ typedef struct {
     const SSL_SESSION *offer; /* offered (a copy is used), or NULL */
 } hs_params;
 
-/* The client SSL_CTX of the probe (in a library context of its own, freed
- * by probe_ctx_cleanup()); NULL on error. */
+/* The client SSL_CTX of the probe (in a library context of its own, made
+ * once per process and freed by probe_ctx_cleanup() when no probe runs any
+ * more); NULL on error.  Thread-safe: each target gets its own SSL_CTX. */
 SSL_CTX *probe_ctx_new(void);
 void probe_ctx_cleanup(void);
 
@@ -182,6 +233,7 @@ typedef struct {
     long dhe_handshakes, dhe_zero_events, dhe_zero_failed, dhe_other_failed;
     int dhe_zero_alert; /* an alert seen on a failed leading-zero handshake */
     int dhe_observe_failed; /* EVP_PKEY_derive is not interposed */
+    int dhe_deadline; /* the target's deadline ended the run */
     /* FTPS data connection reuse */
     int ftp_tested; /* 0 not FTP */
     int ftp_can_tell;
@@ -196,9 +248,42 @@ int probe_run(const probe_opts *o, probe_results *res, probe_err *e);
 
 /* ---- probe_report.c ----------------------------------------------------- */
 
-/* Prints the report; returns the exit status (0 compliant, 1 findings). */
-int probe_report(const probe_opts *o, const probe_results *res);
-/* The error document (--json) or line (stderr); returns 2. */
-int probe_report_error(const probe_opts *o, const probe_err *e);
+/* Prints the report on |out|; returns the exit status (0 compliant, 1
+ * findings).  o->scan: JSON on one line (JSON Lines), with the "scan" member. */
+int probe_report(FILE *out, const probe_opts *o, const probe_results *res);
+/* The error: one line on stderr, and with --json the error document on
+ * |out|; with o->scan the error report goes to |out| only.  Returns 2. */
+int probe_report_error(FILE *out, const probe_opts *o, const probe_err *e);
+
+/* ---- targets.c ---------------------------------------------------------- */
+
+/* HOST, HOST:PORT, [V6] or [V6]:PORT (arg is modified: o->host points into
+ * it), then o->port (default by o->starttls), o->target and the default SNI.
+ * 0 if malformed. */
+int target_set(char *arg, probe_opts *o);
+/* strtol in [min, max], whole string; 0 if not. */
+int parse_long(const char *s, long min, long max, long *out);
+
+/* One line of a --targets file. */
+typedef struct {
+    probe_opts o; /* host and sni point into text */
+    char text[1024];
+    int line;
+} scan_target;
+
+/* Reads FILE ("-": stdin): one target per line, `HOST[:PORT] [--starttls
+ * PROTO] [--sni NAME]`, `#` comments.  Each target starts as a copy of
+ * *defaults.  A malformed line is reported on stderr with its number and
+ * skipped (*bad counts them).  Returns the array (*n entries; free()) or
+ * NULL with *n = -1 when the file cannot be read. */
+scan_target *targets_load(const char *file, const probe_opts *defaults,
+    int *n, int *bad);
+
+/* ---- scan.c ------------------------------------------------------------- */
+
+/* emsguard probe --targets: runs every target, up to |parallel| at once;
+ * returns the exit status (1 findings, else 2 errors/bad lines, else 0;
+ * 130 when interrupted). */
+int scan_main(const char *file, const probe_opts *defaults, int parallel);
 
 #endif

@@ -176,11 +176,23 @@ static int run_dhe(SSL_CTX *ctx, const probe_opts *o, probe_results *res, probe_
         }
         if (res->dhe_zero_events >= o->dhe_events || res->dhe_handshakes >= o->max_handshakes)
             break;
+        /* A scan's target deadline ends the run with what it has seen. */
+        if (o->target_deadline > 0 && probe_now_ms() >= o->target_deadline) {
+            res->dhe_deadline = 1;
+            break;
+        }
         if (o->progress && res->dhe_handshakes % 16 == 0)
             fprintf(stderr, "\rDHE without EMS: %ld handshakes, %ld with a leading zero byte ",
                 res->dhe_handshakes, res->dhe_zero_events);
-        if (!probe_handshake(ctx, o, &p, &r))
+        if (!probe_handshake(ctx, o, &p, &r)) {
+            /* the deadline fell inside this handshake: stop as above */
+            if (r.err.kind == PE_TIMEOUT && o->target_deadline > 0
+                && probe_now_ms() >= o->target_deadline) {
+                res->dhe_deadline = 1;
+                break;
+            }
             goto stop;
+        }
         res->dhe_handshakes++;
     }
     ok = 1;
@@ -203,7 +215,7 @@ static int ftp_list(SSL_CTX *ctx, const probe_opts *o, ftp_ctl *c,
     const SSL_SESSION *offer, int *code, int *resumed, int *data_ems,
     char *text, size_t textlen, probe_err *e)
 {
-    long long deadline = probe_now_ms() + o->timeout_ms;
+    long long deadline = probe_deadline(o);
     hs_params p = { 1, 1, 0, NULL, offer };
     hs_result r;
     unsigned int h1, h2, h3, h4, p1, p2;
@@ -261,7 +273,7 @@ static int ftp_list(SSL_CTX *ctx, const probe_opts *o, ftp_ctl *c,
 
 static int run_ftp(SSL_CTX *ctx, const probe_opts *o, probe_results *res, probe_err *e)
 {
-    long long deadline = probe_now_ms() + o->timeout_ms;
+    long long deadline = probe_deadline(o);
     hs_params p = { 1, 1, 0, NULL, NULL };
     hs_result r;
     ftp_ctl c;
@@ -282,7 +294,7 @@ static int run_ftp(SSL_CTX *ctx, const probe_opts *o, probe_results *res, probe_
     c.fd = probe_open(o, deadline, e);
     if (c.fd < 0)
         return 0;
-    ssl = probe_tls_on_fd(ctx, o, c.fd, &p, probe_now_ms() + o->timeout_ms, &r);
+    ssl = probe_tls_on_fd(ctx, o, c.fd, &p, probe_deadline(o), &r);
     if (!r.completed) {
         snprintf(res->ftp_note, sizeof(res->ftp_note), "control handshake failed");
         ok = 1;
@@ -291,7 +303,7 @@ static int run_ftp(SSL_CTX *ctx, const probe_opts *o, probe_results *res, probe_
     c.ssl = ssl;
     sess = SSL_get1_session(ssl);
     for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-        deadline = probe_now_ms() + o->timeout_ms;
+        deadline = probe_deadline(o);
         if (i == 1 && code == 230)
             continue; /* no password wanted */
         if (!ftp_send(&c, o, deadline, steps[i][0], e)
@@ -327,14 +339,14 @@ static int run_ftp(SSL_CTX *ctx, const probe_opts *o, probe_results *res, probe_
         snprintf(res->ftp_note, sizeof(res->ftp_note),
             "a data connection with a new session was refused: %.100s", text);
     }
-    deadline = probe_now_ms() + o->timeout_ms;
+    deadline = probe_deadline(o);
     if (ftp_send(&c, o, deadline, "QUIT", e))
         ftp_reply(&c, o, deadline, text, sizeof(text), e);
     ok = 1;
 done:
     hs_result_clear(&r);
     SSL_SESSION_free(sess);
-    probe_tls_close(ssl, probe_now_ms() + o->timeout_ms);
+    probe_tls_close(ssl, probe_deadline(o));
     close(c.fd);
     return ok;
 }
@@ -378,15 +390,20 @@ int probe_run(const probe_opts *o, probe_results *res, probe_err *e)
     /* 2-4: resumption, the §5.3 cases and ticket renewal, per mechanism. */
     if (!run_mech(ctx, o, MECH_ID, res, e) || !run_mech(ctx, o, MECH_TICKET, res, e))
         goto done;
-    if (o->ftp && !run_ftp(ctx, o, res, e))
+    if (o->starttls == ST_FTP && !run_ftp(ctx, o, res, e))
         goto done;
     /* 5: DHE without EMS. */
     if (!run_dhe(ctx, o, res, e))
         goto done;
     ok = 1;
 done:
+    /* A step cut short by the target's deadline, not by --timeout. */
+    if (!ok && e->kind == PE_TIMEOUT && o->target_deadline > 0
+        && probe_now_ms() >= o->target_deadline)
+        probe_err_set(e, PE_TIMEOUT, "%s: timed out: the target did not finish within its "
+            "deadline of %g s (%d x --timeout)", o->target,
+            o->timeout_ms / 1000.0 * PROBE_TARGET_DEADLINE_FACTOR, PROBE_TARGET_DEADLINE_FACTOR);
     hs_result_clear(&r);
     SSL_CTX_free(ctx);
-    probe_ctx_cleanup();
     return ok;
 }

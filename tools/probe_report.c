@@ -321,11 +321,17 @@ static void build(const probe_opts *o, const probe_results *res, report *rp)
     } else {
         set_obs(r, "undetermined", "");
         snprintf(r->shown, sizeof(r->shown), "%ld/%d seen", res->dhe_zero_events, o->dhe_events);
-        snprintf(r->detail, sizeof(r->detail),
-            "only %ld of %d leading-zero secrets in %ld handshakes (--max-handshakes %ld)",
-            res->dhe_zero_events, o->dhe_events, res->dhe_handshakes, o->max_handshakes);
+        if (res->dhe_deadline)
+            snprintf(r->detail, sizeof(r->detail),
+                "only %ld of %d leading-zero secrets in %ld handshakes (stopped by the "
+                "target's deadline)", res->dhe_zero_events, o->dhe_events, res->dhe_handshakes);
+        else
+            snprintf(r->detail, sizeof(r->detail),
+                "only %ld of %d leading-zero secrets in %ld handshakes (--max-handshakes %ld)",
+                res->dhe_zero_events, o->dhe_events, res->dhe_handshakes, o->max_handshakes);
         r->status = "finding";
-        r->risk = "undetermined: raise --max-handshakes";
+        r->risk = res->dhe_deadline ? "undetermined: probe this target alone, or raise --timeout"
+                                    : "undetermined: raise --max-handshakes";
         snprintf(rp->dhe_reason, sizeof(rp->dhe_reason),
             "DHE without EMS is negotiable and its leading-zero handling is undetermined "
             "after %ld handshakes", res->dhe_handshakes);
@@ -412,30 +418,30 @@ static void verdict_sentence(const report *rp, char *buf, size_t len)
         snprintf(buf + off, len - off, ".");
 }
 
-static void print_text(const probe_opts *o, const probe_results *res, const report *rp)
+static void print_text(FILE *out, const probe_opts *o, const probe_results *res, const report *rp)
 {
     char v[1024];
     int i;
 
-    printf("emsguard probe: %s%s\n", o->target, o->ftp ? " (FTP, AUTH TLS)" : "");
-    printf("negotiated: %s %s %s, EMS %s\n", res->version, res->cipher, res->group,
+    fprintf(out, "emsguard probe: %s%s\n", o->target, starttls_label(o->starttls));
+    fprintf(out, "negotiated: %s %s %s, EMS %s\n", res->version, res->cipher, res->group,
         res->ems ? "yes" : "no");
-    printf("(ID: session-ID resumption, tkt: ticket resumption; sess: the session\n"
+    fprintf(out, "(ID: session-ID resumption, tkt: ticket resumption; sess: the session\n"
            " offered, hello: whether the probe's ClientHello offered EMS)\n\n");
-    printf("%-31s %-10s %-8s %-9s %s\n", "check", "observed", "RFC 7627", "Schannel", "status");
-    printf("%-31s %-10s %-8s %-9s %s\n", "-------------------------------", "----------",
+    fprintf(out, "%-31s %-10s %-8s %-9s %s\n", "check", "observed", "RFC 7627", "Schannel", "status");
+    fprintf(out, "%-31s %-10s %-8s %-9s %s\n", "-------------------------------", "----------",
         "--------", "---------", "-------");
     for (i = 0; i < rp->n; i++) {
         const row *r = &rp->rows[i];
 
-        printf("%-31s %-10s %-8s %-9s %s\n", r->check, r->shown, r->rfc, r->schannel,
+        fprintf(out, "%-31s %-10s %-8s %-9s %s\n", r->check, r->shown, r->rfc, r->schannel,
             status_cell(r->status));
         if (r->risk != NULL && strcmp(r->status, "ok") != 0)
-            wrap(stdout, "  risk: ", "        ", r->risk);
+            wrap(out, "  risk: ", "        ", r->risk);
     }
     verdict_sentence(rp, v, sizeof(v));
-    printf("\n");
-    wrap(stdout, "verdict: ", "         ", v);
+    fprintf(out, "\n");
+    wrap(out, "verdict: ", "         ", v);
 }
 
 /* ---- JSON ----------------------------------------------------------------- */
@@ -451,7 +457,21 @@ static void json_target(json_writer *w, const probe_opts *o)
     json_key(w, "sni");
     json_string(w, o->sni);
     json_key(w, "starttls");
-    json_string(w, o->ftp ? "ftp" : NULL);
+    json_string(w, starttls_name(o->starttls));
+    json_end_object(w);
+}
+
+/* A scan's JSON Lines: where the target came from and how long it took. */
+static void json_scan(json_writer *w, const probe_opts *o)
+{
+    if (!o->scan)
+        return;
+    json_key(w, "scan");
+    json_begin_object(w);
+    json_key(w, "line");
+    json_int(w, o->line);
+    json_key(w, "duration_ms");
+    json_int(w, o->duration_ms);
     json_end_object(w);
 }
 
@@ -466,16 +486,17 @@ static void json_head(json_writer *w, const probe_opts *o, const char *status, i
     json_string(w, status);
     json_key(w, "exit_code");
     json_int(w, code);
+    json_scan(w, o);
 }
 
-static void print_json(const probe_opts *o, const probe_results *res, const report *rp,
-    int code)
+static void print_json(FILE *out, const probe_opts *o, const probe_results *res,
+    const report *rp, int code)
 {
     json_writer w;
     char v[1024];
     int i;
 
-    json_init(&w, stdout, 1);
+    json_init(&w, out, !o->scan);
     json_begin_object(&w);
     json_head(&w, o, code == 0 ? "compliant" : "findings", code);
     json_key(&w, "negotiated");
@@ -541,7 +562,7 @@ static void print_json(const probe_opts *o, const probe_results *res, const repo
     json_finish(&w);
 }
 
-int probe_report(const probe_opts *o, const probe_results *res)
+int probe_report(FILE *out, const probe_opts *o, const probe_results *res)
 {
     report rp;
     int code;
@@ -549,19 +570,23 @@ int probe_report(const probe_opts *o, const probe_results *res)
     build(o, res, &rp);
     code = rp.nreasons == 0 ? EG_EXIT_OK : EG_EXIT_FINDINGS;
     if (o->json)
-        print_json(o, res, &rp, code);
+        print_json(out, o, res, &rp, code);
     else
-        print_text(o, res, &rp);
+        print_text(out, o, res, &rp);
     return code;
 }
 
-int probe_report_error(const probe_opts *o, const probe_err *e)
+int probe_report_error(FILE *out, const probe_opts *o, const probe_err *e)
 {
     json_writer w;
 
-    fprintf(stderr, "emsguard probe: %s\n", e->msg);
+    if (!o->scan)
+        fprintf(stderr, "emsguard probe: %s\n", e->msg);
+    else if (!o->json)
+        fprintf(out, "emsguard probe: %s%s\nerror (%s): %s\n", o->target,
+            starttls_label(o->starttls), probe_err_name(e->kind), e->msg);
     if (o->json && e->kind != PE_USAGE) {
-        json_init(&w, stdout, 1);
+        json_init(&w, out, !o->scan);
         json_begin_object(&w);
         json_head(&w, o, "error", EG_EXIT_ERROR);
         json_key(&w, "error");

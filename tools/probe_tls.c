@@ -1,6 +1,7 @@
 /* The probe's TLS side: one handshake at a time, and what it showed. */
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,6 +21,7 @@ typedef struct {
 } conn_state;
 
 static OSSL_LIB_CTX *probe_libctx;
+static pthread_once_t libctx_once = PTHREAD_ONCE_INIT;
 
 const char *probe_alert_text(int alert, char *buf, size_t len)
 {
@@ -86,16 +88,22 @@ static long bio_cb(BIO *b, int oper, const char *argp, size_t len, int argi,
     return ret;
 }
 
+/*
+ * A library context of its own: the probe must be a stock client, not one
+ * that an OPENSSL_CONF with the emsguard provider (or a system-wide
+ * MinProtocol/CipherString) changes.  Made once: the scan's threads share it.
+ */
+static void make_libctx(void)
+{
+    probe_libctx = OSSL_LIB_CTX_new();
+}
+
 SSL_CTX *probe_ctx_new(void)
 {
     SSL_CTX *ctx;
 
-    /*
-     * A library context of its own: the probe must be a stock client, not
-     * one that an OPENSSL_CONF with the emsguard provider (or a system-wide
-     * MinProtocol/CipherString) changes.
-     */
-    if (probe_libctx == NULL && (probe_libctx = OSSL_LIB_CTX_new()) == NULL)
+    pthread_once(&libctx_once, make_libctx);
+    if (probe_libctx == NULL)
         return NULL;
     if ((ctx = SSL_CTX_new_ex(probe_libctx, NULL, TLS_client_method())) == NULL)
         return NULL;
@@ -147,6 +155,18 @@ static void read_more(int fd, conn_state *st, long long deadline)
     }
 }
 
+/* A plain-text greeting where TLS was expected: a STARTTLS port. */
+static const char *plaintext_hint(const char *first_line)
+{
+    if (strncmp(first_line, "220", 3) == 0)
+        return " (a STARTTLS port? try --starttls smtp or --starttls ftp)";
+    if (strncmp(first_line, "* OK", 4) == 0)
+        return " (a STARTTLS port? try --starttls imap)";
+    if (strncmp(first_line, "+OK", 3) == 0)
+        return " (a STARTTLS port? try --starttls pop3)";
+    return "";
+}
+
 /* Why a handshake without ServerHello and without alert failed. */
 static void classify(const probe_opts *o, int fd, conn_state *st, int timed_out,
     long long deadline)
@@ -177,8 +197,8 @@ static void classify(const probe_opts *o, int fd, conn_state *st, int timed_out,
             }
             quote[j] = '\0';
             probe_err_set(&r->err, PE_NOT_TLS,
-                "%s does not speak TLS: it answered the ClientHello with \"%s\"",
-                o->target, quote);
+                "%s does not speak TLS: it answered the ClientHello with \"%s\"%s",
+                o->target, quote, o->starttls != ST_NONE ? "" : plaintext_hint(quote));
         } else {
             for (i = j = 0; i < st->nfirst && i < 8; i++)
                 j += (size_t)snprintf(hex + j, sizeof(hex) - j, "%s%02x", i ? " " : "",
@@ -377,7 +397,7 @@ void probe_tls_close(SSL *ssl, long long deadline)
 int probe_handshake(SSL_CTX *ctx, const probe_opts *o, const hs_params *p,
     hs_result *r)
 {
-    long long deadline = probe_now_ms() + o->timeout_ms;
+    long long deadline = probe_deadline(o);
     SSL *ssl;
     int fd;
 
@@ -385,7 +405,7 @@ int probe_handshake(SSL_CTX *ctx, const probe_opts *o, const hs_params *p,
     fd = probe_open(o, deadline, &r->err);
     if (fd < 0)
         return 0;
-    deadline = probe_now_ms() + o->timeout_ms;
+    deadline = probe_deadline(o);
     ssl = probe_tls_on_fd(ctx, o, fd, p, deadline, r);
     probe_tls_close(ssl, deadline);
     close(fd);
@@ -401,6 +421,7 @@ int probe_handshake(SSL_CTX *ctx, const probe_opts *o, const hs_params *p,
     }
 }
 
+/* At exit, when no probe runs any more (the library context is made once). */
 void probe_ctx_cleanup(void)
 {
     OSSL_LIB_CTX_free(probe_libctx);
