@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # emsguard -- build, test, install.
 #
 #   make                 the product: library, provider module, preload library,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * emsguard-bench -- what the policy costs per TLS 1.2 handshake.
  *

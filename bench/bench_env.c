@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * emsguard-bench helpers: what every part of the benchmark runs its
  * handshakes in -- the generated openssl.cnf and library contexts, the

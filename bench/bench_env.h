@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * emsguard-bench helpers (bench_env.c): the library contexts, credentials,
  * SSL_CTXs and sanity-checked variants every part of the benchmark uses,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * emsguard-bench helpers: timing -- CPU pinning, the clocks, and batches of
  * handshakes timed on one thread or spread over several.  Used by main

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * emsguard-bench helpers (bench_time.c): CPU pinning, the clocks, and timed
  * batches of handshakes.

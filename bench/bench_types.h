@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * emsguard-bench: the types every file of the handshake benchmark shares
  * (types only; each .c file declares its functions in its own header).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * emsguard-bench: the session cache -- memory held per cached session with
  * and without the policy, and the policy's cost per resumption as the cache

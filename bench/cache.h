@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * emsguard-bench part (cache.c): memory per cached session, and the cost per
  * resumption as the session cache grows.

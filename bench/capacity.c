@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * emsguard-bench: the capacity table -- what enforcement costs a server
  * whose clients lack EMS.  Such a client offers its session; stock OpenSSL

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * emsguard-bench part (child.c): the child-process variants (VAR_CHILD_STOCK
  * and after), each in CHILD_COPIES processes started anew for every round,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The estate-scan benchmark of `emsguard probe --targets` (docs/probe.md,
 # bench/README.md): how many targets per second a scan gets through at a
 # realistic round-trip time, for --parallel 1, 4, 16 and 64, and the CPU it

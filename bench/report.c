@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * emsguard-bench reporting: statistics over rounds, the text summary with the
  * PASS/FAIL targets, the raw CSV and a self-contained SVG chart.

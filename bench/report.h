@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * emsguard-bench reporting (report.c): names of the suites, modes and
  * variants, the targets, statistics over rounds, and the outputs.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * scan_relay -- a TCP relay that adds latency, for the scan benchmark
  * (bench/probe_scan.sh).  The kernel here has no netem qdisc, so the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * emsguard-demo -- stock OpenSSL 3.0 next to emsguard, measured.
  *

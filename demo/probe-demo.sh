@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `emsguard probe` against two servers it starts on 127.0.0.1: a stock legacy
 # OpenSSL server (`openssl s_server`, Extended Master Secret switched off) and
 # the same stock s_server with emsguard (libemsguard-preload.so), and the two

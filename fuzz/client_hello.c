@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target: the ClientHello parsing that emsguard does itself, which
  * lives in provider/hooks_hello.c and hooks_server.c (internal to the

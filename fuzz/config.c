@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target: the openssl.cnf walk, EMSGUARD_POLICY_from_config(),
  * from the file OpenSSL parses to the provider section, its nested

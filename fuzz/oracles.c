@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Checks shared by the fuzz targets (see oracles.h). */
 #include <string.h>
 #include <strings.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Checks shared by the fuzz targets: what the library promises beyond
  * memory safety.  A failed check prints why and aborts, which libFuzzer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target: the .reg parser, emsguard_reg_apply(), on the raw
  * bytes: REGEDIT4 / version 5.00 text in ANSI or UTF-8, or UTF-16LE behind

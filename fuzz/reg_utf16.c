@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target: the .reg parser's UTF-16LE path.  Mutating UTF-16 bytes
  * directly mostly yields odd lengths and stray surrogates, so this target

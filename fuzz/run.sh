@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs the libFuzzer targets (mk/fuzz.mk calls this).
 #
 #   bash fuzz/run.sh check TARGET...    fuzz each target for FUZZ_SECONDS on a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Writes the binary seeds of two fuzz corpora (make fuzz-seeds):
  *   session_flags/  real i2d_SSL_SESSION encodings: TLS 1.2 with and without

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target: the session-flag reader, emsguard_der_session_flags(),
  * on arbitrary bytes (the corpus holds real i2d_SSL_SESSION encodings).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target: the policy value parser.  openssl.cnf keys, provider
  * parameters and EMSGUARD_POLICY_set() all end in emsguard_parse_value() /

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * emsguard -- Schannel's "resume TLS 1.2 only with Extended Master Secret"
  * policy (CVE-2019-1318, KB4528489, RFC 7627 section 5.3) for OpenSSL 3.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The TLS1-PRF guard's audit counts under load (issue 20): 5,000 concurrent
 # server handshakes driven one record at a time, a flood of abandoned ones,
 # and the "(at exit)" summary written once.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # In-process handshake benchmark (bench/): ratios to stock, CSV, SVG chart,
 # capacity table, cache scaling and memory.  Not part of `all`; `make check`
 # runs only bench-smoke (below).

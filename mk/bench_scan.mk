@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The estate-scan benchmark of `emsguard probe --targets` (bench/probe_scan.sh):
 # targets/s for --parallel 1, 4, 16, 64 at a 50 ms round trip made by
 # bench/scan_relay.c.  A benchmark, not part of `all` or `check`; `tests`

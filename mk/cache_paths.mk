@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The server-side session cache and the policy state's lifetime (issue 15:
 # F7 SNI switch freeing the recorded ctx, F8 SNI switch into an enabled ctx,
 # F10 the refused new session's isolation, F11 sessions from before enable).

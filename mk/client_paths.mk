@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Client-side paths into a TLS <= 1.2 handshake (issue 15, F1 and F9):
 # renegotiation (HelloRequest, SSL_renegotiate_abbreviated, DTLS) and one
 # SSL_CTX in both roles sharing its internal cache, in memory.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # RequireExtendedMasterSecret=1 in the client role (issue 15, N7): a legacy
 # server's ServerHello fails the handshake, in memory, for each key exchange.
 UNIT_SUITES += check_client_require

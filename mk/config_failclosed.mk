@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # An emsguard provider in openssl.cnf that OpenSSL does not activate never
 # leaves EMSGUARD_enable(), EMSGUARD_POLICY_from_config(), the preload or
 # `emsguard policy` on the built-in defaults; its section is found the way

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The whole test suite on other Debian releases, in a root made with
 # debootstrap on this machine (.ci/debian-root: needs root; reuses the root
 # when it exists, so the second run skips debootstrap and most installs).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # check_dhe: DHE with peers that lack EMS, against a test-only peer that
 # keeps the leading zeros of the DH secret (test/dhe_buggy.[ch]).
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # emsguard's errors the OpenSSL way (issue 17): the library name registered
 # ("emsguard", not "lib(128)"), a reason string per EMSGUARD_R_* code, and
 # the raising call site recorded, through the API and inside the module.

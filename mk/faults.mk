@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Fault injection (issue 6): test/faults.c fails every allocation of the
 # provider load, EMSGUARD_enable* and TLS 1.2 handshakes in turn.  It is a
 # plain C program that forks one process per fault point, not a Check suite,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Fleets sharing session state with real daemons (issue 20): two Apache
 # httpd (mod_ssl) instances with one memcached session cache and one ticket
 # key file, stock and preloaded side by side (test/fleet_apache.sh); HAProxy

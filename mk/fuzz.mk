@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # libFuzzer targets for every parser of the library (issue 6).  They need
 # clang: the library objects are rebuilt with -fsanitize=fuzzer-no-link plus
 # ASan+UBSan in their own tree, $(FUZZ_DIR), because the internal functions

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Issue 15, attack findings N3 and N5.
 #
 # check_getters: EMSGUARD_CTX_sess_get_new_cb(), EMSGUARD_CTX_sess_get_get_cb(),

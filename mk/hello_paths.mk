@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The server's ClientHello callback on every path (issue 15: F2, F3, C2):
 # RequireExtendedMasterSecret=1 decided on the negotiated version (TLS 1.2
 # methods, a certificate TLS 1.3 cannot use, DTLS listing 0x0304), with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Hostile peers (issue 6): crafted ClientHellos, broken records and EMS
 # changed across a renegotiation, fed to an emsguard server in memory.
 UNIT_SUITES += check_hostile

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # check_interop: ticket renewal inside abbreviated handshakes and server
 # renegotiation for a client certificate after resumption (issue 4, parts 3
 # and 5), in memory through the harness.

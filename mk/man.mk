@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The man pages: one scdoc source per page in man/ (NAME.SECTION.scd), built
 # into $(BUILD)/man/ and installed by `make install` under $(MANDIR).
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The EMS memo and callback chaining (issue 15, attack round N2 and N3):
 # sessions whose own EMS flag disagrees with what their master secret is
 # remembered as (a forged external cache entry, a fleet member's ticket, an

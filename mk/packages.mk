@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The Debian packages, built and tested the way an admin installs them
 # (.ci/package-test; needs root and debootstrap, like check-debian13):
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The TLS 1.3 pin of a RequireExtendedMasterSecret=1 server is undone when
 # its handshake ends and never lowers a minimum version the application
 # set (issue 15, round 2: R5).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The policy's rules, one function each (provider/policy_rules.c): the
 # Require-EMS rule, the DHE rule and the resumption verdict as tables.  The
 # rules are internal, so the suite links their object besides the library.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # test/preload_config.sh (issue 15, attack round 2: R2 and R4), under
 # libemsguard-preload.so against stock s_server/s_client:
 #  - a program that loads its own OpenSSL configuration (filename or

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # test/preload_late.sh (issue 15, attack round 3: S2), under
 # libemsguard-preload.so against stock s_client: a program that makes an
 # SSL_CTX before it loads its configuration (CONF_modules_load_file) gets,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # test/preload_paths.sh (issue 15, F4 F5 C3): the preload's exported symbols
 # against what preload.c interposes, an application's own ClientHello
 # callback, programs that dlopen libssl (RTLD_LOCAL, RTLD_DEEPBIND, dlsym()

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # `emsguard probe` (tools/probe*.c, built by mk/tools.mk): its integration
 # test and the test-only peers it probes (test/probe_peer.c: non-TLS,
 # garbage, truncated and hanging listeners, and the DHE leading-zero peer of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Race in the internal session cache (issue 15, F10): victim threads run
 # legacy full handshakes while attacker threads offer each new session to
 # the same SSL_CTX as libssl caches it; none may resume (test/race_cache.c).

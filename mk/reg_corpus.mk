@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Registry exports shaped as administrators have them (issue 22): the
 # settings and the exact warnings each export in test/reg/ gives, both
 # cipher-suite lists, and the log level of each stored line.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Schannel values held on every connection, round 2 (issue 15): sessions
 # from a fleet member or from before a policy change (cipher, protocol,
 # ServerCacheTime), an SNI switch into a ctx with Schannel values, a

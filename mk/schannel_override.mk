@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Schannel-mapped values against an application that configures its
 # SSL_CTX after EMSGUARD_enable() (issue 15, "no silent weakening"):
 # in-memory handshakes (protocols, suites, groups, DH, options, session

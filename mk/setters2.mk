@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Issue 15, attack round 2, R4.
 #
 # check_setters2: EMSGUARD_CTX_set_verify(), EMSGUARD_set_verify(),

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # `emsguard stats` and the live counters behind it (issue 20): publishing
 # (provider/stats_publish.c: the file, fork, exit, dead processes, an
 # unusable directory) and a preloaded Apache httpd with several children.

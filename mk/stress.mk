@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Thread stress of the SSL_CTX policy (test/stress.c): 8 threads share the
 # server ctxs; the policy counters must match what the threads did.
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The `emsguard` command-line tool (tools/): policy report, remote probe and
 # live counters (stats.c reads the files of provider/stats_file.h).
 # Every tools/*.c is part of it; tools/emsguard.c holds main().

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Two emsguard providers activated with different policies: every route
 # (EMSGUARD_enable, EMSGUARD_POLICY_from_provider/_from_config, so the
 # preload and `emsguard policy`) refuses, naming both; equal policies under

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The provider lines of an openssl.cnf, resolved as OpenSSL 3 resolves
  * them, and which of them are emsguard: what conf_file.c needs to find

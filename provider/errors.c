@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * emsguard's errors on OpenSSL's error queue, the OpenSSL way: one
  * dynamically allocated library code, registered under the name "emsguard"

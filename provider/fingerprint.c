@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Keyed 64-bit fingerprints of secrets (SipHash-2-4 with a per-process
  * random key), so that emsguard can recognise a master secret again without

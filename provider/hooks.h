@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the libssl hooks (provider/hooks_*.c) share, and nothing else does:
  * the policy state of an SSL_CTX (struct eg_ctx_state), the per-connection

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The public setters and getters that let an application chain its
  * callbacks behind emsguard's: libssl holds emsguard's callback, and these

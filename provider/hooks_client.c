@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The client role at handshake start, before the ClientHello is written:
  * which session it may offer (ClientCacheTime, the resumption verdict, a

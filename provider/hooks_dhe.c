@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * DisableDHEWithoutExtendedMasterSecret: keeping TLS_DHE_* suites out of a
  * handshake without EMS, on the server (from the ClientHello callback) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * EMSGUARD_enable*(): applying the policy to an SSL_CTX through OpenSSL
  * 3.0's public callbacks.  docs/enforcement.md lists every path into a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The info callback and the bookkeeping of each handshake it drives: at
  * handshake start, the per-connection policy (Disable toggles, held

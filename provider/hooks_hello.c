@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The server's ClientHello callback, which sees every ClientHello before
  * libssl chooses a version or a session: EMS kept consistent across

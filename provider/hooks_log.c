@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the libssl hooks print: one line per event with role, reason, peer
  * address and SNI (the address costs a system call, so it is read only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Refusing a connection whose handshake completed although the policy
  * forbids it (a path around the other hooks): the error, the count, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The Schannel values held on every connection.  The policy put them on the
  * SSL_CTX at enable; an application that configures its ctx afterwards

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * emsguard's security and verify callbacks, and the application's behind
  * them: the Schannel filter (suites, groups, versions, DH sizes), PKCS

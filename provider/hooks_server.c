@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The server's session paths: the external cache (get- and new-session
  * callbacks), tickets (decrypt and generate callbacks), keeping a refused

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The policy state of each SSL_CTX: its ex_data index, the registration of
  * the connection records (records.c) with the function that releases the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal declarations shared by emsguard's source files. */
 #ifndef EMSGUARD_INTERNAL_H
 #define EMSGUARD_INTERNAL_H

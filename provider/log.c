@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Logging, filtered by the Schannel EventLogging bitmask.  One line per
  * event, to stderr or syslog.  EMSGUARD_DEBUG=1 in the environment adds

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The peer's address and SNI host name as log lines print them.  Both are
  * only formatted when a line is printed: the address costs a system call.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The policy object: storing a value with where it came from, comparing
  * and copying policies, and the public EMSGUARD_POLICY_* API.  The keys and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The policy's keys: their registry and openssl.cnf spellings, the values
  * each accepts, and parsing and printing one value.  One table, so that a

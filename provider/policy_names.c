@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Translating the Schannel names of Functions (IANA cipher suite names) and
  * EccCurves (Windows curve names) into OpenSSL's, when a value is stored.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The policy's rules, one function each: every hook, the TLS1-PRF guard and
  * the provider ask these instead of reading the keys themselves, so that a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What a loaded policy has to tell the administrator: the warnings its
  * sources produced while loading (names OpenSSL lacks, values read in an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libemsguard-preload.so's face: the libssl and libc functions it puts in
  * front of the process's (PRELOAD_INTERPOSED), and nothing else, so that

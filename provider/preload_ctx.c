@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Each SSL_CTX the process makes through us: the policy enabled on it, or
  * the SSL_CTX freed and NULL returned (fail closed); and a method of

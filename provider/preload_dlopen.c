@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What our dlsym(), dlopen() and dlmopen() do around a load: run init()
  * once libssl is in the process (so that the SSL_CTX watch runs even if no

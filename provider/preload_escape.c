@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What symbol interposition cannot reach, said loudly (stderr and syslog)
  * rather than left silent: an SSL_CTX libssl makes without passing through

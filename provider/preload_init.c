@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Start-up, at the first call that needs libssl (not at load: a process
  * without TLS must not load libssl because of us): is the libssl here

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * How libemsguard-preload.so speaks: on stderr, and for what must not go
  * unnoticed (the policy not applied, refused, changed) in syslog too, since

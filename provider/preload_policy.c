@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Where the preload's policy comes from, and when it is read again: the
  * file EMSGUARD_CONF names, else the policy of the configuration the

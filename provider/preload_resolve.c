@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Finding at run time what this library calls: libc's dlsym, dlopen and
  * dlmopen behind our own, libssl's functions (in the global scope, or the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Which of the callback setter and getter calls go to libemsguard and
  * which to libssl: on an SSL_CTX with the policy, the application's

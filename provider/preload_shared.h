@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Private header of libemsguard-preload.so, shared by provider/preload*.c
  * and by nothing else (libemsguard has its own, internal.h).

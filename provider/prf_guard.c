@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The TLS1-PRF guard: a TLS1-PRF KDF that delegates every computation to
  * another provider's TLS1-PRF (the default provider's), and looks at the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The provider entry point: OSSL_provider_init(), its dispatch table and
  * teardown.  At activation the policy is read, strictly validated, from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The library's one way to the provider's policy: EMSGUARD_POLICY_from_provider()
  * (EMSGUARD_enable(), the preload, `emsguard policy`) takes it from the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The provider's policy in and out as OSSL_PARAMs: read and validated from
  * the core's parameters of this provider instance at activation (the one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Where emsguard keeps its records: the policy state of each SSL_CTX
  * (opaque here: the hooks' struct eg_ctx_state) and the record of each

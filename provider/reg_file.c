@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Windows Registry Editor exports (.reg files) as policy.
  *

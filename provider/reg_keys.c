@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The [KEY] lines of a .reg file: which registry paths mean anything to
  * OpenSSL (the SCHANNEL subtree and the two cipher suite order lists, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What a .reg value deserves beyond its mapping.  A load-time problem that
  * does not stop loading is a warning naming file:line; what is merely

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The .reg reader's parts, shared only by provider/reg_*.c: the parser
  * state and the functions one part gives the next.  Layers, lowest first:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The two registry cipher-suite lists and Schannel's precedence between
  * them.  Windows keeps its own order under ...\Cryptography\Configuration\

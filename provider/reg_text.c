@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The lowest layer of the .reg reader: the bytes of a registry export as
  * UTF-8 text (regedit writes version 5.00 files as UTF-16LE), split into

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The value lines of a .reg file ("Name"=data, @=data): the data forms
  * regedit writes ("string", dword:, hex:, hex(N):, -) and how each becomes

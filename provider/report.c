@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * EMSGUARD_POLICY_print(): the effective policy as `emsguard policy` shows
  * it -- every value with where it came from and what it makes OpenSSL do,

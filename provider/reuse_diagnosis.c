@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The one-line diagnosis for a client whose refused resumption cost it the
  * connection: the policy withheld a non-EMS session, the full handshake

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Putting one role's Schannel settings (schannel_map.c) on an SSL_CTX or an
  * SSL at EMSGUARD_enable(), the per-SSL_CTX server settings (session cache,

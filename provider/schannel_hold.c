@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Holding the Schannel values on every connection, whatever the application
  * sets on the SSL_CTX or the SSL after EMSGUARD_enable(): the state built

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the Schannel values mean in OpenSSL terms, per role: the protocol
  * range, options, cipher and TLS 1.3 suite lists and groups one role gets

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Reading the Extended Master Secret flag of an SSL_SESSION.  OpenSSL 3.0
  * exposes it only after a handshake (SSL_get_extms_support), so we read the

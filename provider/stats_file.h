@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The per-process stats file (issue 20): what a process running the policy
  * publishes under the stats directory (/run/emsguard, EMSGUARD_STATS_DIR),

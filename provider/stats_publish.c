@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Publishing this process's live counters (issue 20) for `emsguard stats`:
  * the SSL_CTX policy's counters (EMSGUARD_CNT_*, summed over every ctx) and

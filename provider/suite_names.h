@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * IANA cipher suite names (as Windows lists them in Functions) and the
  * names OpenSSL 3.0 gives the same suites.  Generated from

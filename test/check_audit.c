@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The TLS1-PRF guard's audit counts under load (issue 20): thousands of
  * server handshakes sitting between master-secret derivation and key

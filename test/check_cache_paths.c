@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The server-side session cache and the lifetime of the policy state
  * (issue 15: F7, F8, F10, F11), in-memory client/server pairs:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Client-side paths into a TLS <= 1.2 handshake that the offer filter of the
  * first handshake does not see (issue 15), in memory:

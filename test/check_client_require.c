@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * RequireExtendedMasterSecret=1 in the client role (issue 15, attack round
  * finding N7), in memory.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * check_config_failclosed -- an emsguard provider in the process's
  * openssl.cnf that OpenSSL does not activate must never leave

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * DHE with peers that lack Extended Master Secret: the 1-in-256 failure.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * check_errors -- emsguard's errors follow OpenSSL's conventions (issue 17):
  *  - the library code is registered with its name, so ERR_lib_error_string(),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The application's callbacks read back on an SSL_CTX with the policy
  * (issue 15, attack finding N3), in memory.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Tests of RequireExtendedMasterSecret: the provider's TLS1-PRF guard (audit
  * and enforcement, selected by configuration alone) and the SSL_CTX policy's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What SSL_CTX_new() does when OpenSSL has left the TLS1-PRF guard out of
  * the library context.  OpenSSL 3.0 drops a method it fails to store (an

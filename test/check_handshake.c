@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * In-memory handshake tests (BIO pairs, no sockets) for the SSL_CTX policy.
  *

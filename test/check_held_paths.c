@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Paths into a TLS <= 1.2 handshake that held in the issue 15 review, pinned
  * so that they keep holding (docs/enforcement.md names these tests), in

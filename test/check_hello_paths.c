@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The server's ClientHello callback (issue 15, findings F2, F3 and C2):
  * what a ClientHello may or may not get past, decided on what the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Hostile peers (issue 6).  Hand-built ClientHellos and broken records are
  * fed to an emsguard server SSL through memory BIOs, and a real client turns

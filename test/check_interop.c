@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Interoperability under the policy (issue 4, parts 3 and 5), in memory.
  *

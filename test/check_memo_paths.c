@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The EMS memo and callback chaining (issue 15, attack round), in memory.
  *

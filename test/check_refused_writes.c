@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A connection emsguard refuses at the end of its handshake sends no
  * application data, whichever call drove the handshake (issue 15, round 2:

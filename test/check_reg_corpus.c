@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Registry exports shaped as administrators really have them (test/reg/,
  * issue 22): a group-policy cipher-order export, the local list the

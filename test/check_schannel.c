@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Schannel registry exports as policy: the .reg parser (both encodings, the
  * format as regedit writes it, errors with file:line), the mapping of each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Issue 15, Schannel values held on every connection, round 2:
  *  S1 a TLS 1.2 session another fleet member made (shared ticket keys, a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Issue 15, "no silent weakening": the Schannel-mapped values of a policy
  * hold on every connection, whatever the application sets on the SSL_CTX

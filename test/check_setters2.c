@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The application's verify and security callbacks on an SSL_CTX with the
  * policy (issue 15, attack round 2, R4), in memory.

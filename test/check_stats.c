@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Publishing the live counters (issue 20, provider/stats_publish.c) and
  * reading them back with `emsguard stats`: the process's file appears on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * check_two_providers -- two emsguard providers activated in one library
  * context (issue 15, round 2: R3).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Shared by the Check suites that write openssl.cnf files and load the
  * emsguard provider in the default library context (check_config_failclosed,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # An emsguard provider in the process's openssl.cnf, found the way OpenSSL
 # finds it (issue 15, F12), with stock Debian binaries; and the documented
 # limit of the guard-only route (issue 15, F6).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The buggy DHE peer (see dhe_buggy.h): EVP_PKEY_derive interposed for one
  * library context.

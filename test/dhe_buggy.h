@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A test-only TLS 1.2 peer with the DHE premaster-secret bug of old stacks.
  *

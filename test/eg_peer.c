@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * eg_peer -- a small TLS peer over real TCP sockets on 127.0.0.1 that uses
  * libemsguard, for the integration tests (test/integration.sh) against stock

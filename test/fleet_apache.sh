@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # A fleet of two real Apache httpd 2.4 (mod_ssl) instances that share session
 # state -- one memcached session cache (SSLSessionCache memcache:), or one
 # ticket key file (SSLSessionTicketKeyFile) -- while emsguard is rolled out

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # HAProxy as the TLS terminator (`bind ... ssl crt ...`) under the preload
 # (LD_PRELOAD=$BUILD/libemsguard-preload.so), alone and in a fleet of two
 # that share ticket keys (`tls-ticket-keys`), one stock and one preloaded.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # A second TLS implementation as peer: GnuTLS (`gnutls-cli`, `gnutls-serv`,
 # Debian package gnutls-bin) against emsguard (test/eg_peer), over TCP on
 # 127.0.0.1, TLS 1.2 forced on both sides (EMS is built into TLS 1.3).

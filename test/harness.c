@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * In-memory TLS handshake harness (see harness.h).  The two SSLs share a BIO
  * pair and are stepped alternately until both finish, so a whole handshake,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * In-memory TLS handshake harness: a client and a server SSL joined by a BIO
  * pair, driven to completion in one thread, no sockets.  Used by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Check-asserting helpers shared by the Check suites (see harness_check.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Helpers the Check suites share on top of the harness (harness.h): ctx
  * builders and getters that fail the running test with ck_assert instead of

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Integration tests: emsguard (through test/eg_peer) against stock OpenSSL 3.0
 # `openssl s_client` / `openssl s_server` peers, over real TCP on 127.0.0.1.
 #

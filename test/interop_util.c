@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Peers for check_interop.c (see interop_util.h).  Single-threaded, like the
  * harness: the statistics are plain static counters.

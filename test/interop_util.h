@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Peers for check_interop.c: a server that renews TLS 1.2 session tickets
  * inside abbreviated handshakes, a throwaway client certificate, and a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Shared helpers of the shell integration tests (integration.sh, preload.sh):
 # case bookkeeping, expectations, ports and servers, s_client runs.
 # Sourced, not run.  The caller sets TMP (scratch directory), TO (client

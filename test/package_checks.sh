@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # What an admin gets from `apt install ./emsguard_*.deb ./libemsguard*.deb`:
 # run as root inside a clean Debian root where the three packages (and
 # openssl, man-db) were just installed (.ci/package-test does that).  Uses

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `emsguard policy`: the effective policy with sources, exit statuses and the
 # exact messages for invalid configurations, and its JSON against
 # docs/policy.schema.json (python3-jsonschema, installed by .ci/install-deps).

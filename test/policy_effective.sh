@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `emsguard policy` reports what is in effect, not only what emsguard
 # configures (issue 15, F3): OpenSSL applies its own openssl.cnf
 # `[system_default] Options = -ExtendedMasterSecret` to every SSL_CTX_new(),

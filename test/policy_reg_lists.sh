@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `emsguard policy` on the registry exports of test/reg/ (issue 22): which
 # cipher-suite list is in force and why (local only, group policy only,
 # both), the warning when a list leaves TLS 1.3 without suites, and the

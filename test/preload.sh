@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Integration tests of libemsguard-preload.so against STOCK Debian binaries
 # (openssl s_server / s_client, curl, nginx) over real TCP on 127.0.0.1.
 #

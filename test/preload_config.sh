@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # libemsguard-preload.so in programs that choose their own OpenSSL
 # configuration, and in programs that set their own verify or security
 # callback (issue 15, attack round 2: R2, R4), over real TCP on 127.0.0.1

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # libemsguard-preload.so in a program that makes an SSL_CTX before it loads
 # its OpenSSL configuration (issue 15, attack round 3: S2), over real TCP on
 # 127.0.0.1 against stock s_client (test/preload/late_config_server.c: a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Paths into libssl that libemsguard-preload.so must cover (issue 15: F4,
 # F5, C3), over real TCP on 127.0.0.1 against stock Debian peers:
 #

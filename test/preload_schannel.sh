@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Schannel-mapped values against programs that configure their SSL_CTX after
 # SSL_CTX_new(), where libemsguard-preload.so enables the policy (issue 15,
 # "no silent weakening"), over real TCP on 127.0.0.1:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # libemsguard-preload.so and programs it cannot reach, or reaches through
 # callbacks the application chains (issue 15, attack findings N5 and N3):
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `emsguard probe` against local peers on 127.0.0.1: every verdict row, the
 # exit status, the text report, and every --json document validated against
 # docs/probe.schema.json (python3-jsonschema).

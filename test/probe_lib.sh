@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Shared by the `emsguard probe` tests (probe.sh, probe_mail.sh): the JSON
 # checker pcheck.py, running the probe twice (text and --json) and
 # comparing both, and the rows each kind of server is expected to show.

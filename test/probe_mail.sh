@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `emsguard probe` against real mail servers from Debian on 127.0.0.1:
 # Postfix (smtpd, STARTTLS and implicit TLS) and Dovecot (IMAP and POP3,
 # STARTTLS/STLS and implicit TLS), each run twice:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * probe_peer -- test-only peers for test/probe.sh, on 127.0.0.1:PORT.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `emsguard probe --targets FILE [--parallel N]`: estate scans against local
 # peers on 127.0.0.0/8.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Race in the server's internal session cache (issue 15, F10).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The expectations of check_reg_corpus.c, one per export in test/reg/: the
  * OpenSSL settings `emsguard policy` reports per role, the warnings kept in

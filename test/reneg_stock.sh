@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Renegotiation by stock clients against a server with the policy (issue 15,
 # C2): `openssl s_client` typing R and `gnutls-cli --rehandshake` offer
 # Extended Master Secret in both ClientHellos.  A server with

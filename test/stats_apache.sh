@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `emsguard stats` against a running preloaded Apache httpd (issue 20): the
 # live counters the Apache processes publish add up to what this script's
 # clients did, while Apache runs.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Thread stress for the SSL_CTX policy: THREADS threads run handshakes at
  * the same time against server SSL_CTXs that every thread shares, one per

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # FTPS servers that require session reuse: a real vsftpd (Debian package,
 # require_ssl_reuse=YES) against stock curl, with and without the policy
 # (LD_PRELOAD=$BUILD/libemsguard-preload.so), over TCP on 127.0.0.1.

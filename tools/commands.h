@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The subcommands of the emsguard tool; each returns the exit status. */
 #ifndef EMSGUARD_TOOLS_COMMANDS_H
 #define EMSGUARD_TOOLS_COMMANDS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Counting DH shared secrets with a leading zero byte (see dh_observe.h). */
 #include <dlfcn.h>
 #include <pthread.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * emsguard -- what Extended Master Secret policy is in force here, and does
  * a remote TLS 1.2 server handle EMS on resumption the way Windows clients

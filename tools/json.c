@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The streaming JSON writer (see json.h). */
 #include <string.h>
 #include "json.h"

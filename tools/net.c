@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The probe's networking: TCP connect, and line-based replies on a plain or
  * TLS control channel, all with deadlines (the dialogues are starttls.c's). */
 #include <errno.h>

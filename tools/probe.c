@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * emsguard probe HOST[:PORT] [--sni NAME] [--starttls PROTO] [--json]
  *                [--timeout S] [--max-handshakes N] [--dhe-events N]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The remote compliance probe (`emsguard probe`): shared types.
  *

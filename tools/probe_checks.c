@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The checks of the probe, in order, built from single handshakes. */
 #include <stdio.h>
 #include <stdlib.h>

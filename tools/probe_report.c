@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The probe's verdicts: the text table, the JSON document, the exit status. */
 #include <stdio.h>
 #include <stdlib.h>

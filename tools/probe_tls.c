@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The probe's TLS side: one handshake at a time, and what it showed. */
 #include <ctype.h>
 #include <errno.h>

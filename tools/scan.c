@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * emsguard probe --targets FILE: an estate scan.  Admins check many servers
  * at once, so the targets of a file run concurrently (up to --parallel

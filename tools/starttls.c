@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The plain-text dialogue before the TLS handshake (--starttls): FTP AUTH TLS
  * (RFC 4217), SMTP EHLO + STARTTLS (RFC 3207), IMAP CAPABILITY + STARTTLS

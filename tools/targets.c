@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What a target is: HOST[:PORT] on the command line, and the lines of a
  * --targets file (`HOST[:PORT] [--starttls PROTO] [--sni NAME]`).  Shared by

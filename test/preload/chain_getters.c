@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Callbacks chained the way applications and libraries chain them, for
  * test/preload_static.sh (issue 15, attack finding N3).  Linked against

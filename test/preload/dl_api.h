@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The libssl functions test/preload/dl_client.c drives a TLS client with,
  * as pointers: filled by dlsym()/dlvsym() on a libssl handle, or by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A TLS 1.2 client that reaches libssl the ways programs that dlopen it do,
  * for test/preload_paths.sh (issue 15, F5).  It is linked against no libssl:

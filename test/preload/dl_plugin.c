@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A plugin linked against libssl, as Python's _ssl module is: test/
  * preload_paths.sh has dl_client.c dlopen it with RTLD_LOCAL (libssl then

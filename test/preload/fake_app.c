@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Calls SSL_CTX_new() twice, found at run time (dlsym), and prints what it
  * got.  test/preload.sh builds it twice: linked against fake_libssl.c's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A stand-in for "a libssl that is not OpenSSL 3" (Debian 12 ships no other
  * libssl), built by test/preload.sh as libssl.so.1.1.  It exports the two

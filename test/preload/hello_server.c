@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A TLS server that sets its own ClientHello callback, linked against libssl
  * only (no libemsguard): test/preload_paths.sh runs it under

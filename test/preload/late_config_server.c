@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A TLS server that makes an SSL_CTX before it loads its OpenSSL
  * configuration (a library's initialisation, a capability probe), linked

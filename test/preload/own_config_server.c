@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A TLS server that loads its own OpenSSL configuration, as Postfix does
  * with tls_config_file and tls_config_name, linked against libssl only (no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A program that carries its own OpenSSL, as Debian's /usr/bin/node does
  * (issue 15, attack finding N5), for test/preload_static.sh.  It defines and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A TLS client that sets its own verify or security callback after
  * SSL_CTX_new(), the usual way, linked against libssl only (no
