@@ -387,13 +387,19 @@ mail_case() {
     probe "$name" "$@"
     if [ "$kind" = legacy ]; then
         mapfile -t R < <(rows_legacy)
-        verify "$name" 1 "${R[@]}" "$REMEDY_EMS"
+        verify "$name" 1 "${R[@]}" "${SKIP_SESSION_ID_ROWS[@]}" "$REMEDY_EMS"
     else
         mapfile -t R < <(rows_policy)
-        verify "$name" 0 "${R[@]}"
+        verify "$name" 0 "${R[@]}" "${SKIP_SESSION_ID_ROWS[@]}"
         [[ "$name" == postfix-* ]] && alert40 "$name"
     fi
 }
+
+# Dovecot 2.4 (Debian 13) resumes a session ID only some of the time, even
+# for a stock client (tickets always): its session-ID rows differ from run
+# to run, so they are not judged there; its ticket rows, the verdict and the
+# exit status are.  Dovecot 2.3 and Postfix are judged on every row.
+SKIP_SESSION_ID_ROWS=()
 
 # header_line NAME LABEL: the text report names the dialogue ("(SMTP, STARTTLS)").
 header_line() {
@@ -445,6 +451,11 @@ dovecot_cases() {
         fail_now "dovecot-$kind" "dovecot $DOVECOT_VERSION did not start: $(tail -n 5 "$DV_DIR/start.out" "$DV_DIR/dovecot.log" 2>/dev/null | tr '\n' ' ')"
         return
     fi
+    SKIP_SESSION_ID_ROWS=()
+    if dovecot_24; then
+        echo "    dovecot $DOVECOT_VERSION: session-ID rows not judged (it resumes session IDs only some of the time)"
+        SKIP_SESSION_ID_ROWS=(ignore=session_id)
+    fi
     mail_case "dovecot-$kind-imap-starttls" "$kind" "127.0.0.1:$DV_IMAP" --starttls imap
     header_line "dovecot-$kind-imap-starttls" "IMAP, STARTTLS"
     json_starttls "dovecot-$kind-imap-starttls" imap
@@ -457,6 +468,7 @@ dovecot_cases() {
     end_test
     mail_case "dovecot-$kind-pop3s-implicit-tls" "$kind" "127.0.0.1:$DV_POP3S"
     end_test
+    SKIP_SESSION_ID_ROWS=()
     if [ "$kind" = legacy ]; then
         wrong_protocol_dovecot
     fi
