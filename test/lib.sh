@@ -413,21 +413,10 @@ EOF2
 # stop_nginx: stops the nginx master NGX_PID (TERM, then KILL after 5 s) and
 # its workers; NGX_RC gets its exit status.  Does nothing without NGX_PID.
 stop_nginx() {
-    local i kids
     NGX_RC=""
     [ -n "$NGX_PID" ] || return 0
-    kids=$(descendants_of "$NGX_PID")
-    kill -TERM "$NGX_PID" 2>/dev/null
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$NGX_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -KILL "$NGX_PID" 2>/dev/null
-    wait "$NGX_PID" 2>/dev/null
-    NGX_RC=$?
-    for i in $kids; do
-        kill -KILL "$i" 2>/dev/null
-    done
+    stop_tree "$NGX_PID" 100
+    NGX_RC=$TREE_RC
     NGX_PID=""
 }
 
@@ -449,6 +438,36 @@ prereq_fail() {
     fail_now 00-prerequisites "$1"
     summary
     exit 1
+}
+
+# script_start NAME [EXIT-COMMAND]: what every script does first, once it has
+# sourced this file from $HERE (test/, bench/ or demo/): ROOT (the source
+# tree), BDIR (BUILD, default build, below ROOT unless absolute), PRELOAD,
+# TMP (a fresh scratch directory eg-NAME.XXXXXX), and traps: EXIT-COMMAND
+# (default cleanup_servers) at exit, exit 130 on a signal.
+script_start() {
+    BUILD=${BUILD:-build}
+    ROOT=$(cd "$HERE/.." && pwd)
+    case "$BUILD" in
+    /*) BDIR=$BUILD ;;
+    *) BDIR=$ROOT/$BUILD ;;
+    esac
+    PRELOAD=$BDIR/libemsguard-preload.so
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-$1.XXXXXX") || exit 2
+    # shellcheck disable=SC2064 # the command is the caller's, run at exit
+    trap "${2:-cleanup_servers}" EXIT
+    trap 'exit 130' INT TERM HUP
+}
+
+# require_preload: the preload and libemsguard.so.0 are built, PRE_ENV is set
+# (set_preload_env) and OPENSSL is installed; else a prerequisite FAIL.
+require_preload() {
+    local f
+    for f in "$PRELOAD" "$BDIR/libemsguard.so.0"; do
+        [ -e "$f" ] || prereq_fail "$f not built (make $BUILD/libemsguard-preload.so $BUILD/libemsguard.so.0)"
+    done
+    set_preload_env
+    command -v "$OPENSSL" >/dev/null 2>&1 || prereq_fail "openssl not installed (.ci/install-deps)"
 }
 
 # write_eg_module_cnf FILE MODULE KEY=VALUE...: an openssl.cnf that activates
@@ -588,16 +607,17 @@ addr_listening() {
     fi
 }
 
-# stop_tree PID: stops a daemon that forks workers (Apache, HAProxy): SIGTERM
-# to PID, bounded wait (10 s), SIGKILL; then SIGKILL to whatever of its
-# children is left.  TREE_RC gets PID's exit status.
+# stop_tree PID [TICKS]: stops a daemon that forks workers (Apache, HAProxy,
+# nginx): SIGTERM to PID, bounded wait (TICKS of 0.05 s, default 200: 10 s),
+# SIGKILL; then SIGKILL to whatever of its children is left.  TREE_RC gets
+# PID's exit status.
 stop_tree() {
-    local pid=$1 i kids
+    local pid=$1 ticks=${2:-200} i kids
     TREE_RC=""
     [ -n "$pid" ] || return 0
     kids=$(descendants_of "$pid")
     kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < 200; i++)); do
+    for ((i = 0; i < ticks; i++)); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.05
     done
