@@ -26,26 +26,16 @@
 # VERBOSE=1.
 set -u
 
-BUILD=${BUILD:-build}
 OPENSSL=${OPENSSL:-openssl}
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-case "$BUILD" in
-/*) BDIR=$BUILD ;;
-*) BDIR=$ROOT/$BUILD ;;
-esac
-PRELOAD=$BDIR/libemsguard-preload.so
-TOOL=$BDIR/tools/emsguard
-EG=$BDIR/test/eg_peer
 
 TO=20
 SERVER_PIDS=()
 # shellcheck source=test/lib.sh
 . "$HERE/lib.sh"
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-failclosed.XXXXXX") || exit 2
-trap cleanup_servers EXIT
-trap 'exit 130' INT TERM HUP
+script_start failclosed
+TOOL=$BDIR/tools/emsguard
+EG=$BDIR/test/eg_peer
 
 for f in "$PRELOAD" "$BDIR/libemsguard.so.0" "$BDIR/emsguard.so" "$TOOL" "$EG"; do
     if [ ! -e "$f" ]; then

@@ -9,18 +9,13 @@
 # Every case prints PASS/FAIL; the summary is `N passed, M failed, K skipped`.
 set -u
 
-BUILD=${BUILD:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-case "$BUILD" in /*) BDIR=$BUILD ;; *) BDIR=$ROOT/$BUILD ;; esac
+SERVER_PIDS=()
+. "$HERE/lib.sh"
+script_start policy 'rm -rf "$TMP"'
 TOOL=$BDIR/tools/emsguard
 SCHEMA=$ROOT/docs/policy.schema.json
 REG=$ROOT/test/reg/pci.reg
-SERVER_PIDS=()
-. "$HERE/lib.sh"
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-policy.XXXXXX") || exit 2
-trap 'rm -rf "$TMP"' EXIT
 
 if [ ! -x "$TOOL" ]; then
     fail_now 00-prerequisites "$TOOL not built (make $BUILD/tools/emsguard)"

@@ -12,20 +12,15 @@
 # Every case prints PASS/FAIL; the summary is `N passed, M failed, K skipped`.
 set -u
 
-BUILD=${BUILD:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-case "$BUILD" in /*) BDIR=$BUILD ;; *) BDIR=$ROOT/$BUILD ;; esac
-TOOL=$BDIR/tools/emsguard
-EG=$BDIR/test/eg_peer
-SCHEMA=$ROOT/docs/policy.schema.json
 TO=10
 OPENSSL=${OPENSSL:-openssl}
 SERVER_PIDS=()
 . "$HERE/lib.sh"
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-effective.XXXXXX") || exit 2
-trap 'rm -rf "$TMP"' EXIT
+script_start effective 'rm -rf "$TMP"'
+TOOL=$BDIR/tools/emsguard
+EG=$BDIR/test/eg_peer
+SCHEMA=$ROOT/docs/policy.schema.json
 
 for f in "$TOOL" "$EG"; do
     if [ ! -x "$f" ]; then
