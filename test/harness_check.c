@@ -121,6 +121,16 @@ const char *hs_last_error(void)
     return buf;
 }
 
+EMSGUARD_POLICY *hs_load_reg(const char *file)
+{
+    EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
+
+    ck_assert_ptr_nonnull(p);
+    if (EMSGUARD_POLICY_load_reg(p, file) != 1)
+        ck_abort_msg("loading %s failed: %s", file, hs_last_error());
+    return p;
+}
+
 SSL_CTX *hs_enabled(SSL_CTX *ctx, const char *const *kv)
 {
     EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();

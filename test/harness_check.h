@@ -40,6 +40,8 @@ void hs_assert_full(const hs_result *r);
 
 /* The text of the newest emsguard error, or "" (and the queue cleared). */
 const char *hs_last_error(void);
+/* A new policy loaded from the registry export |file| (must succeed). */
+EMSGUARD_POLICY *hs_load_reg(const char *file);
 /*
  * Enables on |ctx| a policy built from NULL-terminated name/value pairs
  * |kv| (the defaults otherwise, EventLogging included); returns |ctx|.
