@@ -8,7 +8,9 @@
 #ifndef EMSGUARD_TEST_HARNESS_CHECK_H
 #define EMSGUARD_TEST_HARNESS_CHECK_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <check.h>
 #include <openssl/ssl.h>
 #include "emsguard.h"
 #include "harness.h"
@@ -55,5 +57,14 @@ const char *hs_negotiated_suite(SSL_CTX *srv, SSL_CTX *cli);
 SSL_CTX *hs_rsa_dhe_server(int rsa_bits);
 /* A verify callback that accepts any certificate (for hs_rsa_dhe_server()). */
 int hs_accept_any_cert(int ok, X509_STORE_CTX *store);
+
+/*
+ * main() of a suite that runs in this process (CK_NOFORK) on a build:
+ * |module_path| gets $BUILD/emsguard.so (BUILD must name the build
+ * directory), |tmpdir| $TMPDIR (default /tmp); the harness is cleaned up
+ * after the run.  Returns main()'s exit status; |prog| names it in messages.
+ */
+int hs_run_nofork(const char *prog, Suite *(*make_suite)(void), char *module_path,
+    size_t module_path_size, char *tmpdir, size_t tmpdir_size);
 
 #endif

@@ -735,6 +735,18 @@ $directives
 EOF2
 }
 
+# egconf_env EGCONF: EG_ENV (array), a daemon's environment: OPENSSL_CONF=
+# EMS_CNF; EGCONF empty: nothing more (stock); "-": preloaded (PRE_ENV) with
+# the process's own policy; a file: preloaded with EMSGUARD_CONF=EGCONF.
+egconf_env() {
+    EG_ENV=(OPENSSL_CONF="$EMS_CNF")
+    if [ "$1" = - ]; then
+        EG_ENV+=("${PRE_ENV[@]}")
+    elif [ -n "$1" ]; then
+        EG_ENV+=("${PRE_ENV[@]}" EMSGUARD_CONF="$1")
+    fi
+}
+
 # start_apache_tls NAME ADDR PORT EGCONF [DIRECTIVES]: Apache httpd in the
 # foreground (-DFOREGROUND) with apache_tls_conf's configuration in $TMP/NAME,
 # OPENSSL_CONF=EMS_CNF.  PORT empty: a free port (APX_PORT says which).
@@ -752,12 +764,8 @@ start_apache_tls() {
     APX_PID=""
     APX_PORT=""
     mkdir -p "$APX_DIR"
-    e=(OPENSSL_CONF="$EMS_CNF")
-    if [ "$egconf" = - ]; then
-        e+=("${PRE_ENV[@]}")
-    elif [ -n "$egconf" ]; then
-        e+=("${PRE_ENV[@]}" EMSGUARD_CONF="$egconf")
-    fi
+    egconf_env "$egconf"
+    e=("${EG_ENV[@]}")
     for _ in 1 2 3 4 5 6; do
         APX_PORT=${port:-$(random_port)}
         if [ -z "$port" ] && port_listening "$APX_PORT"; then
@@ -806,12 +814,8 @@ start_haproxy_tls() {
     HAP_PORT=""
     mkdir -p "$HAP_DIR"
     cat "$CERT" "$KEY" >"$HAP_DIR/crt.pem"
-    e=(OPENSSL_CONF="$EMS_CNF")
-    if [ "$egconf" = - ]; then
-        e+=("${PRE_ENV[@]}")
-    elif [ -n "$egconf" ]; then
-        e+=("${PRE_ENV[@]}" EMSGUARD_CONF="$egconf")
-    fi
+    egconf_env "$egconf"
+    e=("${EG_ENV[@]}")
     for _ in 1 2 3 4 5 6; do
         HAP_PORT=$(random_port)
         port_listening "$HAP_PORT" && continue
