@@ -202,14 +202,25 @@ int hs_accept_any_cert(int ok, X509_STORE_CTX *store)
     return 1;
 }
 
+int hs_run_suite(Suite *(*make_suite)(void))
+{
+    SRunner *sr = srunner_create(make_suite());
+    int failed;
+
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    hs_cleanup();
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 int hs_run_nofork(const char *prog, Suite *(*make_suite)(void), char *module_path,
     size_t module_path_size, char *tmpdir, size_t tmpdir_size)
 {
     const char *build = getenv("BUILD");
     const char *tmp = getenv("TMPDIR");
     char absbuild[PATH_MAX];
-    SRunner *sr;
-    int failed;
 
     if (build == NULL || realpath(build, absbuild) == NULL) {
         fprintf(stderr, "%s: set BUILD to the build directory\n", prog);
@@ -217,11 +228,5 @@ int hs_run_nofork(const char *prog, Suite *(*make_suite)(void), char *module_pat
     }
     snprintf(module_path, module_path_size, "%s/emsguard.so", absbuild);
     snprintf(tmpdir, tmpdir_size, "%s", tmp != NULL ? tmp : "/tmp");
-    sr = srunner_create(make_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    hs_cleanup();
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return hs_run_suite(make_suite);
 }

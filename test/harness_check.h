@@ -59,10 +59,17 @@ SSL_CTX *hs_rsa_dhe_server(int rsa_bits);
 int hs_accept_any_cert(int ok, X509_STORE_CTX *store);
 
 /*
+ * Runs the suite in this process (CK_NOFORK: leak checking sees everything,
+ * failures stay readable), then cleans up the harness; returns main()'s
+ * exit status.
+ */
+int hs_run_suite(Suite *(*make_suite)(void));
+/*
  * main() of a suite that runs in this process (CK_NOFORK) on a build:
  * |module_path| gets $BUILD/emsguard.so (BUILD must name the build
  * directory), |tmpdir| $TMPDIR (default /tmp); the harness is cleaned up
- * after the run.  Returns main()'s exit status; |prog| names it in messages.
+ * after the run (hs_run_suite).  Returns main()'s exit status; |prog| names
+ * it in messages.
  */
 int hs_run_nofork(const char *prog, Suite *(*make_suite)(void), char *module_path,
     size_t module_path_size, char *tmpdir, size_t tmpdir_size);
