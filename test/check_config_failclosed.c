@@ -221,6 +221,14 @@ static void expect_from_config_finds(const char *file, uint32_t evl)
     EMSGUARD_POLICY_free(p);
 }
 
+/* An activated section with module |module|, Require=1, EventLogging=|evl| (caller frees). */
+static char *active_body(const char *module, int evl)
+{
+    return cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
+                        "EventLogging = %d",
+        module, evl);
+}
+
 /* ---- 1. EMSGUARD_enable() fails closed ------------------------------------------ */
 
 #define TYPO_BODY_FMT "module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\nEventLoging = 3"
@@ -372,9 +380,7 @@ START_TEST(enable_app_config_file_not_held_to_openssl_conf)
     char *body_a = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
                              "DisableDHEWithoutExtendedMasterSecret = 1\nEventLoging = 1",
         cu_module_path);
-    char *body_b = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
-                             "EventLogging = 5",
-        cu_module_path);
+    char *body_b = active_body(cu_module_path, 5);
     char *file_a = write_conf("env-a.cnf", "emsguard", "emsguard_sect", body_a, NULL);
     char *file_b = write_conf("app-b.cnf", "emsguard", "emsguard_sect", body_b, NULL);
     OPENSSL_INIT_SETTINGS *settings = OPENSSL_INIT_new();
@@ -452,9 +458,7 @@ START_TEST(renamed_symlink_module_used)
     char *body, *file;
 
     ck_assert_int_eq(symlink(cu_module_path, link), 0);
-    body = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
-                     "EventLogging = 3",
-        link);
+    body = active_body(link, 3);
     file = write_conf("renamed-link.cnf", "myguard", "myguard_sect", body, NULL);
     use_conf(file);
     expect_server_applies("myguard", 1, "3");
@@ -470,9 +474,7 @@ END_TEST
 START_TEST(from_config_copy_with_unrelated_name)
 {
     char *copy = copy_module("tlsext.so");
-    char *body = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
-                           "EventLogging = 5",
-        copy);
+    char *body = active_body(copy, 5);
     char *file = write_conf("copy.cnf", "tlsext", "tlsext_sect", body, NULL);
 
     use_conf(file);
@@ -491,9 +493,7 @@ END_TEST
 START_TEST(enable_active_copy_used)
 {
     char *copy = copy_module("tlsext.so");
-    char *body = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
-                           "EventLogging = 5",
-        copy);
+    char *body = active_body(copy, 5);
     char *file = write_conf("copy-active.cnf", "tlsext", "tlsext_sect", body, NULL);
 
     use_conf(file);
@@ -669,9 +669,7 @@ END_TEST
 START_TEST(from_config_process_module_missing)
 {
     char *missing = tmp_path("gone/emsguard.so");
-    char *body = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
-                           "EventLogging = 1",
-        missing);
+    char *body = active_body(missing, 1);
     char *file = write_conf("fc-missing.cnf", "emsguard", "emsguard_sect", body, NULL);
     EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
     int found = -1;
