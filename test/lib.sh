@@ -178,13 +178,14 @@ start_server() {
     return 1
 }
 
-# stop_server PID: SIGTERM, bounded wait, SIGKILL; sets SRV_RC.
+# stop_server PID [TICKS]: SIGTERM, bounded wait (TICKS of 0.05 s, default
+# 100: 5 s), SIGKILL; sets SRV_RC.
 stop_server() {
-    local pid=$1 i
+    local pid=$1 ticks=${2:-100} i
     SRV_RC=""
     [ -n "$pid" ] || return 0
     kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < 100; i++)); do
+    for ((i = 0; i < ticks; i++)); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.05
     done
@@ -440,6 +441,13 @@ prereq_fail() {
     exit 1
 }
 
+# require_jsonschema: PYTHON has the jsonschema module (the JSON reports are
+# checked against their schema); else a prerequisite FAIL.
+require_jsonschema() {
+    "$PYTHON" -c 'import jsonschema' 2>/dev/null \
+        || prereq_fail "python3-jsonschema not installed (.ci/install-deps installs it)"
+}
+
 # script_start NAME [EXIT-COMMAND]: what every script does first, once it has
 # sourced this file from $HERE (test/, bench/ or demo/): ROOT (the source
 # tree), BDIR (BUILD, default build, below ROOT unless absolute), PRELOAD,
@@ -612,18 +620,13 @@ addr_listening() {
 # SIGKILL; then SIGKILL to whatever of its children is left.  TREE_RC gets
 # PID's exit status.
 stop_tree() {
-    local pid=$1 ticks=${2:-200} i kids
+    local pid=$1 i kids srv_rc=${SRV_RC:-}
     TREE_RC=""
     [ -n "$pid" ] || return 0
     kids=$(descendants_of "$pid")
-    kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < ticks; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    TREE_RC=$?
+    stop_server "$pid" "${2:-200}"
+    # SRV_RC stays the caller's: it may still hold another server's status.
+    TREE_RC=$SRV_RC SRV_RC=$srv_rc
     for i in $kids; do
         kill -KILL "$i" 2>/dev/null
     done

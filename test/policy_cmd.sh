@@ -17,16 +17,8 @@ TOOL=$BDIR/tools/emsguard
 SCHEMA=$ROOT/docs/policy.schema.json
 REG=$ROOT/test/reg/pci.reg
 
-if [ ! -x "$TOOL" ]; then
-    fail_now 00-prerequisites "$TOOL not built (make $BUILD/tools/emsguard)"
-    summary
-    exit 1
-fi
-if ! "$PYTHON" -c 'import jsonschema' 2>/dev/null; then
-    fail_now 00-prerequisites "python3-jsonschema missing (.ci/install-deps installs it)"
-    summary
-    exit 1
-fi
+[ -x "$TOOL" ] || prereq_fail "$TOOL not built (make $BUILD/tools/emsguard)"
+require_jsonschema
 
 # cnf FILE [EXTRA-LINES]: the provider section of a test configuration.
 cnf() {

@@ -23,17 +23,9 @@ EG=$BDIR/test/eg_peer
 SCHEMA=$ROOT/docs/policy.schema.json
 
 for f in "$TOOL" "$EG"; do
-    if [ ! -x "$f" ]; then
-        fail_now 00-prerequisites "$f not built (make $BUILD/tools/emsguard $BUILD/test/eg_peer)"
-        summary
-        exit 1
-    fi
+    [ -x "$f" ] || prereq_fail "$f not built (make $BUILD/tools/emsguard $BUILD/test/eg_peer)"
 done
-if ! "$PYTHON" -c 'import jsonschema' 2>/dev/null; then
-    fail_now 00-prerequisites "python3-jsonschema missing (.ci/install-deps installs it)"
-    summary
-    exit 1
-fi
+require_jsonschema
 
 # cnf FILE REQUIRE EMS-OPTION: the emsguard provider with
 # RequireExtendedMasterSecret=REQUIRE and, unless EMS-OPTION is empty, an

@@ -17,11 +17,7 @@ script_start reglists 'rm -rf "$TMP"'
 TOOL=$BDIR/tools/emsguard
 REGDIR=$ROOT/test/reg
 
-if [ ! -x "$TOOL" ]; then
-    fail_now 00-prerequisites "$TOOL not built (make $BUILD/tools/emsguard)"
-    summary
-    exit 1
-fi
+[ -x "$TOOL" ] || prereq_fail "$TOOL not built (make $BUILD/tools/emsguard)"
 
 # cnf FILE REG [EXTRA-LINES]: a provider section reading REG.
 cnf() {

@@ -80,8 +80,7 @@ for u in postfix dovecot dovenull; do
     getent passwd "$u" >/dev/null || prereq_fail "system user '$u' missing (made by the postfix/dovecot packages)"
 done
 command -v "$OPENSSL" >/dev/null 2>&1 || prereq_fail "openssl not installed"
-"$PYTHON" -c 'import jsonschema' 2>/dev/null \
-    || prereq_fail "python3-jsonschema not installed (.ci/install-deps)"
+require_jsonschema
 [ "$(id -u)" -eq 0 ] || prereq_fail "postfix and dovecot must be started as root (they switch users); run this test as root, as CI does"
 set_preload_env
 make_fixtures || prereq_fail "cannot make a certificate"

@@ -49,8 +49,7 @@ for f in "$EMSG" "$PEER" "$PRELOAD"; do
 done
 command -v "$OPENSSL" >/dev/null 2>&1 || prereq_fail "openssl not installed"
 command -v script >/dev/null 2>&1 || prereq_fail "script(1) not installed (bsdutils)"
-"$PYTHON" -c 'import jsonschema' 2>/dev/null \
-    || prereq_fail "python3-jsonschema not installed (.ci/install-deps)"
+require_jsonschema
 set_preload_env
 make_fixtures || prereq_fail "cannot make a certificate"
 
