@@ -25,19 +25,9 @@
 # Environment: BUILD, NGINX, OPENSSL, KEEP_TMP=1.
 set -u
 
-BUILD=${BUILD:-build}
 OPENSSL=${OPENSSL:-openssl}
 NGINX=${NGINX:-nginx}
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-case "$BUILD" in
-/*) BDIR=$BUILD ;;
-*) BDIR=$ROOT/$BUILD ;;
-esac
-EMSG=$BDIR/tools/emsguard
-PRELOAD=$BDIR/libemsguard-preload.so
-RELAY=$BDIR/bench/scan_relay
-OUT=$BDIR/bench/probe_scan.txt
 DELAY_MS=25
 QUICK=0
 [ "${1:-}" = --quick ] && QUICK=1
@@ -46,10 +36,11 @@ TO=20
 SERVER_PIDS=()
 NGINX_PIDS=()
 # shellcheck source=test/lib.sh
-. "$ROOT/test/lib.sh"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-bench-scan.XXXXXX") || exit 2
-trap 'cleanup_servers "${NGINX_PIDS[@]}"' EXIT
-trap 'exit 130' INT TERM HUP
+. "$HERE/../test/lib.sh"
+script_start bench-scan 'cleanup_servers "${NGINX_PIDS[@]}"'
+EMSG=$BDIR/tools/emsguard
+RELAY=$BDIR/bench/scan_relay
+OUT=$BDIR/bench/probe_scan.txt
 unset EMSGUARD_CONF EMSGUARD_DEBUG
 
 die() {

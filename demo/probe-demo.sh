@@ -13,25 +13,15 @@
 # not start.  Environment: BUILD (default build), OPENSSL, COLUMNS.
 set -u
 
-BUILD=${BUILD:-build}
 OPENSSL=${OPENSSL:-openssl}
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-case "$BUILD" in
-/*) BDIR=$BUILD ;;
-*) BDIR=$ROOT/$BUILD ;;
-esac
-EMSG=$BDIR/tools/emsguard
-PRELOAD=$BDIR/libemsguard-preload.so
 
 TO=20
 SERVER_PIDS=()
 # shellcheck source=test/lib.sh
-. "$ROOT/test/lib.sh"
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-probe-demo.XXXXXX") || exit 2
-trap cleanup_servers EXIT
-trap 'exit 130' INT TERM HUP
+. "$HERE/../test/lib.sh"
+script_start probe-demo
+EMSG=$BDIR/tools/emsguard
 
 for f in "$EMSG" "$PRELOAD"; do
     if [ ! -e "$f" ]; then

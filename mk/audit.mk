@@ -6,5 +6,5 @@ UNIT_SUITES += check_audit
 
 tests: $(BUILD)/test/check_audit
 
-$(BUILD)/test/check_audit: $(BUILD)/test/check_audit.o $(BUILD)/test/harness.o $(TEST_DEPS)
-	$(CC) -o $@ $(BUILD)/test/check_audit.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)
+$(BUILD)/test/check_audit: $(BUILD)/test/check_audit.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_DEPS)
+	$(CC) -o $@ $(BUILD)/test/check_audit.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)

@@ -9,8 +9,8 @@ UNIT_SUITES += check_getters
 
 tests: $(BUILD)/test/check_getters
 
-$(BUILD)/test/check_getters: $(BUILD)/test/check_getters.o $(BUILD)/test/harness.o $(TEST_DEPS)
-	$(CC) -o $@ $(BUILD)/test/check_getters.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)
+$(BUILD)/test/check_getters: $(BUILD)/test/check_getters.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_DEPS)
+	$(CC) -o $@ $(BUILD)/test/check_getters.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)
 
 # test/preload_static.sh: programs that carry their own OpenSSL (the preload
 # must say so at start-up), and the getters under the preload.  The helpers

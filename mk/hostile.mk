@@ -5,5 +5,5 @@ UNIT_SUITES += check_hostile
 
 tests: $(BUILD)/test/check_hostile
 
-$(BUILD)/test/check_hostile: $(BUILD)/test/check_hostile.o $(BUILD)/test/harness.o $(TEST_DEPS)
-	$(CC) -o $@ $(BUILD)/test/check_hostile.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)
+$(BUILD)/test/check_hostile: $(BUILD)/test/check_hostile.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_DEPS)
+	$(CC) -o $@ $(BUILD)/test/check_hostile.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)

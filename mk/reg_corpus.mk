@@ -8,7 +8,7 @@ tests: $(BUILD)/test/check_reg_corpus
 
 $(BUILD)/test/check_reg_corpus.o: test/reg_corpus_cases.h
 
-$(BUILD)/test/check_reg_corpus: $(BUILD)/test/check_reg_corpus.o $(TEST_DEPS)
-	$(CC) -o $@ $(BUILD)/test/check_reg_corpus.o $(TEST_LDFLAGS) $(CHECK_LIBS)
+$(BUILD)/test/check_reg_corpus: $(BUILD)/test/check_reg_corpus.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_DEPS)
+	$(CC) -o $@ $(BUILD)/test/check_reg_corpus.o $(BUILD)/test/harness.o $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)
 
 INTEGRATION_SCRIPTS += policy_reg_lists.sh

@@ -29,6 +29,7 @@
 #include <openssl/ssl.h>
 #include "emsguard.h"
 #include "harness.h"
+#include "harness_check.h"
 
 #define CONCURRENT 5000
 #define ABANDONED 40000 /* ten times the old table, beyond the new one */
@@ -417,24 +418,7 @@ static Suite *audit_suite(void)
 
 int main(void)
 {
-    const char *build = getenv("BUILD");
-    const char *tmp = getenv("TMPDIR");
-    char absbuild[PATH_MAX];
-    SRunner *sr;
-    int failed;
-
-    if (build == NULL || realpath(build, absbuild) == NULL) {
-        fprintf(stderr, "check_audit: set BUILD to the build directory\n");
-        return 2;
-    }
-    snprintf(module_path, sizeof(module_path), "%s/emsguard.so", absbuild);
-    snprintf(tmpdir, sizeof(tmpdir), "%s", tmp != NULL ? tmp : "/tmp");
     setvbuf(stdout, NULL, _IOLBF, 0);
-    sr = srunner_create(audit_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    hs_cleanup();
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return hs_run_nofork("check_audit", audit_suite, module_path, sizeof(module_path), tmpdir,
+        sizeof(tmpdir));
 }

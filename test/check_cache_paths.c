@@ -624,9 +624,6 @@ static Suite *cache_paths_suite(void)
 
 int main(void)
 {
-    SRunner *sr;
-    int failed;
-
     /* Before OpenSSL allocates anything. */
     if (!CRYPTO_set_mem_functions(poison_malloc, poison_realloc, poison_free)) {
         fprintf(stderr, "check_cache_paths: cannot install the allocation hooks\n");
@@ -634,12 +631,5 @@ int main(void)
     }
     /* CK_NOFORK has no per-test timeout: a hang (a lock in freed memory) fails here. */
     alarm(300);
-    sr = srunner_create(cache_paths_suite());
-    /* One process: leak checking sees everything, and failures stay readable. */
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    hs_cleanup();
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return hs_run_suite(cache_paths_suite);
 }

@@ -148,6 +148,33 @@ static void expect_ctx_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *want)
     EMSGUARD_POLICY_free(defaults);
 }
 
+/*
+ * A server SSL_CTX (loading the configuration) on which EMSGUARD_enable()
+ * must fail closed with |needles|; unless |provider| is NULL, OpenSSL's
+ * activation of that provider must be |active|.
+ */
+static void expect_server_fails_closed(const char *provider, int active,
+    const char *const *needles)
+{
+    SSL_CTX *ctx = server_ctx();
+
+    if (provider != NULL)
+        ck_assert_int_eq(OSSL_PROVIDER_available(NULL, provider), active);
+    expect_enable_fails(ctx, needles);
+    SSL_CTX_free(ctx);
+}
+
+/* EMSGUARD_enable(|ctx|) succeeds and gives |ctx| the policy |want|. */
+static void expect_enable_applies(SSL_CTX *ctx, const EMSGUARD_POLICY *want)
+{
+    int ret = EMSGUARD_enable(ctx);
+    char *errs = cu_drain_errors();
+
+    ck_assert_msg(ret == 1, "EMSGUARD_enable failed: %s", errs);
+    free(errs);
+    expect_ctx_policy(ctx, want);
+}
+
 static EMSGUARD_POLICY *require_policy(const char *event_logging)
 {
     EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
@@ -156,6 +183,22 @@ static EMSGUARD_POLICY *require_policy(const char *event_logging)
     ck_assert_int_eq(EMSGUARD_POLICY_set(p, EMSGUARD_REQUIRE_EMS, "1"), 1);
     ck_assert_int_eq(EMSGUARD_POLICY_set(p, EMSGUARD_EVENT_LOGGING, event_logging), 1);
     return p;
+}
+
+/*
+ * A server SSL_CTX (loading the configuration) on which EMSGUARD_enable()
+ * applies Require=1, EventLogging=|event_logging|; OpenSSL's activation of
+ * |provider| must be |active|.
+ */
+static void expect_server_applies(const char *provider, int active, const char *event_logging)
+{
+    EMSGUARD_POLICY *want = require_policy(event_logging);
+    SSL_CTX *ctx = server_ctx();
+
+    ck_assert_int_eq(OSSL_PROVIDER_available(NULL, provider), active);
+    expect_enable_applies(ctx, want);
+    SSL_CTX_free(ctx);
+    EMSGUARD_POLICY_free(want);
 }
 
 /* EMSGUARD_POLICY_from_config(|file|) finds the section: Require=1, EventLogging=|evl|. */
@@ -178,6 +221,14 @@ static void expect_from_config_finds(const char *file, uint32_t evl)
     EMSGUARD_POLICY_free(p);
 }
 
+/* An activated section with module |module|, Require=1, EventLogging=|evl| (caller frees). */
+static char *active_body(const char *module, int evl)
+{
+    return cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
+                        "EventLogging = %d",
+        module, evl);
+}
+
 /* ---- 1. EMSGUARD_enable() fails closed ------------------------------------------ */
 
 #define TYPO_BODY_FMT "module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\nEventLoging = 3"
@@ -190,13 +241,9 @@ START_TEST(enable_misspelt_key_fails_closed)
     char *where = cu_xasprintf("%s, section [emsguard_sect]: unknown key 'EventLoging' "
                             "(did you mean 'EventLogging'?)", file);
     const char *needles[] = { where, "emsguard provider 'emsguard'", NULL };
-    SSL_CTX *ctx;
 
     use_conf(file);
-    ctx = server_ctx();
-    ck_assert_int_eq(OSSL_PROVIDER_available(NULL, "emsguard"), 0);
-    expect_enable_fails(ctx, needles);
-    SSL_CTX_free(ctx);
+    expect_server_fails_closed("emsguard", 0, needles);
     free(where);
     free(file);
     free(body);
@@ -212,12 +259,9 @@ START_TEST(enable_bad_value_fails_closed)
     const char *needles[] = { "key 'RequireExtendedMasterSecret': value 'yes' is not a "
                               "number; accepted: 0 or 1",
         "section [emsguard_sect]", NULL };
-    SSL_CTX *ctx;
 
     use_conf(file);
-    ctx = server_ctx();
-    expect_enable_fails(ctx, needles);
-    SSL_CTX_free(ctx);
+    expect_server_fails_closed(NULL, 0, needles);
     free(file);
     free(body);
 }
@@ -231,13 +275,9 @@ START_TEST(enable_renamed_copy_misspelt_key_fails_closed)
     char *file = write_conf("renamed-typo.cnf", "myguard", "myguard_sect", body, NULL);
     const char *needles[] = { "section [myguard_sect]: unknown key 'EventLoging'",
         "emsguard provider 'myguard'", NULL };
-    SSL_CTX *ctx;
 
     use_conf(file);
-    ctx = server_ctx();
-    ck_assert_int_eq(OSSL_PROVIDER_available(NULL, "myguard"), 0);
-    expect_enable_fails(ctx, needles);
-    SSL_CTX_free(ctx);
+    expect_server_fails_closed("myguard", 0, needles);
     free(file);
     free(body);
     free(copy);
@@ -253,12 +293,9 @@ START_TEST(enable_module_missing_fails_closed)
     char *file = write_conf("missing-module.cnf", "emsguard", "emsguard_sect", body, NULL);
     char *what = cu_xasprintf("module '%s'", missing);
     const char *needles[] = { what, "does not exist", "section [emsguard_sect]", NULL };
-    SSL_CTX *ctx;
 
     use_conf(file);
-    ctx = server_ctx();
-    expect_enable_fails(ctx, needles);
-    SSL_CTX_free(ctx);
+    expect_server_fails_closed(NULL, 0, needles);
     free(what);
     free(file);
     free(body);
@@ -277,13 +314,10 @@ START_TEST(enable_identified_by_keys_module_missing)
     char *expect = cu_xasprintf("module 'emsgaurd.so' (%s/emsgaurd.so) does not exist",
         cu_build_dir);
     const char *needles[] = { expect, "emsguard provider 'tls'", NULL };
-    SSL_CTX *ctx;
 
     ck_assert_int_eq(setenv("OPENSSL_MODULES", cu_build_dir, 1), 0);
     use_conf(file);
-    ctx = server_ctx();
-    expect_enable_fails(ctx, needles);
-    SSL_CTX_free(ctx);
+    expect_server_fails_closed(NULL, 0, needles);
     free(expect);
     free(file);
 }
@@ -297,14 +331,10 @@ START_TEST(enable_configuration_not_loaded_fails_closed)
     char *file = write_conf("not-loaded.cnf", "emsguard", "emsguard_sect", body, NULL);
     const char *needles[] = { "not active in the default library context",
         "section [emsguard_sect]", NULL };
-    SSL_CTX *ctx;
 
     use_conf(file);
     ck_assert_int_eq(OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL), 1);
-    ctx = server_ctx();
-    ck_assert_int_eq(OSSL_PROVIDER_available(NULL, "emsguard"), 0);
-    expect_enable_fails(ctx, needles);
-    SSL_CTX_free(ctx);
+    expect_server_fails_closed("emsguard", 0, needles);
     free(file);
     free(body);
 }
@@ -326,17 +356,13 @@ START_TEST(enable_app_config_file_failure_reported)
     OPENSSL_INIT_SETTINGS *settings = OPENSSL_INIT_new();
     const char *needles[] = { "key 'RequireExtendedMasterSecret': value 'yes' is not a number",
         "emsguard provider 'appguard'", NULL };
-    SSL_CTX *ctx;
 
     use_conf(plain);
     ck_assert_ptr_nonnull(settings);
     ck_assert_int_eq(OPENSSL_INIT_set_config_filename(settings, file), 1);
     ck_assert_int_eq(OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, settings), 1);
     OPENSSL_INIT_free(settings);
-    ctx = server_ctx();
-    ck_assert_int_eq(OSSL_PROVIDER_available(NULL, "appguard"), 0);
-    expect_enable_fails(ctx, needles);
-    SSL_CTX_free(ctx);
+    expect_server_fails_closed("appguard", 0, needles);
     free(plain);
     free(file);
     free(body);
@@ -354,16 +380,12 @@ START_TEST(enable_app_config_file_not_held_to_openssl_conf)
     char *body_a = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
                              "DisableDHEWithoutExtendedMasterSecret = 1\nEventLoging = 1",
         cu_module_path);
-    char *body_b = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
-                             "EventLogging = 5",
-        cu_module_path);
+    char *body_b = active_body(cu_module_path, 5);
     char *file_a = write_conf("env-a.cnf", "emsguard", "emsguard_sect", body_a, NULL);
     char *file_b = write_conf("app-b.cnf", "emsguard", "emsguard_sect", body_b, NULL);
     OPENSSL_INIT_SETTINGS *settings = OPENSSL_INIT_new();
     EMSGUARD_POLICY *want = require_policy("5");
     SSL_CTX *ctx;
-    char *errs;
-    int ret;
 
     use_conf(file_a);
     ck_assert_ptr_nonnull(settings);
@@ -373,11 +395,7 @@ START_TEST(enable_app_config_file_not_held_to_openssl_conf)
     ctx = server_ctx();
     ck_assert_msg(OSSL_PROVIDER_available(NULL, "emsguard") == 1,
         "the provider loaded from B was held to OPENSSL_CONF's section");
-    ret = EMSGUARD_enable(ctx);
-    errs = cu_drain_errors();
-    ck_assert_msg(ret == 1, "EMSGUARD_enable failed: %s", errs);
-    free(errs);
-    expect_ctx_policy(ctx, want);
+    expect_enable_applies(ctx, want);
     SSL_CTX_free(ctx);
     EMSGUARD_POLICY_free(want);
     free(file_b);
@@ -425,21 +443,9 @@ START_TEST(enable_not_activated_section_applies)
     char *body = cu_xasprintf("module = %s\nRequireExtendedMasterSecret = 1\nEventLogging = 3",
         cu_module_path);
     char *file = write_conf("no-activate.cnf", "emsguard", "emsguard_sect", body, NULL);
-    EMSGUARD_POLICY *want = require_policy("3");
-    SSL_CTX *ctx;
-    char *errs;
-    int ret;
 
     use_conf(file);
-    ctx = server_ctx();
-    ck_assert_int_eq(OSSL_PROVIDER_available(NULL, "emsguard"), 0);
-    ret = EMSGUARD_enable(ctx);
-    errs = cu_drain_errors();
-    ck_assert_msg(ret == 1, "EMSGUARD_enable failed: %s", errs);
-    free(errs);
-    expect_ctx_policy(ctx, want);
-    SSL_CTX_free(ctx);
-    EMSGUARD_POLICY_free(want);
+    expect_server_applies("emsguard", 0, "3");
     free(file);
     free(body);
 }
@@ -450,23 +456,14 @@ START_TEST(renamed_symlink_module_used)
 {
     char *link = tmp_path("tls-guard.so");
     char *body, *file;
-    EMSGUARD_POLICY *want = require_policy("3");
-    SSL_CTX *ctx;
 
     ck_assert_int_eq(symlink(cu_module_path, link), 0);
-    body = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
-                     "EventLogging = 3",
-        link);
+    body = active_body(link, 3);
     file = write_conf("renamed-link.cnf", "myguard", "myguard_sect", body, NULL);
     use_conf(file);
-    ctx = server_ctx();
-    ck_assert_int_eq(OSSL_PROVIDER_available(NULL, "myguard"), 1);
-    ck_assert_int_eq(EMSGUARD_enable(ctx), 1);
-    expect_ctx_policy(ctx, want);
+    expect_server_applies("myguard", 1, "3");
     expect_from_config_finds(NULL, 3);
     expect_from_config_finds(file, 3);
-    SSL_CTX_free(ctx);
-    EMSGUARD_POLICY_free(want);
     free(file);
     free(body);
     free(link);
@@ -477,9 +474,7 @@ END_TEST
 START_TEST(from_config_copy_with_unrelated_name)
 {
     char *copy = copy_module("tlsext.so");
-    char *body = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
-                           "EventLogging = 5",
-        copy);
+    char *body = active_body(copy, 5);
     char *file = write_conf("copy.cnf", "tlsext", "tlsext_sect", body, NULL);
 
     use_conf(file);
@@ -498,25 +493,11 @@ END_TEST
 START_TEST(enable_active_copy_used)
 {
     char *copy = copy_module("tlsext.so");
-    char *body = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
-                           "EventLogging = 5",
-        copy);
+    char *body = active_body(copy, 5);
     char *file = write_conf("copy-active.cnf", "tlsext", "tlsext_sect", body, NULL);
-    EMSGUARD_POLICY *want = require_policy("5");
-    SSL_CTX *ctx;
-    char *errs;
-    int ret;
 
     use_conf(file);
-    ctx = server_ctx();
-    ck_assert_int_eq(OSSL_PROVIDER_available(NULL, "tlsext"), 1);
-    ret = EMSGUARD_enable(ctx);
-    errs = cu_drain_errors();
-    ck_assert_msg(ret == 1, "EMSGUARD_enable failed: %s", errs);
-    free(errs);
-    expect_ctx_policy(ctx, want);
-    SSL_CTX_free(ctx);
-    EMSGUARD_POLICY_free(want);
+    expect_server_applies("tlsext", 1, "5");
     free(file);
     free(body);
     free(copy);
@@ -562,16 +543,12 @@ START_TEST(enable_copy_of_other_version_fails_closed)
     char *body, *file;
     const char *needles[] = { "provider 'older' is emsguard 0.0.0, this library is emsguard "
                               EMSGUARD_VERSION_STR, "not used in its place", NULL };
-    SSL_CTX *ctx;
 
     patch_version(copy);
     body = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1", copy);
     file = write_conf("other-version.cnf", "older", "older_sect", body, NULL);
     use_conf(file);
-    ctx = server_ctx();
-    ck_assert_int_eq(OSSL_PROVIDER_available(NULL, "older"), 1);
-    expect_enable_fails(ctx, needles);
-    SSL_CTX_free(ctx);
+    expect_server_fails_closed("older", 1, needles);
     free(file);
     free(body);
     free(copy);
@@ -587,18 +564,11 @@ START_TEST(identity_without_module_used)
     char *file = write_conf("identity.cnf", "x", "x_sect",
         "identity = emsguard\nactivate = 1\nRequireExtendedMasterSecret = 1\nEventLogging = 6",
         NULL);
-    EMSGUARD_POLICY *want = require_policy("6");
-    SSL_CTX *ctx;
 
     ck_assert_int_eq(setenv("OPENSSL_MODULES", cu_build_dir, 1), 0);
     use_conf(file);
     expect_from_config_finds(NULL, 6);
-    ctx = server_ctx();
-    ck_assert_int_eq(OSSL_PROVIDER_available(NULL, "emsguard"), 1);
-    ck_assert_int_eq(EMSGUARD_enable(ctx), 1);
-    expect_ctx_policy(ctx, want);
-    SSL_CTX_free(ctx);
-    EMSGUARD_POLICY_free(want);
+    expect_server_applies("emsguard", 1, "6");
     free(file);
 }
 END_TEST
@@ -674,13 +644,10 @@ START_TEST(included_section)
         bad_inc);
     char *file_bad = write_file("include-top-bad.cnf", top_bad);
     const char *needles[] = { "unknown key 'EventLoging'", NULL };
-    SSL_CTX *ctx;
 
     expect_from_config_finds(file, 7);
     use_conf(file_bad);
-    ctx = server_ctx();
-    expect_enable_fails(ctx, needles);
-    SSL_CTX_free(ctx);
+    expect_server_fails_closed(NULL, 0, needles);
     free(file_bad);
     free(top_bad);
     free(file);
@@ -702,9 +669,7 @@ END_TEST
 START_TEST(from_config_process_module_missing)
 {
     char *missing = tmp_path("gone/emsguard.so");
-    char *body = cu_xasprintf("module = %s\nactivate = 1\nRequireExtendedMasterSecret = 1\n"
-                           "EventLogging = 1",
-        missing);
+    char *body = active_body(missing, 1);
     char *file = write_conf("fc-missing.cnf", "emsguard", "emsguard_sect", body, NULL);
     EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
     int found = -1;

@@ -28,6 +28,7 @@
 #include <openssl/ssl.h>
 #include "emsguard.h"
 #include "harness.h"
+#include "harness_check.h"
 
 typedef void (*info_fn)(const SSL *, int, int);
 typedef int (*new_fn)(SSL *, SSL_SESSION *);
@@ -399,14 +400,5 @@ static Suite *getters_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(getters_suite());
-    int failed;
-
-    /* One process: leak checking sees everything, and failures stay readable. */
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    hs_cleanup();
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return hs_run_suite(getters_suite);
 }

@@ -1494,14 +1494,5 @@ static Suite *handshake_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(handshake_suite());
-    int failed;
-
-    /* One process: leak checking sees everything, and failures stay readable. */
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    hs_cleanup();
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return hs_run_suite(handshake_suite);
 }

@@ -22,6 +22,7 @@
 #include <openssl/tls1.h>
 #include "emsguard.h"
 #include "harness.h"
+#include "harness_check.h"
 
 /* SSL calls per phase: memory BIOs never block, so a few always suffice. */
 #define MAX_STEPS 32
@@ -1129,15 +1130,6 @@ static Suite *hostile_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(hostile_suite());
-    int failed;
-
     printf("  %-48s %-14s %-32s | %s\n", "case", "server", "alert the server sent", "server's error");
-    /* One process: leak checking sees everything, and failures stay readable. */
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    hs_cleanup();
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return hs_run_suite(hostile_suite);
 }

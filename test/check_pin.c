@@ -223,13 +223,5 @@ static Suite *pin_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(pin_suite());
-    int failed;
-
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    hs_cleanup();
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return hs_run_suite(pin_suite);
 }

@@ -591,13 +591,5 @@ static Suite *refused_writes_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(refused_writes_suite());
-    int failed;
-
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    hs_cleanup();
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return hs_run_suite(refused_writes_suite);
 }

@@ -19,35 +19,11 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include "emsguard.h"
+#include "harness_check.h"
 
 #define REGDIR "test/reg/"
 
 static char tmpdir[256];
-
-/* The text of the newest error, or "" (and the queue cleared). */
-static const char *last_error(void)
-{
-    static char buf[1024];
-    const char *data = NULL;
-    int flags = 0;
-    unsigned long e = ERR_peek_last_error_data(&data, &flags);
-
-    buf[0] = '\0';
-    if (e != 0 && data != NULL && (flags & ERR_TXT_STRING))
-        snprintf(buf, sizeof(buf), "%s", data);
-    ERR_clear_error();
-    return buf;
-}
-
-static EMSGUARD_POLICY *load(const char *file)
-{
-    EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
-
-    ck_assert_ptr_nonnull(p);
-    if (EMSGUARD_POLICY_load_reg(p, file) != 1)
-        ck_abort_msg("loading %s failed: %s", file, last_error());
-    return p;
-}
 
 /* What `emsguard policy` prints for |p| (text), NUL-terminated; caller frees. */
 static char *report(const EMSGUARD_POLICY *p)
@@ -152,7 +128,7 @@ static char *with_file(const char *want, const char *file)
 START_TEST(test_corpus)
 {
     const struct corpus_case *c = &corpus_cases[_i];
-    EMSGUARD_POLICY *p = load(c->file);
+    EMSGUARD_POLICY *p = hs_load_reg(c->file);
     char *text = report(p), *want;
     const char *server = section(text, "OpenSSL settings, server role:\n", "OpenSSL settings, client role:");
     char server_copy[16384];
@@ -192,8 +168,8 @@ START_TEST(test_corpus)
         size_t i;
 
         ck_assert(srv != NULL && cli != NULL);
-        ck_assert_msg(EMSGUARD_enable_policy(srv, p) == 1, "%s: %s", c->file, last_error());
-        ck_assert_msg(EMSGUARD_enable_policy(cli, p) == 1, "%s: %s", c->file, last_error());
+        ck_assert_msg(EMSGUARD_enable_policy(srv, p) == 1, "%s: %s", c->file, hs_last_error());
+        ck_assert_msg(EMSGUARD_enable_policy(cli, p) == 1, "%s: %s", c->file, hs_last_error());
         for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
             if (names[i].v == SSL_CTX_get_min_proto_version(srv))
                 ck_assert_str_eq(setting(server_copy, "MinProtocol"), names[i].name);
@@ -261,7 +237,7 @@ static const char *get_text(const EMSGUARD_POLICY *p, const char *name)
 /* A group-policy list read after a local one overrides it, as in Schannel. */
 START_TEST(test_policy_list_in_a_later_file)
 {
-    EMSGUARD_POLICY *p = load(REGDIR "cmdlet-local.reg");
+    EMSGUARD_POLICY *p = hs_load_reg(REGDIR "cmdlet-local.reg");
 
     ck_assert_str_eq(functions_effect(p), LOCAL_EFFECT);
     ck_assert_int_eq(EMSGUARD_POLICY_load_reg(p, REGDIR "gpo-cipher-order.reg"), 1);
@@ -275,7 +251,7 @@ END_TEST
 /* A local list read after a group-policy one does not replace it. */
 START_TEST(test_local_list_in_a_later_file)
 {
-    EMSGUARD_POLICY *p = load(REGDIR "gpo-cipher-order.reg");
+    EMSGUARD_POLICY *p = hs_load_reg(REGDIR "gpo-cipher-order.reg");
 
     ck_assert_int_eq(EMSGUARD_POLICY_load_reg(p, REGDIR "cmdlet-local.reg"), 1);
     ck_assert_str_eq(functions_effect(p),
@@ -291,7 +267,7 @@ END_TEST
 /* Deleting a key forgets only the list it holds. */
 START_TEST(test_list_deletions)
 {
-    EMSGUARD_POLICY *p = load(REGDIR "cmdlet-local.reg");
+    EMSGUARD_POLICY *p = hs_load_reg(REGDIR "cmdlet-local.reg");
     const char *del_policy = write_file("del-policy.reg",
         "Windows Registry Editor Version 5.00\r\n\r\n[-HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Microsoft\\Cryptography]\r\n");
     const char *del_local = write_file("del-local.reg",
@@ -303,14 +279,14 @@ START_TEST(test_list_deletions)
     ck_assert_str_eq(get_text(p, "Functions"), "");
     EMSGUARD_POLICY_free(p);
     /* The group-policy list survives the local key's deletion. */
-    p = load(REGDIR "gpo-over-local.utf8.reg");
+    p = hs_load_reg(REGDIR "gpo-over-local.utf8.reg");
     ck_assert_int_eq(EMSGUARD_POLICY_load_reg(p, del_local), 1);
     ck_assert_str_eq(functions_effect(p), POLICY_EFFECT);
     ck_assert_int_eq(EMSGUARD_POLICY_load_reg(p, del_policy), 1);
     ck_assert_str_eq(get_text(p, "Functions"), "");
     EMSGUARD_POLICY_free(p);
     /* "Functions"=- under the local key drops the list held so far. */
-    p = load(write_file("value-del.reg", "REGEDIT4\r\n" LOCAL_KEY
+    p = hs_load_reg(write_file("value-del.reg", "REGEDIT4\r\n" LOCAL_KEY
         "\"Functions\"=\"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"\r\n\"Functions\"=-\r\n"));
     ck_assert_str_eq(get_text(p, "Functions"), "");
     ck_assert_str_eq(EMSGUARD_POLICY_get0_warnings(p), "");
@@ -333,7 +309,7 @@ START_TEST(test_unusable_local_list)
     snprintf(want, sizeof(want), "%s:3: key 'Functions': no TLS 1.2 cipher suite that OpenSSL "
         "implements is listed (1 TLS 1.3 suites); the list would disable TLS 1.2 entirely; "
         "accepted: a comma-separated list of IANA cipher suite names", alone);
-    ck_assert_str_eq(last_error(), want);
+    ck_assert_str_eq(hs_last_error(), want);
     ck_assert_str_eq(get_text(p, "Functions"), "");
     ck_assert_int_eq(EMSGUARD_POLICY_load_reg(p, both), 1);
     ck_assert_str_eq(get_text(p, "Functions"), "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
@@ -344,7 +320,7 @@ END_TEST
 /* openssl.cnf or the API come later than every .reg, and replace both lists. */
 START_TEST(test_api_list_replaces_the_registry_lists)
 {
-    EMSGUARD_POLICY *p = load(REGDIR "gpo-over-local.utf8.reg");
+    EMSGUARD_POLICY *p = hs_load_reg(REGDIR "gpo-over-local.utf8.reg");
 
     ck_assert_int_eq(EMSGUARD_POLICY_set(p, "Functions", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"), 1);
     ck_assert_str_eq(functions_effect(p),
@@ -393,7 +369,7 @@ static const char *captured_stderr(void)
 /* What enabling |p| with EventLogging |mask| logs (NULL: the file's own). */
 static const char *logged(const char *file, const char *mask)
 {
-    EMSGUARD_POLICY *p = load(file);
+    EMSGUARD_POLICY *p = hs_load_reg(file);
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     const char *out;
     int ok;

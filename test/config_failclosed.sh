@@ -26,56 +26,24 @@
 # VERBOSE=1.
 set -u
 
-BUILD=${BUILD:-build}
 OPENSSL=${OPENSSL:-openssl}
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-case "$BUILD" in
-/*) BDIR=$BUILD ;;
-*) BDIR=$ROOT/$BUILD ;;
-esac
-PRELOAD=$BDIR/libemsguard-preload.so
-TOOL=$BDIR/tools/emsguard
-EG=$BDIR/test/eg_peer
 
 TO=20
 SERVER_PIDS=()
 # shellcheck source=test/lib.sh
 . "$HERE/lib.sh"
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-failclosed.XXXXXX") || exit 2
-trap cleanup_servers EXIT
-trap 'exit 130' INT TERM HUP
+script_start failclosed
+TOOL=$BDIR/tools/emsguard
+EG=$BDIR/test/eg_peer
 
 for f in "$PRELOAD" "$BDIR/libemsguard.so.0" "$BDIR/emsguard.so" "$TOOL" "$EG"; do
-    if [ ! -e "$f" ]; then
-        fail_now 00-prerequisites "$f not built (make BUILD=$BUILD tests)"
-        summary
-        exit 1
-    fi
+    [ -e "$f" ] || prereq_fail "$f not built (make BUILD=$BUILD tests)"
 done
-if ! command -v "$OPENSSL" >/dev/null 2>&1; then
-    fail_now 00-prerequisites "required peer '$OPENSSL' not installed"
-    summary
-    exit 1
-fi
+command -v "$OPENSSL" >/dev/null 2>&1 || prereq_fail "required peer '$OPENSSL' not installed"
 # A sanitizer build: libasan first in every stock process that loads our code.
-ASAN_RT=$(ldd "$PRELOAD" 2>/dev/null | awk '$1 ~ /^libasan\.so/ { print $3; exit }')
-if [ "${SANITIZE:-}" = 1 ] && [ -z "$ASAN_RT" ]; then
-    fail_now 00-prerequisites "SANITIZE=1 but $PRELOAD is not linked against libasan"
-    summary
-    exit 1
-fi
-if [ -n "$ASAN_RT" ]; then
-    PRE_ENV=(LD_PRELOAD="$ASAN_RT:$PRELOAD" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1)
-else
-    PRE_ENV=(LD_PRELOAD="$PRELOAD")
-fi
-if ! make_fixtures; then
-    fail_now 00-prerequisites "cannot make a certificate"
-    summary
-    exit 1
-fi
+set_preload_env
+make_fixtures || prereq_fail "cannot make a certificate"
 
 # The module under a name OpenSSL accepts and emsguard's old lookup did not:
 # a real copy, as a packager might install a versioned file.

@@ -55,7 +55,6 @@
 # SANITIZE, OPENSSL, APACHE, APACHE_MODULES, MEMCACHED, KEEP_TMP=1, VERBOSE=1.
 set -u
 
-BUILD=${BUILD:-build}
 OPENSSL=${OPENSSL:-openssl}
 APACHE=${APACHE:-/usr/sbin/apache2}
 APACHE_MODULES=${APACHE_MODULES:-/usr/lib/apache2/modules}
@@ -63,31 +62,17 @@ MEMCACHED=${MEMCACHED:-memcached}
 A_ADDR=${FLEET_ADDR_A:-127.0.0.2}
 B_ADDR=${FLEET_ADDR_B:-127.0.0.3}
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-case "$BUILD" in
-/*) BDIR=$BUILD ;;
-*) BDIR=$ROOT/$BUILD ;;
-esac
-PRELOAD=$BDIR/libemsguard-preload.so
 
 TO=20            # timeout for every client run, seconds
 SERVER_PIDS=()
 # shellcheck source=test/lib.sh
 . "$HERE/lib.sh"
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-fleet-apache.XXXXXX") || exit 2
+script_start fleet-apache
 unset EMSGUARD_CONF EMSGUARD_DEBUG
-
-trap cleanup_servers EXIT
-trap 'exit 130' INT TERM HUP
 
 # ---- prerequisites ------------------------------------------------------------
 
-for f in "$PRELOAD" "$BDIR/libemsguard.so.0"; do
-    [ -e "$f" ] || prereq_fail "$f not built (make $BUILD/libemsguard-preload.so $BUILD/libemsguard.so.0)"
-done
-set_preload_env
-command -v "$OPENSSL" >/dev/null 2>&1 || prereq_fail "openssl not installed (.ci/install-deps)"
+require_preload
 [ -x "$APACHE" ] || prereq_fail "Apache httpd not installed at $APACHE (.ci/install-deps installs apache2)"
 for m in mpm_prefork authz_core ssl socache_memcache socache_shmcb; do
     [ -e "$APACHE_MODULES/mod_$m.so" ] \
@@ -316,24 +301,36 @@ if fleet_up a; then
 fi
 end_test
 
+# ems_session_stored CASE A|B: an EMS session from that member (A: stock,
+# B: preloaded in phase a), saved in $TMP/ems-stock|pre.sess, is stored in
+# memcached once.  ems_session_resumes CASE A|B: it resumes on the other
+# member, then on its own.
+ems_session_stored() {
+    local own=stock
+    [ "$2" = B ] && own=pre
+    mc_mark
+    hs "$1-full" "$EMS_CNF" "$2" New -sess_out "$TMP/ems-$own.sess"
+    expect_eq "sessions stored in memcached by $2" "$(mc_delta cmd_set)" 1
+}
+ems_session_resumes() {
+    local to=B own=stock other=pre
+    [ "$2" = B ] && to=A own=pre other=stock
+    hs "$1-resume-$other" "$EMS_CNF" "$to" Reused -sess_in "$TMP/ems-$own.sess"
+    hs "$1-resume-$own" "$EMS_CNF" "$2" Reused -sess_in "$TMP/ems-$own.sess"
+}
+
 begin a04-mixed-cache-ems-session-stock-to-preloaded
 if fleet_up a; then
-    mc_mark
-    hs a04-full "$EMS_CNF" A New -sess_out "$TMP/ems-stock.sess"
-    expect_eq "sessions stored in memcached by A" "$(mc_delta cmd_set)" 1
-    hs a04-resume-pre "$EMS_CNF" B Reused -sess_in "$TMP/ems-stock.sess"
-    hs a04-resume-stock "$EMS_CNF" A Reused -sess_in "$TMP/ems-stock.sess"
+    ems_session_stored a04 A
+    ems_session_resumes a04 A
 fi
 end_test
 
 begin a05-mixed-cache-ems-session-preloaded-to-stock
 if fleet_up a; then
-    mc_mark
-    hs a05-full "$EMS_CNF" B New -sess_out "$TMP/ems-pre.sess"
-    expect_eq "sessions stored in memcached by B" "$(mc_delta cmd_set)" 1
+    ems_session_stored a05 B
     in_cache "$SID" || err "B's EMS session $SID not in memcached"
-    hs a05-resume-stock "$EMS_CNF" A Reused -sess_in "$TMP/ems-pre.sess"
-    hs a05-resume-pre "$EMS_CNF" B Reused -sess_in "$TMP/ems-pre.sess"
+    ems_session_resumes a05 B
     stop_member A
 fi
 end_test

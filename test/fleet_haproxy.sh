@@ -39,35 +39,20 @@
 # Environment: BUILD, SANITIZE, OPENSSL, HAPROXY, KEEP_TMP=1, VERBOSE=1.
 set -u
 
-BUILD=${BUILD:-build}
 OPENSSL=${OPENSSL:-openssl}
 HAPROXY=${HAPROXY:-haproxy}
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-case "$BUILD" in
-/*) BDIR=$BUILD ;;
-*) BDIR=$ROOT/$BUILD ;;
-esac
-PRELOAD=$BDIR/libemsguard-preload.so
 
 TO=20            # timeout for every client run, seconds
 SERVER_PIDS=()
 # shellcheck source=test/lib.sh
 . "$HERE/lib.sh"
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-fleet-haproxy.XXXXXX") || exit 2
+script_start fleet-haproxy
 unset EMSGUARD_CONF EMSGUARD_DEBUG
-
-trap cleanup_servers EXIT
-trap 'exit 130' INT TERM HUP
 
 # ---- prerequisites ------------------------------------------------------------
 
-for f in "$PRELOAD" "$BDIR/libemsguard.so.0"; do
-    [ -e "$f" ] || prereq_fail "$f not built (make $BUILD/libemsguard-preload.so $BUILD/libemsguard.so.0)"
-done
-set_preload_env
-command -v "$OPENSSL" >/dev/null 2>&1 || prereq_fail "openssl not installed (.ci/install-deps)"
+require_preload
 command -v "$HAPROXY" >/dev/null 2>&1 \
     || prereq_fail "haproxy not installed (.ci/install-deps installs haproxy)"
 
@@ -184,6 +169,17 @@ refusals() {
         | grep -Ec "^emsguard: warning: role=server refused resumption, full handshake instead: reason=no-ems .*via=$2( |\$)"
 }
 
+# resumes_on CASE CNF 0|1 SESS CLIENT: on member H0|H1 a full handshake gets
+# a ticket (saved in SESS.tkt) that resumes, and one without tickets a
+# session ID (SESS.sid) that resumes; CLIENT names the client in messages.
+resumes_on() {
+    hs "$1-tkt-full" "$2" "$3" New -sess_out "$4.tkt"
+    has_ticket "$4.tkt" || err "H$3 issued no ticket to the $5 client"
+    hs "$1-tkt-resume" "$2" "$3" Reused -sess_in "$4.tkt"
+    hs "$1-sid-full" "$2" "$3" New -no_ticket -sess_out "$4.sid"
+    hs "$1-sid-resume" "$2" "$3" Reused -no_ticket -sess_in "$4.sid"
+}
+
 # ---- cases ------------------------------------------------------------------------
 
 start_member 0 h0-stock ""
@@ -192,11 +188,7 @@ echo "    H0 (stock) 127.0.0.1:${H0_PORT:-none}, H1 (preload) 127.0.0.1:${H1_POR
 
 begin 01-stock-haproxy-resumes-legacy-sessions
 if up 0; then
-    hs 01-tkt-full "$LEGACY_CNF" 0 New -sess_out "$TMP/legacy-h0.tkt"
-    has_ticket "$TMP/legacy-h0.tkt" || err "H0 issued no ticket to the legacy client"
-    hs 01-tkt-resume "$LEGACY_CNF" 0 Reused -sess_in "$TMP/legacy-h0.tkt"
-    hs 01-sid-full "$LEGACY_CNF" 0 New -no_ticket -sess_out "$TMP/legacy-h0.sid"
-    hs 01-sid-resume "$LEGACY_CNF" 0 Reused -no_ticket -sess_in "$TMP/legacy-h0.sid"
+    resumes_on 01 "$LEGACY_CNF" 0 "$TMP/legacy-h0" legacy
 fi
 end_test
 
@@ -217,11 +209,7 @@ end_test
 
 begin 03-preloaded-haproxy-ems-client-resumes
 if up 1; then
-    hs 03-tkt-full "$EMS_CNF" 1 New -sess_out "$TMP/ems-h1.tkt"
-    has_ticket "$TMP/ems-h1.tkt" || err "H1 issued no ticket to the EMS client"
-    hs 03-tkt-resume "$EMS_CNF" 1 Reused -sess_in "$TMP/ems-h1.tkt"
-    hs 03-sid-full "$EMS_CNF" 1 New -no_ticket -sess_out "$TMP/ems-h1.sid"
-    hs 03-sid-resume "$EMS_CNF" 1 Reused -no_ticket -sess_in "$TMP/ems-h1.sid"
+    resumes_on 03 "$EMS_CNF" 1 "$TMP/ems-h1" EMS
     PROTO=-tls1_3 hs 03-tls13-full "$EMS_CNF" 1 New -sess_out "$TMP/ems-h1.tls13"
     PROTO=-tls1_3 hs 03-tls13-resume "$EMS_CNF" 1 Reused -sess_in "$TMP/ems-h1.tls13"
 fi

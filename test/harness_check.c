@@ -2,9 +2,11 @@
 /*
  * Check-asserting helpers shared by the Check suites (see harness_check.h).
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <check.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -121,6 +123,16 @@ const char *hs_last_error(void)
     return buf;
 }
 
+EMSGUARD_POLICY *hs_load_reg(const char *file)
+{
+    EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
+
+    ck_assert_ptr_nonnull(p);
+    if (EMSGUARD_POLICY_load_reg(p, file) != 1)
+        ck_abort_msg("loading %s failed: %s", file, hs_last_error());
+    return p;
+}
+
 SSL_CTX *hs_enabled(SSL_CTX *ctx, const char *const *kv)
 {
     EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
@@ -188,4 +200,33 @@ int hs_accept_any_cert(int ok, X509_STORE_CTX *store)
     (void)ok;
     (void)store;
     return 1;
+}
+
+int hs_run_suite(Suite *(*make_suite)(void))
+{
+    SRunner *sr = srunner_create(make_suite());
+    int failed;
+
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    hs_cleanup();
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+int hs_run_nofork(const char *prog, Suite *(*make_suite)(void), char *module_path,
+    size_t module_path_size, char *tmpdir, size_t tmpdir_size)
+{
+    const char *build = getenv("BUILD");
+    const char *tmp = getenv("TMPDIR");
+    char absbuild[PATH_MAX];
+
+    if (build == NULL || realpath(build, absbuild) == NULL) {
+        fprintf(stderr, "%s: set BUILD to the build directory\n", prog);
+        return 2;
+    }
+    snprintf(module_path, module_path_size, "%s/emsguard.so", absbuild);
+    snprintf(tmpdir, tmpdir_size, "%s", tmp != NULL ? tmp : "/tmp");
+    return hs_run_suite(make_suite);
 }

@@ -8,7 +8,9 @@
 #ifndef EMSGUARD_TEST_HARNESS_CHECK_H
 #define EMSGUARD_TEST_HARNESS_CHECK_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <check.h>
 #include <openssl/ssl.h>
 #include "emsguard.h"
 #include "harness.h"
@@ -40,6 +42,8 @@ void hs_assert_full(const hs_result *r);
 
 /* The text of the newest emsguard error, or "" (and the queue cleared). */
 const char *hs_last_error(void);
+/* A new policy loaded from the registry export |file| (must succeed). */
+EMSGUARD_POLICY *hs_load_reg(const char *file);
 /*
  * Enables on |ctx| a policy built from NULL-terminated name/value pairs
  * |kv| (the defaults otherwise, EventLogging included); returns |ctx|.
@@ -53,5 +57,21 @@ const char *hs_negotiated_suite(SSL_CTX *srv, SSL_CTX *cli);
 SSL_CTX *hs_rsa_dhe_server(int rsa_bits);
 /* A verify callback that accepts any certificate (for hs_rsa_dhe_server()). */
 int hs_accept_any_cert(int ok, X509_STORE_CTX *store);
+
+/*
+ * Runs the suite in this process (CK_NOFORK: leak checking sees everything,
+ * failures stay readable), then cleans up the harness; returns main()'s
+ * exit status.
+ */
+int hs_run_suite(Suite *(*make_suite)(void));
+/*
+ * main() of a suite that runs in this process (CK_NOFORK) on a build:
+ * |module_path| gets $BUILD/emsguard.so (BUILD must name the build
+ * directory), |tmpdir| $TMPDIR (default /tmp); the harness is cleaned up
+ * after the run (hs_run_suite).  Returns main()'s exit status; |prog| names
+ * it in messages.
+ */
+int hs_run_nofork(const char *prog, Suite *(*make_suite)(void), char *module_path,
+    size_t module_path_size, char *tmpdir, size_t tmpdir_size);
 
 #endif

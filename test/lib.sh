@@ -178,13 +178,14 @@ start_server() {
     return 1
 }
 
-# stop_server PID: SIGTERM, bounded wait, SIGKILL; sets SRV_RC.
+# stop_server PID [TICKS]: SIGTERM, bounded wait (TICKS of 0.05 s, default
+# 100: 5 s), SIGKILL; sets SRV_RC.
 stop_server() {
-    local pid=$1 i
+    local pid=$1 ticks=${2:-100} i
     SRV_RC=""
     [ -n "$pid" ] || return 0
     kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < 100; i++)); do
+    for ((i = 0; i < ticks; i++)); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.05
     done
@@ -413,21 +414,10 @@ EOF2
 # stop_nginx: stops the nginx master NGX_PID (TERM, then KILL after 5 s) and
 # its workers; NGX_RC gets its exit status.  Does nothing without NGX_PID.
 stop_nginx() {
-    local i kids
     NGX_RC=""
     [ -n "$NGX_PID" ] || return 0
-    kids=$(descendants_of "$NGX_PID")
-    kill -TERM "$NGX_PID" 2>/dev/null
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$NGX_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -KILL "$NGX_PID" 2>/dev/null
-    wait "$NGX_PID" 2>/dev/null
-    NGX_RC=$?
-    for i in $kids; do
-        kill -KILL "$i" 2>/dev/null
-    done
+    stop_tree "$NGX_PID" 100
+    NGX_RC=$TREE_RC
     NGX_PID=""
 }
 
@@ -449,6 +439,43 @@ prereq_fail() {
     fail_now 00-prerequisites "$1"
     summary
     exit 1
+}
+
+# require_jsonschema: PYTHON has the jsonschema module (the JSON reports are
+# checked against their schema); else a prerequisite FAIL.
+require_jsonschema() {
+    "$PYTHON" -c 'import jsonschema' 2>/dev/null \
+        || prereq_fail "python3-jsonschema not installed (.ci/install-deps installs it)"
+}
+
+# script_start NAME [EXIT-COMMAND]: what every script does first, once it has
+# sourced this file from $HERE (test/, bench/ or demo/): ROOT (the source
+# tree), BDIR (BUILD, default build, below ROOT unless absolute), PRELOAD,
+# TMP (a fresh scratch directory eg-NAME.XXXXXX), and traps: EXIT-COMMAND
+# (default cleanup_servers) at exit, exit 130 on a signal.
+script_start() {
+    BUILD=${BUILD:-build}
+    ROOT=$(cd "$HERE/.." && pwd)
+    case "$BUILD" in
+    /*) BDIR=$BUILD ;;
+    *) BDIR=$ROOT/$BUILD ;;
+    esac
+    PRELOAD=$BDIR/libemsguard-preload.so
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-$1.XXXXXX") || exit 2
+    # shellcheck disable=SC2064 # the command is the caller's, run at exit
+    trap "${2:-cleanup_servers}" EXIT
+    trap 'exit 130' INT TERM HUP
+}
+
+# require_preload: the preload and libemsguard.so.0 are built, PRE_ENV is set
+# (set_preload_env) and OPENSSL is installed; else a prerequisite FAIL.
+require_preload() {
+    local f
+    for f in "$PRELOAD" "$BDIR/libemsguard.so.0"; do
+        [ -e "$f" ] || prereq_fail "$f not built (make $BUILD/libemsguard-preload.so $BUILD/libemsguard.so.0)"
+    done
+    set_preload_env
+    command -v "$OPENSSL" >/dev/null 2>&1 || prereq_fail "openssl not installed (.ci/install-deps)"
 }
 
 # write_eg_module_cnf FILE MODULE KEY=VALUE...: an openssl.cnf that activates
@@ -588,22 +615,18 @@ addr_listening() {
     fi
 }
 
-# stop_tree PID: stops a daemon that forks workers (Apache, HAProxy): SIGTERM
-# to PID, bounded wait (10 s), SIGKILL; then SIGKILL to whatever of its
-# children is left.  TREE_RC gets PID's exit status.
+# stop_tree PID [TICKS]: stops a daemon that forks workers (Apache, HAProxy,
+# nginx): SIGTERM to PID, bounded wait (TICKS of 0.05 s, default 200: 10 s),
+# SIGKILL; then SIGKILL to whatever of its children is left.  TREE_RC gets
+# PID's exit status.
 stop_tree() {
-    local pid=$1 i kids
+    local pid=$1 i kids srv_rc=${SRV_RC:-}
     TREE_RC=""
     [ -n "$pid" ] || return 0
     kids=$(descendants_of "$pid")
-    kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    TREE_RC=$?
+    stop_server "$pid" "${2:-200}"
+    # SRV_RC stays the caller's: it may still hold another server's status.
+    TREE_RC=$SRV_RC SRV_RC=$srv_rc
     for i in $kids; do
         kill -KILL "$i" 2>/dev/null
     done
@@ -715,6 +738,18 @@ $directives
 EOF2
 }
 
+# egconf_env EGCONF: EG_ENV (array), a daemon's environment: OPENSSL_CONF=
+# EMS_CNF; EGCONF empty: nothing more (stock); "-": preloaded (PRE_ENV) with
+# the process's own policy; a file: preloaded with EMSGUARD_CONF=EGCONF.
+egconf_env() {
+    EG_ENV=(OPENSSL_CONF="$EMS_CNF")
+    if [ "$1" = - ]; then
+        EG_ENV+=("${PRE_ENV[@]}")
+    elif [ -n "$1" ]; then
+        EG_ENV+=("${PRE_ENV[@]}" EMSGUARD_CONF="$1")
+    fi
+}
+
 # start_apache_tls NAME ADDR PORT EGCONF [DIRECTIVES]: Apache httpd in the
 # foreground (-DFOREGROUND) with apache_tls_conf's configuration in $TMP/NAME,
 # OPENSSL_CONF=EMS_CNF.  PORT empty: a free port (APX_PORT says which).
@@ -732,12 +767,8 @@ start_apache_tls() {
     APX_PID=""
     APX_PORT=""
     mkdir -p "$APX_DIR"
-    e=(OPENSSL_CONF="$EMS_CNF")
-    if [ "$egconf" = - ]; then
-        e+=("${PRE_ENV[@]}")
-    elif [ -n "$egconf" ]; then
-        e+=("${PRE_ENV[@]}" EMSGUARD_CONF="$egconf")
-    fi
+    egconf_env "$egconf"
+    e=("${EG_ENV[@]}")
     for _ in 1 2 3 4 5 6; do
         APX_PORT=${port:-$(random_port)}
         if [ -z "$port" ] && port_listening "$APX_PORT"; then
@@ -786,12 +817,8 @@ start_haproxy_tls() {
     HAP_PORT=""
     mkdir -p "$HAP_DIR"
     cat "$CERT" "$KEY" >"$HAP_DIR/crt.pem"
-    e=(OPENSSL_CONF="$EMS_CNF")
-    if [ "$egconf" = - ]; then
-        e+=("${PRE_ENV[@]}")
-    elif [ -n "$egconf" ]; then
-        e+=("${PRE_ENV[@]}" EMSGUARD_CONF="$egconf")
-    fi
+    egconf_env "$egconf"
+    e=("${EG_ENV[@]}")
     for _ in 1 2 3 4 5 6; do
         HAP_PORT=$(random_port)
         port_listening "$HAP_PORT" && continue

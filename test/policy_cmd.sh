@@ -9,29 +9,16 @@
 # Every case prints PASS/FAIL; the summary is `N passed, M failed, K skipped`.
 set -u
 
-BUILD=${BUILD:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-case "$BUILD" in /*) BDIR=$BUILD ;; *) BDIR=$ROOT/$BUILD ;; esac
+SERVER_PIDS=()
+. "$HERE/lib.sh"
+script_start policy 'rm -rf "$TMP"'
 TOOL=$BDIR/tools/emsguard
 SCHEMA=$ROOT/docs/policy.schema.json
 REG=$ROOT/test/reg/pci.reg
-SERVER_PIDS=()
-. "$HERE/lib.sh"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-policy.XXXXXX") || exit 2
-trap 'rm -rf "$TMP"' EXIT
-
-if [ ! -x "$TOOL" ]; then
-    fail_now 00-prerequisites "$TOOL not built (make $BUILD/tools/emsguard)"
-    summary
-    exit 1
-fi
-if ! "$PYTHON" -c 'import jsonschema' 2>/dev/null; then
-    fail_now 00-prerequisites "python3-jsonschema missing (.ci/install-deps installs it)"
-    summary
-    exit 1
-fi
+[ -x "$TOOL" ] || prereq_fail "$TOOL not built (make $BUILD/tools/emsguard)"
+require_jsonschema
 
 # cnf FILE [EXTRA-LINES]: the provider section of a test configuration.
 cnf() {

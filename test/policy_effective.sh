@@ -12,33 +12,20 @@
 # Every case prints PASS/FAIL; the summary is `N passed, M failed, K skipped`.
 set -u
 
-BUILD=${BUILD:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-case "$BUILD" in /*) BDIR=$BUILD ;; *) BDIR=$ROOT/$BUILD ;; esac
-TOOL=$BDIR/tools/emsguard
-EG=$BDIR/test/eg_peer
-SCHEMA=$ROOT/docs/policy.schema.json
 TO=10
 OPENSSL=${OPENSSL:-openssl}
 SERVER_PIDS=()
 . "$HERE/lib.sh"
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-effective.XXXXXX") || exit 2
-trap 'rm -rf "$TMP"' EXIT
+script_start effective 'rm -rf "$TMP"'
+TOOL=$BDIR/tools/emsguard
+EG=$BDIR/test/eg_peer
+SCHEMA=$ROOT/docs/policy.schema.json
 
 for f in "$TOOL" "$EG"; do
-    if [ ! -x "$f" ]; then
-        fail_now 00-prerequisites "$f not built (make $BUILD/tools/emsguard $BUILD/test/eg_peer)"
-        summary
-        exit 1
-    fi
+    [ -x "$f" ] || prereq_fail "$f not built (make $BUILD/tools/emsguard $BUILD/test/eg_peer)"
 done
-if ! "$PYTHON" -c 'import jsonschema' 2>/dev/null; then
-    fail_now 00-prerequisites "python3-jsonschema missing (.ci/install-deps installs it)"
-    summary
-    exit 1
-fi
+require_jsonschema
 
 # cnf FILE REQUIRE EMS-OPTION: the emsguard provider with
 # RequireExtendedMasterSecret=REQUIRE and, unless EMS-OPTION is empty, an

@@ -10,23 +10,14 @@
 # Every case prints PASS/FAIL; the summary is `N passed, M failed, K skipped`.
 set -u
 
-BUILD=${BUILD:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-case "$BUILD" in /*) BDIR=$BUILD ;; *) BDIR=$ROOT/$BUILD ;; esac
-TOOL=$BDIR/tools/emsguard
-REGDIR=$ROOT/test/reg
 SERVER_PIDS=()
 . "$HERE/lib.sh"
+script_start reglists 'rm -rf "$TMP"'
+TOOL=$BDIR/tools/emsguard
+REGDIR=$ROOT/test/reg
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-reglists.XXXXXX") || exit 2
-trap 'rm -rf "$TMP"' EXIT
-
-if [ ! -x "$TOOL" ]; then
-    fail_now 00-prerequisites "$TOOL not built (make $BUILD/tools/emsguard)"
-    summary
-    exit 1
-fi
+[ -x "$TOOL" ] || prereq_fail "$TOOL not built (make $BUILD/tools/emsguard)"
 
 # cnf FILE REG [EXTRA-LINES]: a provider section reading REG.
 cnf() {
@@ -66,7 +57,6 @@ expect_grep "TLS 1.3 off, and why" "^  warning: TLS 1.3 is now off for the serve
 expect_grep "curve suffix warning" "^  $REGDIR/gpo-cipher-order.reg:4: warning: Functions: 'TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384_P384' read as" "$TMP/gpo.out"
 "$TOOL" policy --config "$TMP/gpo.cnf" --json >"$TMP/gpo.json" 2>/dev/null
 expect_grep "TLS 1.3 warning in JSON" '"warning: TLS 1.3 is now off for the server and client roles' "$TMP/gpo.json"
-
 
 end_test
 

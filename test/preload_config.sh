@@ -32,26 +32,16 @@
 # VERBOSE=1.
 set -u
 
-BUILD=${BUILD:-build}
 OPENSSL=${OPENSSL:-openssl}
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-case "$BUILD" in
-/*) BDIR=$BUILD ;;
-*) BDIR=$ROOT/$BUILD ;;
-esac
-PRELOAD=$BDIR/libemsguard-preload.so
-HELPERS=$BDIR/test/preload
-MODULE=$BDIR/emsguard.so
 
 TO=20
 SERVER_PIDS=()
 # shellcheck source=test/lib.sh
 . "$HERE/lib.sh"
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-preload-config.XXXXXX") || exit 2
-trap 'cleanup_servers' EXIT
-trap 'exit 130' INT TERM HUP
+script_start preload-config
+HELPERS=$BDIR/test/preload
+MODULE=$BDIR/emsguard.so
 
 # ---- prerequisites ------------------------------------------------------------
 

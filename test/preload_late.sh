@@ -28,26 +28,16 @@
 # VERBOSE=1.
 set -u
 
-BUILD=${BUILD:-build}
 OPENSSL=${OPENSSL:-openssl}
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-case "$BUILD" in
-/*) BDIR=$BUILD ;;
-*) BDIR=$ROOT/$BUILD ;;
-esac
-PRELOAD=$BDIR/libemsguard-preload.so
-HELPER=$BDIR/test/preload/late_config_server
-MODULE=$BDIR/emsguard.so
 
 TO=20
 SERVER_PIDS=()
 # shellcheck source=test/lib.sh
 . "$HERE/lib.sh"
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-preload-late.XXXXXX") || exit 2
-trap 'cleanup_servers' EXIT
-trap 'exit 130' INT TERM HUP
+script_start preload-late
+HELPER=$BDIR/test/preload/late_config_server
+MODULE=$BDIR/emsguard.so
 
 for f in "$PRELOAD" "$BDIR/libemsguard.so.0" "$MODULE" "$HELPER"; do
     [ -e "$f" ] || prereq_fail "$f not built (make tests)"

@@ -34,19 +34,10 @@
 # KEEP_TMP=1, VERBOSE=1.
 set -u
 
-BUILD=${BUILD:-build}
 OPENSSL=${OPENSSL:-openssl}
 POSTFIX=${POSTFIX:-/usr/sbin/postfix}
 DOVECOT=${DOVECOT:-/usr/sbin/dovecot}
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-case "$BUILD" in
-/*) BDIR=$BUILD ;;
-*) BDIR=$ROOT/$BUILD ;;
-esac
-EMSG=$BDIR/tools/emsguard
-PRELOAD=$BDIR/libemsguard-preload.so
-SCHEMA=$ROOT/docs/probe.schema.json
 
 TO=20            # timeout for openssl helpers, seconds
 PTO=180          # bound on one whole probe run, seconds
@@ -54,10 +45,12 @@ SERVER_PIDS=()
 PF_DIRS=()       # Postfix instances to stop at exit
 # shellcheck source=test/lib.sh
 . "$HERE/lib.sh"
+script_start probe-mail
+EMSG=$BDIR/tools/emsguard
+SCHEMA=$ROOT/docs/probe.schema.json
 # shellcheck source=test/probe_lib.sh
 . "$HERE/probe_lib.sh"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-probe-mail.XXXXXX") || exit 2
 # The daemons' unprivileged users (postfix, dovecot) must reach their
 # directories below TMP: traverse only, no listing.
 chmod 0711 "$TMP"
@@ -87,8 +80,7 @@ for u in postfix dovecot dovenull; do
     getent passwd "$u" >/dev/null || prereq_fail "system user '$u' missing (made by the postfix/dovecot packages)"
 done
 command -v "$OPENSSL" >/dev/null 2>&1 || prereq_fail "openssl not installed"
-"$PYTHON" -c 'import jsonschema' 2>/dev/null \
-    || prereq_fail "python3-jsonschema not installed (.ci/install-deps)"
+require_jsonschema
 [ "$(id -u)" -eq 0 ] || prereq_fail "postfix and dovecot must be started as root (they switch users); run this test as root, as CI does"
 set_preload_env
 make_fixtures || prereq_fail "cannot make a certificate"

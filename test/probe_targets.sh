@@ -29,28 +29,19 @@
 # KEEP_TMP=1, VERBOSE=1.
 set -u
 
-BUILD=${BUILD:-build}
 OPENSSL=${OPENSSL:-openssl}
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-case "$BUILD" in
-/*) BDIR=$BUILD ;;
-*) BDIR=$ROOT/$BUILD ;;
-esac
-EMSG=$BDIR/tools/emsguard
-PEER=$BDIR/test/probe_peer
-PRELOAD=$BDIR/libemsguard-preload.so
-SCHEMA=$ROOT/docs/probe.schema.json
 
 TO=20            # timeout for openssl helpers, seconds
 PTO=300          # bound on one whole scan, seconds
 SERVER_PIDS=()
 # shellcheck source=test/lib.sh
 . "$HERE/lib.sh"
+script_start probe-targets
+EMSG=$BDIR/tools/emsguard
+PEER=$BDIR/test/probe_peer
+SCHEMA=$ROOT/docs/probe.schema.json
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/eg-probe-targets.XXXXXX") || exit 2
-trap cleanup_servers EXIT
-trap 'exit 130' INT TERM HUP
 unset EMSGUARD_CONF EMSGUARD_DEBUG
 
 for f in "$EMSG" "$PEER" "$PRELOAD"; do
@@ -58,8 +49,7 @@ for f in "$EMSG" "$PEER" "$PRELOAD"; do
 done
 command -v "$OPENSSL" >/dev/null 2>&1 || prereq_fail "openssl not installed"
 command -v script >/dev/null 2>&1 || prereq_fail "script(1) not installed (bsdutils)"
-"$PYTHON" -c 'import jsonschema' 2>/dev/null \
-    || prereq_fail "python3-jsonschema not installed (.ci/install-deps)"
+require_jsonschema
 set_preload_env
 make_fixtures || prereq_fail "cannot make a certificate"
 
