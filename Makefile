@@ -159,8 +159,10 @@ $(BUILD)/test/check_handshake: $(BUILD)/test/check_handshake.o $(BUILD)/test/har
 $(BUILD)/test/check_guard: $(BUILD)/test/check_guard.o $(BUILD)/test/harness.o $(TEST_DEPS)
 	$(CC) -o $@ $(BUILD)/test/check_guard.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)
 
-$(BUILD)/test/check_schannel: $(BUILD)/test/check_schannel.o $(BUILD)/test/harness.o $(TEST_DEPS)
-	$(CC) -o $@ $(BUILD)/test/check_schannel.o $(BUILD)/test/harness.o $(TEST_LDFLAGS) $(CHECK_LIBS)
+$(BUILD)/test/check_schannel: $(BUILD)/test/check_schannel.o $(BUILD)/test/harness.o \
+                             $(BUILD)/test/harness_check.o $(TEST_DEPS)
+	$(CC) -o $@ $(BUILD)/test/check_schannel.o $(BUILD)/test/harness.o \
+	    $(BUILD)/test/harness_check.o $(TEST_LDFLAGS) $(CHECK_LIBS)
 
 $(BUILD)/test/eg_peer: $(BUILD)/test/eg_peer.o $(TEST_DEPS)
 	$(CC) -o $@ $< $(TEST_LDFLAGS)

@@ -16,42 +16,18 @@
 #include <openssl/x509.h>
 #include "emsguard.h"
 #include "harness.h"
+#include "harness_check.h"
 
 #define REGDIR "test/reg/"
 
 static char tmpdir[256];
-
-/* The text of the newest emsguard error, or "" (and the queue cleared). */
-static const char *last_error(void)
-{
-    static char buf[1024];
-    const char *data = NULL;
-    int flags = 0;
-    unsigned long e = ERR_peek_last_error_data(&data, &flags);
-
-    buf[0] = '\0';
-    if (e != 0 && data != NULL && (flags & ERR_TXT_STRING))
-        snprintf(buf, sizeof(buf), "%s", data);
-    ERR_clear_error();
-    return buf;
-}
-
-static EMSGUARD_POLICY *load(const char *file)
-{
-    EMSGUARD_POLICY *p = EMSGUARD_POLICY_new();
-
-    ck_assert_ptr_nonnull(p);
-    if (EMSGUARD_POLICY_load_reg(p, file) != 1)
-        ck_abort_msg("loading %s failed: %s", file, last_error());
-    return p;
-}
 
 static const char *text(const EMSGUARD_POLICY *p, const char *name)
 {
     static char buf[2048];
 
     ck_assert_msg(EMSGUARD_POLICY_get_text(p, name, buf, sizeof(buf)) == 1,
-        "get_text %s: %s", name, last_error());
+        "get_text %s: %s", name, hs_last_error());
     return buf;
 }
 
@@ -141,7 +117,7 @@ static SSL_CTX *enabled_ctx(const SSL_METHOD *method, const EMSGUARD_POLICY *p)
 
     ck_assert_ptr_nonnull(ctx);
     if (EMSGUARD_enable_policy(ctx, p) != 1)
-        ck_abort_msg("EMSGUARD_enable_policy: %s", last_error());
+        ck_abort_msg("EMSGUARD_enable_policy: %s", hs_last_error());
     return ctx;
 }
 
@@ -149,7 +125,7 @@ static SSL_CTX *enabled_ctx(const SSL_METHOD *method, const EMSGUARD_POLICY *p)
 
 START_TEST(test_best_practices)
 {
-    EMSGUARD_POLICY *p = load(REGDIR "best-practices.reg");
+    EMSGUARD_POLICY *p = hs_load_reg(REGDIR "best-practices.reg");
     SSL_CTX *srv = enabled_ctx(TLS_server_method(), p);
     SSL_CTX *cli = enabled_ctx(TLS_client_method(), p);
     uint32_t v;
@@ -158,7 +134,7 @@ START_TEST(test_best_practices)
     ck_assert_str_eq(text(p, "Protocols.TLS_1.2.Client.Enabled"), "0xffffffff");
     ck_assert_str_eq(text(p, "Protocols\\TLS 1.3\\Server\\Enabled"), "");
     ck_assert_int_eq(EMSGUARD_POLICY_get_dword(p, "Protocols\\TLS 1.3\\Server\\Enabled", &v), 0);
-    ck_assert_str_eq(last_error(),
+    ck_assert_str_eq(hs_last_error(),
         "key 'Protocols\\TLS 1.3\\Server\\Enabled' is not set: OpenSSL's own default applies");
     ck_assert_str_eq(text(p, "KeyExchangeAlgorithms\\Diffie-Hellman\\ServerMinKeyBitLength"), "2048");
     ck_assert_str_eq(text(p, "EccCurves"), "curve25519,NistP256,NistP384");
@@ -187,7 +163,7 @@ END_TEST
 
 START_TEST(test_pci)
 {
-    EMSGUARD_POLICY *p = load(REGDIR "pci.reg");
+    EMSGUARD_POLICY *p = hs_load_reg(REGDIR "pci.reg");
     SSL_CTX *srv = enabled_ctx(TLS_server_method(), p);
 
     ck_assert_str_eq(EMSGUARD_POLICY_get0_warnings(p),
@@ -218,7 +194,7 @@ END_TEST
 
 START_TEST(test_strict)
 {
-    EMSGUARD_POLICY *p = load(REGDIR "strict.reg");
+    EMSGUARD_POLICY *p = hs_load_reg(REGDIR "strict.reg");
     SSL_CTX *srv = enabled_ctx(TLS_server_method(), p);
     SSL_CTX *cli = enabled_ctx(TLS_client_method(), p);
 
@@ -254,7 +230,7 @@ static void assert_same_policy(const char *a, const char *b)
         "Hashes\\MD5\\Enabled", "KeyExchangeAlgorithms\\Diffie-Hellman\\ClientMinKeyBitLength",
         "Functions", "EccCurves", "MaximumCacheSize",
     };
-    EMSGUARD_POLICY *pa = load(a), *pb = load(b);
+    EMSGUARD_POLICY *pa = hs_load_reg(a), *pb = hs_load_reg(b);
     size_t i;
 
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -392,7 +368,7 @@ START_TEST(test_bad_file)
     path = write_file(name, b->content);
     ck_assert_int_eq(EMSGUARD_POLICY_load_reg(p, path), 0);
     snprintf(want, sizeof(want), "%s:%d: %s", path, b->line, b->message);
-    ck_assert_str_eq(last_error(), want);
+    ck_assert_str_eq(hs_last_error(), want);
     /* Nothing of a failed file sticks. */
     ck_assert_str_eq(text(p, "ClientCacheTime"), "5000");
     ck_assert_str_eq(text(p, "EventLogging"), "1");
@@ -407,7 +383,7 @@ START_TEST(test_failed_set_changes_nothing)
 
     /* Only a TLS 1.3 suite and an unknown one: refused, and no warning kept. */
     ck_assert_int_eq(EMSGUARD_POLICY_set(p, "Functions", "TLS_AES_128_GCM_SHA256,NO_SUCH_SUITE"), 0);
-    ck_assert_ptr_nonnull(strstr(last_error(), "no TLS 1.2 cipher suite"));
+    ck_assert_ptr_nonnull(strstr(hs_last_error(), "no TLS 1.2 cipher suite"));
     ck_assert_str_eq(EMSGUARD_POLICY_get0_warnings(p), "");
     ck_assert_str_eq(text(p, "Functions"), "");
     EMSGUARD_POLICY_free(p);
@@ -422,7 +398,7 @@ START_TEST(test_unreadable_file)
     FILE *f;
 
     ck_assert_int_eq(EMSGUARD_POLICY_load_reg(p, "/nonexistent/x.reg"), 0);
-    ck_assert_str_eq(last_error(), "/nonexistent/x.reg: cannot open (No such file or directory)");
+    ck_assert_str_eq(hs_last_error(), "/nonexistent/x.reg: cannot open (No such file or directory)");
     snprintf(path, sizeof(path), "%s/odd.reg", tmpdir);
     f = fopen(path, "wb");
     fwrite(odd, 1, sizeof(odd), f);
@@ -432,7 +408,7 @@ START_TEST(test_unreadable_file)
         char want[600];
 
         snprintf(want, sizeof(want), "%s: UTF-16 file has an odd number of bytes (truncated?)", path);
-        ck_assert_str_eq(last_error(), want);
+        ck_assert_str_eq(hs_last_error(), want);
     }
     EMSGUARD_POLICY_free(p);
 }
@@ -503,7 +479,7 @@ START_TEST(test_nested_conf_errors)
             "[eg]\nactivate = 0\n%s", cases[i].body);
         path = write_file("bad.cnf", conf);
         ck_assert_int_eq(EMSGUARD_POLICY_from_config(p, path, &found), 0);
-        err = last_error();
+        err = hs_last_error();
         ck_assert_msg(strstr(err, cases[i].message) != NULL, "case %zu: got '%s'", i, err);
         EMSGUARD_POLICY_free(p);
     }
@@ -530,7 +506,7 @@ static void connect_twice(SSL_CTX *srv, SSL_CTX *cli, hs_result *r)
 
 START_TEST(test_handshake_protocols_and_order)
 {
-    EMSGUARD_POLICY *pci = load(REGDIR "pci.reg");
+    EMSGUARD_POLICY *pci = hs_load_reg(REGDIR "pci.reg");
     SSL_CTX *srv = hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13);
     SSL_CTX *cli = hs_client_ctx(HS_TLS13);
     SSL_CTX *old = hs_client_ctx(0);
@@ -568,7 +544,7 @@ END_TEST
 
 START_TEST(test_handshake_strict_roles)
 {
-    EMSGUARD_POLICY *strict = load(REGDIR "strict.reg");
+    EMSGUARD_POLICY *strict = hs_load_reg(REGDIR "strict.reg");
     SSL_CTX *srv = hs_server_ctx(HS_MECH_SESSION_ID, HS_TLS13);
     SSL_CTX *cli = hs_client_ctx(HS_TLS13);
     SSL_CTX *psrv = hs_server_ctx(HS_MECH_TICKET, HS_TLS13);
@@ -644,7 +620,7 @@ START_TEST(test_refused_mapping_leaves_ctx_alone)
     ck_assert_int_eq(EMSGUARD_POLICY_set(p, "Ciphers.AES_128/128.Enabled", "0"), 1);
     ck_assert_int_eq(EMSGUARD_POLICY_set(p, "Protocols.TLS_1.3.Server.Enabled", "0"), 1);
     ck_assert_int_eq(EMSGUARD_enable_policy(ctx, p), 0);
-    ck_assert_ptr_nonnull(strstr(last_error(), "OpenSSL refused the cipher list"));
+    ck_assert_ptr_nonnull(strstr(hs_last_error(), "OpenSSL refused the cipher list"));
     ck_assert_int_eq(EMSGUARD_CTX_is_enabled(ctx), 0);
     ck_assert_int_eq(SSL_CTX_get_max_proto_version(ctx), 0);
     SSL_CTX_free(ctx);
@@ -725,7 +701,7 @@ static SSL_CTX *policy_ctx(SSL_CTX *ctx, const char *name, const char *value)
 
     ck_assert_int_eq(EMSGUARD_POLICY_set(p, name, value), 1);
     if (EMSGUARD_enable_policy(ctx, p) != 1)
-        ck_abort_msg("enable: %s", last_error());
+        ck_abort_msg("enable: %s", hs_last_error());
     EMSGUARD_POLICY_free(p);
     return ctx;
 }
@@ -767,7 +743,7 @@ END_TEST
  */
 START_TEST(test_both_roles_ctx)
 {
-    EMSGUARD_POLICY *strict = load(REGDIR "strict.reg");
+    EMSGUARD_POLICY *strict = hs_load_reg(REGDIR "strict.reg");
     SSL_CTX *both = SSL_CTX_new(TLS_method());
     SSL_CTX *cli13 = hs_client_ctx(HS_TLS13);
     SSL_CTX *srv13 = hs_server_ctx(HS_MECH_TICKET, HS_TLS13);
