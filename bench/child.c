@@ -105,7 +105,8 @@ int bench_child_main(const struct options *o)
     static struct setup st;
     struct env envs[ENV_COUNT];
     char module[PATH_MAX + 16], line[128];
-    int v = o->child_variant, e = v == VAR_ALL ? ENV_ENFORCE : ENV_PLAIN;
+    int v = o->child_variant;
+    int e = v == VAR_ALL || v == VAR_ENFORCE ? ENV_ENFORCE : v == VAR_AUDIT ? ENV_AUDIT : ENV_PLAIN;
 
     if (o->keys == NULL)
         bench_fail("child: --keys is required");
@@ -115,7 +116,7 @@ int bench_child_main(const struct options *o)
     bench_module_path(module, sizeof(module));
     bench_make_env(&envs[e], e, module, o->keys);
     bench_make_setup(&st, v, envs); /* checks the preload's policy is there */
-    if (v == VAR_ALL)
+    if (v == VAR_ALL || v == VAR_AUDIT || v == VAR_ENFORCE)
         bench_check_guard_used(&st);
     printf("ready\n");
     fflush(stdout);
