@@ -205,6 +205,14 @@ static void exec_child(const struct options *o, int v)
     const char *argv[14];
     int a = 0;
 
+    /*
+     * --calibrate: the preload and "all" slots get stock children, which the
+     * parent still files under their routes, so their ratios are stock
+     * against stock through the same machinery.  (Before 2026-12-07 the
+     * option only relabelled the rows: the children were emsguard's.)
+     */
+    if (o->calibrate)
+        v = VAR_CHILD_STOCK;
     if (v == VAR_CHILD_STOCK) {
         unsetenv("LD_PRELOAD");
         unsetenv("EMSGUARD_CONF");
