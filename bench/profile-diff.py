@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Per-function difference of two callgrind files (bench/profile.sh keeps them):
    bench/profile-diff.py BASE ROUTE [handshakes] [event] [rows]
 BASE and ROUTE are one callgrind file each, or two joined by a comma

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # emsguard-bench under callgrind: instructions and simulated cache misses per
 # handshake, stock against each route.  Deterministic, so it resolves far
 # smaller differences than the timed run can on a shared machine, and it says
