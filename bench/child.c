@@ -106,7 +106,8 @@ int bench_child_main(const struct options *o)
     static struct setup st;
     struct env envs[ENV_COUNT];
     char module[PATH_MAX + 16], line[128];
-    int v = o->child_variant, e = v == VAR_ALL ? ENV_ENFORCE : ENV_PLAIN;
+    int v = o->child_variant;
+    int e = v == VAR_ALL || v == VAR_ENFORCE ? ENV_ENFORCE : v == VAR_AUDIT ? ENV_AUDIT : ENV_PLAIN;
 
     if (o->keys == NULL)
         bench_fail("child: --keys is required");
@@ -116,7 +117,7 @@ int bench_child_main(const struct options *o)
     bench_module_path(module, sizeof(module));
     bench_make_env(&envs[e], e, module, o->keys);
     bench_make_setup(&st, v, envs); /* checks the preload's policy is there */
-    if (v == VAR_ALL)
+    if (v == VAR_ALL || v == VAR_AUDIT || v == VAR_ENFORCE)
         bench_check_guard_used(&st);
     printf("ready\n");
     fflush(stdout);
@@ -205,6 +206,14 @@ static void exec_child(const struct options *o, int v)
     const char *argv[14];
     int a = 0;
 
+    /*
+     * --calibrate: the preload and "all" slots get stock children, which the
+     * parent still files under their routes, so their ratios are stock
+     * against stock through the same machinery.  (Before 2026-12-07 the
+     * option only relabelled the rows: the children were emsguard's.)
+     */
+    if (o->calibrate)
+        v = VAR_CHILD_STOCK;
     if (v == VAR_CHILD_STOCK) {
         unsetenv("LD_PRELOAD");
         unsetenv("EMSGUARD_CONF");

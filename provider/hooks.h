@@ -112,7 +112,8 @@ struct eg_ctx_state {
  *            and whether it offered EMS
  *   set      eg_client_hello_cb (every ClientHello; HELLO_EMS rewritten)
  *   read     session_ems_at_end (no DER encoding at handshake end),
- *            check_handshake_from_other_ctx (hooks_server.c), on_alert_sent
+ *            check_handshake_from_other_ctx (hooks_server.c), on_alert_sent,
+ *            hello_ems_of (server_may_resume: no second scan of the hello)
  *   cleared  start
  * CONN_OFFER_READ, CONN_OFFER_EMS   client: the EMS bit of the session it
  *            offers was read, and is set
@@ -120,6 +121,13 @@ struct eg_ctx_state {
  *            (hooks_client.c)
  *   read     session_ems_at_end, eg_require_ems_at_handshake_start
  *   cleared  start; eg_require_ems_at_handshake_start when it withholds
+ * CONN_SKE_READ, CONN_SKE_EMS   client, Require=1: the EMS bit of the
+ *            session this full handshake is building was read at the
+ *            ServerKeyExchange (server_hello_ems_once), and is set; |fp_sess|
+ *            is that session
+ *   set      eg_client_require_security_cb (hooks_security.c)
+ *   read     the same (libssl may ask twice), session_ems_at_end
+ *   cleared  start
  * CONN_PINNED_TLS13     server: this handshake's minimum version was raised
  *            to TLS 1.3 (pin_tls13, hooks_hello.c)
  *   set      eg_client_hello_cb
@@ -143,8 +151,8 @@ struct eg_ctx_state {
  *
  * The record's other fields: |st| is set once (keep_state, at start) and
  * released with the record (release_state, hooks_state.c); |fp_sess|/|fp|
- * are set by server_may_resume, read by note_session_ems, |fp_sess|
- * cleared at start; |finished_tag| is on_handshake_done's; |app_info_cb|
+ * are set by server_may_resume, read by note_session_ems (a client's
+ * |fp_sess|: see CONN_SKE_READ), |fp_sess| cleared at start; |finished_tag| is on_handshake_done's; |app_info_cb|
  * is EMSGUARD_set_info_callback()'s (hooks_chain.c), read by info_event.
  */
 #define CONN_IN_HANDSHAKE 0x1
@@ -171,6 +179,13 @@ struct eg_ctx_state {
 #define CONN_HELLO_EMS 0x200
 #define CONN_OFFER_READ 0x400
 #define CONN_OFFER_EMS 0x800
+/*
+ * Client, Require=1: the ServerKeyExchange check read the EMS bit of the new
+ * session (from its encoding), so handshake end need not encode it again.
+ * That session object keeps the bit libssl gave it from the ServerHello.
+ */
+#define CONN_SKE_READ 0x1000
+#define CONN_SKE_EMS 0x2000
 /*
  * Server, RequireExtendedMasterSecret=1: this handshake's ClientHello had
  * no usable EMS but listed TLS 1.3, so the SSL's minimum version was raised
@@ -259,6 +274,18 @@ static inline int hello_has_ems(SSL *ssl)
 {
     return SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_extended_master_secret,
         NULL, NULL);
+}
+
+/*
+ * hello_has_ems() as the ClientHello callback saw it for this handshake
+ * (CONN_HELLO_SEEN): the same ClientHello, without scanning its extensions
+ * again.  Without that note (no record, or the callback did not run), asks.
+ */
+static inline int hello_ems_of(SSL *ssl, const struct eg_conn *conn)
+{
+    if (conn != NULL && (conn->flags & CONN_HELLO_SEEN))
+        return (conn->flags & CONN_HELLO_EMS) != 0;
+    return hello_has_ems(ssl);
 }
 
 static inline void count_refusal(struct eg_ctx_state *st, eg_verdict v)

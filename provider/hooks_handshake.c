@@ -75,8 +75,8 @@ static void on_handshake_start(struct eg_ctx_state *st, SSL *ssl)
  * The EMS bit of the session a TLS <= 1.2 handshake ended with; *fp gets
  * the session's fingerprint when this had to compute it, else 0.
  */
-static int session_ems_at_end(SSL *ssl, const SSL_SESSION *sess, uintptr_t flags,
-    int server, int resumed, uint64_t *fp)
+static int session_ems_at_end(SSL *ssl, const struct eg_conn *conn, const SSL_SESSION *sess,
+    uintptr_t flags, int server, int resumed, uint64_t *fp)
 {
     *fp = 0;
     if (server && (flags & CONN_HELLO_SEEN))
@@ -84,6 +84,11 @@ static int session_ems_at_end(SSL *ssl, const SSL_SESSION *sess, uintptr_t flags
             && (SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) == 0;
     if (!server && (flags & CONN_OFFER_READ) && resumed)
         return (flags & CONN_OFFER_EMS) != 0;
+    /* Read at the ServerKeyExchange (Require=1), from this very session. */
+    if (!server && !resumed && (flags & CONN_SKE_READ) && conn->fp_sess == sess) {
+        *fp = emsguard_session_secret_fp(sess);
+        return (flags & CONN_SKE_EMS) != 0;
+    }
     /* A new session, or one no callback of ours looked at: its encoding. */
     return emsguard_session_ems_fp(sess, fp);
 }
@@ -189,7 +194,7 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
     if (sess != NULL && !tls13) {
         uint64_t fp;
 
-        ems = session_ems_at_end(ssl, sess, flags, server, resumed, &fp);
+        ems = session_ems_at_end(ssl, conn, sess, flags, server, resumed, &fp);
         note_session_ems(conn, sess, flags, server, resumed, fp, ems);
     }
     conn->flags = flags | CONN_DONE

@@ -47,9 +47,9 @@ static int new_session_allowed(struct eg_ctx_state *st, SSL *ssl)
  * and a copy with its flag cleared would resume without EMS: its flag is
  * read instead (the legacy client's path, which is refused anyway).
  */
-static int memo_ems_answer_safe(struct eg_ctx_state *st, SSL *ssl)
+static int memo_ems_answer_safe(struct eg_ctx_state *st, SSL *ssl, const struct eg_conn *conn)
 {
-    return (hello_has_ems(ssl)
+    return (hello_ems_of(ssl, conn)
                && (SSL_get_options(ssl) & SSL_OP_NO_EXTENDED_MASTER_SECRET) == 0)
         || emsguard_resumption_verdict(&st->policy, EG_ROLE_SERVER, 1) != EG_ALLOW;
 }
@@ -85,7 +85,8 @@ static int server_may_resume(struct eg_ctx_state *st, SSL *ssl,
 
     if (is_tls13_session(sess))
         return 1;
-    ems = emsguard_session_ems_lookup(sess, memo_ems_answer_safe(st, ssl), &fp);
+    conn = eg_conn_need(ssl);
+    ems = emsguard_session_ems_lookup(sess, memo_ems_answer_safe(st, ssl, conn), &fp);
     v = emsguard_resumption_verdict(&st->policy, EG_ROLE_SERVER, ems);
     if (v != EG_ALLOW) {
         count_refusal(st, v);
@@ -101,7 +102,7 @@ static int server_may_resume(struct eg_ctx_state *st, SSL *ssl,
      * goes out (on_alert_sent), which also covers the internal cache, where
      * no callback sees the session; here we only note where it came from.
      */
-    if ((conn = eg_conn_need(ssl)) != NULL) {
+    if (conn != NULL) {
         conn->flags |= strcmp(via, "ticket") == 0 ? CONN_VIA_TICKET : CONN_VIA_EXTERNAL;
         /* Handshake end notes the session's EMS bit with this fingerprint. */
         conn->fp_sess = sess;
