@@ -486,7 +486,9 @@ wrong_protocol_postfix() {
     begin postfix-starttls-port-without-starttls
     probe wp2 "127.0.0.1:$PF_SMTP"
     expect_eq "exit status" "$TRC" 2
-    expect_grep "message" "^$P:$PF_SMTP does not speak TLS: it answered the ClientHello with \"220 probe\\.test ESMTP Postfix.*\" \\(a STARTTLS port\\? try --starttls smtp or --starttls ftp\\)\$" "$TMP/wp2.txt.err"
+    # The greeting, or, when Postfix read the ClientHello before it greeted
+    # (Debian 13's 3.10 at times), its pipelining error instead.
+    expect_grep "message" "^$P:$PF_SMTP does not speak TLS: it answered the ClientHello with \"(220 probe\\.test ESMTP Postfix.*|554 5\\.5\\.0 Error: SMTP protocol synchronization)\" \\(a STARTTLS port\\? try --starttls smtp or --starttls ftp\\)\$" "$TMP/wp2.txt.err"
     end_test
     begin postfix-implicit-tls-port-with-starttls-timeout
     perr wp3 "$P:$PF_SMTPS: timed out after 1 s waiting for the SMTP greeting (an implicit-TLS port? then probe it without --starttls smtp)" \

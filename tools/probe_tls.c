@@ -156,10 +156,18 @@ static void read_more(int fd, conn_state *st, long long deadline)
     }
 }
 
-/* A plain-text greeting where TLS was expected: a STARTTLS port. */
+/*
+ * A plain-text reply where TLS was expected: a STARTTLS port.  SMTP and FTP
+ * reply with a three-digit code: the greeting (220), or, when the server
+ * read our ClientHello before it greeted, an error such as Postfix's "554
+ * 5.5.0 Error: SMTP protocol synchronization".
+ */
 static const char *plaintext_hint(const char *first_line)
 {
-    if (strncmp(first_line, "220", 3) == 0)
+    if (first_line[0] >= '2' && first_line[0] <= '5'
+        && first_line[1] >= '0' && first_line[1] <= '9'
+        && first_line[2] >= '0' && first_line[2] <= '9'
+        && (first_line[3] == ' ' || first_line[3] == '-'))
         return " (a STARTTLS port? try --starttls smtp or --starttls ftp)";
     if (strncmp(first_line, "* OK", 4) == 0)
         return " (a STARTTLS port? try --starttls imap)";
