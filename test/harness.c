@@ -130,43 +130,21 @@ struct wire_view {
     int client_tls12_only; /* a non-empty session ID then means an offer */
 };
 
-static unsigned get16(const unsigned char *p)
-{
-    return ((unsigned)p[0] << 8) | p[1];
-}
+static void scan_client_hello(const unsigned char *p, size_t len, int dtls,
+    int *sid_offered, int *ext_offered, int *ems);
 
 /* Notes EMS and the offered session in a ClientHello handshake message. */
 static void read_client_hello(struct wire_view *w, const unsigned char *p,
     size_t len)
 {
-    size_t off = 4 + 2 + 32, sid_len, n;
+    int sid_offered, ext_offered, ems;
 
-    if (len < off + 1)
-        return;
-    sid_len = p[off];
-    off += 1 + sid_len;
-    if (sid_len > 0 && w->client_tls12_only)
+    scan_client_hello(p, len, 0, &sid_offered, &ext_offered, &ems);
+    if (ems)
+        w->res->hello_ems = 1;
+    /* A TLS 1.3 client always sends a legacy session ID: no offer there. */
+    if (ext_offered || (sid_offered && w->client_tls12_only))
         w->res->hello_offered = 1;
-    if (len < off + 2)
-        return;
-    off += 2 + get16(p + off); /* cipher suites */
-    if (len < off + 1)
-        return;
-    off += 1 + p[off]; /* compression methods */
-    if (len < off + 2)
-        return;
-    off += 2;
-    while (len >= off + 4) {
-        unsigned type = get16(p + off);
-
-        n = get16(p + off + 2);
-        if (type == TLSEXT_TYPE_extended_master_secret)
-            w->res->hello_ems = 1;
-        if ((type == TLSEXT_TYPE_session_ticket && n > 0)
-            || type == TLSEXT_TYPE_psk)
-            w->res->hello_offered = 1;
-        off += 4 + n;
-    }
 }
 
 static void on_message(int write_p, int version, int content_type,
@@ -521,16 +499,21 @@ static unsigned hello_get16(const unsigned char *p)
     return ((unsigned)p[0] << 8) | p[1];
 }
 
-void hs_read_client_hello(const unsigned char *p, size_t len, int dtls, int *offered,
-    int *ems)
+/*
+ * The one ClientHello reader of the harness: *sid_offered for a non-empty
+ * session ID, *ext_offered for a non-empty session ticket or a pre_shared_key
+ * extension, *ems for extension 23.  A truncated message leaves what it could
+ * not reach at 0.
+ */
+static void scan_client_hello(const unsigned char *p, size_t len, int dtls,
+    int *sid_offered, int *ext_offered, int *ems)
 {
     size_t off = (dtls ? 12 : 4) + 2 + 32, n;
 
-    *offered = *ems = 0;
+    *sid_offered = *ext_offered = *ems = 0;
     if (len < off + 1)
         return;
-    if (p[off] > 0)
-        *offered = 1;
+    *sid_offered = p[off] > 0;
     off += 1 + p[off];
     if (dtls) { /* cookie */
         if (len < off + 1)
@@ -552,8 +535,17 @@ void hs_read_client_hello(const unsigned char *p, size_t len, int dtls, int *off
         n = hello_get16(p + off + 2);
         if (type == TLSEXT_TYPE_extended_master_secret)
             *ems = 1;
-        if (type == TLSEXT_TYPE_session_ticket && n > 0)
-            *offered = 1;
+        if ((type == TLSEXT_TYPE_session_ticket && n > 0) || type == TLSEXT_TYPE_psk)
+            *ext_offered = 1;
         off += 4 + n;
     }
+}
+
+void hs_read_client_hello(const unsigned char *p, size_t len, int dtls, int *offered,
+    int *ems)
+{
+    int sid_offered, ext_offered;
+
+    scan_client_hello(p, len, dtls, &sid_offered, &ext_offered, ems);
+    *offered = sid_offered || ext_offered;
 }
