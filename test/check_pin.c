@@ -59,6 +59,27 @@ static int connect_to(SSL *s, SSL_CTX *cctx)
     return version;
 }
 
+/*
+ * SSL_clear() and the application's own TLS 1.3 minimum: it stands, so a
+ * TLS 1.2 client does not connect (emsguard never lowers an application's
+ * floor after a pin).
+ */
+static void expect_app_tls13_floor_stands(SSL *s, SSL_CTX *c12)
+{
+    ck_assert_int_eq(SSL_clear(s), 1);
+    ck_assert_int_eq(SSL_set_min_proto_version(s, TLS1_3_VERSION), 1);
+    ck_assert_msg(connect_to(s, c12) == 0,
+        "a TLS 1.2 client connected: emsguard lowered the application's TLS 1.3 minimum");
+    ck_assert_int_eq(SSL_get_min_proto_version(s), TLS1_3_VERSION);
+}
+
+static void free_ctxs(SSL_CTX *sctx, SSL_CTX *c13noems, SSL_CTX *c12)
+{
+    SSL_CTX_free(c12);
+    SSL_CTX_free(c13noems);
+    SSL_CTX_free(sctx);
+}
+
 /* The reproducer: the application's own TLS 1.3 floor on the cleared SSL. */
 START_TEST(test_app_min_after_clear_stands)
 {
@@ -68,15 +89,9 @@ START_TEST(test_app_min_after_clear_stands)
 
     ck_assert_ptr_nonnull(s);
     ck_assert_int_eq(connect_to(s, c13noems), TLS1_3_VERSION); /* pinned */
-    ck_assert_int_eq(SSL_clear(s), 1);
-    ck_assert_int_eq(SSL_set_min_proto_version(s, TLS1_3_VERSION), 1);
-    ck_assert_msg(connect_to(s, c12) == 0,
-        "a TLS 1.2 client connected: emsguard lowered the application's TLS 1.3 minimum");
-    ck_assert_int_eq(SSL_get_min_proto_version(s), TLS1_3_VERSION);
+    expect_app_tls13_floor_stands(s, c12);
     SSL_free(s);
-    SSL_CTX_free(c12);
-    SSL_CTX_free(c13noems);
-    SSL_CTX_free(sctx);
+    free_ctxs(sctx, c13noems, c12);
 }
 END_TEST
 
@@ -96,9 +111,7 @@ START_TEST(test_pin_undone_when_handshake_done)
     ck_assert_int_eq(connect_to(s, c12), TLS1_2_VERSION);
     ck_assert_int_eq(SSL_get_min_proto_version(s), TLS1_2_VERSION);
     SSL_free(s);
-    SSL_CTX_free(c12);
-    SSL_CTX_free(c13noems);
-    SSL_CTX_free(sctx);
+    free_ctxs(sctx, c13noems, c12);
 }
 END_TEST
 
@@ -120,15 +133,9 @@ START_TEST(test_pin_undone_by_fatal_alert)
     ck_assert_int_ne(before = SSL_get_min_proto_version(s), TLS1_3_VERSION);
     ck_assert_int_eq(connect_to(s, c13noems), 0);
     ck_assert_int_eq(SSL_get_min_proto_version(s), before);
-    ck_assert_int_eq(SSL_clear(s), 1);
-    ck_assert_int_eq(SSL_set_min_proto_version(s, TLS1_3_VERSION), 1);
-    ck_assert_msg(connect_to(s, c12) == 0,
-        "a TLS 1.2 client connected: emsguard lowered the application's TLS 1.3 minimum");
-    ck_assert_int_eq(SSL_get_min_proto_version(s), TLS1_3_VERSION);
+    expect_app_tls13_floor_stands(s, c12);
     SSL_free(s);
-    SSL_CTX_free(c12);
-    SSL_CTX_free(c13noems);
-    SSL_CTX_free(sctx);
+    free_ctxs(sctx, c13noems, c12);
 }
 END_TEST
 
@@ -162,19 +169,13 @@ START_TEST(test_abandoned_pin_never_lowers)
         ;
     SSL_free(c);
     ERR_clear_error();
-    ck_assert_int_eq(SSL_clear(s), 1);
-    ck_assert_int_eq(SSL_set_min_proto_version(s, TLS1_3_VERSION), 1);
-    ck_assert_msg(connect_to(s, c12) == 0,
-        "a TLS 1.2 client connected: emsguard lowered the application's TLS 1.3 minimum");
-    ck_assert_int_eq(SSL_get_min_proto_version(s), TLS1_3_VERSION);
+    expect_app_tls13_floor_stands(s, c12);
     /* The application lowers it itself: that stands too. */
     ck_assert_int_eq(SSL_clear(s), 1);
     ck_assert_int_eq(SSL_set_min_proto_version(s, TLS1_2_VERSION), 1);
     ck_assert_int_eq(connect_to(s, c12), TLS1_2_VERSION);
     SSL_free(s);
-    SSL_CTX_free(c12);
-    SSL_CTX_free(c13noems);
-    SSL_CTX_free(sctx);
+    free_ctxs(sctx, c13noems, c12);
 }
 END_TEST
 
