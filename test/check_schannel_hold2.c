@@ -329,12 +329,5 @@ static Suite *hold2_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(hold2_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    hs_cleanup();
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return hs_run_suite_forked(hold2_suite);
 }

@@ -202,17 +202,28 @@ int hs_accept_any_cert(int ok, X509_STORE_CTX *store)
     return 1;
 }
 
-int hs_run_suite(Suite *(*make_suite)(void))
+static int run_suite(Suite *(*make_suite)(void), int nofork)
 {
     SRunner *sr = srunner_create(make_suite());
     int failed;
 
-    srunner_set_fork_status(sr, CK_NOFORK);
+    if (nofork)
+        srunner_set_fork_status(sr, CK_NOFORK);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     hs_cleanup();
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+int hs_run_suite(Suite *(*make_suite)(void))
+{
+    return run_suite(make_suite, 1);
+}
+
+int hs_run_suite_forked(Suite *(*make_suite)(void))
+{
+    return run_suite(make_suite, 0);
 }
 
 int hs_run_nofork(const char *prog, Suite *(*make_suite)(void), char *module_path,

@@ -64,6 +64,8 @@ int hs_accept_any_cert(int ok, X509_STORE_CTX *store);
  * exit status.
  */
 int hs_run_suite(Suite *(*make_suite)(void));
+/* The same with each test in a child process (Check's default fork mode). */
+int hs_run_suite_forked(Suite *(*make_suite)(void));
 /*
  * main() of a suite that runs in this process (CK_NOFORK) on a build:
  * |module_path| gets $BUILD/emsguard.so (BUILD must name the build
