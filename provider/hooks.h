@@ -94,20 +94,12 @@ struct eg_ctx_state {
  *   set      eg_filter_offered_session (hooks_client.c)
  *   read     on_handshake_done (-> emsguard_reuse_watch, the FTPS diagnosis)
  *   cleared  start
- * CONN_DONE             a handshake completed
- *   set      on_handshake_done
- *   read     nothing reads it today
- *   cleared  start
  * CONN_ESTABLISHED (KEPT)   a TLS <= 1.2 handshake completed on this connection
  *   set      on_handshake_done (recomputed at each "done")
  *   read     eg_client_hello_cb (a renegotiation: compare with the previous
  *            hello, never pin), on_handshake_done (same Finished: a refused
  *            renegotiation, not a new handshake)
  *   cleared  start of a new connection; on_handshake_done of a TLS 1.3 one
- * CONN_ESTABLISHED_EMS (KEPT)   ... and it used EMS
- *   set      on_handshake_done
- *   read     nothing reads it today
- *   cleared  as CONN_ESTABLISHED
  * CONN_HELLO_SEEN, CONN_HELLO_EMS   server: this handshake's ClientHello,
  *            and whether it offered EMS
  *   set      eg_client_hello_cb (every ClientHello; HELLO_EMS rewritten)
@@ -119,7 +111,7 @@ struct eg_ctx_state {
  *            offers was read, and is set
  *   set      eg_filter_offered_session, eg_withhold_session_at_renegotiation
  *            (hooks_client.c)
- *   read     session_ems_at_end, eg_require_ems_at_handshake_start
+ *   read     session_ems_at_end
  *   cleared  start; eg_require_ems_at_handshake_start when it withholds
  * CONN_SKE_READ, CONN_SKE_EMS   client, Require=1: the EMS bit of the
  *            session this full handshake is building was read at the
@@ -160,11 +152,9 @@ struct eg_ctx_state {
 #define CONN_VIA_EXTERNAL 0x4 /* ... from the application's cache */
 #define CONN_ABORT_REPORTED 0x8
 #define CONN_WITHHELD 0x10 /* client: a non-EMS session was not offered */
-#define CONN_DONE 0x20 /* a handshake completed */
 /* Kept across handshakes of one connection, for renegotiation checks: */
 #define CONN_ESTABLISHED 0x40 /* a TLS <= 1.2 handshake completed before */
-#define CONN_ESTABLISHED_EMS 0x80 /* ... and it used EMS */
-#define CONN_KEPT (CONN_ESTABLISHED | CONN_ESTABLISHED_EMS)
+#define CONN_KEPT CONN_ESTABLISHED
 /*
  * What this handshake already knows about its session's EMS bit, so that
  * handshake end need not DER-encode the session again:

@@ -198,10 +198,8 @@ void eg_require_ems_at_handshake_start(struct eg_ctx_state *st, SSL *ssl,
         || (sess = SSL_get_session(ssl)) == NULL || !SSL_SESSION_is_resumable(sess)
         || is_tls13_session(sess))
         return;
-    /* The offer filters read it already (they allowed it). */
-    ems = conn != NULL && (conn->flags & CONN_OFFER_READ) && conn->fp_sess == sess
-        ? (conn->flags & CONN_OFFER_EMS) != 0
-        : emsguard_session_ems(sess);
+    /* The session's own flag; the peer memo the offer filter filled makes it cheap. */
+    ems = emsguard_session_ems(sess);
     if (ems == 1)
         return;
     count(st, EMSGUARD_CNT_REFUSED_NO_EMS);

@@ -197,8 +197,7 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
         ems = session_ems_at_end(ssl, conn, sess, flags, server, resumed, &fp);
         note_session_ems(conn, sess, flags, server, resumed, fp, ems);
     }
-    conn->flags = flags | CONN_DONE
-        | (tls13 ? 0 : CONN_ESTABLISHED | (ems == 1 ? CONN_ESTABLISHED_EMS : 0));
+    conn->flags = flags | (tls13 ? 0 : CONN_ESTABLISHED);
     if (!resumed) {
         count(st, EMSGUARD_CNT_FULL_HANDSHAKES);
         if (ems == 0) {
