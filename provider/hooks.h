@@ -140,6 +140,12 @@ struct eg_ctx_state {
  *            eg_server_session_at_done
  *   cleared  start; eg_isolate_refused_new_session (session allowed);
  *            count_isolated_session at handshake done
+ * CONN_EMS_AT_EXIT      client: this full handshake's EMS bit is still to be
+ *            read, noted and counted
+ *   set      on_handshake_done (hooks_handshake.c)
+ *   read     settle_ems_at_exit, at the SSL_CB_CONNECT_EXIT that ends the
+ *            handshake call, or at the next start if that never came
+ *   cleared  the same
  *
  * The record's other fields: |st| is set once (keep_state, at start) and
  * released with the record (release_state, hooks_state.c); |fp_sess|/|fp|
@@ -192,6 +198,14 @@ struct eg_ctx_state {
 #define CONN_PREV_HELLO_EMS 0x10000
 /* Server: this handshake's new session lacks EMS and the policy refuses it. */
 #define CONN_ISOLATE_NEW 0x20000
+/*
+ * Client, a full handshake whose role does not require EMS: its new
+ * session's EMS bit is read when the handshake call returns (the
+ * SSL_CB_CONNECT_EXIT that follows "done"), where SSL_get_extms_support()
+ * answers, instead of from the session's DER encoding at "done", where it
+ * says -1 (libssl is still in its state machine).
+ */
+#define CONN_EMS_AT_EXIT 0x40000
 
 /* ---- hooks_state.c: the state of each SSL_CTX, counters ------------------- */
 /* SSL_CTX ex_data index of struct eg_ctx_state; -1 until eg_indices_ready(). */
