@@ -90,12 +90,10 @@ static int session_ems_at_end(SSL *ssl, const struct eg_conn *conn, const SSL_SE
     if (!server && (flags & CONN_OFFER_READ) && resumed)
         return (flags & CONN_OFFER_EMS) != 0;
     /* Read at the ServerKeyExchange (Require=1), from this very session. */
-    if (!server && !resumed && (flags & CONN_SKE_READ) && conn->fp_sess == sess) {
-        *fp = emsguard_session_secret_fp(sess);
+    if (!server && !resumed && (flags & CONN_SKE_READ) && conn->fp_sess == sess)
         return (flags & CONN_SKE_EMS) != 0;
-    }
     /* A new session, or one no callback of ours looked at: its encoding. */
-    return emsguard_session_ems_fp(sess, fp);
+    return server ? emsguard_session_ems_fp(sess, fp) : emsguard_session_ems(sess);
 }
 
 /*
@@ -114,15 +112,23 @@ static int session_ems_at_end(SSL *ssl, const struct eg_conn *conn, const SSL_SE
 static void note_session_ems(const struct eg_conn *conn, const SSL_SESSION *sess,
     uintptr_t flags, int server, int resumed, uint64_t fp, int ems)
 {
-    if (!server)
+    /*
+     * A client notes its session object only: the secret memo answers the
+     * server role, which in a real process never holds the master secret
+     * of a session this process made as the client.  (One keyed hash of the
+     * master secret less per full handshake.)
+     */
+    if (!server) {
         emsguard_session_ems_note_peer(sess, ems);
+        return;
+    }
     if (resumed) {
         /*
          * Server, resumed from the internal cache: no callback of ours ever
          * looks that session up (the cache only holds sessions the policy
          * allows), so there is nothing to speed up.
          */
-        if (!server || (flags & (CONN_VIA_TICKET | CONN_VIA_EXTERNAL)) == 0)
+        if ((flags & (CONN_VIA_TICKET | CONN_VIA_EXTERNAL)) == 0)
             return;
         /*
          * A resumed handshake ends with the very session it looked up in the
@@ -166,15 +172,14 @@ static int ems_can_wait_for_exit(const struct eg_ctx_state *st, uintptr_t flags,
 static void settle_ems_at_exit(struct eg_ctx_state *st, SSL *ssl, struct eg_conn *conn)
 {
     const SSL_SESSION *sess = SSL_get_session(ssl);
-    uint64_t fp = 0;
     int ems;
 
     conn->flags &= ~(uintptr_t)CONN_EMS_AT_EXIT;
     if (sess == NULL || sess != conn->fp_sess)
         return;
     if ((ems = SSL_get_extms_support(ssl)) < 0)
-        ems = emsguard_session_ems_fp(sess, &fp);
-    note_session_ems(conn, sess, conn->flags, 0, 0, fp, ems);
+        ems = emsguard_session_ems(sess);
+    note_session_ems(conn, sess, conn->flags, 0, 0, 0, ems);
     if (ems == 0)
         count(st, EMSGUARD_CNT_FULL_WITHOUT_EMS);
 }

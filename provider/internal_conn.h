@@ -70,8 +70,6 @@ void emsguard_session_ems_note_resumed(const SSL_SESSION *sess, uint64_t fp, int
  * (no memo), with the fingerprint of its master secret in *fp.
  */
 int emsguard_session_ems_fp(const SSL_SESSION *sess, uint64_t *fp);
-/* Only the fingerprint of the session's master secret (0 without a session). */
-uint64_t emsguard_session_secret_fp(const SSL_SESSION *sess);
 
 /* ---- records.c -------------------------------------------------------- */
 typedef void (*emsguard_info_fn)(const SSL *, int, int);

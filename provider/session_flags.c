@@ -337,11 +337,6 @@ int emsguard_session_ems_offered(const SSL_SESSION *sess)
     return ems;
 }
 
-uint64_t emsguard_session_secret_fp(const SSL_SESSION *sess)
-{
-    return sess != NULL ? master_secret_fp(sess) : 0;
-}
-
 int emsguard_session_ems_fp(const SSL_SESSION *sess, uint64_t *fp_out)
 {
     *fp_out = 0;
