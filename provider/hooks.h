@@ -150,8 +150,9 @@ struct eg_ctx_state {
  * The record's other fields: |st| is set once (keep_state, at start) and
  * released with the record (release_state, hooks_state.c); |fp_sess|/|fp|
  * are set by server_may_resume, read by note_session_ems (a client's
- * |fp_sess|: see CONN_SKE_READ), |fp_sess| cleared at start; |finished_tag| is on_handshake_done's; |app_info_cb|
- * is EMSGUARD_set_info_callback()'s (hooks_chain.c), read by info_event.
+ * |fp_sess|: see CONN_SKE_READ and CONN_EMS_AT_EXIT), |fp_sess| cleared at
+ * start; |finished_tag| is on_handshake_done's; |app_info_cb| is
+ * EMSGUARD_set_info_callback()'s (hooks_chain.c), read by info_event.
  */
 #define CONN_IN_HANDSHAKE 0x1
 #define CONN_VIA_TICKET 0x2 /* the offered session came from a ticket */
