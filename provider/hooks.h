@@ -371,6 +371,15 @@ int eg_security_cb(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
     int nid, void *other, void *ex);
 int eg_client_require_security_cb(const SSL *ssl, const SSL_CTX *ctx, int op,
     int bits, int nid, void *other, void *ex);
+/* The same, for a ctx with libssl's own callback behind and no Schannel filter. */
+int eg_security_cb_plain(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
+    int nid, void *other, void *ex);
+int eg_client_require_security_cb_plain(const SSL *ssl, const SSL_CTX *ctx, int op,
+    int bits, int nid, void *other, void *ex);
+/* Which of the four a ctx with state |st| gets. */
+security_fn eg_security_cb_for(const struct eg_ctx_state *st, int client_requires_ems);
+/* Whether |cb| is one of the four (the ctx's client role requires EMS: *requires). */
+int eg_is_our_security_cb(security_fn cb, int *requires);
 int eg_verify_cb(int ok, X509_STORE_CTX *store);
 int eg_cert_verify_cb(X509_STORE_CTX *store, void *arg);
 void eg_set_app_security_cb(struct eg_ctx_state *st, security_fn cb);

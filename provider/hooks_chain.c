@@ -183,7 +183,7 @@ info_fn EMSGUARD_get_info_callback(const SSL *ssl)
 
 static int is_our_security_cb(security_fn cb)
 {
-    return cb == eg_security_cb || cb == eg_client_require_security_cb;
+    return eg_is_our_security_cb(cb, NULL);
 }
 
 static int null_argument(const void *p, const char *func, const char *what)

@@ -178,11 +178,11 @@ void eg_require_ems_at_handshake_start(struct eg_ctx_state *st, SSL *ssl,
     struct eg_conn *conn)
 {
     SSL_SESSION *sess;
-    int ems;
+    int ems, requires = 0;
 
     if (!client_role_requires_ems(&st->policy))
         return;
-    if (SSL_get_security_callback(ssl) != eg_client_require_security_cb) {
+    if (!eg_is_our_security_cb(SSL_get_security_callback(ssl), &requires) || !requires) {
         SSL_set_options(ssl, SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1
                 | SSL_OP_NO_TLSv1_2 | SSL_OP_NO_DTLSv1 | SSL_OP_NO_DTLSv1_2);
         eg_log_event(st, ssl, EG_LEVEL_ERROR, "TLS 1.3 only for this connection:",

@@ -244,8 +244,8 @@ int EMSGUARD_enable_policy(SSL_CTX *ctx, const EMSGUARD_POLICY *policy)
         || client_requires_ems(&st->policy, ctx) || st->hold.filter) {
         /* OpenSSL's default callback (the security level) when none was set. */
         eg_set_app_security_cb(st, SSL_CTX_get_security_callback(ctx));
-        SSL_CTX_set_security_callback(ctx, client_requires_ems(&st->policy, ctx)
-                ? eg_client_require_security_cb : eg_security_cb);
+        SSL_CTX_set_security_callback(ctx,
+            eg_security_cb_for(st, client_requires_ems(&st->policy, ctx)));
     }
     if (emsguard_schannel_min_bits(&st->policy, EG_KEY_K_PKCS_CLIENT_MIN) > 0
         || emsguard_schannel_min_bits(&st->policy, EG_KEY_K_PKCS_SERVER_MIN) > 0) {

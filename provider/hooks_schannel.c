@@ -132,14 +132,11 @@ __attribute__((noinline)) void eg_hold_schannel_settings(struct eg_ctx_state *st
     SSL *ssl, eg_role role)
 {
     unsigned fixed = emsguard_schannel_hold_ssl(&st->hold, role, ssl);
-    int (*cb)(const SSL *, const SSL_CTX *, int, int, int, void *, void *);
 
     /* A both-roles ctx has no role's range or options on it: nothing was overridden. */
     if (st->schannel_per_ssl)
         fixed &= ~(unsigned)(EG_HELD_VERSIONS | EG_HELD_OPTIONS);
-    if (st->hold.filter
-        && (cb = SSL_get_security_callback(ssl)) != eg_security_cb
-        && cb != eg_client_require_security_cb) {
+    if (st->hold.filter && !eg_is_our_security_cb(SSL_get_security_callback(ssl), NULL)) {
         if (!emsguard_schannel_hold_suites(&st->hold, &st->policy, ssl)) {
             emsguard_schannel_no_version(ssl);
             eg_log_event(st, ssl, EG_LEVEL_ERROR, "connection refused:",

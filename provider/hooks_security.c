@@ -123,15 +123,29 @@ static int is_libssl_code(security_fn fn)
  * application's callback is stored and up only after libssl's, so a
  * callback of the application is never called without the re-entry guard.
  */
+/* libssl's own security callback (the security level), once a ctx showed it. */
+static _Atomic(security_fn) libssl_security_cb;
+/*
+ * Set once any ctx holds an application's security callback: from then on
+ * eg_security_cb_plain() asks eg_security_cb(), so that a callback set on a
+ * ctx later also reaches its existing SSLs (docs/api.md), which hold the
+ * callback their ctx had when they were made.
+ */
+static atomic_int app_security_cb_seen;
+
 void eg_set_app_security_cb(struct eg_ctx_state *st, security_fn cb)
 {
     int plain = is_libssl_code(cb);
 
-    if (!plain)
+    if (!plain) {
+        atomic_store_explicit(&app_security_cb_seen, 1, memory_order_release);
         atomic_store_explicit(&st->app_security_is_libssl, 0, memory_order_release);
+    }
     st->app_security_cb = cb;
-    if (plain)
+    if (plain) {
+        atomic_store_explicit(&libssl_security_cb, cb, memory_order_release);
         atomic_store_explicit(&st->app_security_is_libssl, 1, memory_order_release);
+    }
 }
 
 security_fn eg_app_security_cb_of(const SSL *ssl, const struct eg_ctx_state *st)
@@ -471,12 +485,12 @@ static __attribute__((cold, noinline)) int refuse_server_hello(struct eg_ctx_sta
  */
 /* The four questions eg_client_require_security_cb() adds to, out of line. */
 static __attribute__((noinline)) int client_require_check(const SSL *ssl, const SSL_CTX *ctx,
-    int op, int bits, int nid, void *other, void *ex)
+    int op, int bits, int nid, void *other, void *ex, security_fn first)
 {
     struct eg_ctx_state *st;
     int ems;
 
-    if (!eg_security_cb(ssl, ctx, op, bits, nid, other, ex))
+    if (!first(ssl, ctx, op, bits, nid, other, ex))
         return 0;
     if (op == SSL_SECOP_CIPHER_SUPPORTED || op == SSL_SECOP_CIPHER_CHECK)
         return ssl == NULL || other == NULL || SSL_is_server(ssl)
@@ -507,8 +521,71 @@ int eg_client_require_security_cb(const SSL *ssl, const SSL_CTX *ctx, int op,
     case SSL_SECOP_CIPHER_CHECK:
     case SSL_SECOP_CURVE_CHECK:
     case SSL_SECOP_TMP_DH:
-        return client_require_check(ssl, ctx, op, bits, nid, other, ex);
+        return client_require_check(ssl, ctx, op, bits, nid, other, ex, eg_security_cb);
     default:
         return eg_security_cb(ssl, ctx, op, bits, nid, other, ex);
     }
+}
+
+/* ---- ctxs with nothing to add to libssl's own answers ---------------------- */
+
+/*
+ * The same two callbacks for a ctx whose application callback is libssl's
+ * own and which holds no Schannel filter (eg_security_cb_for): there
+ * eg_security_cb() would find the ctx's state only to learn that, once per
+ * question (about 66 per TLS 1.2 handshake pair, half of them on the
+ * client's suites).  These know it from which function libssl calls, and
+ * ask libssl's callback straight away; a DH group question, or an
+ * application's callback anywhere in the process, per SSL or per ctx,
+ * still takes eg_security_cb().  A new application callback on a ctx also
+ * puts the general ones back on that ctx, before it is stored.
+ */
+static int passes_to_libssl(const SSL *ssl, int op)
+{
+    return ssl != NULL && (op & ~SSL_SECOP_PEER) != SSL_SECOP_TMP_DH
+        && !atomic_load_explicit(&app_ssl_cbs_used, memory_order_acquire)
+        && !atomic_load_explicit(&app_security_cb_seen, memory_order_acquire);
+}
+
+int eg_security_cb_plain(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
+    int nid, void *other, void *ex)
+{
+    security_fn libssl_cb = atomic_load_explicit(&libssl_security_cb, memory_order_acquire);
+
+    if (libssl_cb != NULL && passes_to_libssl(ssl, op))
+        return libssl_cb(ssl, ctx, op, bits, nid, other, ex);
+    return eg_security_cb(ssl, ctx, op, bits, nid, other, ex);
+}
+
+int eg_client_require_security_cb_plain(const SSL *ssl, const SSL_CTX *ctx, int op,
+    int bits, int nid, void *other, void *ex)
+{
+    switch (op) {
+    case SSL_SECOP_CIPHER_SUPPORTED:
+    case SSL_SECOP_CIPHER_CHECK:
+    case SSL_SECOP_CURVE_CHECK:
+    case SSL_SECOP_TMP_DH:
+        return client_require_check(ssl, ctx, op, bits, nid, other, ex, eg_security_cb_plain);
+    default:
+        return eg_security_cb_plain(ssl, ctx, op, bits, nid, other, ex);
+    }
+}
+
+security_fn eg_security_cb_for(const struct eg_ctx_state *st, int client_requires_ems)
+{
+    int plain = atomic_load_explicit(&st->app_security_is_libssl, memory_order_acquire)
+        && !st->hold.filter;
+
+    if (client_requires_ems)
+        return plain ? eg_client_require_security_cb_plain : eg_client_require_security_cb;
+    return plain ? eg_security_cb_plain : eg_security_cb;
+}
+
+int eg_is_our_security_cb(security_fn cb, int *requires)
+{
+    int req = cb == eg_client_require_security_cb || cb == eg_client_require_security_cb_plain;
+
+    if (requires != NULL)
+        *requires = req;
+    return req || cb == eg_security_cb || cb == eg_security_cb_plain;
 }

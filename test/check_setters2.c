@@ -390,7 +390,9 @@ START_TEST(test_ctx_security_require)
 
     ck_assert_int_eq(EMSGUARD_CTX_set_security_callback(cli, app_security_allow), 1);
     ck_assert(EMSGUARD_CTX_get_security_callback(cli) == app_security_allow);
-    ck_assert(SSL_CTX_get_security_callback(cli) == ours);
+    /* Still emsguard's (the one that calls the application's: not |ours|). */
+    ck_assert(SSL_CTX_get_security_callback(cli) != app_security_allow);
+    ck_assert(hs_same_object(SSL_CTX_get_security_callback(cli), ours));
     /* TLS 1.2 with EMS: checked, not held to TLS 1.3. */
     reset_counts();
     ssl = SSL_new(cli);
@@ -402,6 +404,35 @@ START_TEST(test_ctx_security_require)
     ssl = SSL_new(cli);
     ck_assert_int_eq(version_with(legacy, ssl), 0);
     SSL_free(ssl);
+    SSL_CTX_free(ems);
+    SSL_CTX_free(legacy);
+    SSL_CTX_free(cli);
+}
+END_TEST
+
+/*
+ * An SSL made before the application's callback is set on its ctx: it still
+ * holds the callback libssl copied from the ctx then, the one for a ctx with
+ * libssl's own callback behind (eg_security_cb_plain), and the application's
+ * callback must reach it too (docs/api.md: unlike libssl).
+ */
+START_TEST(test_ctx_security_reaches_existing_ssl)
+{
+    SSL_CTX *ems = hs_server_ctx(HS_MECH_SESSION_ID, 0);
+    SSL_CTX *legacy = hs_server_ctx(HS_MECH_SESSION_ID, HS_NO_EMS);
+    SSL_CTX *cli = require_client();
+    SSL *before = SSL_new(cli), *refused = SSL_new(cli);
+
+    ck_assert_ptr_nonnull(before);
+    ck_assert_ptr_nonnull(refused);
+    ck_assert_int_eq(EMSGUARD_CTX_set_security_callback(cli, app_security_allow), 1);
+    reset_counts();
+    ck_assert_int_eq(version_with(ems, before), TLS1_2_VERSION);
+    ck_assert_int_gt(security_calls, 0);
+    /* And emsguard's check still applies to it. */
+    ck_assert_int_eq(version_with(legacy, refused), 0);
+    SSL_free(before);
+    SSL_free(refused);
     SSL_CTX_free(ems);
     SSL_CTX_free(legacy);
     SSL_CTX_free(cli);
@@ -540,6 +571,7 @@ static Suite *setters2_suite(void)
     tcase_add_test(tc, test_ssl_set_verify);
     tcase_add_test(tc, test_ctx_cert_verify_callback);
     tcase_add_test(tc, test_ctx_security_require);
+    tcase_add_test(tc, test_ctx_security_reaches_existing_ssl);
     tcase_add_test(tc, test_ssl_security_require);
     tcase_add_test(tc, test_security_dh_min_bits);
     tcase_add_test(tc, test_plain_where_not_ours);

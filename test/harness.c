@@ -4,6 +4,7 @@
  * pair and are stepped alternately until both finish, so a whole handshake,
  * including alerts, runs deterministically in one thread.
  */
+#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -548,4 +549,14 @@ void hs_read_client_hello(const unsigned char *p, size_t len, int dtls, int *off
 
     scan_client_hello(p, len, dtls, &sid_offered, &ext_offered, ems);
     *offered = sid_offered || ext_offered;
+}
+
+int hs_same_object(hs_security_fn a, hs_security_fn b)
+{
+    void *pa, *pb;
+    Dl_info ia, ib;
+
+    memcpy(&pa, &a, sizeof(pa));
+    memcpy(&pb, &b, sizeof(pb));
+    return dladdr(pa, &ia) != 0 && dladdr(pb, &ib) != 0 && ia.dli_fbase == ib.dli_fbase;
 }

@@ -117,4 +117,12 @@ const char *hs_capture_stderr(void (*fn)(void));
 /* Frees the harness's key and certificate and the external cache. */
 void hs_cleanup(void);
 
+/*
+ * Whether two security callbacks are code of the same shared object
+ * (dladdr): "emsguard's", when which of its callbacks a ctx holds depends
+ * on what it chains.
+ */
+typedef int (*hs_security_fn)(const SSL *, const SSL_CTX *, int, int, int, void *, void *);
+int hs_same_object(hs_security_fn a, hs_security_fn b);
+
 #endif
