@@ -144,7 +144,8 @@ struct eg_ctx_state {
  *            read, noted and counted
  *   set      on_handshake_done (hooks_handshake.c)
  *   read     settle_ems_at_exit, at the SSL_CB_CONNECT_EXIT that ends the
- *            handshake call, or at the next start if that never came
+ *            handshake call, or at the next start if that never came;
+ *            settle_ems_at_free (hooks_state.c) when the SSL goes first
  *   cleared  the same
  *
  * The record's other fields: |st| is set once (keep_state, at start) and
@@ -209,6 +210,12 @@ struct eg_ctx_state {
 #define CONN_EMS_AT_EXIT 0x40000
 
 /* ---- hooks_state.c: the state of each SSL_CTX, counters ------------------- */
+/*
+ * Client handshakes with CONN_EMS_AT_EXIT set, process-wide: while there
+ * are none, the SSL_CB_CONNECT_EXIT of every client handshake call (each
+ * resumption among them) returns at the info callback's filter.
+ */
+extern _Atomic unsigned eg_ems_exits_pending;
 /* SSL_CTX ex_data index of struct eg_ctx_state; -1 until eg_indices_ready(). */
 extern int eg_ctx_state_idx;
 /* Registers the ex_data indices (ctx state, connection records) once; 1 or 0. */

@@ -27,12 +27,6 @@ static _Thread_local struct {
  * then, the ones emsguard ignores return at once.
  */
 static atomic_int app_info_cb_seen;
-/*
- * Client handshakes with CONN_EMS_AT_EXIT set, process-wide: while there
- * are none, the SSL_CB_CONNECT_EXIT of every client handshake call (each
- * resumption among them) returns at the filter.
- */
-static atomic_uint ems_exits_pending;
 
 void eg_note_app_info_cb(info_fn cb)
 {
@@ -181,7 +175,7 @@ static void settle_ems_at_exit(struct eg_ctx_state *st, SSL *ssl, struct eg_conn
     int ems;
 
     conn->flags &= ~(uintptr_t)CONN_EMS_AT_EXIT;
-    atomic_fetch_sub_explicit(&ems_exits_pending, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&eg_ems_exits_pending, 1, memory_order_relaxed);
     if (sess == NULL || sess != conn->fp_sess)
         return;
     if ((ems = SSL_get_extms_support(ssl)) < 0)
@@ -249,7 +243,7 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
     if (sess != NULL && !tls13 && ems_can_wait_for_exit(st, flags, server, resumed)) {
         conn->flags = flags | CONN_ESTABLISHED | CONN_EMS_AT_EXIT;
         conn->fp_sess = sess;
-        atomic_fetch_add_explicit(&ems_exits_pending, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&eg_ems_exits_pending, 1, memory_order_relaxed);
         count(st, EMSGUARD_CNT_FULL_HANDSHAKES);
         return;
     }
@@ -407,7 +401,7 @@ void eg_info_cb(const SSL *cssl, int where, int ret)
 {
     if ((where & (SSL_CB_HANDSHAKE_START | SSL_CB_HANDSHAKE_DONE | SSL_CB_WRITE_ALERT)) == 0
         && !(where == SSL_CB_CONNECT_EXIT && ret == 1
-            && atomic_load_explicit(&ems_exits_pending, memory_order_relaxed) != 0)
+            && atomic_load_explicit(&eg_ems_exits_pending, memory_order_relaxed) != 0)
         && !atomic_load_explicit(&app_info_cb_seen, memory_order_relaxed))
         return;
     info_event(cssl, where, ret);

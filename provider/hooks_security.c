@@ -123,29 +123,44 @@ static int is_libssl_code(security_fn fn)
  * application's callback is stored and up only after libssl's, so a
  * callback of the application is never called without the re-entry guard.
  */
-/* libssl's own security callback (the security level), once a ctx showed it. */
+/*
+ * libssl's own security callback (the security level), as the first ctx
+ * showed it; eg_security_cb_plain() calls it for every ctx.
+ */
 static _Atomic(security_fn) libssl_security_cb;
 /*
- * Set once any ctx holds an application's security callback: from then on
- * eg_security_cb_plain() asks eg_security_cb(), so that a callback set on a
- * ctx later also reaches its existing SSLs (docs/api.md), which hold the
- * callback their ctx had when they were made.
+ * Set once any ctx holds a security callback other than that one: from then
+ * on eg_security_cb_plain() asks eg_security_cb(), so that a callback set
+ * on a ctx later also reaches its existing SSLs (docs/api.md), which hold
+ * the callback their ctx had when they were made.
  */
 static atomic_int app_security_cb_seen;
+/*
+ * Set once any ctx's policy has a Schannel filter: then an SSL holding the
+ * plain callback may be on such a ctx (an application copied the callback
+ * of another ctx with libssl's setter, or switched the SSL's ctx), whose
+ * filter only eg_security_cb() applies.
+ */
+static atomic_int schannel_filter_seen;
 
 void eg_set_app_security_cb(struct eg_ctx_state *st, security_fn cb)
 {
     int plain = is_libssl_code(cb);
+    security_fn first = NULL;
 
+    /* Another function of libssl's than the first: no longer "the" one. */
+    if (plain
+        && !atomic_compare_exchange_strong_explicit(&libssl_security_cb, &first, cb,
+            memory_order_acq_rel, memory_order_acquire)
+        && first != cb)
+        plain = 0;
     if (!plain) {
         atomic_store_explicit(&app_security_cb_seen, 1, memory_order_release);
         atomic_store_explicit(&st->app_security_is_libssl, 0, memory_order_release);
     }
     st->app_security_cb = cb;
-    if (plain) {
-        atomic_store_explicit(&libssl_security_cb, cb, memory_order_release);
+    if (plain)
         atomic_store_explicit(&st->app_security_is_libssl, 1, memory_order_release);
-    }
 }
 
 security_fn eg_app_security_cb_of(const SSL *ssl, const struct eg_ctx_state *st)
@@ -536,15 +551,17 @@ int eg_client_require_security_cb(const SSL *ssl, const SSL_CTX *ctx, int op,
  * question (about 66 per TLS 1.2 handshake pair, half of them on the
  * client's suites).  These know it from which function libssl calls, and
  * ask libssl's callback straight away; a DH group question, or an
- * application's callback anywhere in the process, per SSL or per ctx,
- * still takes eg_security_cb().  A new application callback on a ctx also
- * puts the general ones back on that ctx, before it is stored.
+ * application's callback anywhere in the process, per SSL or per ctx, or
+ * a Schannel filter on any ctx, still takes eg_security_cb(): the plain
+ * callbacks may be called for an SSL on another ctx than the one they were
+ * installed on (copied by the application, or an SNI switch).
  */
 static int passes_to_libssl(const SSL *ssl, int op)
 {
     return ssl != NULL && (op & ~SSL_SECOP_PEER) != SSL_SECOP_TMP_DH
         && !atomic_load_explicit(&app_ssl_cbs_used, memory_order_acquire)
-        && !atomic_load_explicit(&app_security_cb_seen, memory_order_acquire);
+        && !atomic_load_explicit(&app_security_cb_seen, memory_order_acquire)
+        && !atomic_load_explicit(&schannel_filter_seen, memory_order_acquire);
 }
 
 int eg_security_cb_plain(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
@@ -576,6 +593,8 @@ security_fn eg_security_cb_for(const struct eg_ctx_state *st, int client_require
     int plain = atomic_load_explicit(&st->app_security_is_libssl, memory_order_acquire)
         && !st->hold.filter;
 
+    if (st->hold.filter)
+        atomic_store_explicit(&schannel_filter_seen, 1, memory_order_release);
     if (client_requires_ems)
         return plain ? eg_client_require_security_cb_plain : eg_client_require_security_cb;
     return plain ? eg_security_cb_plain : eg_security_cb;

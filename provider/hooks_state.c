@@ -31,15 +31,37 @@ static void free_ctx_state(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
     OPENSSL_free(ptr);
 }
 
+_Atomic unsigned eg_ems_exits_pending;
+
 /*
- * A connection's record goes (its SSL is freed): drops the reference
- * keep_state() took on its state's ctx.  records.c calls this; it knows
- * the state only as an opaque pointer.
+ * A client SSL freed before the exit that was to read its last full
+ * handshake's EMS bit (CONN_EMS_AT_EXIT, hooks_handshake.c) reached
+ * emsguard: a per-SSL info callback of the application's that does not
+ * pass it on.  libssl frees an SSL's ex_data before its session, and no
+ * handshake runs now, so SSL_get_extms_support() answers here.  Only the
+ * count is settled: the session may live on, and its next offer reads its
+ * bit anyway.
  */
-static void release_state(struct eg_conn *conn)
+static void settle_ems_at_free(SSL *ssl, struct eg_conn *conn, struct eg_ctx_state *st)
+{
+    conn->flags &= ~(uintptr_t)CONN_EMS_AT_EXIT;
+    atomic_fetch_sub_explicit(&eg_ems_exits_pending, 1, memory_order_relaxed);
+    if (st != NULL && ssl != NULL && SSL_get_session(ssl) == conn->fp_sess
+        && conn->fp_sess != NULL && SSL_get_extms_support(ssl) == 0)
+        count(st, EMSGUARD_CNT_FULL_WITHOUT_EMS);
+}
+
+/*
+ * A connection's record goes (its SSL is freed): settles what waited for
+ * an exit, and drops the reference keep_state() took on its state's ctx.
+ * records.c calls this; it knows the state only as an opaque pointer.
+ */
+static void release_state(SSL *ssl, struct eg_conn *conn)
 {
     struct eg_ctx_state *st = conn->st;
 
+    if (conn->flags & CONN_EMS_AT_EXIT)
+        settle_ems_at_free(ssl, conn, st);
     conn->st = NULL;
     if (st != NULL)
         SSL_CTX_free(st->ctx); /* may free |st| with it */

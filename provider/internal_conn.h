@@ -103,8 +103,12 @@ void *emsguard_ctx_state_find(const SSL_CTX *ctx);
 void emsguard_ctx_state_publish(const SSL_CTX *ctx, void *st, int ex_data_idx);
 /* Takes |ctx|'s state out of the table: |ctx| is being freed. */
 void emsguard_ctx_state_withdraw(const SSL_CTX *ctx);
-/* Called with a record that goes (its SSL is freed): releases conn->st. */
-typedef void (*emsguard_conn_release_fn)(struct eg_conn *conn);
+/*
+ * Called with a record that goes because |ssl| is being freed (libssl
+ * frees its ex_data first: the SSL's session and handshake state are still
+ * there): releases conn->st.
+ */
+typedef void (*emsguard_conn_release_fn)(SSL *ssl, struct eg_conn *conn);
 /*
  * Registers the SSL ex_data index whose callbacks free records, and the
  * function that releases what a record holds; 1 or 0.

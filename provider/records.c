@@ -250,11 +250,11 @@ static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     (void)argl;
     (void)argp;
     if (ptr != NULL) {
-        release_record(ptr);
+        release_record(ssl, ptr);
         OPENSSL_free(ptr);
     }
     if (ssl != NULL && (s = slot_of(ssl)) != NULL) {
-        release_record(&s->conn);
+        release_record(ssl, &s->conn);
         release_slot(s);
     }
 }
