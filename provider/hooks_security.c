@@ -526,20 +526,27 @@ static __attribute__((noinline)) int client_require_check(const SSL *ssl, const 
 
 /*
  * Most questions (every group, signature and version of each hello) are
- * eg_security_cb()'s alone: a tail call, with no frame of this function.
+ * |base|'s alone: a tail call, with no frame of the callback.  Inlined into
+ * both Require=1 callbacks, with |base| known, so both calls are direct.
  */
-int eg_client_require_security_cb(const SSL *ssl, const SSL_CTX *ctx, int op,
-    int bits, int nid, void *other, void *ex)
+static inline __attribute__((always_inline)) int client_require_dispatch(const SSL *ssl,
+    const SSL_CTX *ctx, int op, int bits, int nid, void *other, void *ex, security_fn base)
 {
     switch (op) {
     case SSL_SECOP_CIPHER_SUPPORTED:
     case SSL_SECOP_CIPHER_CHECK:
     case SSL_SECOP_CURVE_CHECK:
     case SSL_SECOP_TMP_DH:
-        return client_require_check(ssl, ctx, op, bits, nid, other, ex, eg_security_cb);
+        return client_require_check(ssl, ctx, op, bits, nid, other, ex, base);
     default:
-        return eg_security_cb(ssl, ctx, op, bits, nid, other, ex);
+        return base(ssl, ctx, op, bits, nid, other, ex);
     }
+}
+
+int eg_client_require_security_cb(const SSL *ssl, const SSL_CTX *ctx, int op,
+    int bits, int nid, void *other, void *ex)
+{
+    return client_require_dispatch(ssl, ctx, op, bits, nid, other, ex, eg_security_cb);
 }
 
 /* ---- ctxs with nothing to add to libssl's own answers ---------------------- */
@@ -577,15 +584,7 @@ int eg_security_cb_plain(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
 int eg_client_require_security_cb_plain(const SSL *ssl, const SSL_CTX *ctx, int op,
     int bits, int nid, void *other, void *ex)
 {
-    switch (op) {
-    case SSL_SECOP_CIPHER_SUPPORTED:
-    case SSL_SECOP_CIPHER_CHECK:
-    case SSL_SECOP_CURVE_CHECK:
-    case SSL_SECOP_TMP_DH:
-        return client_require_check(ssl, ctx, op, bits, nid, other, ex, eg_security_cb_plain);
-    default:
-        return eg_security_cb_plain(ssl, ctx, op, bits, nid, other, ex);
-    }
+    return client_require_dispatch(ssl, ctx, op, bits, nid, other, ex, eg_security_cb_plain);
 }
 
 security_fn eg_security_cb_for(const struct eg_ctx_state *st, int client_requires_ems)
