@@ -399,12 +399,15 @@ static __attribute__((noinline)) void info_event(const SSL *cssl, int where, int
  */
 void eg_info_cb(const SSL *cssl, int where, int ret)
 {
+    if ((where & (SSL_CB_HANDSHAKE_START | SSL_CB_HANDSHAKE_DONE | SSL_CB_WRITE_ALERT
+             | SSL_CB_EXIT)) == 0
+        && !atomic_load_explicit(&app_info_cb_seen, memory_order_relaxed))
+        return;
+    /* An exit (a few per handshake): only one that ends a client's handshake call may matter. */
     if ((where & (SSL_CB_HANDSHAKE_START | SSL_CB_HANDSHAKE_DONE | SSL_CB_WRITE_ALERT)) == 0
-        && !atomic_load_explicit(&app_info_cb_seen, memory_order_relaxed)) {
-        /* An exit (a few per handshake): only the one ending a handshake call may matter. */
-        if ((where & SSL_CB_EXIT) == 0 || where != SSL_CB_CONNECT_EXIT || ret != 1
+        && (where != SSL_CB_CONNECT_EXIT || ret != 1
             || atomic_load_explicit(&eg_ems_exits_pending, memory_order_relaxed) == 0)
-            return;
-    }
+        && !atomic_load_explicit(&app_info_cb_seen, memory_order_relaxed))
+        return;
     info_event(cssl, where, ret);
 }
