@@ -121,7 +121,15 @@ static void publish(void)
         return;
     }
     sweep_dead(dir);
-    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+    /*
+     * Only a file made here: whatever already has that name (one left by a
+     * process of this pid that died while publishing, or a link someone
+     * with write access to the directory put there) is unlinked, never
+     * opened, so a hard link to another file cannot have it truncated.
+     */
+    fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+    if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+        fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
     if (fd < 0) {
         cannot_publish(dir, chosen, errno);
         return;

@@ -6,7 +6,7 @@
  * and the guard's audit; a forked child publishes its own, from zero; the
  * files of processes that exited, were killed or exec'd are not counted and
  * are removed; a directory that cannot be used costs one log line and no
- * handshake.
+ * handshake; a link planted under a process's temporary name is not opened.
  *
  *   BUILD=build build/test/check_stats
  */
@@ -341,6 +341,51 @@ static void unusable_dir_case(const char *dir, const char *want_line)
     ck_assert_msg(strstr(buf, want_line) != NULL, "no '%s' in:\n%s", want_line, buf);
 }
 
+/*
+ * A hard link planted under the name of a process's temporary file, to a
+ * file of the same owner: publishing must not open it (O_TRUNC would have
+ * emptied the other file).  The pid must be known before the process
+ * publishes, so the child execs this program afresh (--publish-once).
+ */
+START_TEST(test_planted_link_not_opened)
+{
+    char victim[PATH_MAX + 16], link_path[PATH_MAX + 32], self[PATH_MAX], got[32] = { 0 };
+    int go[2], status;
+    FILE *f;
+    pid_t pid;
+    char c = 0;
+
+    snprintf(victim, sizeof(victim), "%s/victim", stats_dir);
+    ck_assert_ptr_nonnull(f = fopen(victim, "w"));
+    fputs("keep me\n", f);
+    fclose(f);
+    ck_assert_int_gt((int)readlink("/proc/self/exe", self, sizeof(self) - 1), 0);
+    ck_assert_int_eq(pipe(go), 0);
+    fflush(NULL);
+    ck_assert_int_ge(pid = fork(), 0);
+    if (pid == 0) {
+        close(go[1]);
+        if (read(go[0], &c, 1) != 1)
+            _exit(2);
+        execl(self, self, "--publish-once", (char *)NULL);
+        _exit(3);
+    }
+    close(go[0]);
+    snprintf(link_path, sizeof(link_path), "%s/.%ld.tmp", stats_dir, (long)pid);
+    ck_assert_int_eq(link(victim, link_path), 0);
+    ck_assert_int_eq(write(go[1], "g", 1), 1);
+    close(go[1]);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child failed");
+    ck_assert_ptr_nonnull(f = fopen(victim, "r"));
+    ck_assert_ptr_nonnull(fgets(got, sizeof(got), f));
+    fclose(f);
+    ck_assert_str_eq(got, "keep me\n");
+    ck_assert_msg(access(link_path, F_OK) != 0, "the planted link is still there");
+    unlink(victim);
+}
+END_TEST
+
 START_TEST(test_unwritable_dir)
 {
     char file[PATH_MAX + 32], dir[PATH_MAX + 64], line[PATH_MAX + 256];
@@ -380,6 +425,7 @@ static Suite *stats_suite(void)
     tcase_add_test(tc, test_forked_child_publishes_its_own);
     tcase_add_test(tc, test_dead_processes_are_cleaned);
     tcase_add_test(tc, test_next_publisher_sweeps);
+    tcase_add_test(tc, test_planted_link_not_opened);
     tcase_add_test(tc, test_unwritable_dir);
     tcase_add_test(tc, test_missing_dir);
     suite_add_tcase(s, tc);
@@ -391,7 +437,18 @@ static void remove_stats_dir(void)
     rmdir(stats_dir); /* after the library removed our file: registered first */
 }
 
-int main(void)
+/* test_planted_link_not_opened's child: one policy, so one publish, then exit. */
+static int publish_once(void)
+{
+    SSL_CTX *ctx = hs_server_ctx(HS_MECH_TICKET, 0);
+    int ok = ctx != NULL && EMSGUARD_enable(ctx) == 1;
+
+    SSL_CTX_free(ctx);
+    hs_cleanup();
+    return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+int main(int argc, char **argv)
 {
     const char *build = getenv("BUILD");
     const char *tmp = getenv("TMPDIR");
@@ -399,6 +456,8 @@ int main(void)
     SRunner *sr;
     int failed;
 
+    if (argc == 2 && strcmp(argv[1], "--publish-once") == 0)
+        return publish_once();
     if (build == NULL || realpath(build, build_dir) == NULL) {
         fprintf(stderr, "check_stats: set BUILD to the build directory\n");
         return 2;
