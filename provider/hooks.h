@@ -277,6 +277,28 @@ static inline void count(struct eg_ctx_state *st, EMSGUARD_COUNTER which)
         1, memory_order_relaxed);
 }
 
+/*
+ * CONN_EMS_AT_EXIT: |conn|'s handshake leaves its session's EMS bit for
+ * later (hooks_handshake.c), and the one place that takes it back, so that
+ * the flag and eg_ems_exits_pending always agree.
+ */
+static inline void ems_exit_wait(struct eg_conn *conn, const SSL_SESSION *sess)
+{
+    conn->flags |= CONN_EMS_AT_EXIT;
+    conn->fp_sess = sess;
+    atomic_fetch_add_explicit(&eg_ems_exits_pending, 1, memory_order_relaxed);
+}
+
+/* Ends the wait; the session to settle, or NULL if |ssl| no longer holds it. */
+static inline const SSL_SESSION *ems_exit_take(struct eg_conn *conn, const SSL *ssl)
+{
+    const SSL_SESSION *sess = ssl != NULL ? SSL_get_session(ssl) : NULL;
+
+    conn->flags &= ~(uintptr_t)CONN_EMS_AT_EXIT;
+    atomic_fetch_sub_explicit(&eg_ems_exits_pending, 1, memory_order_relaxed);
+    return sess != NULL && sess == conn->fp_sess ? sess : NULL;
+}
+
 static inline int is_tls13_session(const SSL_SESSION *sess)
 {
     return SSL_SESSION_get_protocol_version(sess) == TLS1_3_VERSION;
@@ -383,7 +405,10 @@ int eg_security_cb_plain(const SSL *ssl, const SSL_CTX *ctx, int op, int bits,
     int nid, void *other, void *ex);
 int eg_client_require_security_cb_plain(const SSL *ssl, const SSL_CTX *ctx, int op,
     int bits, int nid, void *other, void *ex);
-/* Which of the four a ctx with state |st| gets. */
+/*
+ * Which of the four a ctx with state |st| gets; a ctx with a Schannel filter
+ * also turns the plain ones' shortcut off for the whole process.
+ */
 security_fn eg_security_cb_for(const struct eg_ctx_state *st, int client_requires_ems);
 /* Whether |cb| is one of the four (the ctx's client role requires EMS: *requires). */
 int eg_is_our_security_cb(security_fn cb, int *requires);

@@ -171,12 +171,10 @@ static int ems_can_wait_for_exit(const struct eg_ctx_state *st, uintptr_t flags,
  */
 static void settle_ems_at_exit(struct eg_ctx_state *st, SSL *ssl, struct eg_conn *conn)
 {
-    const SSL_SESSION *sess = SSL_get_session(ssl);
+    const SSL_SESSION *sess = ems_exit_take(conn, ssl);
     int ems;
 
-    conn->flags &= ~(uintptr_t)CONN_EMS_AT_EXIT;
-    atomic_fetch_sub_explicit(&eg_ems_exits_pending, 1, memory_order_relaxed);
-    if (sess == NULL || sess != conn->fp_sess)
+    if (sess == NULL)
         return;
     if ((ems = SSL_get_extms_support(ssl)) < 0)
         ems = emsguard_session_ems(sess);
@@ -241,9 +239,8 @@ static void on_handshake_done(struct eg_ctx_state *st, SSL *ssl)
         emsguard_reuse_watch(ssl, st->ctx, &st->policy);
     ems = 1;
     if (sess != NULL && !tls13 && ems_can_wait_for_exit(st, flags, server, resumed)) {
-        conn->flags = flags | CONN_ESTABLISHED | CONN_EMS_AT_EXIT;
-        conn->fp_sess = sess;
-        atomic_fetch_add_explicit(&eg_ems_exits_pending, 1, memory_order_relaxed);
+        conn->flags = flags | CONN_ESTABLISHED;
+        ems_exit_wait(conn, sess);
         count(st, EMSGUARD_CNT_FULL_HANDSHAKES);
         return;
     }

@@ -44,10 +44,7 @@ _Atomic unsigned eg_ems_exits_pending;
  */
 static void settle_ems_at_free(SSL *ssl, struct eg_conn *conn, struct eg_ctx_state *st)
 {
-    conn->flags &= ~(uintptr_t)CONN_EMS_AT_EXIT;
-    atomic_fetch_sub_explicit(&eg_ems_exits_pending, 1, memory_order_relaxed);
-    if (st != NULL && ssl != NULL && SSL_get_session(ssl) == conn->fp_sess
-        && conn->fp_sess != NULL && SSL_get_extms_support(ssl) == 0)
+    if (ems_exit_take(conn, ssl) != NULL && st != NULL && SSL_get_extms_support(ssl) == 0)
         count(st, EMSGUARD_CNT_FULL_WITHOUT_EMS);
 }
 
